@@ -1,0 +1,118 @@
+//! Raw command-line arguments, exactly as the operator typed them (SPEC §2).
+//!
+//! Nothing here is validated beyond what clap checks; `config` turns these into a validated
+//! configuration. The rest of the host never sees clap.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "m4host",
+    version,
+    about = "Runs phase-gated, fail-closed bring-up runbooks written in Rhai",
+    after_help = "m4host SCRIPT [...] is short for m4host run SCRIPT [...].\n\
+                  Exit status: 0 advance/clean, 3 hold (blockers), 1 host or script fault, 2 usage."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a script (the default command).
+    Run(RunArgs),
+    /// Evaluate lines interactively with a persistent scope.
+    Repl(ReplArgs),
+    /// Compile scripts and the modules they import; no network.
+    Check(CheckArgs),
+    /// Print the reference of every primitive, or write editor definitions.
+    Doc(DocArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The Rhai script to run.
+    pub script: PathBuf,
+    #[command(flatten)]
+    pub env: EnvArgs,
+    /// A value visible to the script through `arg(KEY)`; repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Read-only rehearsal: probes run, mutations are recorded as "would do".
+    #[arg(long)]
+    pub plan: bool,
+    /// Output format; with json the last line on stdout is one JSON object.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Overrides `[evidence] local_root` of the environment file.
+    #[arg(long, value_name = "DIR")]
+    pub evidence_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    /// The environment file (TOML). Default: $M4HOST_ENV, else ./m4host.toml if present.
+    #[arg(long = "env", value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplArgs {
+    #[command(flatten)]
+    pub env: EnvArgs,
+    /// A script to load before the first prompt.
+    pub script: Option<PathBuf>,
+    /// A value visible to the session through `arg(KEY)`; repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Start the session in plan mode.
+    #[arg(long)]
+    pub plan: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Scripts or folders of scripts (every *.rhai below a folder is checked).
+    #[arg(required = true)]
+    pub scripts: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DocArgs {
+    /// One primitive to describe; all of them when absent.
+    pub name: Option<String>,
+    /// Write editor definitions (`.d.rhai`) into this folder instead of printing.
+    #[arg(long, value_name = "DIR")]
+    pub definitions: Option<PathBuf>,
+    /// Print the reference as Markdown.
+    #[arg(long)]
+    pub markdown: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+const SUBCOMMANDS: &[&str] = &["run", "repl", "check", "doc", "help"];
+
+impl Cli {
+    /// Parses the arguments, treating `m4host SCRIPT ...` as `m4host run SCRIPT ...`.
+    pub fn parse_from_os(args: Vec<OsString>) -> Result<Cli, clap::Error> {
+        let mut args = args;
+        let first = args.get(1).and_then(|a| a.to_str()).map(str::to_owned);
+        let implicit_run = match first.as_deref() {
+            None => false,
+            Some("-h" | "--help" | "-V" | "--version") => false,
+            Some(a) => !SUBCOMMANDS.contains(&a),
+        };
+        if implicit_run {
+            args.insert(1, OsString::from("run"));
+        }
+        Cli::try_parse_from(args)
+    }
+}

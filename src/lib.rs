@@ -1,0 +1,66 @@
+//! m4host: a Rhai host for phase-gated, fail-closed infrastructure runbooks.
+//!
+//! `cli` (raw arguments) -> `config` (validated environment) -> `host` + `engine` (primitives from
+//! the `primitives` table) -> `report` (verdict, exit status). `run` is the whole program.
+
+pub mod aws;
+pub mod check;
+pub mod cli;
+pub mod config;
+pub mod doc;
+pub mod engine;
+pub mod error;
+pub mod evidence;
+pub mod gate;
+pub mod handles;
+pub mod host;
+pub mod json;
+pub mod m3;
+pub mod primitives;
+pub mod publish;
+pub mod registry;
+pub mod repl;
+pub mod report;
+pub mod resolver;
+pub mod runner;
+pub mod secret;
+pub mod terraform;
+
+use cli::{Cli, Command};
+use std::ffi::OsString;
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Runs m4host with the given arguments (the first is the program name); returns the exit status.
+pub fn run(args: Vec<OsString>) -> i32 {
+    let cli = match Cli::parse_from_os(args) {
+        Ok(cli) => cli,
+        Err(err) => {
+            let status = if err.use_stderr() { error::EXIT_USAGE } else { 0 };
+            let _ = err.print();
+            return status;
+        }
+    };
+    init_tracing();
+    let result = match cli.command {
+        Command::Run(args) => runner::run(args),
+        Command::Repl(args) => repl::run(args),
+        Command::Check(args) => check::run(args),
+        Command::Doc(args) => doc::run(args),
+    };
+    match result {
+        Ok(status) => status,
+        Err(err) => {
+            eprintln!("{}", err.render());
+            err.exit_status()
+        }
+    }
+}

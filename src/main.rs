@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(m4host::run(std::env::args_os().collect()));
+}

@@ -1,0 +1,214 @@
+//! `emit_snapshot` and `read_snapshot`: what may be published as evidence, where it goes, and the
+//! blockers a refusal records. The bytes are written by `evidence`.
+//!
+//! Refusals are gates, not errors: a payload holding a Secret or a resolved secret's plaintext
+//! records the phase's secret code; a failed local or durable write records its write code.
+
+use crate::evidence::{self, sha256_hex};
+use crate::gate::code_prefix_of_phase;
+use crate::handles::Resolution;
+use crate::host::{ArtifactRecord, Fail, Host, Outcome};
+use crate::json::{canonical_bytes, to_json};
+use serde_json::Value;
+
+/// Where an artifact is published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// `evidence/<environment>/run_control/<execution_id>/<name>.json`
+    Control,
+    /// `evidence/runs/<platform_run_id>/<path>.json`
+    Run { path: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct EmitOptions {
+    pub scope: Scope,
+    pub write_code: Option<String>,
+    pub secret_code: Option<String>,
+}
+
+impl Default for EmitOptions {
+    fn default() -> Self {
+        EmitOptions {
+            scope: Scope::Control,
+            write_code: None,
+            secret_code: None,
+        }
+    }
+}
+
+impl Host {
+    /// The default blocker code of an evidence failure in the current phase: `<PHASE>-B3`.
+    fn evidence_code(&self, given: &Option<String>) -> String {
+        given.clone().unwrap_or_else(|| {
+            let phase = self.ledger().current_phase.clone();
+            match phase {
+                Some(p) => format!("{}-B3", code_prefix_of_phase(&p)),
+                None => "EVIDENCE-B3".to_owned(),
+            }
+        })
+    }
+
+    fn evidence_bucket(&self, write_code: &str) -> Outcome<String> {
+        let handle = self.config()?.evidence.bucket_handle.clone();
+        let resolved = self.resolve(std::slice::from_ref(&handle))?;
+        match resolved.into_iter().next().map(|(_, r)| r) {
+            Some(Resolution::Resolved {
+                value: Value::String(bucket),
+                ..
+            }) => Ok(bucket),
+            Some(other) => Err(self.raise_block(
+                write_code,
+                &format!("evidence bucket handle `{handle}` is {}: cannot publish", other.outcome()),
+            )),
+            None => Err(self.raise_block(write_code, "evidence bucket handle unresolved")),
+        }
+    }
+
+    fn control_key(&self, name: &str) -> Outcome<String> {
+        let env = &self.config()?.evidence.environment;
+        Ok(format!(
+            "evidence/{env}/run_control/{}/{name}.json",
+            self.clock.execution_id
+        ))
+    }
+
+    /// Publishes one artifact; see the module doc for the refusals.
+    pub fn emit_snapshot(&self, name: &str, payload: &rhai::Dynamic, options: &EmitOptions) -> Outcome<rhai::Map> {
+        if !evidence::valid_artifact_name(name) {
+            return Err(Fail::error(
+                "BAD_ARTIFACT_NAME",
+                format!("artifact name `{name}` is not lower-case letters, digits and `_`"),
+                "name it like m4_a_handle_closure_snapshot (no folders, no extension)",
+            ));
+        }
+        if let Scope::Run { path } = &options.scope {
+            if !evidence::valid_relative_path(path) {
+                return Err(Fail::error(
+                    "BAD_ARTIFACT_PATH",
+                    format!("run-scoped path `{path}` is not segments of lower-case letters, digits and `_`"),
+                    "write it like operate/daemons_ready (no extension, no `..`)",
+                ));
+            }
+        }
+        let write_code = self.evidence_code(&options.write_code);
+        let secret_code = self.evidence_code(&options.secret_code);
+
+        let mut document = match to_json(payload, "payload") {
+            Ok(Value::Object(map)) => map,
+            Ok(_) => {
+                return Err(Fail::error(
+                    "BAD_PAYLOAD",
+                    format!("payload of `{name}` is not a map"),
+                    "pass an object map #{...}",
+                ))
+            }
+            Err(refusal) => {
+                return Err(self.raise_block(&secret_code, &format!("refused to publish `{name}`: {refusal}")))
+            }
+        };
+        if self.mode.plan {
+            document.insert("plan".into(), Value::Bool(true));
+        }
+        if self.mode.repl {
+            document.insert("repl".into(), Value::Bool(true));
+        }
+        let bytes = canonical_bytes(&Value::Object(document));
+        let leaks = self.vault.leaks_in(&bytes);
+        if !leaks.is_empty() {
+            return Err(self.raise_block(
+                &secret_code,
+                &format!(
+                    "refused to publish `{name}`: it contains the plaintext of secret handle(s) {}",
+                    leaks.join(", ")
+                ),
+            ));
+        }
+        let sha256 = sha256_hex(&bytes);
+
+        let Some(root) = &self.evidence_root else {
+            return Err(self.raise_block(&write_code, "no local evidence root: set [evidence] local_root"));
+        };
+        let local = root.join(&self.clock.stamp).join(format!("{name}.json"));
+        if let Err(why) = evidence::write_local_once(&local, &bytes) {
+            return Err(self.raise_block(&write_code, &format!("local mirror of `{name}`: {why}")));
+        }
+
+        let (bucket, key) = {
+            let bucket = self.evidence_bucket(&write_code)?;
+            let key = match &options.scope {
+                Scope::Control => self.control_key(name)?,
+                Scope::Run { path } => {
+                    let run_id = self.platform_run_id()?;
+                    format!("evidence/runs/{run_id}/{path}.json")
+                }
+            };
+            (bucket, key)
+        };
+        let uri = format!("s3://{bucket}/{key}");
+        if self.mode.plan {
+            self.would_do
+                .lock()
+                .expect("plan lock")
+                .push(format!("would write {uri} (sha256 {sha256})"));
+        } else {
+            let aws = self.aws()?;
+            if let Err(why) = self.block_on(evidence::write_durable_once(&aws.s3, &bucket, &key, &bytes)) {
+                return Err(self.raise_block(&write_code, &format!("durable write of `{name}`: {why}")));
+            }
+        }
+        let record = ArtifactRecord {
+            local: local.display().to_string(),
+            uri: if self.mode.plan { String::new() } else { uri.clone() },
+            sha256: sha256.clone(),
+        };
+        self.artifacts
+            .lock()
+            .expect("artifacts lock")
+            .insert(name.to_owned(), record.clone());
+        let mut out = rhai::Map::new();
+        out.insert("name".into(), name.into());
+        out.insert("local".into(), record.local.into());
+        out.insert("uri".into(), uri.into());
+        out.insert("sha256".into(), sha256.into());
+        out.insert("durable".into(), (!self.mode.plan).into());
+        Ok(out)
+    }
+
+    /// Reads back an artifact this execution published, from durable storage (the local mirror in
+    /// plan mode), and checks it against the hash recorded when it was written.
+    pub fn read_snapshot(&self, name: &str) -> Outcome<Value> {
+        let record = self.artifacts.lock().expect("artifacts lock").get(name).cloned();
+        let Some(record) = record else {
+            return Err(Fail::error(
+                "SNAPSHOT_MISSING",
+                format!("`{name}` was not published by this execution"),
+                "publish it with emit_snapshot first; entry conditions read only this execution's evidence",
+            ));
+        };
+        let bytes = if record.uri.is_empty() {
+            std::fs::read(&record.local).map_err(|e| {
+                Fail::error("SNAPSHOT_UNREADABLE", format!("{}: {e}", record.local), "")
+            })?
+        } else {
+            let (bucket, key) = record
+                .uri
+                .strip_prefix("s3://")
+                .and_then(|r| r.split_once('/'))
+                .ok_or_else(|| Fail::error("SNAPSHOT_UNREADABLE", format!("bad uri {}", record.uri), ""))?;
+            let aws = self.aws()?;
+            self.block_on(evidence::read_durable(&aws.s3, bucket, key))
+                .map_err(|why| Fail::error("SNAPSHOT_UNREADABLE", why, "check the evidence bucket"))?
+        };
+        let sha = sha256_hex(&bytes);
+        if sha != record.sha256 {
+            return Err(Fail::error(
+                "SNAPSHOT_CHANGED",
+                format!("`{name}` read back with sha256 {sha}, written with {}", record.sha256),
+                "the evidence was changed after it was written; investigate before trusting it",
+            ));
+        }
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Fail::error("SNAPSHOT_UNREADABLE", format!("`{name}` is not JSON: {e}"), ""))
+    }
+}

@@ -1,0 +1,120 @@
+//! A module resolver that confines `import` to the running script's folder tree and the repo's
+//! `stdlib/` (SPEC §1, issue #2 point 4). Rhai's own `FileModuleResolver` accepts absolute paths
+//! and `..` and wraps a block raised at a module's top level in a catchable `ErrorInModule`; this
+//! one refuses the former and passes non-catchable errors (a block) through unchanged.
+
+use rhai::{Engine, EvalAltResult, Module, Position, Scope, Shared};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+type SharedModule = Shared<Module>;
+
+#[derive(Debug)]
+pub struct ConfinedResolver {
+    script_root: PathBuf,
+    stdlib_root: Option<PathBuf>,
+    cache: Mutex<HashMap<PathBuf, SharedModule>>,
+}
+
+/// Finds the stdlib folder: `M4HOST_STDLIB`, else the nearest `stdlib/` above `start`.
+pub fn find_stdlib(start: &Path) -> Option<PathBuf> {
+    if let Ok(dir) = std::env::var("M4HOST_STDLIB") {
+        return std::fs::canonicalize(dir).ok();
+    }
+    let start = std::fs::canonicalize(start).ok()?;
+    start
+        .ancestors()
+        .map(|a| a.join("stdlib"))
+        .find(|p| p.is_dir())
+        .and_then(|p| std::fs::canonicalize(p).ok())
+}
+
+fn not_found(path: &str, why: String, pos: Position) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorModuleNotFound(format!("{path} ({why})"), pos))
+}
+
+impl ConfinedResolver {
+    pub fn new(script_root: &Path) -> ConfinedResolver {
+        let script_root = std::fs::canonicalize(script_root).unwrap_or_else(|_| script_root.to_path_buf());
+        ConfinedResolver {
+            stdlib_root: find_stdlib(&script_root),
+            script_root,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The file an import path names, or why it is refused.
+    pub fn locate(&self, source: Option<&str>, path: &str) -> Result<PathBuf, String> {
+        let segments_ok = !path.is_empty()
+            && path.split('/').all(|seg| {
+                !seg.is_empty()
+                    && seg != "."
+                    && seg != ".."
+                    && seg.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+            });
+        if !segments_ok {
+            return Err("imports are relative paths of plain names: no absolute paths, no `..`".into());
+        }
+        let (base, rest) = match path.strip_prefix("stdlib/") {
+            Some(rest) => (
+                self.stdlib_root
+                    .clone()
+                    .ok_or("no stdlib/ folder found above the script (or set M4HOST_STDLIB)")?,
+                rest,
+            ),
+            None => {
+                let importer_dir = source
+                    .map(PathBuf::from)
+                    .and_then(|p| p.parent().map(Path::to_path_buf))
+                    .filter(|d| d.starts_with(&self.script_root));
+                (importer_dir.unwrap_or_else(|| self.script_root.clone()), path)
+            }
+        };
+        let file = base.join(format!("{}.rhai", rest.trim_end_matches(".rhai")));
+        let file = std::fs::canonicalize(&file).map_err(|_| format!("no file {}", file.display()))?;
+        let inside = file.starts_with(&self.script_root)
+            || self.stdlib_root.as_ref().is_some_and(|s| file.starts_with(s));
+        if !inside {
+            return Err(format!(
+                "{} is outside the script folder {} and stdlib/",
+                file.display(),
+                self.script_root.display()
+            ));
+        }
+        Ok(file)
+    }
+}
+
+impl rhai::ModuleResolver for ConfinedResolver {
+    fn resolve(
+        &self,
+        engine: &Engine,
+        source: Option<&str>,
+        path: &str,
+        pos: Position,
+    ) -> Result<SharedModule, Box<EvalAltResult>> {
+        let file = self.locate(source, path).map_err(|why| not_found(path, why, pos))?;
+        if let Some(module) = self.cache.lock().expect("resolver cache").get(&file) {
+            return Ok(module.clone());
+        }
+        let mut ast = engine
+            .compile_file(file.clone())
+            .map_err(|e| Box::new(EvalAltResult::ErrorInModule(path.to_owned(), e, pos)))?;
+        ast.set_source(file.display().to_string());
+        let module = Module::eval_ast_as_new(Scope::new(), &ast, engine).map_err(|err| {
+            if err.is_catchable() {
+                Box::new(EvalAltResult::ErrorInModule(path.to_owned(), err, pos))
+            } else {
+                // A block (or a limit) at a module's top level must not become catchable.
+                err
+            }
+        })?;
+        let module: SharedModule = module.into();
+        self.cache
+            .lock()
+            .expect("resolver cache")
+            .insert(file, module.clone());
+        Ok(module)
+    }
+}
