@@ -140,7 +140,10 @@ where
                     aws_smithy_types::error::display::DisplayErrorContext(err)
                 )
             } else {
-                format!("dispatch failure ({})", aws_smithy_types::error::display::DisplayErrorContext(err))
+                format!(
+                    "dispatch failure ({})",
+                    aws_smithy_types::error::display::DisplayErrorContext(err)
+                )
             }
         }
         other => aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),

@@ -13,13 +13,25 @@ use std::sync::Arc;
 
 /// Words that look like calls but are language keywords.
 const KEYWORD_CALLS: &[&str] = &[
-    "print", "debug", "type_of", "Fn", "call", "curry", "is_shared", "is_def_fn", "is_def_var", "this",
+    "print",
+    "debug",
+    "type_of",
+    "Fn",
+    "call",
+    "curry",
+    "is_shared",
+    "is_def_fn",
+    "is_def_var",
+    "this",
 ];
 
 fn collect_scripts(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     if path.is_dir() {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-            .map_err(|source| Error::Read { path: path.to_path_buf(), source })?
+            .map_err(|source| Error::Read {
+                path: path.to_path_buf(),
+                source,
+            })?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .collect();
         entries.sort();
@@ -33,12 +45,20 @@ fn collect_scripts(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         out.push(path.to_path_buf());
         Ok(())
     } else {
-        Err(Error::usage(format!("{} not found", path.display()), "give scripts or folders of scripts"))
+        Err(Error::usage(
+            format!("{} not found", path.display()),
+            "give scripts or folders of scripts",
+        ))
     }
 }
 
 /// Problems found in one file (empty when it is clean).
-fn check_file(engine: &rhai::Engine, known: &BTreeSet<String>, file: &Path, seen: &mut BTreeSet<PathBuf>) -> Vec<String> {
+fn check_file(
+    engine: &rhai::Engine,
+    known: &BTreeSet<String>,
+    file: &Path,
+    seen: &mut BTreeSet<PathBuf>,
+) -> Vec<String> {
     let canonical = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
     if !seen.insert(canonical.clone()) {
         return Vec::new();
@@ -61,14 +81,17 @@ fn check_file(engine: &rhai::Engine, known: &BTreeSet<String>, file: &Path, seen
             Some(ASTNode::Stmt(Stmt::Import(x, pos))) => match &x.0 {
                 Expr::StringConstant(p, _) => match resolver.locate(Some(&source), p) {
                     Ok(found) => imports.push(found),
-                    Err(why) => problems.push(format!("{}:{pos}: import \"{p}\": {why}", file.display())),
+                    Err(why) => {
+                        problems.push(format!("{}:{pos}: import \"{p}\": {why}", file.display()))
+                    }
                 },
                 _ => problems.push(format!(
                     "{}:{pos}: import path is not a string constant; it cannot be checked",
                     file.display()
                 )),
             },
-            Some(ASTNode::Expr(Expr::FnCall(call, pos))) => {
+            Some(ASTNode::Expr(Expr::FnCall(call, pos)))
+            | Some(ASTNode::Stmt(Stmt::FnCall(call, pos))) => {
                 let name = call.name.as_str();
                 if call.namespace.is_empty()
                     && call.op_token.is_none()
@@ -76,7 +99,10 @@ fn check_file(engine: &rhai::Engine, known: &BTreeSet<String>, file: &Path, seen
                     && !defined.contains(name)
                     && !KEYWORD_CALLS.contains(&name)
                 {
-                    problems.push(format!("{}:{pos}: call to unknown function `{name}`", file.display()));
+                    problems.push(format!(
+                        "{}:{pos}: call to unknown function `{name}`",
+                        file.display()
+                    ));
                 }
             }
             _ => {}
@@ -108,7 +134,10 @@ pub fn run(args: CheckArgs) -> Result<i32> {
         problems.extend(check_file(&engine, &known, file, &mut seen));
     }
     if problems.is_empty() {
-        println!("checked {} script(s) and their imports: no problems", seen.len());
+        println!(
+            "checked {} script(s) and their imports: no problems",
+            seen.len()
+        );
         Ok(0)
     } else {
         for p in &problems {

@@ -310,7 +310,9 @@ impl Config {
         {
             return Err(Error::config(
                 env_file,
-                format!("`run.execution_prefix` = `{execution_prefix}` is not a lower-case identifier"),
+                format!(
+                    "`run.execution_prefix` = `{execution_prefix}` is not a lower-case identifier"
+                ),
                 "use letters, digits and `_`, e.g. \"m4\"",
             ));
         }

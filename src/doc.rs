@@ -34,7 +34,12 @@ pub fn run(args: DocArgs) -> Result<i32> {
         let engine = crate::engine::build(&host, std::path::Path::new("."));
         std::fs::create_dir_all(dir)
             .and_then(|_| engine.definitions().with_headers(true).write_to_dir(dir))
-            .map_err(|e| Error::usage(format!("cannot write definitions to {}: {e}", dir.display()), "give a writable folder"))?;
+            .map_err(|e| {
+                Error::usage(
+                    format!("cannot write definitions to {}: {e}", dir.display()),
+                    "give a writable folder",
+                )
+            })?;
         println!("wrote editor definitions to {}", dir.display());
         return Ok(0);
     }
@@ -62,7 +67,13 @@ pub fn run(args: DocArgs) -> Result<i32> {
     };
     let body: Vec<String> = rows
         .iter()
-        .map(|p| if args.markdown { markdown_entry(p) } else { text_entry(p) })
+        .map(|p| {
+            if args.markdown {
+                markdown_entry(p)
+            } else {
+                text_entry(p)
+            }
+        })
         .collect();
     println!("{}", body.join("\n"));
     Ok(0)

@@ -21,11 +21,20 @@ pub const BLOCK_MARKER: &str = "m4host_block";
 pub fn build(host: &Arc<Host>, script_root: &Path) -> Engine {
     let mut engine = Engine::new_raw();
     engine.register_global_module(rhai::packages::StandardPackage::new().as_shared_module());
-    apply_limits(&mut engine, &host.config.as_ref().map(|c| c.limits.clone()).unwrap_or_default());
+    apply_limits(
+        &mut engine,
+        &host
+            .config
+            .as_ref()
+            .map(|c| c.limits.clone())
+            .unwrap_or_default(),
+    );
     engine.set_strict_variables(true);
     engine.set_fail_on_invalid_map_property(true);
-    // Full optimisation would call volatile primitives at compile time; never use it.
-    engine.set_optimization_level(OptimizationLevel::Simple);
+    // No optimisation: Full would call primitives at compile time, and even Simple drops an
+    // `import` whose alias is unused at the end of a block, skipping the module's top-level
+    // gates (found by gates::block_at_module_top_level_cannot_be_caught_around_import).
+    engine.set_optimization_level(OptimizationLevel::None);
     engine.disable_symbol("eval");
     engine.set_module_resolver(ConfinedResolver::new(script_root));
 
@@ -83,7 +92,11 @@ impl Host {
     /// Turns a primitive's failure into the Rhai error scripts see.
     pub fn to_rhai_error(&self, fail: Fail, primitive: &str, pos: Position) -> Box<EvalAltResult> {
         match fail {
-            Fail::Error { code, message, help } => {
+            Fail::Error {
+                code,
+                message,
+                help,
+            } => {
                 let mut map = rhai::Map::new();
                 map.insert("code".into(), code.into());
                 map.insert("message".into(), self.vault.redact(&message).into());

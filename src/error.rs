@@ -71,9 +71,10 @@ impl Error {
     /// The process exit status this error ends with.
     pub fn exit_status(&self) -> i32 {
         match self {
-            Error::Config { .. } | Error::Usage { .. } | Error::Read { .. } | Error::Script { .. } => {
-                EXIT_USAGE
-            }
+            Error::Config { .. }
+            | Error::Usage { .. }
+            | Error::Read { .. }
+            | Error::Script { .. } => EXIT_USAGE,
             Error::Fault { .. } => EXIT_FAULT,
         }
     }

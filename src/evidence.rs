@@ -29,15 +29,26 @@ pub fn valid_relative_path(path: &str) -> bool {
 /// Writes `bytes` to `path` atomically and only if `path` does not exist yet: temp file in the
 /// same folder, fsync, hard link to the final name (which fails if it exists), fsync the folder.
 pub fn write_local_once(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let dir = path.parent().ok_or_else(|| format!("{} has no parent folder", path.display()))?;
+    let dir = path
+        .parent()
+        .ok_or_else(|| format!("{} has no parent folder", path.display()))?;
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     if path.exists() {
-        return Err(format!("{} already exists; evidence is never overwritten", path.display()));
+        return Err(format!(
+            "{} already exists; evidence is never overwritten",
+            path.display()
+        ));
     }
-    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("artifact");
+    let file_name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("artifact");
     let temp: PathBuf = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
     let result = (|| -> std::io::Result<()> {
-        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&temp)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         drop(file);
@@ -50,7 +61,10 @@ pub fn write_local_once(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let _ = std::fs::remove_file(&temp);
     result.map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
-            format!("{} already exists; evidence is never overwritten", path.display())
+            format!(
+                "{} already exists; evidence is never overwritten",
+                path.display()
+            )
         } else {
             format!("cannot write {}: {e}", path.display())
         }
@@ -70,9 +84,14 @@ pub async fn write_durable_once(
         Ok(_) => return Err(format!("{uri} already exists; evidence is write-once")),
         Err(err) => {
             let not_found = err.as_service_error().is_some_and(|e| e.is_not_found())
-                || err.raw_response().is_some_and(|r| r.status().as_u16() == 404);
+                || err
+                    .raw_response()
+                    .is_some_and(|r| r.status().as_u16() == 404);
             if !not_found {
-                return Err(format!("cannot check {uri}: {}", crate::aws::describe_sdk_error(&err)));
+                return Err(format!(
+                    "cannot check {uri}: {}",
+                    crate::aws::describe_sdk_error(&err)
+                ));
             }
         }
     }
@@ -86,10 +105,18 @@ pub async fn write_durable_once(
         .send()
         .await;
     if let Err(err) = put {
-        if err.raw_response().is_some_and(|r| r.status().as_u16() == 412) {
-            return Err(format!("{uri} already exists (precondition failed); evidence is write-once"));
+        if err
+            .raw_response()
+            .is_some_and(|r| r.status().as_u16() == 412)
+        {
+            return Err(format!(
+                "{uri} already exists (precondition failed); evidence is write-once"
+            ));
         }
-        return Err(format!("cannot write {uri}: {}", crate::aws::describe_sdk_error(&err)));
+        return Err(format!(
+            "cannot write {uri}: {}",
+            crate::aws::describe_sdk_error(&err)
+        ));
     }
     let got = s3
         .get_object()
@@ -97,7 +124,12 @@ pub async fn write_durable_once(
         .key(key)
         .send()
         .await
-        .map_err(|err| format!("cannot read back {uri}: {}", crate::aws::describe_sdk_error(&err)))?;
+        .map_err(|err| {
+            format!(
+                "cannot read back {uri}: {}",
+                crate::aws::describe_sdk_error(&err)
+            )
+        })?;
     let body = got
         .body
         .collect()
@@ -106,13 +138,19 @@ pub async fn write_durable_once(
         .into_bytes();
     let (sent, read) = (sha256_hex(bytes), sha256_hex(&body));
     if sent != read {
-        return Err(format!("read-back of {uri} differs: sent sha256 {sent}, read {read}"));
+        return Err(format!(
+            "read-back of {uri} differs: sent sha256 {sent}, read {read}"
+        ));
     }
     Ok(())
 }
 
 /// Reads an object whole.
-pub async fn read_durable(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Vec<u8>, String> {
+pub async fn read_durable(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> Result<Vec<u8>, String> {
     let uri = format!("s3://{bucket}/{key}");
     let got = s3
         .get_object()
@@ -120,7 +158,12 @@ pub async fn read_durable(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> R
         .key(key)
         .send()
         .await
-        .map_err(|err| format!("cannot read {uri}: {}", crate::aws::describe_sdk_error(&err)))?;
+        .map_err(|err| {
+            format!(
+                "cannot read {uri}: {}",
+                crate::aws::describe_sdk_error(&err)
+            )
+        })?;
     Ok(got
         .body
         .collect()

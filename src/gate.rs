@@ -86,7 +86,10 @@ pub fn phase_of_code(code: &str) -> Option<String> {
     let letter = head.chars().last()?;
     let number = &head[..head.len() - letter.len_utf8()];
     let digits = number.strip_prefix('M')?;
-    if letter.is_ascii_uppercase() && !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) {
+    if letter.is_ascii_uppercase()
+        && !digits.is_empty()
+        && digits.chars().all(|c| c.is_ascii_digit())
+    {
         Some(format!("M{digits}.{letter}"))
     } else {
         None
@@ -102,7 +105,10 @@ pub fn code_prefix_of_phase(phase: &str) -> String {
 pub fn is_valid_code(code: &str) -> bool {
     match code.split_once('-') {
         Some((a, b)) => [a, b].iter().all(|part| {
-            !part.is_empty() && part.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
         }),
         None => false,
     }
@@ -161,7 +167,10 @@ mod tests {
     use super::*;
 
     fn preds(items: &[(&str, PredicateValue)]) -> BTreeMap<String, PredicateValue> {
-        items.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+        items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
     }
 
     fn blocker(code: &str) -> Blocker {
@@ -175,7 +184,10 @@ mod tests {
     #[test]
     fn all_true_and_no_blockers_advances() {
         let v = decide(
-            preds(&[("a", PredicateValue::Bool(true)), ("b", PredicateValue::Bool(true))]),
+            preds(&[
+                ("a", PredicateValue::Bool(true)),
+                ("b", PredicateValue::Bool(true)),
+            ]),
             &[],
             "ADVANCE_TO_M5",
             "HOLD_M4",
@@ -187,7 +199,10 @@ mod tests {
     #[test]
     fn one_false_predicate_holds() {
         let v = decide(
-            preds(&[("a", PredicateValue::Bool(true)), ("b", PredicateValue::Bool(false))]),
+            preds(&[
+                ("a", PredicateValue::Bool(true)),
+                ("b", PredicateValue::Bool(false)),
+            ]),
             &[],
             "ADVANCE_TO_M5",
             "HOLD_M4",
@@ -198,7 +213,12 @@ mod tests {
 
     #[test]
     fn any_blocker_holds_even_with_true_predicates() {
-        let v = decide(preds(&[("a", PredicateValue::Bool(true))]), &[blocker("M4D-B1")], "A", "H");
+        let v = decide(
+            preds(&[("a", PredicateValue::Bool(true))]),
+            &[blocker("M4D-B1")],
+            "A",
+            "H",
+        );
         assert!(!v.advance);
         assert_eq!(v.blocker_codes, vec!["M4D-B1"]);
     }
@@ -210,7 +230,12 @@ mod tests {
 
     #[test]
     fn non_boolean_predicate_holds() {
-        let v = decide(preds(&[("a", PredicateValue::Invalid("string".into()))]), &[], "A", "H");
+        let v = decide(
+            preds(&[("a", PredicateValue::Invalid("string".into()))]),
+            &[],
+            "A",
+            "H",
+        );
         assert!(!v.advance);
         assert_eq!(v.invalid_predicates, vec!["a"]);
     }

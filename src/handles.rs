@@ -53,7 +53,11 @@ fn is_empty_value(value: &Value) -> bool {
 }
 
 /// Where a handle's value would come from, as written in evidence (`source`).
-pub fn source_of(registry: &HandlesRegistry, outputs: &TerraformOutputs, entry: &HandleEntry) -> String {
+pub fn source_of(
+    registry: &HandlesRegistry,
+    outputs: &TerraformOutputs,
+    entry: &HandleEntry,
+) -> String {
     match entry.origin {
         Origin::TerraformOutput => format!("{}#{}", outputs.path.display(), entry.reference),
         Origin::SsmParameter => format!("ssm:{}", entry.reference),
@@ -136,7 +140,10 @@ pub fn classify(
 }
 
 /// The SSM parameter names the given keys need.
-pub fn ssm_names<'a>(registry: &HandlesRegistry, keys: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+pub fn ssm_names<'a>(
+    registry: &HandlesRegistry,
+    keys: impl IntoIterator<Item = &'a str>,
+) -> Vec<String> {
     let mut names: Vec<String> = keys
         .into_iter()
         .filter_map(|k| registry.entries.get(k))
@@ -149,7 +156,10 @@ pub fn ssm_names<'a>(registry: &HandlesRegistry, keys: impl IntoIterator<Item = 
 }
 
 /// Fetches parameters with GetParameters, 10 names per call (the API's limit), calls concurrent.
-pub async fn fetch_ssm(client: &aws_sdk_ssm::Client, names: &[String]) -> BTreeMap<String, SsmAnswer> {
+pub async fn fetch_ssm(
+    client: &aws_sdk_ssm::Client,
+    names: &[String],
+) -> BTreeMap<String, SsmAnswer> {
     let batches = names.chunks(10).map(|batch| async move {
         let result = client
             .get_parameters()
@@ -166,7 +176,8 @@ pub async fn fetch_ssm(client: &aws_sdk_ssm::Client, names: &[String]) -> BTreeM
                             name.to_owned(),
                             SsmAnswer::Value {
                                 value: p.value().unwrap_or_default().to_owned(),
-                                secure: p.r#type() == Some(&aws_sdk_ssm::types::ParameterType::SecureString),
+                                secure: p.r#type()
+                                    == Some(&aws_sdk_ssm::types::ParameterType::SecureString),
                             },
                         ));
                     }
@@ -177,7 +188,10 @@ pub async fn fetch_ssm(client: &aws_sdk_ssm::Client, names: &[String]) -> BTreeM
                 // A name SSM neither returned nor listed invalid is not silently a pass.
                 for name in batch {
                     if !answers.iter().any(|(n, _)| n == name) {
-                        answers.push((name.clone(), SsmAnswer::Error("not in the GetParameters answer".into())));
+                        answers.push((
+                            name.clone(),
+                            SsmAnswer::Error("not in the GetParameters answer".into()),
+                        ));
                     }
                 }
             }
@@ -190,7 +204,11 @@ pub async fn fetch_ssm(client: &aws_sdk_ssm::Client, names: &[String]) -> BTreeM
         }
         answers
     });
-    futures::future::join_all(batches).await.into_iter().flatten().collect()
+    futures::future::join_all(batches)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 #[cfg(test)]
@@ -246,7 +264,13 @@ secret = false
 
     fn ssm() -> BTreeMap<String, SsmAnswer> {
         BTreeMap::from([
-            ("/p/secret".to_owned(), SsmAnswer::Value { value: "s".into(), secure: true }),
+            (
+                "/p/secret".to_owned(),
+                SsmAnswer::Value {
+                    value: "s".into(),
+                    secure: true,
+                },
+            ),
             ("/p/missing".to_owned(), SsmAnswer::Missing),
         ])
     }
@@ -256,9 +280,21 @@ secret = false
         let (r, o) = fixtures();
         let s = ssm();
         let c = |k: &str| classify(k, &r, &o, &s);
-        assert!(matches!(c("ECS_CLUSTER_NAME"), Resolution::Resolved { secret: false, .. }));
-        assert!(matches!(c("SUBNET_IDS_PUBLIC"), Resolution::Resolved { value: Value::Array(_), .. }));
-        assert!(matches!(c("API_SECRET"), Resolution::Resolved { secret: true, .. }));
+        assert!(matches!(
+            c("ECS_CLUSTER_NAME"),
+            Resolution::Resolved { secret: false, .. }
+        ));
+        assert!(matches!(
+            c("SUBNET_IDS_PUBLIC"),
+            Resolution::Resolved {
+                value: Value::Array(_),
+                ..
+            }
+        ));
+        assert!(matches!(
+            c("API_SECRET"),
+            Resolution::Resolved { secret: true, .. }
+        ));
         assert_eq!(c("DB_URL").outcome(), "ambiguous");
         assert_eq!(c("MISSING_PARAM").outcome(), "unresolved");
         assert_eq!(c("NOT_THERE").outcome(), "unresolved");
@@ -271,7 +307,15 @@ secret = false
     fn ssm_names_are_deduplicated_and_skip_wildcards() {
         let (r, _) = fixtures();
         assert_eq!(
-            ssm_names(&r, ["API_SECRET", "MISSING_PARAM", "API_SECRET", "ECS_CLUSTER_NAME"]),
+            ssm_names(
+                &r,
+                [
+                    "API_SECRET",
+                    "MISSING_PARAM",
+                    "API_SECRET",
+                    "ECS_CLUSTER_NAME"
+                ]
+            ),
             vec!["/p/missing".to_owned(), "/p/secret".to_owned()]
         );
     }

@@ -113,9 +113,12 @@ impl Host {
             .thread_name("m4host-io")
             .build()
             .map_err(|e| Error::fault(format!("cannot start the async runtime: {e}")))?;
-        let prefix = config.as_ref().map_or("m4", |c| c.execution_prefix.as_str());
-        let clock = RunClock::new(prefix, Utc::now());
-        let evidence_root = evidence_dir.or_else(|| config.as_ref().map(|c| c.evidence.local_root.clone()));
+        let prefix = config
+            .as_ref()
+            .map_or("m4", |c| c.execution_prefix.as_str());
+        let clock = RunClock::new(prefix, run_instant()?);
+        let evidence_root =
+            evidence_dir.or_else(|| config.as_ref().map(|c| c.evidence.local_root.clone()));
         Ok(Host {
             config,
             mode,
@@ -177,7 +180,8 @@ impl Host {
     /// Resolves the keys, fetching every SSM parameter they need in one batched pass.
     pub fn resolve(&self, keys: &[String]) -> Outcome<Vec<(String, Resolution)>> {
         let config = self.config()?;
-        let cached: HashMap<String, Resolution> = self.resolved.lock().expect("handles lock").clone();
+        let cached: HashMap<String, Resolution> =
+            self.resolved.lock().expect("handles lock").clone();
         let missing: Vec<&str> = keys
             .iter()
             .map(String::as_str)
@@ -197,8 +201,14 @@ impl Host {
                 Some(r) => r.clone(),
                 None => handles::classify(key, &config.registry, &config.outputs, &answers),
             };
-            if let Resolution::Resolved { value, secret: true, .. } = &resolution {
-                self.vault.remember(&Secret::new(key.as_str(), secret_text(value)));
+            if let Resolution::Resolved {
+                value,
+                secret: true,
+                ..
+            } = &resolution
+            {
+                self.vault
+                    .remember(&Secret::new(key.as_str(), secret_text(value)));
             }
             if matches!(resolution, Resolution::Resolved { .. }) {
                 cache.insert(key.clone(), resolution.clone());
@@ -233,7 +243,11 @@ impl Host {
                 format!("SSM parameter `{path}` could not be read: {why}"),
                 "check credentials, the endpoint and ssm:GetParameter permission",
             )),
-            None => Err(Fail::error("SSM_ERROR", format!("no answer for `{path}`"), "")),
+            None => Err(Fail::error(
+                "SSM_ERROR",
+                format!("no answer for `{path}`"),
+                "",
+            )),
         }
     }
 
@@ -257,7 +271,10 @@ impl Host {
         Ok(self.m3.get_or_init(|| status))
     }
 
-    fn read_json_artifact(&self, location: &Location) -> std::result::Result<serde_json::Value, String> {
+    fn read_json_artifact(
+        &self,
+        location: &Location,
+    ) -> std::result::Result<serde_json::Value, String> {
         let bytes = match location {
             Location::File(path) => std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?,
             Location::S3 { bucket, key } => {
@@ -275,9 +292,30 @@ impl Host {
             (Some(id), true) => Ok(id.clone()),
             _ => Err(self.raise_block(
                 M3_PRECONDITION_CODE,
-                &format!("M3 handoff preconditions do not hold: {}", status.problems.join("; ")),
+                &format!(
+                    "M3 handoff preconditions do not hold: {}",
+                    status.problems.join("; ")
+                ),
             )),
         }
+    }
+}
+
+/// The run's instant: now, or `M4HOST_RUN_STAMP` (YYYYMMDDTHHmmssZ) to pin it, which makes a
+/// rehearsal's evidence paths reproducible and lets tests prove write-once across runs.
+fn run_instant() -> Result<DateTime<Utc>> {
+    match std::env::var("M4HOST_RUN_STAMP") {
+        Ok(stamp) if !stamp.is_empty() => {
+            chrono::NaiveDateTime::parse_from_str(&stamp, "%Y%m%dT%H%M%SZ")
+                .map(|t| t.and_utc())
+                .map_err(|_| {
+                    Error::usage(
+                        format!("M4HOST_RUN_STAMP `{stamp}` is not YYYYMMDDTHHmmssZ"),
+                        "unset it, or write it like 20260214T121004Z",
+                    )
+                })
+        }
+        _ => Ok(Utc::now()),
     }
 }
 
@@ -292,6 +330,9 @@ pub fn secret_text(value: &serde_json::Value) -> String {
 impl Host {
     /// The platform run id if the M3 handoff was already read and is sound; never reads it.
     pub fn known_platform_run_id(&self) -> Option<String> {
-        self.m3.get().filter(|s| s.sound()).and_then(|s| s.platform_run_id.clone())
+        self.m3
+            .get()
+            .filter(|s| s.sound())
+            .and_then(|s| s.platform_run_id.clone())
     }
 }

@@ -20,7 +20,10 @@ impl std::fmt::Display for JsonRefusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             JsonRefusal::Secret { path, handle } => {
-                write!(f, "{path} holds a Secret (<redacted:{handle}>); secrets are never serialised")
+                write!(
+                    f,
+                    "{path} holds a Secret (<redacted:{handle}>); secrets are never serialised"
+                )
             }
             JsonRefusal::Unsupported { path, type_name } => {
                 write!(f, "{path} is a {type_name}, which has no JSON form")
@@ -126,7 +129,8 @@ pub fn sorted(value: &Value) -> Value {
 
 /// The canonical bytes of an evidence document: sorted keys, two-space indent, final newline.
 pub fn canonical_bytes(value: &Value) -> Vec<u8> {
-    let mut bytes = serde_json::to_vec_pretty(&sorted(value)).expect("JSON values always serialise");
+    let mut bytes =
+        serde_json::to_vec_pretty(&sorted(value)).expect("JSON values always serialise");
     bytes.push(b'\n');
     bytes
 }
@@ -138,7 +142,10 @@ mod tests {
     #[test]
     fn secret_inside_map_is_refused_with_its_path() {
         let mut inner = rhai::Map::new();
-        inner.insert("password".into(), Dynamic::from(Secret::new("DB_PASSWORD", "pw")));
+        inner.insert(
+            "password".into(),
+            Dynamic::from(Secret::new("DB_PASSWORD", "pw")),
+        );
         let mut outer = rhai::Map::new();
         outer.insert("db".into(), inner.into());
         let err = to_json(&outer.into(), "payload").unwrap_err();

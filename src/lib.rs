@@ -44,7 +44,11 @@ pub fn run(args: Vec<OsString>) -> i32 {
     let cli = match Cli::parse_from_os(args) {
         Ok(cli) => cli,
         Err(err) => {
-            let status = if err.use_stderr() { error::EXIT_USAGE } else { 0 };
+            let status = if err.use_stderr() {
+                error::EXIT_USAGE
+            } else {
+                0
+            };
             let _ = err.print();
             return status;
         }

@@ -87,7 +87,10 @@ fn walk(value: &Value, path: &str, known: &[String], found: &mut Vec<String>) {
                 found.push(format!("{path} (PEM private key)"));
             } else if looks_like_access_key_id(s) {
                 found.push(format!("{path} (AWS access key id)"));
-            } else if known.iter().any(|k| !k.is_empty() && s.contains(k.as_str())) {
+            } else if known
+                .iter()
+                .any(|k| !k.is_empty() && s.contains(k.as_str()))
+            {
                 found.push(format!("{path} (plaintext of a resolved secret)"));
             }
         }
@@ -99,7 +102,9 @@ fn looks_like_access_key_id(s: &str) -> bool {
     s.split(|c: char| !c.is_ascii_alphanumeric()).any(|word| {
         word.len() == 20
             && (word.starts_with("AKIA") || word.starts_with("ASIA"))
-            && word.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            && word
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
     })
 }
 
@@ -119,22 +124,30 @@ pub fn judge(
     let verdict_doc = match verdict_doc {
         Ok(doc) if doc.is_object() => Some(doc),
         Ok(_) => {
-            status.problems.push(format!("M3 verdict snapshot {verdict_uri} is not a JSON object"));
+            status.problems.push(format!(
+                "M3 verdict snapshot {verdict_uri} is not a JSON object"
+            ));
             None
         }
         Err(why) => {
-            status.problems.push(format!("M3 verdict snapshot {verdict_uri}: {why}"));
+            status
+                .problems
+                .push(format!("M3 verdict snapshot {verdict_uri}: {why}"));
             None
         }
     };
     let handoff_doc = match handoff_doc {
         Ok(doc) if doc.is_object() => Some(doc),
         Ok(_) => {
-            status.problems.push(format!("M4 handoff pack {handoff_uri} is not a JSON object"));
+            status.problems.push(format!(
+                "M4 handoff pack {handoff_uri} is not a JSON object"
+            ));
             None
         }
         Err(why) => {
-            status.problems.push(format!("M4 handoff pack {handoff_uri}: {why}"));
+            status
+                .problems
+                .push(format!("M4 handoff pack {handoff_uri}: {why}"));
             None
         }
     };
@@ -146,25 +159,29 @@ pub fn judge(
             Some(other) => status.problems.push(format!(
                 "M3 verdict is `{other}`, not `{REQUIRED_M3_VERDICT}`"
             )),
-            None => status
-                .problems
-                .push(format!("M3 verdict snapshot {verdict_uri} has no `verdict`")),
+            None => status.problems.push(format!(
+                "M3 verdict snapshot {verdict_uri} has no `verdict`"
+            )),
         }
         for field in ["platform_run_id", "m3_execution_id"] {
             if text_field(doc, field).is_none() {
-                status
-                    .problems
-                    .push(format!("M3 verdict snapshot {verdict_uri} has no `{field}`"));
+                status.problems.push(format!(
+                    "M3 verdict snapshot {verdict_uri} has no `{field}`"
+                ));
             }
         }
         for place in secret_content(doc, known_plaintexts) {
-            status
-                .problems
-                .push(format!("M3 verdict snapshot holds secret content at {place}"));
+            status.problems.push(format!(
+                "M3 verdict snapshot holds secret content at {place}"
+            ));
         }
     }
     if let Some(doc) = &handoff_doc {
-        for field in ["platform_run_id", "m3_execution_id", "required_platform_run_id_env_key"] {
+        for field in [
+            "platform_run_id",
+            "m3_execution_id",
+            "required_platform_run_id_env_key",
+        ] {
             if text_field(doc, field).is_none() {
                 status
                     .problems
@@ -220,8 +237,14 @@ mod tests {
         let (v, h) = good_pair();
         let s = judge_pair(v, h);
         assert!(s.sound(), "{:?}", s.problems);
-        assert_eq!(s.platform_run_id.as_deref(), Some("platform_20260213T221631Z"));
-        assert_eq!(s.required_env_key.as_deref(), Some("REQUIRED_PLATFORM_RUN_ID"));
+        assert_eq!(
+            s.platform_run_id.as_deref(),
+            Some("platform_20260213T221631Z")
+        );
+        assert_eq!(
+            s.required_env_key.as_deref(),
+            Some("REQUIRED_PLATFORM_RUN_ID")
+        );
     }
 
     #[test]
@@ -239,7 +262,10 @@ mod tests {
         let (v, mut h) = good_pair();
         h["platform_run_id"] = json!("platform_other");
         let s = judge_pair(v, h);
-        assert!(s.problems.iter().any(|p| p.contains("disagree on `platform_run_id`")));
+        assert!(s
+            .problems
+            .iter()
+            .any(|p| p.contains("disagree on `platform_run_id`")));
     }
 
     #[test]
@@ -256,7 +282,10 @@ mod tests {
         assert!(judge_pair(v.clone(), h.clone()).sound());
         h["confluent_api_secret"] = json!("s3cr3t");
         let s = judge_pair(v, h);
-        assert!(s.problems.iter().any(|p| p.contains("$.confluent_api_secret")));
+        assert!(s
+            .problems
+            .iter()
+            .any(|p| p.contains("$.confluent_api_secret")));
         assert!(!secret_content(&json!({"k": "AKIAABCDEFGHIJKLMNOP"}), &[]).is_empty());
         assert!(!secret_content(&json!({"k": "x-hunter2-y"}), &["hunter2".into()]).is_empty());
     }

@@ -142,7 +142,11 @@ where
 }
 
 fn strings(items: impl IntoIterator<Item = String>) -> Dynamic {
-    items.into_iter().map(Dynamic::from).collect::<rhai::Array>().into()
+    items
+        .into_iter()
+        .map(Dynamic::from)
+        .collect::<rhai::Array>()
+        .into()
 }
 
 /// A resolved value as scripts see it: secrets wrapped, everything else as plain Rhai values.
@@ -159,7 +163,11 @@ fn string_keys(host: &Host, keys: rhai::Array) -> Outcome<Vec<String>> {
     keys.into_iter()
         .map(|k| {
             k.into_string().map_err(|t| {
-                Fail::error("BAD_ARGUMENT", format!("handle keys must be strings, found {t}"), "")
+                Fail::error(
+                    "BAD_ARGUMENT",
+                    format!("handle keys must be strings, found {t}"),
+                    "",
+                )
             })
         })
         .collect()
@@ -183,17 +191,26 @@ fn resolve_handles(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outco
     let keys = string_keys(host, args.array(0))?;
     let results = host.resolve(&keys)?;
     let mut resolved = rhai::Map::new();
-    let (mut unresolved, mut wildcard, mut ambiguous) = (rhai::Map::new(), Vec::new(), rhai::Map::new());
+    let (mut unresolved, mut wildcard, mut ambiguous) =
+        (rhai::Map::new(), Vec::new(), rhai::Map::new());
     for (key, r) in results {
         match r {
-            Resolution::Resolved { value, origin, source, secret } => {
+            Resolution::Resolved {
+                value,
+                origin,
+                source,
+                secret,
+            } => {
                 resolved.insert(
                     key.as_str().into(),
                     map_of([
                         ("value", handle_value(&key, &value, secret)),
                         ("origin", origin.as_str().into()),
                         ("source", source.into()),
-                        ("secret_class", if secret { "secret" } else { "non_secret" }.into()),
+                        (
+                            "secret_class",
+                            if secret { "secret" } else { "non_secret" }.into(),
+                        ),
                     ]),
                 );
             }
@@ -241,9 +258,9 @@ fn emit_options(host: &Host, options: rhai::Map) -> Outcome<EmitOptions> {
     let _ = host;
     let mut out = EmitOptions::default();
     let text = |key: &str, v: &Dynamic| -> Outcome<String> {
-        v.clone().into_string().map_err(|_| {
-            Fail::error("BAD_OPTION", format!("option `{key}` must be a string"), "")
-        })
+        v.clone()
+            .into_string()
+            .map_err(|_| Fail::error("BAD_OPTION", format!("option `{key}` must be a string"), ""))
     };
     let mut scope = "control".to_owned();
     let mut path = None;
@@ -264,14 +281,22 @@ fn emit_options(host: &Host, options: rhai::Map) -> Outcome<EmitOptions> {
     }
     for code in [&out.write_code, &out.secret_code].into_iter().flatten() {
         if !gate::is_valid_code(code) {
-            return Err(Fail::error("BAD_OPTION", format!("`{code}` is not a blocker code like M4A-B3"), ""));
+            return Err(Fail::error(
+                "BAD_OPTION",
+                format!("`{code}` is not a blocker code like M4A-B3"),
+                "",
+            ));
         }
     }
     out.scope = match (scope.as_str(), path) {
         ("control", None) => Scope::Control,
         ("run", Some(path)) => Scope::Run { path },
         ("control", Some(_)) => {
-            return Err(Fail::error("BAD_OPTION", "`path` applies only to scope \"run\"", ""))
+            return Err(Fail::error(
+                "BAD_OPTION",
+                "`path` applies only to scope \"run\"",
+                "",
+            ))
         }
         ("run", None) => {
             return Err(Fail::error(
@@ -281,7 +306,11 @@ fn emit_options(host: &Host, options: rhai::Map) -> Outcome<EmitOptions> {
             ))
         }
         (other, _) => {
-            return Err(Fail::error("BAD_OPTION", format!("unknown scope `{other}`"), "use \"control\" or \"run\""))
+            return Err(Fail::error(
+                "BAD_OPTION",
+                format!("unknown scope `{other}`"),
+                "use \"control\" or \"run\"",
+            ))
         }
     };
     Ok(out)
@@ -290,7 +319,9 @@ fn emit_options(host: &Host, options: rhai::Map) -> Outcome<EmitOptions> {
 fn emit_snapshot(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let name = args.str(0);
     let payload: Dynamic = args.map(1).into();
-    Ok(host.emit_snapshot(&name, &payload, &EmitOptions::default())?.into())
+    Ok(host
+        .emit_snapshot(&name, &payload, &EmitOptions::default())?
+        .into())
 }
 
 fn emit_snapshot_with(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
@@ -320,7 +351,11 @@ fn block(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic
     } else {
         format!("{reason} [blocker code `{code}` is not of the form M4A-B1]")
     };
-    let reason = if reason.trim().is_empty() { "no reason given".to_owned() } else { reason };
+    let reason = if reason.trim().is_empty() {
+        "no reason given".to_owned()
+    } else {
+        reason
+    };
     Err(host.raise_block(&code, &reason))
 }
 
@@ -339,14 +374,20 @@ fn held(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
 
 fn phases(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
     let records = host.ledger().phases.clone();
-    Ok(from_json(&serde_json::to_value(records).expect("phases serialise")))
+    Ok(from_json(
+        &serde_json::to_value(records).expect("phases serialise"),
+    ))
 }
 
 fn run_phase(host: &Host, ctx: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let id = args.str(0);
     let body = args.fn_ptr(1);
     if id.trim().is_empty() {
-        return Err(Fail::error("BAD_PHASE", "phase id is empty", "name it like M4.A"));
+        return Err(Fail::error(
+            "BAD_PHASE",
+            "phase id is empty",
+            "name it like M4.A",
+        ));
     }
     {
         let mut ledger = host.ledger();
@@ -376,7 +417,10 @@ fn run_phase(host: &Host, ctx: &NativeCallContext, args: &mut Args) -> Outcome<D
         } else if err.is_catchable() {
             // An error nobody caught inside a phase is a hold, never a pass.
             let what = host.vault.redact(&crate::report::describe_rhai_error(&err));
-            ledger.record("SCRIPT-FAULT", &format!("uncaught error in phase {id}: {what}"));
+            ledger.record(
+                "SCRIPT-FAULT",
+                &format!("uncaught error in phase {id}: {what}"),
+            );
         } else {
             ledger.current_phase = None;
             return Err(Fail::Rhai(err));
@@ -386,7 +430,11 @@ fn run_phase(host: &Host, ctx: &NativeCallContext, args: &mut Args) -> Outcome<D
     let codes = ledger.blockers_of_phase(&id);
     let record = gate::PhaseRecord {
         phase: id.clone(),
-        status: if codes.is_empty() { gate::PhaseStatus::Pass } else { gate::PhaseStatus::Hold },
+        status: if codes.is_empty() {
+            gate::PhaseStatus::Pass
+        } else {
+            gate::PhaseStatus::Hold
+        },
         blocker_codes: codes.clone(),
         elapsed_ms: started.elapsed().as_millis(),
     };
@@ -395,7 +443,10 @@ fn run_phase(host: &Host, ctx: &NativeCallContext, args: &mut Args) -> Outcome<D
     crate::report::phase_line(host, &record);
     Ok(map_of([
         ("phase", Dynamic::from(id)),
-        ("status", if codes.is_empty() { "PASS" } else { "HOLD" }.into()),
+        (
+            "status",
+            if codes.is_empty() { "PASS" } else { "HOLD" }.into(),
+        ),
         ("blockers", strings(codes)),
         ("elapsed_ms", (record.elapsed_ms as i64).into()),
     ]))
@@ -433,7 +484,9 @@ fn verdict(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynam
     let decided = gate::decide(predicates, &ledger.blockers, &advance, &hold);
     ledger.verdict = Some(decided.clone());
     drop(ledger);
-    Ok(from_json(&serde_json::to_value(decided).expect("verdict serialises")))
+    Ok(from_json(
+        &serde_json::to_value(decided).expect("verdict serialises"),
+    ))
 }
 
 // ----- run context -------------------------------------------------------------------------------
@@ -465,18 +518,24 @@ fn run_stamp(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynami
 }
 
 fn now_utc(_: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
-    Ok(chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string().into())
+    Ok(chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+        .into())
 }
 
 fn arg(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let key = args.str(0);
-    host.args.get(&key).map(|v| v.clone().into()).ok_or_else(|| {
-        Fail::error(
-            "ARG_MISSING",
-            format!("no value for `{key}`"),
-            format!("pass --set {key}=VALUE"),
-        )
-    })
+    host.args
+        .get(&key)
+        .map(|v| v.clone().into())
+        .ok_or_else(|| {
+            Fail::error(
+                "ARG_MISSING",
+                format!("no value for `{key}`"),
+                format!("pass --set {key}=VALUE"),
+            )
+        })
 }
 
 fn all_args(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
@@ -490,9 +549,16 @@ fn plan_mode(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynami
 // ----- JSON --------------------------------------------------------------------------------------
 
 fn to_json_text(_: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
-    let value = to_json(&args.any(0), "value")
-        .map_err(|r| Fail::error("NOT_SERIALISABLE", r.to_string(), "leave secrets out of what you serialise"))?;
-    Ok(serde_json::to_string(&crate::json::sorted(&value)).expect("JSON serialises").into())
+    let value = to_json(&args.any(0), "value").map_err(|r| {
+        Fail::error(
+            "NOT_SERIALISABLE",
+            r.to_string(),
+            "leave secrets out of what you serialise",
+        )
+    })?;
+    Ok(serde_json::to_string(&crate::json::sorted(&value))
+        .expect("JSON serialises")
+        .into())
 }
 
 fn parse_json(_: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
@@ -754,6 +820,17 @@ pub const PRIMITIVES: &[Primitive] = &[
     },
     Primitive {
         name: "to_json",
+        params: &[("value", Ty::Map)],
+        returns: "String",
+        doc: "to_json for a map. Declared for maps too so that it takes precedence over Rhai's \
+              built-in map to_json, which would print a Secret as its type name.",
+        example: "try { to_json(#{ s: ssm_secret(resolve_handle(\"SSM_CONFLUENT_API_SECRET_PATH\")) }) } catch (e) { print(e.code) }",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: to_json_text,
+    },
+    Primitive {
+        name: "to_json",
         params: &[("value", Ty::Any)],
         returns: "String",
         doc: "Compact JSON with sorted keys; raises NOT_SERIALISABLE for a Secret or a value with \
@@ -800,9 +877,12 @@ pub fn register(engine: &mut rhai::Engine, host: &Arc<Host>) {
         let host = Arc::clone(host);
         let call = primitive.call;
         let name = primitive.name;
-        let func = move |ctx: Option<NativeCallContext>, args: &mut [&mut Dynamic]| -> Result<Dynamic, Box<rhai::EvalAltResult>> {
+        let func = move |ctx: Option<NativeCallContext>,
+                         args: &mut [&mut Dynamic]|
+              -> Result<Dynamic, Box<rhai::EvalAltResult>> {
             let ctx = ctx.expect("primitives are registered with a call context");
-            call(&host, &ctx, &mut Args::new(args)).map_err(|fail| host.to_rhai_error(fail, name, ctx.call_position()))
+            call(&host, &ctx, &mut Args::new(args))
+                .map_err(|fail| host.to_rhai_error(fail, name, ctx.call_position()))
         };
         rhai::FuncRegistration::new(primitive.name)
             .in_global_namespace()

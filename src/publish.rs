@@ -59,7 +59,10 @@ impl Host {
             }) => Ok(bucket),
             Some(other) => Err(self.raise_block(
                 write_code,
-                &format!("evidence bucket handle `{handle}` is {}: cannot publish", other.outcome()),
+                &format!(
+                    "evidence bucket handle `{handle}` is {}: cannot publish",
+                    other.outcome()
+                ),
             )),
             None => Err(self.raise_block(write_code, "evidence bucket handle unresolved")),
         }
@@ -74,7 +77,12 @@ impl Host {
     }
 
     /// Publishes one artifact; see the module doc for the refusals.
-    pub fn emit_snapshot(&self, name: &str, payload: &rhai::Dynamic, options: &EmitOptions) -> Outcome<rhai::Map> {
+    pub fn emit_snapshot(
+        &self,
+        name: &str,
+        payload: &rhai::Dynamic,
+        options: &EmitOptions,
+    ) -> Outcome<rhai::Map> {
         if !evidence::valid_artifact_name(name) {
             return Err(Fail::error(
                 "BAD_ARTIFACT_NAME",
@@ -104,7 +112,10 @@ impl Host {
                 ))
             }
             Err(refusal) => {
-                return Err(self.raise_block(&secret_code, &format!("refused to publish `{name}`: {refusal}")))
+                return Err(self.raise_block(
+                    &secret_code,
+                    &format!("refused to publish `{name}`: {refusal}"),
+                ))
             }
         };
         if self.mode.plan {
@@ -127,7 +138,10 @@ impl Host {
         let sha256 = sha256_hex(&bytes);
 
         let Some(root) = &self.evidence_root else {
-            return Err(self.raise_block(&write_code, "no local evidence root: set [evidence] local_root"));
+            return Err(self.raise_block(
+                &write_code,
+                "no local evidence root: set [evidence] local_root",
+            ));
         };
         let local = root.join(&self.clock.stamp).join(format!("{name}.json"));
         if let Err(why) = evidence::write_local_once(&local, &bytes) {
@@ -153,13 +167,21 @@ impl Host {
                 .push(format!("would write {uri} (sha256 {sha256})"));
         } else {
             let aws = self.aws()?;
-            if let Err(why) = self.block_on(evidence::write_durable_once(&aws.s3, &bucket, &key, &bytes)) {
-                return Err(self.raise_block(&write_code, &format!("durable write of `{name}`: {why}")));
+            if let Err(why) =
+                self.block_on(evidence::write_durable_once(&aws.s3, &bucket, &key, &bytes))
+            {
+                return Err(
+                    self.raise_block(&write_code, &format!("durable write of `{name}`: {why}"))
+                );
             }
         }
         let record = ArtifactRecord {
             local: local.display().to_string(),
-            uri: if self.mode.plan { String::new() } else { uri.clone() },
+            uri: if self.mode.plan {
+                String::new()
+            } else {
+                uri.clone()
+            },
             sha256: sha256.clone(),
         };
         self.artifacts
@@ -178,7 +200,12 @@ impl Host {
     /// Reads back an artifact this execution published, from durable storage (the local mirror in
     /// plan mode), and checks it against the hash recorded when it was written.
     pub fn read_snapshot(&self, name: &str) -> Outcome<Value> {
-        let record = self.artifacts.lock().expect("artifacts lock").get(name).cloned();
+        let record = self
+            .artifacts
+            .lock()
+            .expect("artifacts lock")
+            .get(name)
+            .cloned();
         let Some(record) = record else {
             return Err(Fail::error(
                 "SNAPSHOT_MISSING",
@@ -195,20 +222,32 @@ impl Host {
                 .uri
                 .strip_prefix("s3://")
                 .and_then(|r| r.split_once('/'))
-                .ok_or_else(|| Fail::error("SNAPSHOT_UNREADABLE", format!("bad uri {}", record.uri), ""))?;
+                .ok_or_else(|| {
+                    Fail::error("SNAPSHOT_UNREADABLE", format!("bad uri {}", record.uri), "")
+                })?;
             let aws = self.aws()?;
             self.block_on(evidence::read_durable(&aws.s3, bucket, key))
-                .map_err(|why| Fail::error("SNAPSHOT_UNREADABLE", why, "check the evidence bucket"))?
+                .map_err(|why| {
+                    Fail::error("SNAPSHOT_UNREADABLE", why, "check the evidence bucket")
+                })?
         };
         let sha = sha256_hex(&bytes);
         if sha != record.sha256 {
             return Err(Fail::error(
                 "SNAPSHOT_CHANGED",
-                format!("`{name}` read back with sha256 {sha}, written with {}", record.sha256),
+                format!(
+                    "`{name}` read back with sha256 {sha}, written with {}",
+                    record.sha256
+                ),
                 "the evidence was changed after it was written; investigate before trusting it",
             ));
         }
-        serde_json::from_slice(&bytes)
-            .map_err(|e| Fail::error("SNAPSHOT_UNREADABLE", format!("`{name}` is not JSON: {e}"), ""))
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Fail::error(
+                "SNAPSHOT_UNREADABLE",
+                format!("`{name}` is not JSON: {e}"),
+                "",
+            )
+        })
     }
 }

@@ -82,8 +82,12 @@ impl HandlesRegistry {
                         format!("handle `{key}` has no `{required}`"),
                         match required {
                             "origin" => format!("add origin = one of {ORIGINS}"),
-                            "ref" => "add ref = the output name, parameter name or literal value".to_owned(),
-                            _ => "add secret = true or false: every handle is classified explicitly".to_owned(),
+                            "ref" => "add ref = the output name, parameter name or literal value"
+                                .to_owned(),
+                            _ => {
+                                "add secret = true or false: every handle is classified explicitly"
+                                    .to_owned()
+                            }
                         },
                     ));
                 }
@@ -149,12 +153,17 @@ mod tests {
     fn unknown_origin_names_handle_and_choices() {
         let m = message("[A]\norigin='vault'\nref='x'\nsecret=false\n");
         assert!(m.contains("handle `A` has unknown origin `vault`"), "{m}");
-        assert!(m.contains("terraform_output, ssm_parameter or literal"), "{m}");
+        assert!(
+            m.contains("terraform_output, ssm_parameter or literal"),
+            "{m}"
+        );
     }
 
     #[test]
     fn missing_ref_and_secret_are_named() {
-        assert!(message("[A]\norigin='literal'\nsecret=false\n").contains("handle `A` has no `ref`"));
+        assert!(
+            message("[A]\norigin='literal'\nsecret=false\n").contains("handle `A` has no `ref`")
+        );
         assert!(message("[A]\norigin='literal'\nref='x'\n").contains("handle `A` has no `secret`"));
     }
 
@@ -162,7 +171,10 @@ mod tests {
     fn duplicate_key_is_rejected_with_position() {
         let m = message("[A]\norigin='literal'\nref='x'\nsecret=false\n[A]\norigin='literal'\nref='y'\nsecret=false\n");
         assert!(m.contains("line 5"), "{m}");
-        assert!(m.to_lowercase().contains("duplicate") || m.contains("defined"), "{m}");
+        assert!(
+            m.to_lowercase().contains("duplicate") || m.contains("defined"),
+            "{m}"
+        );
     }
 
     #[test]

@@ -23,7 +23,9 @@ pub fn echo(host: &Host, value: &Dynamic) -> String {
         secret.redacted()
     } else {
         match crate::json::to_json(&value, "value") {
-            Ok(json) => serde_json::to_string_pretty(&crate::json::sorted(&json)).unwrap_or_default(),
+            Ok(json) => {
+                serde_json::to_string_pretty(&crate::json::sorted(&json)).unwrap_or_default()
+            }
             Err(refusal) => format!("<{}>", refusal),
         }
     };
@@ -61,7 +63,11 @@ impl Session {
                     .scope
                     .iter_raw()
                     .map(|(name, constant, value)| {
-                        format!("{}{name} = {}", if constant { "const " } else { "" }, echo(&self.host, value))
+                        format!(
+                            "{}{name} = {}",
+                            if constant { "const " } else { "" },
+                            echo(&self.host, value)
+                        )
                     })
                     .collect::<Vec<_>>()
                     .join("\n");
@@ -85,14 +91,21 @@ impl Session {
             Err(e) => return format!("syntax error: {e}"),
         };
         self.ast += new_ast;
-        let result = self.engine.eval_ast_with_scope::<Dynamic>(&mut self.scope, &self.ast);
+        let result = self
+            .engine
+            .eval_ast_with_scope::<Dynamic>(&mut self.scope, &self.ast);
         self.ast.clear_statements();
         // A block ends the input that raised it, not the session; the blocker stays recorded.
         self.host.ledger().halt_pending = false;
         match result {
             Ok(v) if v.is_unit() => String::new(),
             Ok(v) => echo(&self.host, &v),
-            Err(err) => format!("error: {}", self.host.vault.redact(&crate::report::describe_rhai_error(&err))),
+            Err(err) => format!(
+                "error: {}",
+                self.host
+                    .vault
+                    .redact(&crate::report::describe_rhai_error(&err))
+            ),
         }
     }
 }

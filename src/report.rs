@@ -78,11 +78,14 @@ pub fn describe_rhai_error(err: &EvalAltResult) -> String {
 pub fn is_block(err: &EvalAltResult) -> bool {
     match err {
         EvalAltResult::ErrorTerminated(payload, _) => {
-            payload.is_map() && payload.clone().cast::<rhai::Map>().contains_key(BLOCK_MARKER)
+            payload.is_map()
+                && payload
+                    .clone()
+                    .cast::<rhai::Map>()
+                    .contains_key(BLOCK_MARKER)
         }
-        EvalAltResult::ErrorInFunctionCall(_, _, inner, _) | EvalAltResult::ErrorInModule(_, inner, _) => {
-            is_block(inner)
-        }
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
+        | EvalAltResult::ErrorInModule(_, inner, _) => is_block(inner),
         _ => false,
     }
 }
@@ -110,7 +113,10 @@ pub fn finish(host: &Host, fault: Option<String>, elapsed_ms: u128) -> i32 {
     if let Some(f) = &fault {
         eprintln!("error[E-SCRIPT]: {f}");
     }
-    let no_answer = ledger.verdict.is_none() && ledger.blockers.is_empty() && ledger.gate_used && fault.is_none();
+    let no_answer = ledger.verdict.is_none()
+        && ledger.blockers.is_empty()
+        && ledger.gate_used
+        && fault.is_none();
     if no_answer {
         eprintln!(
             "error[E-NO-VERDICT]: the script used gates but ended without a verdict; \
@@ -168,9 +174,16 @@ pub fn finish(host: &Host, fault: Option<String>, elapsed_ms: u128) -> i32 {
             .as_ref()
             .map(|r| r.join(&host.clock.stamp).display().to_string())
             .unwrap_or_default();
-        out.push_str(&format!("evidence   {} artifact(s) in {local_dir}\n", artifacts.len()));
+        out.push_str(&format!(
+            "evidence   {} artifact(s) in {local_dir}\n",
+            artifacts.len()
+        ));
         for (name, record) in &artifacts {
-            let uri = if record.uri.is_empty() { "(plan: local only)" } else { &record.uri };
+            let uri = if record.uri.is_empty() {
+                "(plan: local only)"
+            } else {
+                &record.uri
+            };
             out.push_str(&format!("           {name}: {uri}\n"));
         }
     }
@@ -181,7 +194,11 @@ pub fn finish(host: &Host, fault: Option<String>, elapsed_ms: u128) -> i32 {
     let calls_text: Vec<String> = calls.iter().map(|(s, n)| format!("{s}={n}")).collect();
     out.push_str(&format!(
         "api calls  {}\nelapsed    {} ms\n",
-        if calls_text.is_empty() { "none".to_owned() } else { calls_text.join(" ") },
+        if calls_text.is_empty() {
+            "none".to_owned()
+        } else {
+            calls_text.join(" ")
+        },
         elapsed_ms
     ));
     print!("{}", host.vault.redact(&out));
@@ -200,14 +217,24 @@ mod tests {
         assert_eq!(exit_status(&l, false), 0, "plain script");
         assert_eq!(exit_status(&l, true), 1, "script fault");
         l.gate_used = true;
-        assert_eq!(exit_status(&l, false), 1, "gates used, no verdict: no answer is not success");
+        assert_eq!(
+            exit_status(&l, false),
+            1,
+            "gates used, no verdict: no answer is not success"
+        );
         let preds = BTreeMap::from([("a".to_owned(), PredicateValue::Bool(true))]);
         l.verdict = Some(decide(preds.clone(), &[], "ADV", "HOLD"));
         assert_eq!(exit_status(&l, false), 0);
         l.record("M4A-B1", "x");
-        assert_eq!(exit_status(&l, false), 3, "a blocker after an advance verdict still holds");
-        let mut l = Ledger::default();
-        l.verdict = Some(decide(BTreeMap::new(), &[], "ADV", "HOLD"));
+        assert_eq!(
+            exit_status(&l, false),
+            3,
+            "a blocker after an advance verdict still holds"
+        );
+        let l = Ledger {
+            verdict: Some(decide(BTreeMap::new(), &[], "ADV", "HOLD")),
+            ..Ledger::default()
+        };
         assert_eq!(exit_status(&l, false), 3);
     }
 }

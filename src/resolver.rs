@@ -30,13 +30,18 @@ pub fn find_stdlib(start: &Path) -> Option<PathBuf> {
         .and_then(|p| std::fs::canonicalize(p).ok())
 }
 
-fn not_found(path: &str, why: String, pos: Position) -> Box<EvalAltResult> {
-    Box::new(EvalAltResult::ErrorModuleNotFound(format!("{path} ({why})"), pos))
+/// A refused import is not catchable: confinement is not something a script may try around.
+fn refused(path: &str, why: String) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorSystem(
+        format!("import \"{path}\" refused"),
+        why.into(),
+    ))
 }
 
 impl ConfinedResolver {
     pub fn new(script_root: &Path) -> ConfinedResolver {
-        let script_root = std::fs::canonicalize(script_root).unwrap_or_else(|_| script_root.to_path_buf());
+        let script_root =
+            std::fs::canonicalize(script_root).unwrap_or_else(|_| script_root.to_path_buf());
         ConfinedResolver {
             stdlib_root: find_stdlib(&script_root),
             script_root,
@@ -51,10 +56,14 @@ impl ConfinedResolver {
                 !seg.is_empty()
                     && seg != "."
                     && seg != ".."
-                    && seg.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+                    && seg
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
             });
         if !segments_ok {
-            return Err("imports are relative paths of plain names: no absolute paths, no `..`".into());
+            return Err(
+                "imports are relative paths of plain names: no absolute paths, no `..`".into(),
+            );
         }
         let (base, rest) = match path.strip_prefix("stdlib/") {
             Some(rest) => (
@@ -68,13 +77,20 @@ impl ConfinedResolver {
                     .map(PathBuf::from)
                     .and_then(|p| p.parent().map(Path::to_path_buf))
                     .filter(|d| d.starts_with(&self.script_root));
-                (importer_dir.unwrap_or_else(|| self.script_root.clone()), path)
+                (
+                    importer_dir.unwrap_or_else(|| self.script_root.clone()),
+                    path,
+                )
             }
         };
         let file = base.join(format!("{}.rhai", rest.trim_end_matches(".rhai")));
-        let file = std::fs::canonicalize(&file).map_err(|_| format!("no file {}", file.display()))?;
+        let file =
+            std::fs::canonicalize(&file).map_err(|_| format!("no file {}", file.display()))?;
         let inside = file.starts_with(&self.script_root)
-            || self.stdlib_root.as_ref().is_some_and(|s| file.starts_with(s));
+            || self
+                .stdlib_root
+                .as_ref()
+                .is_some_and(|s| file.starts_with(s));
         if !inside {
             return Err(format!(
                 "{} is outside the script folder {} and stdlib/",
@@ -94,7 +110,9 @@ impl rhai::ModuleResolver for ConfinedResolver {
         path: &str,
         pos: Position,
     ) -> Result<SharedModule, Box<EvalAltResult>> {
-        let file = self.locate(source, path).map_err(|why| not_found(path, why, pos))?;
+        let file = self
+            .locate(source, path)
+            .map_err(|why| refused(path, why))?;
         if let Some(module) = self.cache.lock().expect("resolver cache").get(&file) {
             return Ok(module.clone());
         }

@@ -15,10 +15,11 @@ use std::time::Instant;
 /// The environment file in force: --env, else $M4HOST_ENV, else ./m4host.toml when present.
 /// A file named explicitly must exist; the implicit default may be absent.
 pub fn load_env(args: &EnvArgs) -> Result<Option<Config>> {
-    let explicit = args
-        .env_file
-        .clone()
-        .or_else(|| std::env::var_os("M4HOST_ENV").filter(|v| !v.is_empty()).map(PathBuf::from));
+    let explicit = args.env_file.clone().or_else(|| {
+        std::env::var_os("M4HOST_ENV")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    });
     match explicit {
         Some(path) => Config::load(&path).map(Some),
         None => {
@@ -42,7 +43,10 @@ pub fn parse_sets(sets: &[String]) -> Result<BTreeMap<String, String>> {
                 "write --set KEY=VALUE",
             ));
         };
-        let key_ok = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
+        let key_ok = !key.is_empty()
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
         if !key_ok {
             return Err(Error::usage(
                 format!("--set key `{key}` is not a plain name"),
@@ -50,7 +54,10 @@ pub fn parse_sets(sets: &[String]) -> Result<BTreeMap<String, String>> {
             ));
         }
         if out.insert(key.to_owned(), value.to_owned()).is_some() {
-            return Err(Error::usage(format!("--set `{key}` given twice"), "give each key once"));
+            return Err(Error::usage(
+                format!("--set `{key}` given twice"),
+                "give each key once",
+            ));
         }
     }
     Ok(out)
@@ -99,7 +106,12 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let fault = match result {
         Ok(()) => None,
         Err(err) if report::is_block(&err) => None,
-        Err(err) if matches!(*err, rhai::EvalAltResult::ErrorTerminated(..)) && !host.ledger().blockers.is_empty() => None,
+        Err(err)
+            if matches!(*err, rhai::EvalAltResult::ErrorTerminated(..))
+                && !host.ledger().blockers.is_empty() =>
+        {
+            None
+        }
         Err(err) => Some(report::describe_rhai_error(&err)),
     };
     Ok(report::finish(&host, fault, started.elapsed().as_millis()))

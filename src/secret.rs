@@ -112,7 +112,10 @@ mod tests {
         let v = Vault::default();
         v.remember(&Secret::new("SHORT", "abc"));
         v.remember(&Secret::new("LONG", "abcdef"));
-        assert_eq!(v.redact("x abcdef y abc"), "x <redacted:LONG> y <redacted:SHORT>");
+        assert_eq!(
+            v.redact("x abcdef y abc"),
+            "x <redacted:LONG> y <redacted:SHORT>"
+        );
         assert_eq!(v.leaks_in(b"..abc.."), vec!["SHORT".to_owned()]);
         assert!(v.leaks_in(b"nothing").is_empty());
     }

@@ -34,11 +34,14 @@ impl TerraformOutputs {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<TerraformOutputs> {
-        let doc: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-            Error::config(path, format!("invalid JSON: {e}"), SHAPE_HELP)
-        })?;
+        let doc: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| Error::config(path, format!("invalid JSON: {e}"), SHAPE_HELP))?;
         let serde_json::Value::Object(members) = doc else {
-            return Err(Error::config(path, "top level is not a JSON object", SHAPE_HELP));
+            return Err(Error::config(
+                path,
+                "top level is not a JSON object",
+                SHAPE_HELP,
+            ));
         };
         let mut outputs = BTreeMap::new();
         for (name, member) in members {
@@ -50,7 +53,11 @@ impl TerraformOutputs {
                 ));
             };
             let Some(value) = fields.get("value") else {
-                return Err(Error::config(path, format!("output `{name}` has no `value`"), SHAPE_HELP));
+                return Err(Error::config(
+                    path,
+                    format!("output `{name}` has no `value`"),
+                    SHAPE_HELP,
+                ));
             };
             let sensitive = match fields.get("sensitive") {
                 None => false,
@@ -96,7 +103,10 @@ mod tests {
     #[test]
     fn flat_map_is_not_terraform_shape() {
         let m = parse(r#"{"a":"x"}"#).unwrap_err().render();
-        assert!(m.contains("output `a` is not an object with a `value`"), "{m}");
+        assert!(
+            m.contains("output `a` is not an object with a `value`"),
+            "{m}"
+        );
         assert!(m.contains("terraform output -json"), "{m}");
     }
 

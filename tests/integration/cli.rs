@@ -1,0 +1,229 @@
+//! The command line: implicit `run`, exit statuses, `--set`, `--output json`, `check`, `doc`, repl.
+
+use crate::support::{Env, Run};
+
+#[test]
+fn plain_script_without_env_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.rhai"), "print(40 + 2);").unwrap();
+    Run::new()
+        .arg(dir.path().join("s.rhai"))
+        .cwd(dir.path())
+        .run()
+        .status(0)
+        .stdout_has("42");
+}
+
+#[test]
+fn env_flag_before_script_is_accepted() {
+    let env = Env::files_only();
+    env.write("s.rhai", "print(execution_id());");
+    Run::new()
+        .arg("--env")
+        .arg(env.path("m4host.toml"))
+        .arg(env.path("s.rhai"))
+        .run()
+        .status(0)
+        .stdout_has("m4_");
+}
+
+#[test]
+fn set_values_reach_the_script() {
+    let env = Env::files_only();
+    env.run("print(`hello ${arg(\"who\")}`); print(args().len());")
+        .args(["--set", "who=operator", "--set", "n=1"])
+        .run()
+        .status(0)
+        .stdout_has("hello operator")
+        .stdout_has("2");
+}
+
+#[test]
+fn bad_set_is_usage_error() {
+    let env = Env::files_only();
+    env.run("1")
+        .args(["--set", "novalue"])
+        .run()
+        .one_usage_error("--set `novalue` has no `=`");
+}
+
+#[test]
+fn missing_arg_is_catchable() {
+    let env = Env::files_only();
+    env.run("try { arg(\"nope\") } catch (e) { print(e.code) }")
+        .run()
+        .status(0)
+        .stdout_has("ARG_MISSING");
+}
+
+#[test]
+fn syntax_error_is_usage_error_with_position() {
+    let env = Env::files_only();
+    env.run("let x = ;")
+        .run()
+        .one_usage_error("syntax error")
+        .stderr_has("line 1");
+}
+
+#[test]
+fn script_fault_exits_one() {
+    let env = Env::files_only();
+    env.run("let m = #{}; print(m.missing_field);")
+        .run()
+        .status(1)
+        .stderr_has("error[E-SCRIPT]");
+}
+
+#[test]
+fn runaway_loop_ends_with_clear_error() {
+    let env = Env::files_only();
+    let started = std::time::Instant::now();
+    env.run("let n = 0; loop { n += 1; }")
+        .run()
+        .status(1)
+        .stderr_has("operation limit");
+    assert!(
+        started.elapsed().as_secs() < 30,
+        "limit must stop the loop promptly"
+    );
+}
+
+#[test]
+fn deep_recursion_is_stopped() {
+    let env = Env::files_only();
+    env.run("fn f(n) { f(n + 1) } f(0);")
+        .run()
+        .status(1)
+        .stderr_has("E-SCRIPT");
+}
+
+#[test]
+fn eval_is_disabled() {
+    let env = Env::files_only();
+    env.run("eval(\"40 + 2\")")
+        .run()
+        .status(2)
+        .stderr_has("syntax error");
+}
+
+#[test]
+fn json_output_last_line() {
+    let env = Env::files_only();
+    let out = env
+        .run("print(\"first\");")
+        .args(["--output", "json"])
+        .run();
+    out.status(0);
+    let json = out.json();
+    for key in [
+        "verdict",
+        "platform_run_id",
+        "m4_execution_id",
+        "blockers",
+        "artifacts",
+        "api_calls",
+        "elapsed_ms",
+    ] {
+        assert!(json.get(key).is_some(), "missing {key} in {json}");
+    }
+}
+
+#[test]
+fn check_compiles_tree_and_imports() {
+    let env = Env::files_only();
+    env.write("tree/lib/util.rhai", "fn twice(x) { x * 2 }");
+    env.write(
+        "tree/main.rhai",
+        "import \"lib/util\" as u;\nprint(u::twice(2));",
+    );
+    Run::new()
+        .arg("check")
+        .arg(env.path("tree"))
+        .run()
+        .status(0)
+        .stdout_has("checked 2 script(s)");
+}
+
+#[test]
+fn check_reports_syntax_unknown_function_and_escaping_import() {
+    let env = Env::files_only();
+    env.write("bad/a.rhai", "let x = ;");
+    env.write("bad/b.rhai", "resolve_handel(\"X\");");
+    env.write("bad/c.rhai", "import \"../outside\" as o;");
+    let out = Run::new().arg("check").arg(env.path("bad")).run();
+    out.status(2)
+        .stderr_has("syntax error")
+        .stderr_has("unknown function `resolve_handel`")
+        .stderr_has("no absolute paths, no `..`");
+}
+
+#[test]
+fn repo_scripts_pass_check() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    Run::new()
+        .arg("check")
+        .arg(format!("{root}/examples"))
+        .arg(format!("{root}/stdlib"))
+        .run()
+        .status(0);
+}
+
+#[test]
+fn doc_lists_every_primitive_and_one_by_name() {
+    let out = Run::new().arg("doc").run();
+    out.status(0);
+    for p in m4host::primitives::PRIMITIVES {
+        out.stdout_has(&p.signature());
+    }
+    Run::new()
+        .args(["doc", "emit_snapshot"])
+        .run()
+        .status(0)
+        .stdout_has("If-None-Match");
+    Run::new()
+        .args(["doc", "resolve"])
+        .run()
+        .one_usage_error("no primitive named `resolve`");
+}
+
+#[test]
+fn doc_writes_editor_definitions() {
+    let dir = tempfile::tempdir().unwrap();
+    Run::new()
+        .args(["doc", "--definitions"])
+        .arg(dir.path())
+        .run()
+        .status(0);
+    let mut all = String::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        all.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
+    }
+    for p in m4host::primitives::PRIMITIVES {
+        assert!(
+            all.contains(&format!("fn {}(", p.name)),
+            "definitions lack {}",
+            p.name
+        );
+    }
+    assert!(
+        all.contains("If-None-Match"),
+        "doc comments flow into definitions"
+    );
+}
+
+#[test]
+fn repl_keeps_scope_and_functions_without_tty() {
+    let env = Env::new();
+    let out = Run::new()
+        .arg("repl")
+        .arg("--env")
+        .arg(env.path("m4host.toml"))
+        .stdin("let x = 20;\nfn add(a) { a + x_ }\nx + 22\nlet s = resolve_handle(\"API_SECRET\");\ns\nundefined_var\n:blockers\n:quit\n")
+        .run();
+    out.status(0)
+        .stdout_has("42")
+        .stdout_has("<redacted:API_SECRET>")
+        .stdout_has("error: ")
+        .stdout_has("no blockers")
+        .nowhere("sekret-value-123");
+}

@@ -1,0 +1,12 @@
+//! Integration tests: the real `m4host` binary against the local substrate (moto on loopback).
+//! Start it with tests/substrate/up.sh (tests/run.sh does).
+
+mod cli;
+mod config_errors;
+mod evidence;
+mod examples;
+mod gates;
+mod handles;
+mod m3;
+mod secrets;
+mod support;

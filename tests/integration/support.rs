@@ -1,0 +1,455 @@
+//! The test harness: a throw-away environment (env file, registry, outputs, M3 artifacts) whose
+//! AWS resources live on the local substrate's moto server under names unique to the test, and a
+//! small builder that runs the real `m4host` binary and checks what the operator would see.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+
+pub fn endpoint() -> String {
+    std::env::var("M4HOST_TEST_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:4566".to_owned())
+}
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    })
+}
+
+pub struct Aws {
+    pub s3: aws_sdk_s3::Client,
+    pub ssm: aws_sdk_ssm::Client,
+}
+
+/// SDK clients on the substrate, for seeding and for checking what m4host wrote.
+pub fn aws() -> &'static Aws {
+    static AWS: OnceLock<Aws> = OnceLock::new();
+    AWS.get_or_init(|| {
+        let conf = runtime().block_on(
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new("eu-west-2"))
+                .endpoint_url(endpoint())
+                .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                    "testing", "testing", None, None, "test",
+                ))
+                .load(),
+        );
+        let s3 = aws_sdk_s3::config::Builder::from(&conf)
+            .force_path_style(true)
+            .build();
+        let aws = Aws {
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            ssm: aws_sdk_ssm::Client::new(&conf),
+        };
+        let reachable = runtime().block_on(aws.s3.list_buckets().send());
+        assert!(
+            reachable.is_ok(),
+            "moto is not answering on {}: start the substrate with tests/substrate/up.sh ({:?})",
+            endpoint(),
+            reachable.err()
+        );
+        aws
+    })
+}
+
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    runtime().block_on(f)
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A unique lower-case name for this test's resources.
+pub fn unique(prefix: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{prefix}-{}-{n}-{nanos:x}", std::process::id())
+}
+
+pub const PLATFORM_RUN_ID: &str = "platform_20260213T221631Z";
+
+/// A complete environment in a temp folder, with its bucket and SSM parameters on moto.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub bucket: String,
+    pub ssm_prefix: String,
+}
+
+impl Env {
+    /// An environment whose files exist but whose AWS resources are not created.
+    pub fn files_only() -> Env {
+        let env = Env {
+            dir: tempfile::tempdir().unwrap(),
+            bucket: unique("m4t"),
+            ssm_prefix: format!("/{}", unique("m4t")),
+        };
+        env.write("m4host.toml", &env.env_toml(&endpoint()));
+        env.write("handles.registry.toml", &env.registry());
+        env.write(
+            "terraform_outputs.json",
+            &format!(
+                r#"{{"ecs_cluster_name": {{"value": "fraud-platform-dev-min", "type": "string", "sensitive": false}},
+                    "subnet_ids_public": {{"value": ["subnet-0a1", "subnet-0b2"], "sensitive": false}},
+                    "s3_evidence_bucket": {{"value": "{}", "sensitive": false}},
+                    "db_password_out": {{"value": "tf-sensitive", "sensitive": true}}}}"#,
+                env.bucket
+            ),
+        );
+        env.write(
+            "m3/m3_f_verdict_snapshot.json",
+            &format!(r#"{{"verdict": "ADVANCE_TO_M4", "platform_run_id": "{PLATFORM_RUN_ID}", "m3_execution_id": "m3_20260213T221631Z"}}"#),
+        );
+        env.write(
+            "m3/m4_handoff_pack.json",
+            &format!(
+                r#"{{"platform_run_id": "{PLATFORM_RUN_ID}", "m3_execution_id": "m3_20260213T221631Z",
+                    "required_platform_run_id_env_key": "REQUIRED_PLATFORM_RUN_ID"}}"#
+            ),
+        );
+        env
+    }
+
+    /// An environment with its bucket and parameters seeded on moto.
+    pub fn new() -> Env {
+        let env = Env::files_only();
+        let aws = aws();
+        block_on(async {
+            aws.s3
+                .create_bucket()
+                .bucket(&env.bucket)
+                .create_bucket_configuration(
+                    aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                        .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest2)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+            for (name, value, secure) in [
+                ("db_name", "fraud", false),
+                ("api_secret", "sekret-value-123", true),
+                ("secure_but_public", "not-so-public", true),
+            ] {
+                aws.ssm
+                    .put_parameter()
+                    .name(format!("{}/{name}", env.ssm_prefix))
+                    .value(value)
+                    .r#type(if secure {
+                        aws_sdk_ssm::types::ParameterType::SecureString
+                    } else {
+                        aws_sdk_ssm::types::ParameterType::String
+                    })
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        });
+        env
+    }
+
+    pub fn env_toml(&self, endpoint: &str) -> String {
+        format!(
+            r#"[aws]
+region = "eu-west-2"
+endpoint_url = "{endpoint}"
+
+[inputs]
+handles_registry = "handles.registry.toml"
+terraform_outputs = "terraform_outputs.json"
+m3_verdict = "m3/m3_f_verdict_snapshot.json"
+m3_handoff = "m3/m4_handoff_pack.json"
+
+[evidence]
+local_root = "runs"
+
+[limits]
+max_operations = 2000000
+
+[budgets]
+connect_timeout_ms = 500
+attempt_timeout_ms = 2000
+call_timeout_ms = 6000
+max_attempts = 2
+"#
+        )
+    }
+
+    fn registry(&self) -> String {
+        let p = &self.ssm_prefix;
+        format!(
+            r#"[REQUIRED_PLATFORM_RUN_ID_ENV_KEY]
+origin = "literal"
+ref = "REQUIRED_PLATFORM_RUN_ID"
+secret = false
+
+[ECS_CLUSTER_NAME]
+origin = "terraform_output"
+ref = "ecs_cluster_name"
+secret = false
+
+[SUBNET_IDS_PUBLIC]
+origin = "terraform_output"
+ref = "subnet_ids_public"
+secret = false
+
+[S3_EVIDENCE_BUCKET]
+origin = "terraform_output"
+ref = "s3_evidence_bucket"
+secret = false
+
+[DB_NAME]
+origin = "ssm_parameter"
+ref = "{p}/db_name"
+secret = false
+
+[API_SECRET]
+origin = "ssm_parameter"
+ref = "{p}/api_secret"
+secret = true
+
+[SSM_CONFLUENT_API_SECRET_PATH]
+origin = "literal"
+ref = "{p}/api_secret"
+secret = false
+
+[SECURE_BUT_PUBLIC]
+origin = "ssm_parameter"
+ref = "{p}/secure_but_public"
+secret = false
+
+[DB_PASSWORD_SENSITIVE_OUTPUT]
+origin = "terraform_output"
+ref = "db_password_out"
+secret = false
+
+[MISSING_PARAM]
+origin = "ssm_parameter"
+ref = "{p}/missing"
+secret = false
+
+[SVC_WILDCARD]
+origin = "literal"
+ref = "fraud-svc-*"
+secret = false
+"#
+        )
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn write(&self, rel: &str, content: &str) {
+        let path = self.path(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+
+    /// Runs `script` (written to main.rhai) with this environment.
+    pub fn run(&self, script: &str) -> Run {
+        self.write("scripts/main.rhai", script);
+        Run::new()
+            .arg("run")
+            .arg(self.path("scripts/main.rhai"))
+            .arg("--env")
+            .arg(self.path("m4host.toml"))
+            .cwd(self.dir.path())
+    }
+
+    /// Every local evidence file written under this environment's root.
+    pub fn local_evidence(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                for e in entries.flatten() {
+                    if e.path().is_dir() {
+                        walk(&e.path(), out)
+                    } else {
+                        out.push(e.path())
+                    }
+                }
+            }
+        }
+        walk(&self.path("runs"), &mut out);
+        out.sort();
+        out
+    }
+
+    pub fn s3_keys(&self) -> Vec<String> {
+        block_on(aws().s3.list_objects_v2().bucket(&self.bucket).send())
+            .unwrap()
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect()
+    }
+
+    pub fn s3_get(&self, key: &str) -> Vec<u8> {
+        block_on(async {
+            let out = aws()
+                .s3
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await
+                .unwrap();
+            out.body.collect().await.unwrap().into_bytes().to_vec()
+        })
+    }
+}
+
+/// One run of the real binary.
+pub struct Run {
+    command: Command,
+    stdin: Option<String>,
+}
+
+impl Run {
+    pub fn new() -> Run {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_m4host"));
+        command
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("M4HOST_ENV")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env(
+                "M4HOST_STDLIB",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/stdlib"),
+            );
+        Run {
+            command,
+            stdin: None,
+        }
+    }
+
+    pub fn arg(mut self, arg: impl AsRef<std::ffi::OsStr>) -> Run {
+        self.command.arg(arg);
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(mut self, args: I) -> Run {
+        self.command.args(args);
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Run {
+        self.command.env(key, value);
+        self
+    }
+
+    pub fn cwd(mut self, dir: &Path) -> Run {
+        self.command.current_dir(dir);
+        self
+    }
+
+    pub fn stdin(mut self, text: &str) -> Run {
+        self.stdin = Some(text.to_owned());
+        self
+    }
+
+    pub fn run(mut self) -> Outcome {
+        use std::io::Write;
+        self.command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = self.command.spawn().expect("m4host runs");
+        let input = self.stdin.take().unwrap_or_default();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        Outcome {
+            status: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+/// What the operator saw.
+pub struct Outcome {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Outcome {
+    fn shown(&self) -> String {
+        format!(
+            "--- exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.status, self.stdout, self.stderr
+        )
+    }
+
+    pub fn status(&self, expected: i32) -> &Self {
+        assert_eq!(
+            self.status,
+            expected,
+            "unexpected exit status\n{}",
+            self.shown()
+        );
+        self
+    }
+
+    pub fn stdout_has(&self, text: &str) -> &Self {
+        assert!(
+            self.stdout.contains(text),
+            "stdout lacks {text:?}\n{}",
+            self.shown()
+        );
+        self
+    }
+
+    pub fn stderr_has(&self, text: &str) -> &Self {
+        assert!(
+            self.stderr.contains(text),
+            "stderr lacks {text:?}\n{}",
+            self.shown()
+        );
+        self
+    }
+
+    pub fn nowhere(&self, text: &str) -> &Self {
+        assert!(
+            !self.stdout.contains(text) && !self.stderr.contains(text),
+            "{text:?} must not be shown\n{}",
+            self.shown()
+        );
+        self
+    }
+
+    /// The JSON object on the last stdout line (`--output json`).
+    pub fn json(&self) -> serde_json::Value {
+        let line = self.stdout.lines().last().unwrap_or_default();
+        serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("last line is not JSON ({e})\n{}", self.shown()))
+    }
+
+    /// The one message of a usage error: stderr holds exactly one `error[` line and no panic.
+    pub fn one_usage_error(&self, what: &str) -> &Self {
+        self.status(2).stderr_has(what);
+        assert_eq!(
+            self.stderr.matches("error[").count(),
+            1,
+            "one message expected\n{}",
+            self.shown()
+        );
+        assert!(!self.stderr.contains("panicked"), "panic\n{}", self.shown());
+        self
+    }
+}
