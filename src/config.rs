@@ -31,7 +31,7 @@ impl Location {
         } else if text.contains("://") {
             Err(format!("`{text}` uses a scheme other than s3://"))
         } else {
-            Ok(Location::File(base.join(text)))
+            Ok(Location::File(under(base, text)))
         }
     }
 
@@ -296,8 +296,8 @@ impl Config {
 
         non_empty("inputs.handles_registry", &raw.inputs.handles_registry)?;
         non_empty("inputs.terraform_outputs", &raw.inputs.terraform_outputs)?;
-        let registry = HandlesRegistry::load(&base.join(&raw.inputs.handles_registry))?;
-        let outputs = TerraformOutputs::load(&base.join(&raw.inputs.terraform_outputs))?;
+        let registry = HandlesRegistry::load(&under(&base, &raw.inputs.handles_registry))?;
+        let outputs = TerraformOutputs::load(&under(&base, &raw.inputs.terraform_outputs))?;
 
         let execution_prefix = raw
             .run
@@ -326,7 +326,7 @@ impl Config {
             m3_verdict,
             m3_handoff,
             evidence: EvidenceConfig {
-                local_root: base.join(&raw.evidence.local_root),
+                local_root: under(&base, &raw.evidence.local_root),
                 bucket_handle: raw
                     .evidence
                     .bucket_handle
@@ -341,11 +341,33 @@ impl Config {
                 .map(|k| k.security_protocol)
                 .unwrap_or(KafkaSecurityProtocol::SaslSsl),
             db_sslmode: db.as_ref().map(|d| d.sslmode).unwrap_or(DbSslMode::Require),
-            db_ca_file: db.and_then(|d| d.ca_file).map(|f| base.join(f)),
+            db_ca_file: db.and_then(|d| d.ca_file).map(|f| under(&base, &f)),
             execution_prefix,
             limits: raw.limits,
             budgets: raw.budgets,
         })
+    }
+}
+
+/// `base/rel` with `.` and `..` folded lexically, so messages show the path an operator would type.
+pub fn under(base: &Path, rel: &str) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in base.join(rel).components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        out
     }
 }
 
@@ -356,4 +378,23 @@ pub fn one_line(text: &str) -> String {
         .filter(|l| !l.is_empty() && *l != "|")
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn under_folds_dots() {
+        assert_eq!(
+            under(Path::new("examples/hello"), "../../runs/hello"),
+            PathBuf::from("runs/hello")
+        );
+        assert_eq!(
+            under(Path::new("."), "m3/x.json"),
+            PathBuf::from("m3/x.json")
+        );
+        assert_eq!(under(Path::new("a"), "../../x"), PathBuf::from("../x"));
+        assert_eq!(under(Path::new("/etc"), "/abs/p"), PathBuf::from("/abs/p"));
+    }
 }
