@@ -1,51 +1,102 @@
 #!/usr/bin/env bash
-# Starts the local substrate on loopback, idempotently, and seeds it.
-#   tests/substrate/up.sh            start what is not answering, seed examples (idempotent)
+# Starts the local substrate on loopback, idempotently, and seeds it (SPEC section 6).
+#   tests/substrate/up.sh            start what is not answering, install what is missing, seed
 #   tests/substrate/up.sh --reset    stop what this script started, start afresh, seed
-# Servers this script starts are recorded by PID in tests/substrate/.state/ and stopped by down.sh.
-# Today: moto_server (AWS APIs) on 127.0.0.1:4566. The Kafka broker and PostgreSQL join here (issue 3).
+# Servers:  moto + m4host's extension (AWS APIs)  127.0.0.1:4566
+#           tansu (Kafka protocol, memory storage) 127.0.0.1:9092
+#           PostgreSQL 15 (Debian cluster 15/main) 127.0.0.1:5432
+# What this script starts is recorded by PID in tests/substrate/.state/ and stopped by down.sh.
+# Timings of the ECS scheduler come from M4HOST_ECS_START_DELAY, M4HOST_ECS_CRASH_AFTER,
+# M4HOST_ECS_RESTART_DELAY (seconds).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 state="$here/.state"
-mkdir -p "$state"
+cache=${M4HOST_CACHE:-$HOME/.cache/m4host}
+mkdir -p "$state" "$cache"
 
 MOTO_PORT=${M4HOST_MOTO_PORT:-4566}
 MOTO_URL="http://127.0.0.1:$MOTO_PORT"
+KAFKA_PORT=9092
+TANSU="$cache/tansu/bin/tansu"
 
 log() { printf 'substrate: %s\n' "$*" >&2; }
+wait_for() { # what, command...
+  local what=$1; shift
+  for _ in $(seq 1 150); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  log "$what did not answer; see $state/*.log"; return 1
+}
 
 if [[ "${1:-}" == "--reset" ]]; then
   "$here/down.sh"
 fi
 
 # --- installs (only what is missing) -------------------------------------------------------------
-if ! python3 -c 'import moto, flask, flask_cors' 2>/dev/null; then
-  log "installing moto[server]"
-  python3 -m pip install --quiet 'moto[server]==5.2.1'
+if ! python3 -c 'import moto, flask, flask_cors, kafka' 2>/dev/null; then
+  log "installing moto[server] and kafka-python"
+  python3 -m pip install --quiet --disable-pip-version-check 'moto[server]==5.2.1' 'kafka-python==3.0.12'
+fi
+if [[ ! -x "$TANSU" ]]; then
+  log "installing tansu into $cache/tansu (about 17 minutes on 2 cores, once per machine)"
+  cargo install tansu --locked --no-default-features --features dynostore --root "$cache/tansu" >"$state/tansu-install.log" 2>&1 \
+    || { log "tansu install failed; see $state/tansu-install.log"; exit 1; }
+fi
+if ! command -v pg_ctlcluster >/dev/null || [[ ! -d /etc/postgresql/15/main ]]; then
+  log "installing PostgreSQL 15"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null
 fi
 
-# --- moto ----------------------------------------------------------------------------------------
-moto_up() { curl -s -o /dev/null -m 2 "$MOTO_URL/moto-api/" ; }
+start() { # name, command... : starts in the background, records the PID
+  local name=$1; shift
+  nohup "$@" >"$state/$name.log" 2>&1 &
+  echo $! >"$state/$name.pid"
+}
+
+# --- moto with m4host's extension ----------------------------------------------------------------
+moto_up() { curl -s -o /dev/null -m 2 "$MOTO_URL/m4host-substrate/state"; }
 if moto_up; then
   log "moto already answering on $MOTO_URL"
 else
-  log "starting moto_server on $MOTO_URL"
-  MOTO_IAM_LOAD_MANAGED_POLICIES=true nohup python3 -m moto.server -H 127.0.0.1 -p "$MOTO_PORT" \
-    >"$state/moto.log" 2>&1 &
-  echo $! >"$state/moto.pid"
-  for _ in $(seq 1 100); do
-    moto_up && break
-    sleep 0.1
-  done
-  moto_up || { log "moto did not answer on $MOTO_URL; see $state/moto.log"; exit 1; }
+  log "starting moto (with m4host extension) on $MOTO_URL"
+  MOTO_IAM_LOAD_MANAGED_POLICIES=true PYTHONPATH="$here" start moto python3 -m moto_m4.server -H 127.0.0.1 -p "$MOTO_PORT"
+  wait_for moto moto_up
+fi
+timing=()
+[[ -n "${M4HOST_ECS_START_DELAY:-}" ]] && timing+=("\"start_delay\": $M4HOST_ECS_START_DELAY")
+[[ -n "${M4HOST_ECS_CRASH_AFTER:-}" ]] && timing+=("\"crash_after\": $M4HOST_ECS_CRASH_AFTER")
+[[ -n "${M4HOST_ECS_RESTART_DELAY:-}" ]] && timing+=("\"restart_delay\": $M4HOST_ECS_RESTART_DELAY")
+if (( ${#timing[@]} )); then
+  body=$(IFS=,; echo "{${timing[*]}}")
+  curl -s -m 5 -X POST -H 'Content-Type: application/json' -d "$body" "$MOTO_URL/m4host-substrate/timing" >/dev/null
+fi
+
+# --- tansu ---------------------------------------------------------------------------------------
+kafka_up() { (exec 3<>/dev/tcp/127.0.0.1/$KAFKA_PORT) 2>/dev/null; }
+if kafka_up; then
+  log "kafka broker already answering on 127.0.0.1:$KAFKA_PORT"
+else
+  log "starting tansu on 127.0.0.1:$KAFKA_PORT"
+  start tansu "$TANSU" broker --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+    --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" --storage-engine memory://tansu/
+  wait_for tansu kafka_up
+fi
+
+# --- PostgreSQL ----------------------------------------------------------------------------------
+pg_up() { runuser -u postgres -- pg_isready -q -h 127.0.0.1 -p 5432; }
+if pg_up; then
+  log "postgresql already answering on 127.0.0.1:5432"
+else
+  log "starting postgresql 15/main"
+  pg_ctlcluster 15 main start
+  head -1 /var/run/postgresql/15-main.pid >"$state/postgres.pid"
+  wait_for postgresql pg_up
 fi
 
 # --- seed ----------------------------------------------------------------------------------------
 export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-testing} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-testing}
 export AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-eu-west-2}
-for seed in "$repo"/examples/*/seed.toml; do
+for seed in "$repo"/examples/*/seed.toml "$repo"/examples/*/environment.toml; do
   [[ -f "$seed" ]] || continue
   python3 "$here/seed.py" --endpoint "$MOTO_URL" "$seed"
 done
-log "ready: moto $MOTO_URL"
+log "ready: moto $MOTO_URL, kafka 127.0.0.1:$KAFKA_PORT, postgresql 127.0.0.1:5432"

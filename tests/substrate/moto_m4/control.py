@@ -1,0 +1,65 @@
+"""/m4host-substrate/* control endpoints, served by the same moto process (loopback only).
+
+POST /m4host-substrate/timing  {"start_delay": s, "crash_after": s, "restart_delay": s, "rollback_after": n}
+POST /m4host-substrate/fault   {"cluster", "service", "mode": "crash_loop"|"stuck_pending"|"rollback"|null,
+                                "rollback_to": task definition arn (optional), "region", "account",
+                                "timing": {per-service overrides of the timing keys}}
+POST /m4host-substrate/lanes   {"cluster", "service", "group", "topics": [...], "bootstrap"}
+POST /m4host-substrate/rogue   {"name", "action": "start"|"stop", "group", "topics", "bootstrap"}
+GET  /m4host-substrate/state   faults, timing, lanes, stand-in members
+"""
+import json
+
+from . import ecs_scheduler, standins
+
+PREFIX = "/m4host-substrate/"
+DEFAULT_ACCOUNT = "123456789012"
+
+
+def _json(start_response, status, body):
+    data = json.dumps(body, default=str).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def handle(environ, start_response):
+    path = environ["PATH_INFO"][len(PREFIX):]
+    method = environ["REQUEST_METHOD"]
+    try:
+        size = int(environ.get("CONTENT_LENGTH") or 0)
+        body = json.loads(environ["wsgi.input"].read(size) or b"{}") if size else {}
+        if method == "GET" and path == "state":
+            return _json(start_response, "200 OK", {
+                "timing": ecs_scheduler.TIMING,
+                "faults": {"/".join(k): v for k, v in ecs_scheduler.FAULTS.items()},
+                "lanes": standins.LANES,
+                "members": standins.members(),
+            })
+        if method == "POST" and path == "timing":
+            unknown = set(body) - set(ecs_scheduler.TIMING)
+            if unknown:
+                return _json(start_response, "400 Bad Request", {"error": f"unknown timing {sorted(unknown)}"})
+            ecs_scheduler.TIMING.update(body)
+            return _json(start_response, "200 OK", ecs_scheduler.TIMING)
+        if method == "POST" and path == "fault":
+            ecs_scheduler.set_fault(body.get("account", DEFAULT_ACCOUNT), body.get("region", "eu-west-2"),
+                                    body["cluster"], body["service"], body.get("mode"), body.get("rollback_to"),
+                                    body.get("timing"))
+            return _json(start_response, "200 OK", {"ok": True})
+        if method == "POST" and path == "lanes":
+            standins.register_lane(body)
+            return _json(start_response, "200 OK", {"ok": True})
+        if method == "POST" and path == "rogue":
+            standins.rogue(body)
+            return _json(start_response, "200 OK", {"ok": True})
+        return _json(start_response, "404 Not Found", {"error": f"no control endpoint {method} {path}"})
+    except (KeyError, ValueError) as exc:
+        return _json(start_response, "400 Bad Request", {"error": repr(exc)})
+
+
+def middleware(app):
+    def wrapped(environ, start_response):
+        if environ.get("PATH_INFO", "").startswith(PREFIX):
+            return handle(environ, start_response)
+        return app(environ, start_response)
+    return wrapped
