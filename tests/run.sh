@@ -1,29 +1,33 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine of this kind or a warm one: installs what is missing,
-# brings the local substrate up (stopping at the end only what it started), then checks format,
-# lints and runs every test. Exit status is the first failure's.
+# brings the local substrate up (and stops at the end only the servers it started), then checks
+# format, lints and runs every test. Exit status is the first failure's.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 export PATH="$HOME/.cargo/bin:$PATH"
+state=tests/substrate/.state
 
 log() { printf 'tests: %s\n' "$*" >&2; }
 
 command -v cargo >/dev/null || { log "cargo not found: install the Rust toolchain (rustup)"; exit 1; }
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 
-moto_port=${M4HOST_MOTO_PORT:-4566}
-owns_substrate=0
-if ! curl -s -o /dev/null -m 2 "http://127.0.0.1:$moto_port/moto-api/"; then
-  owns_substrate=1
-fi
+mkdir -p "$state"
+before=$(cd "$state" && ls ./*.pid 2>/dev/null | xargs -r -n1 basename | sed 's/\.pid$//' || true)
+started=()
 cleanup() {
-  if [[ $owns_substrate == 1 ]]; then tests/substrate/down.sh; fi
+  if (( ${#started[@]} )); then tests/substrate/down.sh "${started[@]}"; fi
 }
 trap cleanup EXIT
 tests/substrate/up.sh
+for pidfile in "$state"/*.pid; do
+  [[ -f "$pidfile" ]] || continue
+  name=$(basename "$pidfile" .pid)
+  grep -qx "$name" <<<"$before" || started+=("$name")
+done
 
-export M4HOST_TEST_ENDPOINT="http://127.0.0.1:$moto_port"
+export M4HOST_TEST_ENDPOINT="http://127.0.0.1:${M4HOST_MOTO_PORT:-4566}"
 log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy --all-targets -- -D warnings"

@@ -9,4 +9,5 @@ mod gates;
 mod handles;
 mod m3;
 mod secrets;
+mod substrate;
 mod support;

@@ -87,6 +87,9 @@ def _start_task(backend, service, deployment, at):
     task.m4_deployment = deployment["id"]
     for c in task.containers:
         c.last_status = "PENDING"
+        # The ECS API's Container.cpu and .memory are strings; moto keeps the task definition's ints.
+        c.cpu = None if c.cpu is None else str(c.cpu)
+        c.memory = None if c.memory is None else str(c.memory)
     backend.tasks.setdefault(cluster.name, {})[task.task_arn] = task
     return task
 
@@ -154,19 +157,28 @@ def reconcile(backend, service):
                 continue
             live = [t for t in _service_tasks(backend, service) if t.desired_status == "RUNNING"]
             desired = service.desired_count
-            if len(live) > desired:
-                for t in sorted(live, key=lambda t: t.created_at)[: len(live) - desired]:
+            on_primary = [t for t in live if getattr(t, "m4_deployment", None) == primary["id"]]
+            old = [t for t in live if t not in on_primary]
+            running_primary = sum(1 for t in on_primary if t.status == "RUNNING")
+            if old and (running_primary >= desired):
+                # Rolling deployment: old tasks drain once the new ones carry the load.
+                for t in old:
+                    _stop_task(service, t, at_now, exit_code=0, stop_code="ServiceSchedulerInitiated",
+                               reason=f"Task stopped by deployment {primary['id']}")
+                changed = True
+            if len(on_primary) > desired:
+                for t in sorted(on_primary, key=lambda t: t.created_at)[: len(on_primary) - desired]:
                     _stop_task(service, t, at_now, exit_code=0, stop_code="ServiceSchedulerInitiated",
                                reason=f"Scaling activity initiated by (deployment {primary['id']})")
                 changed = True
-            elif len(live) < desired:
+            elif len(on_primary) < desired:
                 last_stop = max((t.stopped_at for t in _service_tasks(backend, service)
                                  if getattr(t, "stopped_at", None) and t.stop_code == "EssentialContainerExited"),
                                 default=None)
                 start_at = at_now if last_stop is None else max(
                     last_stop + timedelta(seconds=_timing(fault, "restart_delay")), primary.get("updatedAt", at_now))
                 if start_at <= at_now:
-                    started = [_start_task(backend, service, primary, start_at) for _ in range(desired - len(live))]
+                    started = [_start_task(backend, service, primary, start_at) for _ in range(desired - len(on_primary))]
                     ids = " ".join(f"(task {t.task_arn.split('/')[-1]})" for t in started)
                     _event(service, f"has started {len(started)} tasks: {ids}.", start_at)
                     changed = True
@@ -196,6 +208,8 @@ def _update_counts(service, backend, at):
 
 def _new_deployment(service, task_definition, at, reason=None):
     deployment = dict(service.deployments[0]) if service.deployments else {}
+    # Where a circuit-breaker rollback returns to (not part of the API shape, so never serialised).
+    deployment["m4_previous_td"] = deployment.get("taskDefinition")
     deployment.update(
         id=f"ecs-svc/{uuid.uuid4().int % 10**19}",
         status="PRIMARY",
@@ -221,8 +235,7 @@ def _roll_back(backend, service, fault, at):
     failed = service.deployments[0]
     failed["rolloutState"] = "FAILED"
     failed["rolloutStateReason"] = "ECS deployment circuit breaker: tasks failed to start."
-    target = fault.get("rollback_to") or (service.deployments[1]["taskDefinition"] if len(service.deployments) > 1
-                                          else failed["taskDefinition"])
+    target = fault.get("rollback_to") or failed.get("m4_previous_td") or failed["taskDefinition"]
     for t in _service_tasks(backend, service):
         if t.desired_status == "RUNNING":
             _stop_task(service, t, at, exit_code=0, stop_code="ServiceSchedulerInitiated",
@@ -230,7 +243,6 @@ def _roll_back(backend, service, fault, at):
     _event(service, f"deployment {failed['id']} deployment failed: tasks failed to start.", at)
     deployment = _new_deployment(service, target, at, reason=f"ECS deployment circuit breaker: rolling back to {target}")
     del service.deployments[2:]
-    service.deployments[1]["status"] = "ACTIVE"
     _event(service, f"rolling back to deployment {deployment['id']}.", at)
     fault["mode"] = None  # the rolled-back task definition runs normally
 

@@ -1,0 +1,646 @@
+//! The local substrate itself: the seeded dev_min environment as the AWS SDK sees it, the moto
+//! extension's ECS scheduler (running, crash loop, stuck pending, rollback), SimulatePrincipalPolicy,
+//! stand-in consumers on the broker, and PostgreSQL's SCRAM login. Scheduler tests use their own
+//! clusters so they never disturb dev_min.
+
+use crate::support::{block_on, endpoint, unique};
+use aws_sdk_ecs::types::{ContainerDefinition, KeyValuePair};
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const CLUSTER: &str = "fraud-platform-dev-min";
+const DEV_MIN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/dev_min");
+
+struct Clients {
+    ecs: aws_sdk_ecs::Client,
+    iam: aws_sdk_iam::Client,
+    logs: aws_sdk_cloudwatchlogs::Client,
+}
+
+fn clients() -> &'static Clients {
+    static C: OnceLock<Clients> = OnceLock::new();
+    C.get_or_init(|| {
+        crate::support::aws(); // asserts the substrate answers
+        let conf = block_on(
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new("eu-west-2"))
+                .endpoint_url(endpoint())
+                .credentials_provider(aws_sdk_ecs::config::Credentials::new(
+                    "testing", "testing", None, None, "test",
+                ))
+                .load(),
+        );
+        Clients {
+            ecs: aws_sdk_ecs::Client::new(&conf),
+            iam: aws_sdk_iam::Client::new(&conf),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&conf),
+        }
+    })
+}
+
+/// POSTs JSON to the moto extension's control endpoints.
+fn control(path: &str, body: &serde_json::Value) -> serde_json::Value {
+    let host = endpoint().trim_start_matches("http://").to_owned();
+    let payload = body.to_string();
+    let mut stream = std::net::TcpStream::connect(&host).unwrap();
+    write!(
+        stream,
+        "POST /m4host-substrate/{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+        payload.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
+        "{response}"
+    );
+    serde_json::from_str(body).unwrap()
+}
+
+fn state() -> serde_json::Value {
+    let host = endpoint().trim_start_matches("http://").to_owned();
+    let mut stream = std::net::TcpStream::connect(&host).unwrap();
+    write!(
+        stream,
+        "GET /m4host-substrate/state HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    serde_json::from_str(response.split_once("\r\n\r\n").unwrap().1).unwrap()
+}
+
+/// A cluster with one service (desired 0) of its own, with fast per-service timings.
+struct OwnService {
+    cluster: String,
+    service: String,
+    family: String,
+}
+
+impl OwnService {
+    fn new(fault: Option<&str>) -> OwnService {
+        let c = clients();
+        let own = OwnService {
+            cluster: unique("sched"),
+            service: unique("svc"),
+            family: unique("td"),
+        };
+        block_on(async {
+            c.ecs
+                .create_cluster()
+                .cluster_name(&own.cluster)
+                .send()
+                .await
+                .unwrap();
+            let td = own.register("v1").await;
+            c.ecs
+                .create_service()
+                .cluster(&own.cluster)
+                .service_name(&own.service)
+                .task_definition(td)
+                .desired_count(0)
+                .send()
+                .await
+                .unwrap();
+        });
+        own.fault(fault);
+        own
+    }
+
+    fn fault(&self, mode: Option<&str>) {
+        control(
+            "fault",
+            &serde_json::json!({"cluster": self.cluster, "service": self.service, "mode": mode,
+                "timing": {"start_delay": 0.2, "crash_after": 0.2, "restart_delay": 0.1}}),
+        );
+    }
+
+    async fn register(&self, version: &str) -> String {
+        clients()
+            .ecs
+            .register_task_definition()
+            .family(&self.family)
+            .container_definitions(
+                ContainerDefinition::builder()
+                    .name("daemon")
+                    .image(format!("daemon:{version}"))
+                    .memory(512)
+                    .essential(true)
+                    .environment(
+                        KeyValuePair::builder()
+                            .name("REQUIRED_PLATFORM_RUN_ID")
+                            .value("platform_x")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .task_definition()
+            .unwrap()
+            .task_definition_arn()
+            .unwrap()
+            .to_owned()
+    }
+
+    fn scale(&self, desired: i32) {
+        block_on(
+            clients()
+                .ecs
+                .update_service()
+                .cluster(&self.cluster)
+                .service(&self.service)
+                .desired_count(desired)
+                .send(),
+        )
+        .unwrap();
+    }
+
+    fn describe(&self) -> aws_sdk_ecs::types::Service {
+        block_on(
+            clients()
+                .ecs
+                .describe_services()
+                .cluster(&self.cluster)
+                .services(&self.service)
+                .send(),
+        )
+        .unwrap()
+        .services()[0]
+            .clone()
+    }
+
+    fn tasks(&self, desired: aws_sdk_ecs::types::DesiredStatus) -> Vec<aws_sdk_ecs::types::Task> {
+        let c = clients();
+        let arns = block_on(
+            c.ecs
+                .list_tasks()
+                .cluster(&self.cluster)
+                .service_name(&self.service)
+                .desired_status(desired)
+                .send(),
+        )
+        .unwrap()
+        .task_arns()
+        .to_vec();
+        if arns.is_empty() {
+            return Vec::new();
+        }
+        block_on(
+            c.ecs
+                .describe_tasks()
+                .cluster(&self.cluster)
+                .set_tasks(Some(arns))
+                .send(),
+        )
+        .unwrap()
+        .tasks()
+        .to_vec()
+    }
+
+    /// Polls (no fixed sleep) until `done` holds or the deadline passes.
+    fn wait_until(
+        &self,
+        what: &str,
+        done: impl Fn(&aws_sdk_ecs::types::Service) -> bool,
+    ) -> aws_sdk_ecs::types::Service {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let s = self.describe();
+            if done(&s) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "{what} not reached: {s:#?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[test]
+fn seeded_dev_min_is_visible_to_the_sdk() {
+    let c = clients();
+    let env: toml::Table =
+        toml::from_str(&std::fs::read_to_string(format!("{DEV_MIN}/environment.toml")).unwrap())
+            .unwrap();
+    let services: Vec<String> = env["service"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(services.len(), 13);
+    block_on(async {
+        let clusters = c
+            .ecs
+            .describe_clusters()
+            .clusters(CLUSTER)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(clusters.clusters()[0].status(), Some("ACTIVE"));
+        let mut seen = BTreeSet::new();
+        for batch in services.chunks(10) {
+            let out = c
+                .ecs
+                .describe_services()
+                .cluster(CLUSTER)
+                .set_services(Some(batch.to_vec()))
+                .send()
+                .await
+                .unwrap();
+            for s in out.services() {
+                assert_eq!(s.status(), Some("ACTIVE"));
+                seen.insert(s.service_name().unwrap().to_owned());
+                let td = c
+                    .ecs
+                    .describe_task_definition()
+                    .task_definition(s.task_definition().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+                let td = td.task_definition().unwrap();
+                let container = &td.container_definitions()[0];
+                assert!(container
+                    .environment()
+                    .iter()
+                    .any(|kv| kv.name() == Some("REQUIRED_PLATFORM_RUN_ID")
+                        && kv.value() == Some("platform_20260213T221631Z")));
+                assert!(container
+                    .secrets()
+                    .iter()
+                    .all(|s| s.value_from().starts_with("arn:aws:ssm:")));
+                assert!(td.execution_role_arn().is_some() && td.task_role_arn().is_some());
+                let group = container.log_configuration().unwrap().options().unwrap()
+                    ["awslogs-group"]
+                    .clone();
+                let groups = c
+                    .logs
+                    .describe_log_groups()
+                    .log_group_name_prefix(&group)
+                    .send()
+                    .await
+                    .unwrap();
+                let exact = groups
+                    .log_groups()
+                    .iter()
+                    .filter(|g| g.log_group_name() == Some(group.as_str()))
+                    .count();
+                assert_eq!(exact, 1, "log group {group}");
+            }
+        }
+        assert_eq!(seen.len(), 13);
+        let role = c
+            .iam
+            .get_role()
+            .role_name("fraud-platform-dev-min-daemon-task")
+            .send()
+            .await
+            .unwrap();
+        let trust = role.role().unwrap().assume_role_policy_document().unwrap();
+        assert!(trust.contains("ecs-tasks.amazonaws.com"), "{trust}");
+        let families = c
+            .ecs
+            .list_task_definition_families()
+            .family_prefix("fraud-platform-dev-min-reporter")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            families.families().len(),
+            1,
+            "the one-shot reporter is registered"
+        );
+        let buckets = crate::support::aws()
+            .s3
+            .list_buckets()
+            .send()
+            .await
+            .unwrap();
+        let names: BTreeSet<&str> = buckets.buckets().iter().filter_map(|b| b.name()).collect();
+        for b in ["oracle", "archive", "quarantine", "evidence"] {
+            assert!(names.contains(format!("fraud-platform-dev-min-{b}").as_str()));
+        }
+        let params = crate::support::aws()
+            .ssm
+            .get_parameters_by_path()
+            .path("/fraud-platform/dev_min")
+            .recursive(true)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(params.parameters().len(), 5);
+    });
+    let outputs: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{DEV_MIN}/generated/terraform_outputs.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(outputs["svc_ig"]["value"], "fraud-platform-dev-min-ig");
+    assert!(outputs["vpc_id"]["value"]
+        .as_str()
+        .unwrap()
+        .starts_with("vpc-"));
+}
+
+#[test]
+fn service_scaled_to_one_runs_with_deployment_and_events() {
+    let own = OwnService::new(None);
+    own.scale(1);
+    let s = own.wait_until("running 1", |s| {
+        s.running_count() == 1 && s.pending_count() == 0
+    });
+    assert_eq!(s.deployments().len(), 1);
+    assert_eq!(s.deployments()[0].status(), Some("PRIMARY"));
+    assert_eq!(
+        s.deployments()[0].rollout_state().map(|r| r.as_str()),
+        Some("COMPLETED")
+    );
+    let events: Vec<&str> = s.events().iter().filter_map(|e| e.message()).collect();
+    assert!(
+        events.iter().any(|m| m.contains("has started 1 tasks")),
+        "{events:?}"
+    );
+    assert!(
+        events[0].contains("has reached a steady state"),
+        "{events:?}"
+    );
+    let running = own.tasks(aws_sdk_ecs::types::DesiredStatus::Running);
+    assert_eq!(running.len(), 1);
+    assert_eq!(running[0].last_status(), Some("RUNNING"));
+    assert_eq!(
+        running[0].group(),
+        Some(format!("service:{}", own.service).as_str())
+    );
+    assert!(running[0].started_at().is_some());
+    own.scale(0);
+    own.wait_until("scaled in", |s| s.running_count() == 0);
+    let stopped = own.tasks(aws_sdk_ecs::types::DesiredStatus::Stopped);
+    assert_eq!(
+        stopped[0].stop_code().map(|c| c.as_str()),
+        Some("ServiceSchedulerInitiated")
+    );
+}
+
+#[test]
+fn crash_loop_leaves_stopped_tasks_with_exit_code_one() {
+    let own = OwnService::new(Some("crash_loop"));
+    own.scale(1);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let stopped = loop {
+        let stopped = own.tasks(aws_sdk_ecs::types::DesiredStatus::Stopped);
+        if stopped.len() >= 2 {
+            break stopped;
+        }
+        assert!(Instant::now() < deadline, "no crash loop: {stopped:#?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    for t in &stopped {
+        assert_eq!(
+            t.stop_code().map(|c| c.as_str()),
+            Some("EssentialContainerExited")
+        );
+        assert_eq!(
+            t.stopped_reason(),
+            Some("Essential container in task exited")
+        );
+        assert_eq!(t.containers()[0].exit_code(), Some(1));
+        assert!(t.stopped_at().is_some());
+    }
+    let s = own.describe();
+    assert!(s.deployments()[0].failed_tasks() >= 2, "{s:#?}");
+}
+
+#[test]
+fn stuck_pending_never_runs() {
+    let own = OwnService::new(Some("stuck_pending"));
+    own.scale(1);
+    std::thread::sleep(Duration::from_millis(600)); // three start delays: a healthy task would run
+    let s = own.describe();
+    assert_eq!((s.running_count(), s.pending_count()), (0, 1));
+}
+
+#[test]
+fn failed_deployment_rolls_back_to_previous_task_definition() {
+    let own = OwnService::new(None);
+    own.scale(1);
+    let first = own.wait_until("running v1", |s| s.running_count() == 1);
+    let v1 = first.task_definition().unwrap().to_owned();
+    let v2 = block_on(own.register("v2"));
+    own.fault(Some("rollback"));
+    block_on(
+        clients()
+            .ecs
+            .update_service()
+            .cluster(&own.cluster)
+            .service(&own.service)
+            .task_definition(&v2)
+            .send(),
+    )
+    .unwrap();
+    let s = own.wait_until("rolled back", |s| {
+        s.events()
+            .iter()
+            .any(|e| e.message().unwrap_or_default().contains("rolling back"))
+            && s.running_count() == 1
+            && s.deployments().len() == 1
+    });
+    assert_eq!(
+        s.deployments()[0].task_definition(),
+        Some(v1.as_str()),
+        "PRIMARY is the old revision"
+    );
+    assert_eq!(s.task_definition(), Some(v1.as_str()));
+    let crashed: Vec<_> = own
+        .tasks(aws_sdk_ecs::types::DesiredStatus::Stopped)
+        .into_iter()
+        .filter(|t| {
+            t.task_definition_arn() == Some(v2.as_str()) && t.containers()[0].exit_code() == Some(1)
+        })
+        .collect();
+    assert!(crashed.len() >= 2, "v2 tasks crashed before the rollback");
+}
+
+#[test]
+fn simulate_principal_policy_allows_what_is_granted_and_denies_the_rest() {
+    let c = clients();
+    block_on(async {
+        let arn = c
+            .iam
+            .get_role()
+            .role_name("fraud-platform-dev-min-daemon-task")
+            .send()
+            .await
+            .unwrap();
+        let arn = arn.role().unwrap().arn().to_owned();
+        let out = c
+            .iam
+            .simulate_principal_policy()
+            .policy_source_arn(&arn)
+            .action_names("ssm:GetParameter")
+            .action_names("s3:DeleteObject")
+            .resource_arns(
+                "arn:aws:ssm:eu-west-2:123456789012:parameter/fraud-platform/dev_min/db/password",
+            )
+            .send()
+            .await
+            .unwrap();
+        let decisions: Vec<(String, String)> = out
+            .evaluation_results()
+            .iter()
+            .map(|r| {
+                (
+                    r.eval_action_name().to_owned(),
+                    r.eval_decision().as_str().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            decisions,
+            vec![
+                ("ssm:GetParameter".to_owned(), "allowed".to_owned()),
+                ("s3:DeleteObject".to_owned(), "implicitDeny".to_owned())
+            ]
+        );
+        assert_eq!(
+            out.evaluation_results()[0].matched_statements()[0].source_policy_id(),
+            Some("fraud-platform-dev-min-daemon-task-policy")
+        );
+        let missing = c
+            .iam
+            .simulate_principal_policy()
+            .policy_source_arn("arn:aws:iam::123456789012:role/no-such-role")
+            .action_names("ssm:GetParameter")
+            .send()
+            .await;
+        assert!(missing.is_err());
+    });
+}
+
+#[test]
+fn stand_in_joins_the_services_group_while_its_task_runs() {
+    let own = OwnService::new(None);
+    let group = unique("group");
+    control(
+        "lanes",
+        &serde_json::json!({"cluster": own.cluster, "service": own.service, "group": group,
+            "topics": ["fp.bus.control.v1"], "bootstrap": "127.0.0.1:9092"}),
+    );
+    own.scale(1);
+    own.wait_until("running", |s| s.running_count() == 1);
+    let lane = format!("{}/{}", own.cluster, own.service);
+    let live = |st: &serde_json::Value| {
+        st["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["lane"] == lane.as_str())
+            .count()
+    };
+    assert_eq!(live(&state()), 1);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let broker = kafka_probe();
+        if broker["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g == group.as_str())
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "group {group} never appeared: {broker}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    own.scale(0);
+    own.wait_until("stopped", |s| s.running_count() == 0);
+    assert_eq!(live(&state()), 0, "the stand-in leaves when its task stops");
+}
+
+fn kafka_probe() -> serde_json::Value {
+    let out = std::process::Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/substrate/kafka_probe.py"
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn broker_has_the_nine_lane_topics() {
+    let topics = kafka_probe()["topics"].clone();
+    for t in [
+        "fp.bus.control.v1",
+        "fp.bus.traffic.fraud.v1",
+        "fp.bus.context.arrival.events.v1",
+        "fp.bus.context.arrival.entities.v1",
+        "fp.bus.context.flow.anchor.fraud.v1",
+        "fp.bus.rtdl.v1",
+        "fp.bus.audit.v1",
+        "fp.bus.case.triggers.v1",
+        "fp.bus.labels.events.v1",
+    ] {
+        assert!(
+            topics.as_array().unwrap().iter().any(|x| x == t),
+            "{t} missing from {topics}"
+        );
+    }
+}
+
+#[test]
+fn postgres_accepts_the_roles_scram_login_and_refuses_a_wrong_password() {
+    let password = block_on(
+        crate::support::aws()
+            .ssm
+            .get_parameter()
+            .name("/fraud-platform/dev_min/db/password")
+            .with_decryption(true)
+            .send(),
+    )
+    .unwrap()
+    .parameter()
+    .unwrap()
+    .value()
+    .unwrap()
+    .to_owned();
+    let login = |pw: &str| {
+        std::process::Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "fraud_app",
+                "-d",
+                "fraud_platform",
+                "-tAc",
+                "select 1",
+            ])
+            .env("PGPASSWORD", pw)
+            .env("PGCONNECT_TIMEOUT", "5")
+            .output()
+            .unwrap()
+    };
+    let ok = login(&password);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&ok.stdout).trim(), "1");
+    let bad = login("wrong-password");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("password authentication failed"));
+}
