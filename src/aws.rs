@@ -69,6 +69,9 @@ impl Intercept for CountCalls {
 pub struct Aws {
     pub s3: aws_sdk_s3::Client,
     pub ssm: aws_sdk_ssm::Client,
+    pub ecs: aws_sdk_ecs::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
 }
 
 /// The endpoint override in force, if any: the env file's, else the SDK's environment variables.
@@ -107,9 +110,21 @@ impl Aws {
         let ssm = aws_sdk_ssm::config::Builder::from(&shared)
             .interceptor(counter.interceptor("ssm"))
             .build();
+        let ecs = aws_sdk_ecs::config::Builder::from(&shared)
+            .interceptor(counter.interceptor("ecs"))
+            .build();
+        let iam = aws_sdk_iam::config::Builder::from(&shared)
+            .interceptor(counter.interceptor("iam"))
+            .build();
+        let logs = aws_sdk_cloudwatchlogs::config::Builder::from(&shared)
+            .interceptor(counter.interceptor("logs"))
+            .build();
         Aws {
             s3: aws_sdk_s3::Client::from_conf(s3),
             ssm: aws_sdk_ssm::Client::from_conf(ssm),
+            ecs: aws_sdk_ecs::Client::from_conf(ecs),
+            iam: aws_sdk_iam::Client::from_conf(iam),
+            logs: aws_sdk_cloudwatchlogs::Client::from_conf(logs),
         }
     }
 }

@@ -121,6 +121,29 @@ impl Budgets {
     }
 }
 
+/// ECS waiting defaults (SPEC §7 budgets); `ecs_wait_stable` options override them per call.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EcsConfig {
+    pub stabilize_timeout_ms: u64,
+    pub soak_ms: u64,
+    pub crash_threshold: usize,
+    pub first_poll_ms: u64,
+    pub max_poll_ms: u64,
+}
+
+impl Default for EcsConfig {
+    fn default() -> Self {
+        EcsConfig {
+            stabilize_timeout_ms: 600_000,
+            soak_ms: 30_000,
+            crash_threshold: 2,
+            first_poll_ms: 250,
+            max_poll_ms: 5_000,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawEnv {
@@ -137,6 +160,8 @@ struct RawEnv {
     limits: Limits,
     #[serde(default)]
     budgets: Budgets,
+    #[serde(default)]
+    ecs: EcsConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -209,6 +234,7 @@ pub struct Config {
     pub execution_prefix: String,
     pub limits: Limits,
     pub budgets: Budgets,
+    pub ecs: EcsConfig,
 }
 
 /// Reads a file, naming it in the error.
@@ -235,7 +261,7 @@ impl Config {
                 env_file,
                 format!("invalid environment file: {}", one_line(&e.to_string())),
                 "fix the TOML at the position shown; sections are [aws], [inputs], [evidence], \
-                 [kafka], [db], [run], [limits], [budgets]",
+                 [kafka], [db], [run], [limits], [budgets], [ecs]",
             )
         })?;
         let base = env_file
@@ -345,6 +371,7 @@ impl Config {
             execution_prefix,
             limits: raw.limits,
             budgets: raw.budgets,
+            ecs: raw.ecs,
         })
     }
 }

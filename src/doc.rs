@@ -4,7 +4,7 @@
 use crate::cli::DocArgs;
 use crate::error::{Error, Result};
 use crate::host::{Host, Mode};
-use crate::primitives::{Primitive, PRIMITIVES};
+use crate::primitives::{self, Primitive};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -44,12 +44,11 @@ pub fn run(args: DocArgs) -> Result<i32> {
         return Ok(0);
     }
     let rows: Vec<&Primitive> = match &args.name {
-        None => PRIMITIVES.iter().collect(),
+        None => primitives::all().collect(),
         Some(name) => {
-            let rows: Vec<&Primitive> = PRIMITIVES.iter().filter(|p| p.name == name).collect();
+            let rows: Vec<&Primitive> = primitives::all().filter(|p| p.name == name).collect();
             if rows.is_empty() {
-                let near: Vec<&str> = PRIMITIVES
-                    .iter()
+                let near: Vec<&str> = primitives::all()
                     .map(|p| p.name)
                     .filter(|n| n.contains(name.as_str()) || name.contains(n))
                     .collect();

@@ -98,6 +98,8 @@ pub struct Host {
     aws: OnceLock<Aws>,
     m3: OnceLock<M3Status>,
     resolved: Mutex<HashMap<String, Resolution>>,
+    /// Services this execution updated: name -> (when, task definition in force).
+    updates: Mutex<BTreeMap<String, (DateTime<Utc>, String)>>,
 }
 
 impl Host {
@@ -134,6 +136,7 @@ impl Host {
             aws: OnceLock::new(),
             m3: OnceLock::new(),
             resolved: Mutex::new(HashMap::new()),
+            updates: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -334,5 +337,29 @@ impl Host {
             .get()
             .filter(|s| s.sound())
             .and_then(|s| s.platform_run_id.clone())
+    }
+}
+
+impl Host {
+    /// Remembers that this execution changed a service (stability counts crashes from here).
+    pub fn record_update(&self, service: &str, at: DateTime<Utc>, task_definition: &str) {
+        self.updates
+            .lock()
+            .expect("updates lock")
+            .insert(service.to_owned(), (at, task_definition.to_owned()));
+    }
+
+    /// When this execution updated a service, and the task definition it expected.
+    pub fn update_of(&self, service: &str) -> Option<(DateTime<Utc>, String)> {
+        self.updates
+            .lock()
+            .expect("updates lock")
+            .get(service)
+            .cloned()
+    }
+
+    /// Every service this execution updated.
+    pub fn updated_services(&self) -> BTreeMap<String, (DateTime<Utc>, String)> {
+        self.updates.lock().expect("updates lock").clone()
     }
 }

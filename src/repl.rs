@@ -76,8 +76,7 @@ impl Session {
         }
         if let Some(name) = trimmed.strip_prefix(":doc") {
             let name = name.trim();
-            return crate::primitives::PRIMITIVES
-                .iter()
+            return crate::primitives::all()
                 .filter(|p| name.is_empty() || p.name == name)
                 .map(|p| format!("{}\n  {}", p.signature(), p.doc))
                 .collect::<Vec<_>>()

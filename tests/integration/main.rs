@@ -7,6 +7,7 @@ mod evidence;
 mod examples;
 mod gates;
 mod handles;
+mod infra;
 mod m3;
 mod secrets;
 mod substrate;

@@ -13,13 +13,13 @@ use std::time::{Duration, Instant};
 const CLUSTER: &str = "fraud-platform-dev-min";
 const DEV_MIN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/dev_min");
 
-struct Clients {
-    ecs: aws_sdk_ecs::Client,
-    iam: aws_sdk_iam::Client,
-    logs: aws_sdk_cloudwatchlogs::Client,
+pub(crate) struct Clients {
+    pub ecs: aws_sdk_ecs::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
 }
 
-fn clients() -> &'static Clients {
+pub(crate) fn clients() -> &'static Clients {
     static C: OnceLock<Clients> = OnceLock::new();
     C.get_or_init(|| {
         crate::support::aws(); // asserts the substrate answers
@@ -41,7 +41,7 @@ fn clients() -> &'static Clients {
 }
 
 /// POSTs JSON to the moto extension's control endpoints.
-fn control(path: &str, body: &serde_json::Value) -> serde_json::Value {
+pub(crate) fn control(path: &str, body: &serde_json::Value) -> serde_json::Value {
     let host = endpoint().trim_start_matches("http://").to_owned();
     let payload = body.to_string();
     let mut stream = std::net::TcpStream::connect(&host).unwrap();
@@ -75,19 +75,26 @@ fn state() -> serde_json::Value {
 }
 
 /// A cluster with one service (desired 0) of its own, with fast per-service timings.
-struct OwnService {
-    cluster: String,
-    service: String,
-    family: String,
+pub(crate) struct OwnService {
+    pub cluster: String,
+    pub service: String,
+    pub family: String,
+    run_id: String,
 }
 
 impl OwnService {
-    fn new(fault: Option<&str>) -> OwnService {
+    pub fn new(fault: Option<&str>) -> OwnService {
+        OwnService::with_run_id(fault, "platform_x")
+    }
+
+    /// A service whose task definition carries REQUIRED_PLATFORM_RUN_ID=`run_id`.
+    pub fn with_run_id(fault: Option<&str>, run_id: &str) -> OwnService {
         let c = clients();
         let own = OwnService {
             cluster: unique("sched"),
             service: unique("svc"),
             family: unique("td"),
+            run_id: run_id.to_owned(),
         };
         block_on(async {
             c.ecs
@@ -111,7 +118,7 @@ impl OwnService {
         own
     }
 
-    fn fault(&self, mode: Option<&str>) {
+    pub fn fault(&self, mode: Option<&str>) {
         control(
             "fault",
             &serde_json::json!({"cluster": self.cluster, "service": self.service, "mode": mode,
@@ -119,7 +126,7 @@ impl OwnService {
         );
     }
 
-    async fn register(&self, version: &str) -> String {
+    pub async fn register(&self, version: &str) -> String {
         clients()
             .ecs
             .register_task_definition()
@@ -133,7 +140,7 @@ impl OwnService {
                     .environment(
                         KeyValuePair::builder()
                             .name("REQUIRED_PLATFORM_RUN_ID")
-                            .value("platform_x")
+                            .value(&self.run_id)
                             .build(),
                     )
                     .build(),
@@ -148,7 +155,7 @@ impl OwnService {
             .to_owned()
     }
 
-    fn scale(&self, desired: i32) {
+    pub fn scale(&self, desired: i32) {
         block_on(
             clients()
                 .ecs
@@ -161,7 +168,7 @@ impl OwnService {
         .unwrap();
     }
 
-    fn describe(&self) -> aws_sdk_ecs::types::Service {
+    pub fn describe(&self) -> aws_sdk_ecs::types::Service {
         block_on(
             clients()
                 .ecs
@@ -175,7 +182,10 @@ impl OwnService {
             .clone()
     }
 
-    fn tasks(&self, desired: aws_sdk_ecs::types::DesiredStatus) -> Vec<aws_sdk_ecs::types::Task> {
+    pub fn tasks(
+        &self,
+        desired: aws_sdk_ecs::types::DesiredStatus,
+    ) -> Vec<aws_sdk_ecs::types::Task> {
         let c = clients();
         let arns = block_on(
             c.ecs
@@ -204,7 +214,7 @@ impl OwnService {
     }
 
     /// Polls (no fixed sleep) until `done` holds or the deadline passes.
-    fn wait_until(
+    pub fn wait_until(
         &self,
         what: &str,
         done: impl Fn(&aws_sdk_ecs::types::Service) -> bool,

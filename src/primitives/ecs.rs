@@ -1,0 +1,452 @@
+//! ECS primitives: describe, task definitions, the guarded update, the stability waiter and task
+//! listings. Probes answer `#{outcome: "pass" | "fail" | "error", reason, ...}`; the update raises
+//! a catchable error when a host guard refuses it.
+
+use super::{map_of, Args, Failure, Primitive, Ty};
+use crate::ecs::{self, WaitOptions};
+use crate::host::{Fail, Host, Outcome};
+use crate::json::from_json;
+use crate::stability::StabilityPolicy;
+use rhai::{Dynamic, NativeCallContext};
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+fn names(array: rhai::Array, what: &str) -> Outcome<Vec<String>> {
+    array
+        .into_iter()
+        .map(|v| {
+            v.into_string().map_err(|t| {
+                Fail::error(
+                    "BAD_ARGUMENT",
+                    format!("{what} must be strings, found {t}"),
+                    "",
+                )
+            })
+        })
+        .collect()
+}
+
+fn to_map<T: serde::Serialize>(value: &T) -> Dynamic {
+    from_json(&serde_json::to_value(value).expect("views serialise"))
+}
+
+fn outcome(outcome: &str, reason: impl Into<String>, fields: Vec<(&str, Dynamic)>) -> Dynamic {
+    let mut m: rhai::Map = fields.into_iter().map(|(k, v)| (k.into(), v)).collect();
+    m.insert("outcome".into(), outcome.into());
+    m.insert("reason".into(), reason.into().into());
+    m.into()
+}
+
+fn int_option(options: &rhai::Map, key: &str) -> Outcome<Option<i64>> {
+    match options.get(key) {
+        None => Ok(None),
+        Some(v) => v.as_int().map(Some).map_err(|t| {
+            Fail::error(
+                "BAD_OPTION",
+                format!("option `{key}` must be an integer, found {t}"),
+                "",
+            )
+        }),
+    }
+}
+
+fn check_options(options: &rhai::Map, allowed: &[&str], primitive: &str) -> Outcome<()> {
+    for k in options.keys() {
+        if !allowed.contains(&k.as_str()) {
+            return Err(Fail::error(
+                "BAD_OPTION",
+                format!("unknown {primitive} option `{k}`"),
+                format!("options are {}", allowed.join(", ")),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn describe_services(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let cluster = args.str(0);
+    let wanted = names(args.array(1), "service names")?;
+    let aws = host.aws()?;
+    Ok(
+        match host.block_on(ecs::describe_services(&aws.ecs, &cluster, &wanted)) {
+            Err(why) => outcome("error", why, vec![]),
+            Ok((services, missing)) => {
+                let by_name: BTreeMap<String, &crate::stability::ServiceView> =
+                    services.iter().map(|s| (s.name.clone(), s)).collect();
+                let verdict = if missing.is_empty() { "pass" } else { "fail" };
+                let reason = if missing.is_empty() {
+                    format!("{} service(s) described", services.len())
+                } else {
+                    format!("not found: {}", missing.join(", "))
+                };
+                outcome(
+                    verdict,
+                    reason,
+                    vec![
+                        ("services", to_map(&by_name)),
+                        ("missing", to_map(&missing)),
+                    ],
+                )
+            }
+        },
+    )
+}
+
+fn task_definition(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let arn = args.str(0);
+    let aws = host.aws()?;
+    Ok(
+        match host.block_on(ecs::describe_task_definition(&aws.ecs, &arn)) {
+            Ok(td) => outcome(
+                "pass",
+                format!("{} revision {}", td.family, td.revision),
+                vec![("task_definition", to_map(&td))],
+            ),
+            Err(why) if why.contains("ClientException") || why.contains("Unable to describe") => {
+                outcome("fail", why, vec![])
+            }
+            Err(why) => outcome("error", why, vec![]),
+        },
+    )
+}
+
+fn update_service(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let (cluster, service) = (args.str(0), args.str(1));
+    let options = args.map(2);
+    check_options(&options, &["desired_count"], "ecs_update_service")?;
+    let desired = int_option(&options, "desired_count")?.ok_or_else(|| {
+        Fail::error(
+            "BAD_OPTION",
+            "ecs_update_service needs #{desired_count: 1}",
+            "",
+        )
+    })?;
+    if desired != 1 {
+        return Err(Fail::error(
+            "NOT_SINGLETON",
+            format!("refused: desired count {desired} for `{service}` breaks the singleton law (v0 runs exactly 1)"),
+            "use #{desired_count: 1}",
+        ));
+    }
+    if host.ledger().held() {
+        return Err(Fail::error(
+            "HELD",
+            format!("refused to update `{service}`: the run already holds a blocker, later sub-phases take no action"),
+            "fix the cause and start a new execution",
+        ));
+    }
+    // Run scope comes from the M3 handoff only (blocks with M4A-B1 when unsound).
+    let run_id = host.platform_run_id()?;
+    let key = host.m3()?.required_env_key.clone().ok_or_else(|| {
+        Fail::error(
+            "RUN_SCOPE_MISSING",
+            "the M3 handoff names no run-scope env key",
+            "",
+        )
+    })?;
+    let aws = host.aws()?;
+    let (found, missing) = host
+        .block_on(ecs::describe_services(
+            &aws.ecs,
+            &cluster,
+            std::slice::from_ref(&service),
+        ))
+        .map_err(|why| Fail::error("UPDATE_FAILED", why, "check the cluster and credentials"))?;
+    let current = found.into_iter().next().ok_or_else(|| {
+        Fail::error(
+            "UPDATE_FAILED",
+            format!(
+                "service `{service}` not found in `{cluster}`: {}",
+                missing.join(", ")
+            ),
+            "",
+        )
+    })?;
+    let td = host
+        .block_on(ecs::describe_task_definition(
+            &aws.ecs,
+            &current.task_definition,
+        ))
+        .map_err(|why| Fail::error("UPDATE_FAILED", why, ""))?;
+    if let Some(problem) = ecs::run_scope_problem(&td, &key, &run_id) {
+        return Err(Fail::error(
+            "RUN_SCOPE_MISMATCH",
+            format!("refused to start `{service}`: {problem}"),
+            format!("register a task definition whose containers carry {key}={run_id}"),
+        ));
+    }
+    let mut fields = vec![
+        ("service", Dynamic::from(service.clone())),
+        (
+            "previous_desired_count",
+            (current.desired_count as i64).into(),
+        ),
+        ("desired_count", desired.into()),
+        ("task_definition", current.task_definition.clone().into()),
+    ];
+    if host.mode.plan {
+        let line = format!(
+            "would update {cluster}/{service}: desired count {} -> {desired}",
+            current.desired_count
+        );
+        host.would_do.lock().expect("plan lock").push(line.clone());
+        fields.push(("performed", false.into()));
+        fields.push(("would_do", line.into()));
+        return Ok(map_of(fields));
+    }
+    let updated_at = chrono::Utc::now();
+    let after = host
+        .block_on(ecs::update_desired_count(
+            &aws.ecs,
+            &cluster,
+            &service,
+            desired as i32,
+        ))
+        .map_err(|why| {
+            Fail::error(
+                "UPDATE_FAILED",
+                why,
+                "see the service events in the ECS console",
+            )
+        })?;
+    host.record_update(&service, updated_at, &current.task_definition);
+    fields.push(("performed", true.into()));
+    fields.push((
+        "updated_at",
+        updated_at
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string()
+            .into(),
+    ));
+    fields.push(("service_after", to_map(&after)));
+    Ok(map_of(fields))
+}
+
+fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let cluster = args.str(0);
+    let services = names(args.array(1), "service names")?;
+    let options = args.map(2);
+    check_options(
+        &options,
+        &[
+            "timeout_ms",
+            "soak_ms",
+            "crash_threshold",
+            "expected_task_definitions",
+        ],
+        "ecs_wait_stable",
+    )?;
+    let defaults = &host.config()?.ecs;
+    let timeout = int_option(&options, "timeout_ms")?
+        .map_or(defaults.stabilize_timeout_ms, |v| v.max(0) as u64);
+    let soak = int_option(&options, "soak_ms")?.map_or(defaults.soak_ms, |v| v.max(0) as u64);
+    let threshold = int_option(&options, "crash_threshold")?
+        .map_or(defaults.crash_threshold, |v| v.max(1) as usize);
+    let expected: BTreeMap<String, String> = match options.get("expected_task_definitions") {
+        None => BTreeMap::new(),
+        Some(v) => v
+            .clone()
+            .try_cast::<rhai::Map>()
+            .ok_or_else(|| {
+                Fail::error(
+                    "BAD_OPTION",
+                    "expected_task_definitions must be a map name -> arn",
+                    "",
+                )
+            })?
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    };
+    let started = chrono::Utc::now();
+    let policies: BTreeMap<String, StabilityPolicy> = services
+        .iter()
+        .map(|name| {
+            let update = host.update_of(name);
+            (
+                name.clone(),
+                StabilityPolicy {
+                    desired_count: 1,
+                    expected_task_definition: expected
+                        .get(name)
+                        .cloned()
+                        .or_else(|| update.as_ref().map(|u| u.1.clone())),
+                    crash_threshold: threshold,
+                    // Crashes count from this execution's update of the service (else from now).
+                    since: update.map(|u| u.0).unwrap_or(started),
+                },
+            )
+        })
+        .collect();
+    let wait = WaitOptions {
+        timeout: Duration::from_millis(timeout),
+        soak: Duration::from_millis(soak),
+        first_poll_ms: defaults.first_poll_ms,
+        max_poll_ms: defaults.max_poll_ms,
+    };
+    let aws = host.aws()?;
+    let tty = std::io::stderr().is_terminal();
+    let report = host.block_on(ecs::wait_stable(
+        &aws.ecs,
+        &cluster,
+        &policies,
+        &wait,
+        |results, elapsed| {
+            if tty {
+                let stable = results.values().filter(|r| r.stable).count();
+                eprint!(
+                    "\r  waiting: {stable}/{} stable ({:.1} s)   ",
+                    policies.len(),
+                    elapsed.as_secs_f64()
+                );
+                let _ = std::io::stderr().flush();
+            }
+        },
+    ));
+    if tty {
+        eprintln!();
+    }
+    Ok(to_map(&report))
+}
+
+fn list_tasks(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let cluster = args.str(0);
+    let status = match args.str(1).as_str() {
+        "RUNNING" => aws_sdk_ecs::types::DesiredStatus::Running,
+        "STOPPED" => aws_sdk_ecs::types::DesiredStatus::Stopped,
+        "PENDING" => aws_sdk_ecs::types::DesiredStatus::Pending,
+        other => {
+            return Err(Fail::error(
+                "BAD_ARGUMENT",
+                format!("desired status `{other}`"),
+                "use RUNNING, STOPPED or PENDING",
+            ))
+        }
+    };
+    let aws = host.aws()?;
+    Ok(
+        match host.block_on(ecs::tasks(&aws.ecs, &cluster, status)) {
+            Ok(tasks) => outcome(
+                "pass",
+                format!("{} task(s)", tasks.len()),
+                vec![("tasks", to_map(&tasks))],
+            ),
+            Err(why) => outcome("error", why, vec![]),
+        },
+    )
+}
+
+fn standalone_tasks(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let cluster = args.str(0);
+    let aws = host.aws()?;
+    Ok(
+        match host.block_on(ecs::tasks(
+            &aws.ecs,
+            &cluster,
+            aws_sdk_ecs::types::DesiredStatus::Running,
+        )) {
+            Ok(tasks) => {
+                let alone: Vec<_> = tasks
+                    .into_iter()
+                    .filter(|t| t.service().is_none())
+                    .collect();
+                let verdict = if alone.is_empty() { "pass" } else { "fail" };
+                let reason = if alone.is_empty() {
+                    "no running task outside a service".to_owned()
+                } else {
+                    format!(
+                        "{} running task(s) not started by a service (possible once-off consumers)",
+                        alone.len()
+                    )
+                };
+                outcome(verdict, reason, vec![("tasks", to_map(&alone))])
+            }
+            Err(why) => outcome("error", why, vec![]),
+        },
+    )
+}
+
+pub const PRIMITIVES: &[Primitive] = &[
+    Primitive {
+        name: "ecs_describe_services",
+        params: &[("cluster", Ty::Str), ("services", Ty::Array)],
+        returns: "Map",
+        doc: "Describes services, 10 per DescribeServices call, calls concurrent. Returns #{outcome, \
+              reason, services: name -> #{name, arn, status, desired_count, running_count, \
+              pending_count, task_definition, launch_type, deployments, events, subnets, \
+              security_groups, assign_public_ip}, missing}. outcome is fail when any is missing, \
+              error when ECS could not be asked.",
+        example: "let r = ecs_describe_services(\"fraud-platform-dev-min\", [\"fraud-platform-dev-min-ig\"]);\nprint(r.outcome);",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: describe_services,
+    },
+    Primitive {
+        name: "ecs_task_definition",
+        params: &[("task_definition", Ty::Str)],
+        returns: "Map",
+        doc: "Describes a task definition: #{outcome, reason, task_definition: #{arn, family, revision, \
+              network_mode, task_role_arn, execution_role_arn, containers: [#{name, image, essential, \
+              environment (name -> value), secrets ([#{name, value_from}]), log_driver, log_options}]}}.",
+        example: "let td = ecs_task_definition(\"fraud-platform-dev-min-ig\");\nprint(td.outcome);",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: task_definition,
+    },
+    Primitive {
+        name: "ecs_update_service",
+        params: &[("cluster", Ty::Str), ("service", Ty::Str), ("options", Ty::Map)],
+        returns: "Map",
+        doc: "Sets a service's desired count, behind host guards: only #{desired_count: 1} (singleton \
+              law, else NOT_SINGLETON); refused once the run holds a blocker (HELD); refused unless \
+              every essential container of its task definition carries REQUIRED_PLATFORM_RUN_ID=\
+              <platform_run_id> from the M3 handoff (RUN_SCOPE_MISMATCH). Under --plan records \
+              \"would update\" and changes nothing. Returns #{service, previous_desired_count, \
+              desired_count, task_definition, performed, updated_at | would_do}.",
+        example: "try { ecs_update_service(\"fraud-platform-dev-min\", \"fraud-platform-dev-min-ig\", #{ desired_count: 2 }) } catch (e) { print(e.code) }",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: update_service,
+    },
+    Primitive {
+        name: "ecs_wait_stable",
+        params: &[("cluster", Ty::Str), ("services", Ty::Array), ("options", Ty::Map)],
+        returns: "Map",
+        doc: "Waits, all services together, for singleton stability: running == desired == 1, no \
+              pending, one PRIMARY deployment COMPLETED on the expected task definition (the one \
+              ecs_update_service saw, or options.expected_task_definitions), held for soak_ms. Polls \
+              with backoff; crashed tasks since the update (selected by task group) at or above \
+              crash_threshold are a crash_loop, a FAILED rollout or another PRIMARY task definition \
+              is rolled_back. Options: timeout_ms, soak_ms, crash_threshold (defaults from [ecs]). \
+              Returns #{all_stable, outcome, services: name -> #{outcome, stable, reason, counts, \
+              primary_task_definition, rollout_state, task_arns, crashed_tasks}, polls, elapsed_ms, error}.",
+        example: "let w = ecs_wait_stable(\"fraud-platform-dev-min\", [\"fraud-platform-dev-min-ig\"], #{ timeout_ms: 300 });\nprint(w.outcome);",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: wait_stable,
+    },
+    Primitive {
+        name: "ecs_tasks",
+        params: &[("cluster", Ty::Str), ("desired_status", Ty::Str)],
+        returns: "Map",
+        doc: "Every task of the cluster with desired status RUNNING, STOPPED or PENDING: #{outcome, \
+              reason, tasks: [#{arn, group, started_by, task_definition, last_status, desired_status, \
+              stop_code, stopped_reason, exit_codes, started_at, stopped_at}]}.",
+        example: "print(ecs_tasks(\"fraud-platform-dev-min\", \"STOPPED\").outcome);",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: list_tasks,
+    },
+    Primitive {
+        name: "ecs_standalone_tasks",
+        params: &[("cluster", Ty::Str)],
+        returns: "Map",
+        doc: "Running tasks not started by a service (possible manual once-off consumers): \
+              #{outcome: pass when none, reason, tasks}.",
+        example: "print(ecs_standalone_tasks(\"fraud-platform-dev-min\").outcome);",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: standalone_tasks,
+    },
+];
