@@ -98,6 +98,7 @@ pub struct Host {
     aws: OnceLock<Aws>,
     m3: OnceLock<M3Status>,
     resolved: Mutex<HashMap<String, Resolution>>,
+    probes: std::sync::atomic::AtomicU64,
     /// Services this execution updated: name -> (when, task definition in force).
     updates: Mutex<BTreeMap<String, (DateTime<Utc>, String)>>,
 }
@@ -137,6 +138,7 @@ impl Host {
             m3: OnceLock::new(),
             resolved: Mutex::new(HashMap::new()),
             updates: Mutex::new(BTreeMap::new()),
+            probes: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -361,5 +363,13 @@ impl Host {
     /// Every service this execution updated.
     pub fn updated_services(&self) -> BTreeMap<String, (DateTime<Utc>, String)> {
         self.updates.lock().expect("updates lock").clone()
+    }
+}
+
+impl Host {
+    /// A number unique within this run, for probe object and stream names.
+    pub fn next_probe_id(&self) -> u64 {
+        self.probes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
     }
 }

@@ -7,6 +7,8 @@
 mod core;
 mod ecs;
 mod iam;
+mod net;
+mod storage;
 
 use crate::host::{Host, Outcome};
 use rhai::{Dynamic, FnPtr, ImmutableString, NativeCallContext};
@@ -19,6 +21,8 @@ pub fn all() -> impl Iterator<Item = &'static Primitive> {
         .iter()
         .chain(ecs::PRIMITIVES)
         .chain(iam::PRIMITIVES)
+        .chain(storage::PRIMITIVES)
+        .chain(net::PRIMITIVES)
 }
 
 /// Parameter types a primitive can declare.

@@ -9,6 +9,7 @@ mod gates;
 mod handles;
 mod infra;
 mod m3;
+mod probes;
 mod secrets;
 mod substrate;
 mod support;

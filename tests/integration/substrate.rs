@@ -573,7 +573,7 @@ fn stand_in_joins_the_services_group_while_its_task_runs() {
     assert_eq!(live(&state()), 0, "the stand-in leaves when its task stops");
 }
 
-fn kafka_probe() -> serde_json::Value {
+pub(crate) fn kafka_probe() -> serde_json::Value {
     let out = std::process::Command::new("python3")
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
