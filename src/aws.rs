@@ -147,7 +147,12 @@ where
         }
         SdkError::TimeoutError(_) => "timed out (budget in [budgets] spent)".to_owned(),
         SdkError::DispatchFailure(e) => {
-            if e.is_timeout() {
+            let detail = aws_smithy_types::error::display::DisplayErrorContext(err).to_string();
+            if detail.contains("credentials") {
+                "no usable AWS credentials (standard chain: environment, profile/SSO, container or \
+                 instance role); set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+                    .to_owned()
+            } else if e.is_timeout() {
                 "timed out connecting to the endpoint".to_owned()
             } else if e.is_io() {
                 format!(

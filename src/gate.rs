@@ -19,6 +19,8 @@ pub struct Blocker {
 pub enum PhaseStatus {
     Pass,
     Hold,
+    /// Not run: an earlier phase held (the plan's fail-closed law: later phases take no action).
+    Skip,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -46,6 +48,9 @@ pub struct Verdict {
     pub failed_predicates: Vec<String>,
     pub invalid_predicates: Vec<String>,
     pub blocker_codes: Vec<String>,
+    /// The name a later blocker turns this verdict into.
+    #[serde(skip)]
+    pub hold_name: String,
 }
 
 /// The verdict rule: advance only when there is at least one predicate, every predicate is the
@@ -77,6 +82,7 @@ pub fn decide(
         failed_predicates,
         invalid_predicates,
         blocker_codes: blockers.iter().map(|b| b.code.clone()).collect(),
+        hold_name: hold_name.to_owned(),
     }
 }
 
@@ -146,6 +152,13 @@ impl Ledger {
             self.blockers.push(blocker.clone());
         }
         self.gate_used = true;
+        // A blocker after an advance verdict (e.g. the verdict snapshot's own write failed) turns
+        // the verdict into a hold: what is reported never says advance while a blocker stands.
+        if let Some(v) = self.verdict.as_mut().filter(|v| v.advance) {
+            v.advance = false;
+            v.verdict = v.hold_name.clone();
+            v.blocker_codes.push(blocker.code.clone());
+        }
         blocker
     }
 
@@ -249,6 +262,23 @@ mod tests {
         assert!(is_valid_code("M4A-B1"));
         assert!(!is_valid_code("m4a-b1"));
         assert!(!is_valid_code("M4AB1"));
+    }
+
+    #[test]
+    fn blocker_after_advance_turns_verdict_to_hold() {
+        let mut l = Ledger {
+            verdict: Some(decide(
+                preds(&[("a", PredicateValue::Bool(true))]),
+                &[],
+                "ADVANCE_TO_M5",
+                "HOLD_M4",
+            )),
+            ..Ledger::default()
+        };
+        l.record("M4I-B4", "verdict snapshot write failed");
+        let v = l.verdict.as_ref().unwrap();
+        assert_eq!((v.verdict.as_str(), v.advance), ("HOLD_M4", false));
+        assert_eq!(v.blocker_codes, vec!["M4I-B4"]);
     }
 
     #[test]

@@ -225,13 +225,23 @@ impl Host {
 
     /// The plaintext at an SSM path, decrypted, as a Secret.
     pub fn ssm_secret(&self, path: &str) -> Outcome<Secret> {
+        let (value, _) = self.ssm_value(path)?;
+        let secret = Secret::new(path, value.as_str());
+        self.vault.remember(&secret);
+        Ok(secret)
+    }
+
+    /// An SSM parameter's value and whether it is a SecureString (whose plaintext the vault
+    /// learns before anything else can see it).
+    pub fn ssm_value(&self, path: &str) -> Outcome<(String, bool)> {
         let aws = self.aws()?;
         let answers = self.block_on(handles::fetch_ssm(&aws.ssm, &[path.to_owned()]));
         match answers.get(path) {
-            Some(handles::SsmAnswer::Value { value, .. }) if !value.is_empty() => {
-                let secret = Secret::new(path, value.as_str());
-                self.vault.remember(&secret);
-                Ok(secret)
+            Some(handles::SsmAnswer::Value { value, secure }) if !value.is_empty() => {
+                if *secure {
+                    self.vault.remember(&Secret::new(path, value.as_str()));
+                }
+                Ok((value.clone(), *secure))
             }
             Some(handles::SsmAnswer::Value { .. }) => Err(Fail::error(
                 "SSM_EMPTY",

@@ -27,6 +27,7 @@ pub fn phase_line(host: &Host, record: &PhaseRecord) {
     let status = match record.status {
         PhaseStatus::Pass => "PASS".to_owned(),
         PhaseStatus::Hold => format!("HOLD  {}", record.blocker_codes.join(" ")),
+        PhaseStatus::Skip => "SKIP  (the run holds; no action taken)".to_owned(),
     };
     let line = format!("{:<6} {}  ({} ms)", record.phase, status, record.elapsed_ms);
     script_print(host, &host.vault.redact(&line));

@@ -110,6 +110,20 @@ fn ssm_secret(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dy
     Ok(Dynamic::from(host.ssm_secret(&args.str(0))?))
 }
 
+fn ssm_parameter(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let path = args.str(0);
+    let (value, secure) = host.ssm_value(&path)?;
+    if secure {
+        // A SecureString is never handed out as plain text; the vault now knows it.
+        return Err(Fail::error(
+            "SSM_SECURE",
+            format!("SSM parameter `{path}` is a SecureString"),
+            "read it with ssm_secret(path)",
+        ));
+    }
+    Ok(value.into())
+}
+
 fn is_secret(_: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     Ok(args.any(0).flatten_clone().is::<Secret>().into())
 }
@@ -219,6 +233,50 @@ fn block(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic
         reason
     };
     Err(host.raise_block(&code, &reason))
+}
+
+fn hold(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let (code, reason) = (args.str(0), args.str(1));
+    if !gate::is_valid_code(&code) {
+        return Err(Fail::error(
+            "BAD_CODE",
+            format!("`{code}` is not a blocker code like M4A-B2"),
+            "",
+        ));
+    }
+    let reason = host.vault.redact(if reason.trim().is_empty() {
+        "no reason given"
+    } else {
+        &reason
+    });
+    let blocker = host.ledger().record(&code, &reason);
+    tracing::info!(code, phase = %blocker.phase, "blocker recorded (phase continues)");
+    Ok(Dynamic::UNIT)
+}
+
+fn skip_phase(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let id = args.str(0);
+    let record = {
+        let mut ledger = host.ledger();
+        if ledger.phases.iter().any(|p| p.phase == id) {
+            return Err(Fail::error(
+                "PHASE_REPEATED",
+                format!("phase `{id}` already ran in this execution"),
+                "",
+            ));
+        }
+        let record = gate::PhaseRecord {
+            phase: id,
+            status: gate::PhaseStatus::Skip,
+            blocker_codes: vec![],
+            elapsed_ms: 0,
+        };
+        ledger.phases.push(record.clone());
+        ledger.gate_used = true;
+        record
+    };
+    crate::report::phase_line(host, &record);
+    Ok(Dynamic::UNIT)
 }
 
 fn blockers(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
@@ -386,6 +444,34 @@ fn now_utc(_: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
         .into())
 }
 
+fn now_ms(_: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
+    Ok(chrono::Utc::now().timestamp_millis().into())
+}
+
+fn setting(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let key = args.str(0);
+    let c = host.config()?;
+    let value = match key.as_str() {
+        "aws.region" => c.region.clone(),
+        "kafka.security_protocol" => match c.kafka_security_protocol {
+            crate::config::KafkaSecurityProtocol::Plaintext => "PLAINTEXT".into(),
+            crate::config::KafkaSecurityProtocol::SaslSsl => "SASL_SSL".into(),
+        },
+        "db.sslmode" => match c.db_sslmode {
+            crate::config::DbSslMode::Disable => "disable".into(),
+            crate::config::DbSslMode::Require => "require".into(),
+            crate::config::DbSslMode::VerifyFull => "verify-full".into(),
+        },
+        "evidence.environment" => c.evidence.environment.clone(),
+        other => return Err(Fail::error(
+            "UNKNOWN_SETTING",
+            format!("no setting `{other}`"),
+            "settings are aws.region, kafka.security_protocol, db.sslmode, evidence.environment",
+        )),
+    };
+    Ok(value.into())
+}
+
 fn arg(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let key = args.str(0);
     host.args
@@ -470,6 +556,17 @@ pub const PRIMITIVES: &[Primitive] = &[
         call: ssm_secret,
     },
     Primitive {
+        name: "ssm_parameter",
+        params: &[("path", Ty::Str)],
+        returns: "String",
+        doc: "The value of a plain (String) SSM parameter, e.g. the Kafka bootstrap or a DB user name. \
+              A SecureString is refused with SSM_SECURE: read those with ssm_secret.",
+        example: "print(ssm_parameter(\"/fraud-platform/dev_min/confluent/bootstrap\"));",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: ssm_parameter,
+    },
+    Primitive {
         name: "is_secret",
         params: &[("value", Ty::Any)],
         returns: "bool",
@@ -540,6 +637,28 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 3,
         failure: Failure::Gate,
         call: block,
+    },
+    Primitive {
+        name: "hold",
+        params: &[("code", Ty::Str), ("reason", Ty::Str)],
+        returns: "()",
+        doc: "Records a blocker and lets the phase go on, so that a phase can collect every finding \
+              and still write its snapshot; the phase ends HOLD and the run holds (exit 3). Nothing \
+              removes a recorded blocker.",
+        example: "run_phase(\"M9.A\", || { hold(\"M9A-B2\", \"two handles unresolved\"); print(\"snapshot still written\") });\nverdict(#{ a: true }, \"ADVANCE\", \"HOLD\");",
+        example_exit: 3,
+        failure: Failure::Catchable,
+        call: hold,
+    },
+    Primitive {
+        name: "skip_phase",
+        params: &[("id", Ty::Str)],
+        returns: "()",
+        doc: "Records that a phase did not run because an earlier one held (prints a SKIP line).",
+        example: "skip_phase(\"M9.B\");\nverdict(#{ a: true }, \"ADVANCE\", \"HOLD\");",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: skip_phase,
     },
     Primitive {
         name: "blockers",
@@ -649,6 +768,27 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         failure: Failure::Never,
         call: now_utc,
+    },
+    Primitive {
+        name: "now_ms",
+        params: &[],
+        returns: "int",
+        doc: "The current time as milliseconds since the Unix epoch (for log filters).",
+        example: "print(now_ms() > 0);",
+        example_exit: 0,
+        failure: Failure::Never,
+        call: now_ms,
+    },
+    Primitive {
+        name: "setting",
+        params: &[("key", Ty::Str)],
+        returns: "String",
+        doc: "A non-secret setting of the environment file: aws.region, kafka.security_protocol, \
+              db.sslmode, evidence.environment.",
+        example: "print(setting(\"aws.region\"));",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: setting,
     },
     Primitive {
         name: "arg",

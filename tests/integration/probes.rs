@@ -2,7 +2,7 @@
 //! PostgreSQL login over TLS, S3 prefix read/write, CloudWatch log groups and writes — and each
 //! failure mode (missing topic, broker down, wrong password, DB down, bucket missing, group missing).
 
-use crate::substrate::{control, OwnService};
+use crate::substrate::{control, OwnService, TEST_TOPIC};
 use crate::support::{unique, Env, PLATFORM_RUN_ID};
 
 const KAFKA: &str = r#"#{ bootstrap: "127.0.0.1:9092", security_protocol: "PLAINTEXT" }"#;
@@ -35,10 +35,11 @@ fn kafka_groups_show_members_and_their_topics() {
     let env = Env::new();
     let own = OwnService::with_run_id(None, PLATFORM_RUN_ID);
     let group = unique("lane");
+    crate::substrate::kafka_probe_creating(&[TEST_TOPIC]);
     control(
         "lanes",
         &serde_json::json!({"cluster": own.cluster, "service": own.service, "group": group,
-            "topics": ["fp.bus.case.triggers.v1"], "bootstrap": "127.0.0.1:9092"}),
+            "topics": [TEST_TOPIC], "bootstrap": "127.0.0.1:9092"}),
     );
     own.scale(1);
     own.wait_until("running", |s| s.running_count() == 1);
@@ -61,12 +62,12 @@ fn kafka_groups_show_members_and_their_topics() {
         r#"let g = kafka_groups({KAFKA});
 let x = g.groups["{group}"];
 print(`members=${{x.members.len()}} topics=${{x.committed_topics}} state=${{x.state}}`);
-print(`consumers=${{g.consumers_by_topic["fp.bus.case.triggers.v1"]}}`);"#
+print(`consumers=${{g.consumers_by_topic["m4host.test.lane.v1"]}}`);"#
     );
     env.run(&script)
         .run()
         .status(0)
-        .stdout_has("members=1 topics=[\"fp.bus.case.triggers.v1\"] state=Stable")
+        .stdout_has("members=1 topics=[\"m4host.test.lane.v1\"] state=Stable")
         .stdout_has(&format!("\"{group}\""));
     own.scale(0);
 }

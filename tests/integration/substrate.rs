@@ -534,10 +534,11 @@ fn simulate_principal_policy_allows_what_is_granted_and_denies_the_rest() {
 fn stand_in_joins_the_services_group_while_its_task_runs() {
     let own = OwnService::new(None);
     let group = unique("group");
+    kafka_probe_creating(&[TEST_TOPIC]);
     control(
         "lanes",
         &serde_json::json!({"cluster": own.cluster, "service": own.service, "group": group,
-            "topics": ["fp.bus.control.v1"], "bootstrap": "127.0.0.1:9092"}),
+            "topics": [TEST_TOPIC], "bootstrap": "127.0.0.1:9092"}),
     );
     own.scale(1);
     own.wait_until("running", |s| s.running_count() == 1);
@@ -574,11 +575,20 @@ fn stand_in_joins_the_services_group_while_its_task_runs() {
 }
 
 pub(crate) fn kafka_probe() -> serde_json::Value {
+    kafka_probe_creating(&[])
+}
+
+/// A topic only tests consume, so their stand-ins never look like duplicate consumers of a
+/// dev_min lane to a runbook run on the same substrate.
+pub(crate) const TEST_TOPIC: &str = "m4host.test.lane.v1";
+
+pub(crate) fn kafka_probe_creating(topics: &[&str]) -> serde_json::Value {
     let out = std::process::Command::new("python3")
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/substrate/kafka_probe.py"
         ))
+        .args(topics.iter().map(|t| format!("--create={t}")))
         .output()
         .unwrap();
     assert!(
