@@ -205,11 +205,39 @@ pub fn groups(conn: &Connection) -> Result<Vec<Group>, String> {
             partitions.add_partition(t.name(), p.id());
         }
     }
+    // OffsetFetch costs a client per group: ask only groups with live members (a group without
+    // members consumes nothing), several at a time.
+    let live: Vec<&str> = list
+        .groups()
+        .iter()
+        .filter(|g| !g.members().is_empty())
+        .map(|g| g.name())
+        .collect();
+    let mut committed: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for chunk in live.chunks(8) {
+        let answers: Vec<(String, Result<Vec<String>, String>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = chunk
+                .iter()
+                .map(|name| {
+                    let partitions = &partitions;
+                    scope
+                        .spawn(move || (name.to_string(), committed_topics(conn, name, partitions)))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("offset fetch thread"))
+                .collect()
+        });
+        for (name, topics) in answers {
+            committed.insert(name, topics?);
+        }
+    }
     list.groups()
         .iter()
         .map(|g| {
             Ok(Group {
-                committed_topics: committed_topics(conn, g.name(), &partitions)?,
+                committed_topics: committed.remove(g.name()).unwrap_or_default(),
                 name: g.name().to_owned(),
                 state: g.state().to_owned(),
                 protocol_type: g.protocol_type().to_owned(),

@@ -114,6 +114,7 @@ class Seeder:
 
     def container(self, name, image_name):
         prefix = self.env["log_group_prefix"]
+        ssm = self.env["ssm_prefix"]
         ssm_arn = lambda path: f"arn:aws:ssm:{self.region}:{ACCOUNT}:parameter{path}"
         return {
             "name": name,
@@ -126,10 +127,10 @@ class Seeder:
                 {"name": "SERVICE_NAME", "value": name},
             ],
             "secrets": [
-                {"name": "KAFKA_BOOTSTRAP", "valueFrom": ssm_arn("/fraud-platform/dev_min/confluent/bootstrap")},
-                {"name": "KAFKA_API_KEY", "valueFrom": ssm_arn("/fraud-platform/dev_min/confluent/api_key")},
-                {"name": "KAFKA_API_SECRET", "valueFrom": ssm_arn("/fraud-platform/dev_min/confluent/api_secret")},
-                {"name": "DB_PASSWORD", "valueFrom": ssm_arn("/fraud-platform/dev_min/db/password")},
+                {"name": "KAFKA_BOOTSTRAP", "valueFrom": ssm_arn(f"{ssm}/confluent/bootstrap")},
+                {"name": "KAFKA_API_KEY", "valueFrom": ssm_arn(f"{ssm}/confluent/api_key")},
+                {"name": "KAFKA_API_SECRET", "valueFrom": ssm_arn(f"{ssm}/confluent/api_secret")},
+                {"name": "DB_PASSWORD", "valueFrom": ssm_arn(f"{ssm}/db/password")},
             ],
             "logConfiguration": {"logDriver": "awslogs", "options": {
                 "awslogs-group": f"{prefix}/{name}", "awslogs-region": self.region, "awslogs-stream-prefix": "ecs"}},
@@ -196,7 +197,7 @@ class Seeder:
         spec = self.env.get("db")
         if not spec:
             return
-        password = self.parameter_value("/fraud-platform/dev_min/db/password")
+        password = self.parameter_value(f"{self.env['ssm_prefix']}/db/password")
         # The role's password follows SSM (a --reset generates a new one); SCRAM by PostgreSQL 15's default.
         sql = f"""
 DO $$ BEGIN
@@ -218,6 +219,14 @@ ALTER ROLE {spec['user']} PASSWORD :'pw';
         self.output("rds_endpoint", f"{spec['host']}:{spec['port']}")
         self.output("db_name", spec["name"])
 
+    def timing(self, timing):
+        for svc in self.env.get("service", []):
+            body = json.dumps({"cluster": self.env["cluster"]["name"], "service": svc["name"],
+                               "mode": None, "timing": timing, "region": self.region}).encode()
+            request = urllib.request.Request(f"{self.control}/fault", data=body, method="POST",
+                                             headers={"Content-Type": "application/json"})
+            urllib.request.urlopen(request, timeout=5).read()
+
     def write_outputs(self):
         if not self.outputs:
             return
@@ -230,12 +239,52 @@ ALTER ROLE {spec['user']} PASSWORD :'pw';
         os.replace(tmp, path)
 
 
+def tenant_copy(source_dir, tenant, out_dir):
+    """Copies an environment folder for a tenant: every name, path, topic and the platform run id
+    made the tenant's own, so that tests (and rehearsals) never share a cluster, a bucket, a lane
+    or a run-scoped evidence path with each other or with dev_min."""
+    if not all(c.isalnum() or c == "-" for c in tenant) or tenant != tenant.lower():
+        sys.exit(f"tenant `{tenant}` must be lower-case letters, digits and -")
+    with open(os.path.join(source_dir, "environment.toml"), "rb") as f:
+        env = tomllib.load(f)
+    old_name, old_env = env["cluster"]["name"], env["name"]
+    replacements = [
+        (old_name, f"fraud-platform-{tenant}"),
+        (f"/fraud-platform/{old_env}", f"/fraud-platform/{tenant}"),
+        ("fp.bus.", f"{tenant}.fp.bus."),
+        (env["platform_run_id"], f"platform_{tenant}"),
+        ("../../runs/dev_substrate/m4", "runs"),
+        # The database and its login role are the tenant's own too (a shared role's password
+        # would be reset by every tenant's seeding).
+        (env["db"]["user"], f"{env['db']['user']}_{tenant.replace('-', '_')}"),
+        (env["db"]["name"], f"{env['db']['name']}_{tenant.replace('-', '_')}"),
+    ]
+    for rel in ["environment.toml", "handles.registry.toml", "local.toml",
+                "m3/m3_f_verdict_snapshot.json", "m3/m4_handoff_pack.json"]:
+        with open(os.path.join(source_dir, rel)) as f:
+            text = f.read()
+        for old, new in replacements:
+            text = text.replace(old, new)
+        path = os.path.join(out_dir, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+    return os.path.join(out_dir, "environment.toml")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--control", help="base URL of the moto extension's control endpoints")
+    parser.add_argument("--tenant", help="seed a copy of the environment under this name (with --out)")
+    parser.add_argument("--out", help="folder the tenant's environment files are written to")
+    parser.add_argument("--timing", help="JSON of per-service scheduler timings for the seeded services")
     parser.add_argument("seed")
     args = parser.parse_args()
+    if args.tenant:
+        if not args.out:
+            sys.exit("--tenant needs --out")
+        args.seed = tenant_copy(os.path.dirname(os.path.abspath(args.seed)), args.tenant, args.out)
     with open(args.seed, "rb") as f:
         env = tomllib.load(f)
     seeder = Seeder(env, args.endpoint, os.path.dirname(os.path.abspath(args.seed)),
@@ -248,6 +297,8 @@ def main():
     seeder.kafka()
     seeder.database()
     seeder.write_outputs()
+    if args.timing:
+        seeder.timing(json.loads(args.timing))
     log(f"{args.seed}: {len(env.get('s3_bucket', []))} bucket(s), {len(env.get('ssm_parameter', []))} parameter(s), "
         f"{len(env.get('service', []))} service(s), {len(seeder.outputs)} output(s)")
     return 0

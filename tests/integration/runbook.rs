@@ -1,0 +1,729 @@
+//! The M4 runbook end to end through the binary, each test on its own tenant of the dev_min
+//! environment (own cluster, services, roles, buckets, parameters, topics and platform run id):
+//! ADVANCE_TO_M5 with all 11 artifacts verified, the --plan rehearsal, a re-run after a fixed
+//! HOLD, and HOLD_M4 for fourteen distinct causes over A–G with no action after the holding phase.
+
+use crate::substrate::{clients, control};
+use crate::support::{aws, block_on, unique, Outcome, Run};
+use sha2::Digest;
+use std::path::PathBuf;
+
+const MAIN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/m4/main.rhai");
+const DEV_MIN: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/dev_min/environment.toml"
+);
+
+struct Tenant {
+    dir: tempfile::TempDir,
+    name: String,
+}
+
+impl Tenant {
+    /// Seeds a fresh copy of dev_min with fast scheduler timings.
+    fn new() -> Tenant {
+        aws(); // the substrate answers
+        let tenant = Tenant {
+            dir: tempfile::tempdir().unwrap(),
+            name: unique("t").replace('_', "-"),
+        };
+        let out = std::process::Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/substrate/seed.py"
+            ))
+            .args([
+                "--endpoint",
+                &crate::support::endpoint(),
+                "--tenant",
+                &tenant.name,
+                "--out",
+            ])
+            .arg(tenant.dir.path())
+            .args([
+                "--timing",
+                r#"{"start_delay": 0.1, "crash_after": 0.2, "restart_delay": 0.1}"#,
+                DEV_MIN,
+            ])
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "seeding failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tenant
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn prefix(&self) -> String {
+        format!("fraud-platform-{}", self.name)
+    }
+
+    fn service(&self, short: &str) -> String {
+        format!("{}-{short}", self.prefix())
+    }
+
+    fn edit(&self, rel: &str, from: &str, to: &str) {
+        let text = std::fs::read_to_string(self.path(rel)).unwrap();
+        assert!(text.contains(from), "{rel} has no {from:?}");
+        std::fs::write(self.path(rel), text.replacen(from, to, 1)).unwrap();
+    }
+
+    /// Runs M4 with fast windows; `sets` (KEY=VALUE) override them.
+    fn run_with(&self, sets: &[&str], flags: &[&str]) -> Outcome {
+        let mut values = std::collections::BTreeMap::from([
+            ("soak_ms", "300".to_owned()),
+            ("stabilization_interval_ms", "200".to_owned()),
+        ]);
+        for s in sets {
+            let (k, v) = s.split_once('=').unwrap();
+            values.insert(k, v.to_owned());
+        }
+        let mut run = Run::new()
+            .args(["run", MAIN, "--env"])
+            .arg(self.path("local.toml"))
+            .args(["--output", "json"]);
+        for (k, v) in values {
+            run = run.args(["--set", &format!("{k}={v}")]);
+        }
+        run.args(flags).run()
+    }
+
+    fn run(&self, flags: &[&str]) -> Outcome {
+        self.run_with(&[], flags)
+    }
+
+    fn fault(&self, short: &str, mode: &str, rollback_to: Option<&str>) {
+        control(
+            "fault",
+            &serde_json::json!({"cluster": self.prefix(), "service": self.service(short), "mode": mode,
+                "rollback_to": rollback_to, "timing": {"start_delay": 0.1, "crash_after": 0.2, "restart_delay": 0.1}}),
+        );
+    }
+
+    fn desired_counts(&self) -> Vec<i32> {
+        let names: Vec<String> = ["ig", "rtdl-ofp", "case-ls", "env-conformance"]
+            .iter()
+            .map(|s| self.service(s))
+            .collect();
+        let out = block_on(
+            clients()
+                .ecs
+                .describe_services()
+                .cluster(self.prefix())
+                .set_services(Some(names))
+                .send(),
+        )
+        .unwrap();
+        out.services().iter().map(|s| s.desired_count()).collect()
+    }
+
+    fn bucket_keys(&self) -> Vec<String> {
+        block_on(
+            aws()
+                .s3
+                .list_objects_v2()
+                .bucket(format!("{}-evidence", self.prefix()))
+                .send(),
+        )
+        .map(|o| {
+            o.contents()
+                .iter()
+                .filter_map(|c| c.key().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+    }
+
+    /// Registers a task definition revision for a service (optionally without run scope or with
+    /// an inline secret-named variable) and points the service at it, still at desired count 0.
+    fn replace_task_definition(&self, short: &str, env: &[(&str, &str)]) -> String {
+        use aws_sdk_ecs::types::{ContainerDefinition, KeyValuePair};
+        let c = clients();
+        let service = self.service(short);
+        block_on(async {
+            let current = c
+                .ecs
+                .describe_services()
+                .cluster(self.prefix())
+                .services(&service)
+                .send()
+                .await
+                .unwrap();
+            let td = current.services()[0].task_definition().unwrap().to_owned();
+            let old = c
+                .ecs
+                .describe_task_definition()
+                .task_definition(&td)
+                .send()
+                .await
+                .unwrap();
+            let old = old.task_definition().unwrap();
+            let container = &old.container_definitions()[0];
+            let mut builder = ContainerDefinition::builder()
+                .name(container.name().unwrap())
+                .image(container.image().unwrap())
+                .memory(512)
+                .essential(true)
+                .set_secrets(Some(container.secrets().to_vec()))
+                .set_log_configuration(container.log_configuration().cloned());
+            for (k, v) in env {
+                builder = builder.environment(KeyValuePair::builder().name(*k).value(*v).build());
+            }
+            let new = c
+                .ecs
+                .register_task_definition()
+                .family(old.family().unwrap())
+                .set_execution_role_arn(old.execution_role_arn().map(str::to_owned))
+                .set_task_role_arn(old.task_role_arn().map(str::to_owned))
+                .container_definitions(builder.build())
+                .send()
+                .await
+                .unwrap();
+            let arn = new
+                .task_definition()
+                .unwrap()
+                .task_definition_arn()
+                .unwrap()
+                .to_owned();
+            c.ecs
+                .update_service()
+                .cluster(self.prefix())
+                .service(&service)
+                .task_definition(&arn)
+                .send()
+                .await
+                .unwrap();
+            arn
+        })
+    }
+}
+
+impl Drop for Tenant {
+    /// Scales the tenant's services back to 0 (their stand-in consumers leave the broker) and
+    /// drops its database and login role.
+    fn drop(&mut self) {
+        let c = clients();
+        let services = [
+            "ig",
+            "rtdl-archive-writer",
+            "rtdl-ieg",
+            "rtdl-ofp",
+            "rtdl-csfb",
+            "decision-dl",
+            "decision-df",
+            "decision-al",
+            "decision-dla",
+            "case-trigger",
+            "case-cm",
+            "case-ls",
+            "env-conformance",
+        ];
+        block_on(async {
+            for short in services {
+                let _ = c
+                    .ecs
+                    .update_service()
+                    .cluster(self.prefix())
+                    .service(self.service(short))
+                    .desired_count(0)
+                    .send()
+                    .await;
+            }
+        });
+        let suffix = self.name.replace('-', "_");
+        for sql in [
+            format!("DROP DATABASE IF EXISTS fraud_platform_{suffix}"),
+            format!("DROP ROLE IF EXISTS fraud_app_{suffix}"),
+        ] {
+            let _ = std::process::Command::new("runuser")
+                .args(["-u", "postgres", "--", "psql", "-q", "-c", &sql])
+                .output();
+        }
+    }
+}
+
+fn first_blocker(out: &Outcome) -> (String, String) {
+    let json = out.json();
+    let b = &json["blockers"][0];
+    (
+        b["code"].as_str().unwrap_or_default().to_owned(),
+        b["phase"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+/// A HOLD with `code` first, the verdict snapshot still published, and nothing after `phase` run
+/// (every later phase SKIP, except the verdict).
+fn assert_hold(out: &Outcome, code: &str, phase: &str) {
+    out.status(3);
+    let json = out.json();
+    assert_eq!(json["verdict"], "HOLD_M4", "{}", out.stdout);
+    assert_eq!(
+        first_blocker(out),
+        (code.to_owned(), phase.to_owned()),
+        "{}\n{}",
+        json["blockers"],
+        out.stderr
+    );
+    let mut after = false;
+    for p in json["phases"].as_array().unwrap() {
+        let id = p["phase"].as_str().unwrap();
+        if after && id != "M4.I" {
+            assert_eq!(
+                p["status"], "SKIP",
+                "{id} acted after {phase} held: {}",
+                out.stdout
+            );
+        }
+        if id == phase {
+            assert_eq!(p["status"], "HOLD");
+            after = true;
+        }
+    }
+}
+
+#[test]
+fn advance_to_m5_with_all_artifacts_durable_matching_and_secret_free() {
+    let t = Tenant::new();
+    let out = t.run(&[]);
+    out.status(0).nowhere("SCRIPT-FAULT");
+    let json = out.json();
+    assert_eq!(json["verdict"], "ADVANCE_TO_M5");
+    assert_eq!(json["platform_run_id"], format!("platform_{}", t.name));
+    let artifacts = json["artifacts"].as_object().unwrap();
+    let names: Vec<&str> = artifacts.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        vec![
+            "daemons_ready",
+            "m4_a_handle_closure_snapshot",
+            "m4_b_service_map_snapshot",
+            "m4_c_iam_binding_snapshot",
+            "m4_d_dependency_snapshot",
+            "m4_e_launch_contract_snapshot",
+            "m4_f_daemon_start_snapshot",
+            "m4_g_consumer_uniqueness_snapshot",
+            "m4_h_readiness_publication_snapshot",
+            "m4_i_verdict_snapshot",
+            "m5_handoff_pack"
+        ]
+    );
+    let exec = json["m4_execution_id"].as_str().unwrap();
+    let secrets: Vec<String> = ["confluent/api_key", "confluent/api_secret", "db/password"]
+        .iter()
+        .map(|p| {
+            block_on(
+                aws()
+                    .ssm
+                    .get_parameter()
+                    .name(format!("/fraud-platform/{}/{p}", t.name))
+                    .with_decryption(true)
+                    .send(),
+            )
+            .unwrap()
+            .parameter()
+            .unwrap()
+            .value()
+            .unwrap()
+            .to_owned()
+        })
+        .collect();
+    for (name, record) in artifacts {
+        let uri = record["uri"].as_str().unwrap();
+        let expected = if name == "daemons_ready" {
+            format!(
+                "s3://{}-evidence/evidence/runs/platform_{}/operate/daemons_ready.json",
+                t.prefix(),
+                t.name
+            )
+        } else {
+            format!(
+                "s3://{}-evidence/evidence/dev_min/run_control/{exec}/{name}.json",
+                t.prefix()
+            )
+        };
+        assert_eq!(uri, expected);
+        let (bucket, key) = uri.trim_start_matches("s3://").split_once('/').unwrap();
+        let durable = block_on(async {
+            aws()
+                .s3
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .unwrap()
+                .body
+                .collect()
+                .await
+                .unwrap()
+                .into_bytes()
+        });
+        let local = std::fs::read(record["local"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            &local[..],
+            &durable[..],
+            "{name}: local mirror differs from S3"
+        );
+        assert_eq!(
+            record["sha256"],
+            hex::encode(sha2::Sha256::digest(&durable))
+        );
+        let text = String::from_utf8(local).unwrap();
+        for s in &secrets {
+            assert!(
+                !text.contains(s.as_str()),
+                "{name} holds a secret's plaintext"
+            );
+        }
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        if name != "daemons_ready" && name != "m5_handoff_pack" {
+            assert_eq!(doc["overall_pass"], true, "{name}");
+            assert_eq!(doc["m4_execution_id"], exec);
+        }
+    }
+    let verdict: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            artifacts["m4_i_verdict_snapshot"]["local"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(verdict["predicates"].as_object().unwrap().len(), 8);
+    assert_eq!(t.desired_counts(), vec![1, 1, 1, 1]);
+}
+
+#[test]
+fn plan_rehearsal_changes_nothing_and_lists_what_m4f_would_change() {
+    let t = Tenant::new();
+    let out = t.run(&["--plan"]);
+    out.status(3);
+    let json = out.json();
+    assert_eq!(json["verdict"], "HOLD_M4");
+    assert_eq!(
+        first_blocker(&out).0,
+        "M4I-B2",
+        "only the unproven predicates hold a rehearsal"
+    );
+    let would: Vec<&str> = json["would_do"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w.as_str())
+        .collect();
+    assert_eq!(
+        would
+            .iter()
+            .filter(|w| w.starts_with("would update"))
+            .count(),
+        13
+    );
+    assert!(t.bucket_keys().is_empty(), "nothing written durably");
+    assert_eq!(t.desired_counts(), vec![0, 0, 0, 0]);
+}
+
+#[test]
+fn rerun_after_a_fixed_hold_advances_without_overwriting() {
+    let t = Tenant::new();
+    t.edit(
+        "handles.registry.toml",
+        "ref = \"db_name\"",
+        "ref = \"db_name_typo\"",
+    );
+    let first = t.run(&[]);
+    assert_hold(&first, "M4A-B2", "M4.A");
+    let before: Vec<String> = t.bucket_keys();
+    assert!(before
+        .iter()
+        .any(|k| k.ends_with("m4_a_handle_closure_snapshot.json")));
+    let a_key = before
+        .iter()
+        .find(|k| k.ends_with("m4_a_handle_closure_snapshot.json"))
+        .unwrap()
+        .clone();
+    let a_bytes = block_on(async {
+        let bucket = format!("{}-evidence", t.prefix());
+        aws()
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(&a_key)
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(1100)); // a new second: a new execution id
+    t.edit(
+        "handles.registry.toml",
+        "ref = \"db_name_typo\"",
+        "ref = \"db_name\"",
+    );
+    let second = t.run(&[]);
+    second.status(0);
+    assert_ne!(
+        first.json()["m4_execution_id"],
+        second.json()["m4_execution_id"]
+    );
+    let after = block_on(async {
+        let bucket = format!("{}-evidence", t.prefix());
+        aws()
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(&a_key)
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes()
+    });
+    assert_eq!(
+        a_bytes, after,
+        "the earlier execution's evidence is untouched"
+    );
+    assert!(t.bucket_keys().len() > before.len());
+}
+
+#[test]
+fn hold_m3_verdict_not_advance() {
+    let t = Tenant::new();
+    t.edit(
+        "m3/m3_f_verdict_snapshot.json",
+        "\"ADVANCE_TO_M4\"",
+        "\"HOLD_M3\"",
+    );
+    assert_hold(&t.run(&[]), "M4A-B1", "M4.A");
+    assert_eq!(t.desired_counts(), vec![0, 0, 0, 0]);
+}
+
+#[test]
+fn hold_unresolved_handle() {
+    let t = Tenant::new();
+    t.edit(
+        "handles.registry.toml",
+        "ref = \"rds_endpoint\"",
+        "ref = \"rds_endpoint_gone\"",
+    );
+    let out = t.run(&[]);
+    assert_hold(&out, "M4A-B2", "M4.A");
+    assert!(
+        out.json()["artifacts"]
+            .get("m4_i_verdict_snapshot")
+            .is_some(),
+        "the HOLD verdict is still published"
+    );
+}
+
+#[test]
+fn hold_wildcard_handle() {
+    let t = Tenant::new();
+    t.edit(
+        "handles.registry.toml",
+        "ref = \"svc_ig\"",
+        "ref = \"svc_*\"",
+    );
+    assert_hold(&t.run(&[]), "M4A-B4", "M4.A");
+}
+
+#[test]
+fn hold_evidence_bucket_missing() {
+    let t = Tenant::new();
+    t.edit(
+        "generated/terraform_outputs.json",
+        &format!("\"{}-evidence\"", t.prefix()),
+        &format!("\"{}-nowhere\"", t.prefix()),
+    );
+    let out = t.run(&[]);
+    assert_hold(&out, "M4A-B3", "M4.A");
+    assert!(
+        out.json()["blockers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["code"] == "M4I-B4"),
+        "the verdict could not be published either"
+    );
+}
+
+#[test]
+fn hold_missing_role() {
+    let t = Tenant::new();
+    let role = format!("{}-daemon-task", t.prefix());
+    block_on(async {
+        clients()
+            .iam
+            .delete_role_policy()
+            .role_name(&role)
+            .policy_name(format!("{role}-policy"))
+            .send()
+            .await
+            .unwrap();
+        clients()
+            .iam
+            .delete_role()
+            .role_name(&role)
+            .send()
+            .await
+            .unwrap();
+    });
+    assert_hold(&t.run(&[]), "M4C-B1", "M4.C");
+    assert_eq!(t.desired_counts(), vec![0, 0, 0, 0]);
+}
+
+#[test]
+fn hold_denied_action() {
+    let t = Tenant::new();
+    let role = format!("{}-daemon-task", t.prefix());
+    let deny = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"NoEvidenceWrites","Effect":"Deny","Action":"s3:PutObject","Resource":"arn:aws:s3:::{}-evidence/*"}}]}}"#,
+        t.prefix()
+    );
+    block_on(
+        clients()
+            .iam
+            .put_role_policy()
+            .role_name(&role)
+            .policy_name("deny-evidence")
+            .policy_document(deny)
+            .send(),
+    )
+    .unwrap();
+    let out = t.run(&[]);
+    assert_hold(&out, "M4C-B2", "M4.C");
+    assert!(out.stdout.contains("explicitDeny"), "{}", out.stdout);
+}
+
+#[test]
+fn hold_missing_topic() {
+    let t = Tenant::new();
+    t.edit(
+        "handles.registry.toml",
+        ".fp.bus.audit.v1\"",
+        ".fp.bus.audit.v9\"",
+    );
+    let out = t.run(&[]);
+    assert_hold(&out, "M4D-B1", "M4.D");
+    assert!(
+        out.stdout.contains("required topic(s) missing"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn hold_db_unreachable() {
+    let t = Tenant::new();
+    t.edit(
+        "generated/terraform_outputs.json",
+        "\"127.0.0.1:5432\"",
+        "\"127.0.0.1:5999\"",
+    );
+    let out = t.run(&[]);
+    assert_hold(&out, "M4D-B1", "M4.D");
+    assert!(out.stdout.contains("database"), "{}", out.stdout);
+}
+
+#[test]
+fn hold_task_definition_without_run_scope() {
+    let t = Tenant::new();
+    t.replace_task_definition("ig", &[("SERVICE_NAME", "ig")]);
+    assert_hold(&t.run(&[]), "M4E-B1", "M4.E");
+    assert_eq!(t.desired_counts(), vec![0, 0, 0, 0]);
+}
+
+#[test]
+fn hold_secret_inline_in_task_definition() {
+    let t = Tenant::new();
+    let scope = format!("platform_{}", t.name);
+    t.replace_task_definition(
+        "rtdl-ofp",
+        &[
+            ("REQUIRED_PLATFORM_RUN_ID", &scope),
+            ("DB_PASSWORD", "inline-not-allowed"),
+        ],
+    );
+    let out = t.run(&[]);
+    assert_hold(&out, "M4E-B3", "M4.E");
+    out.nowhere("inline-not-allowed");
+}
+
+#[test]
+fn hold_crash_loop() {
+    let t = Tenant::new();
+    t.fault("ig", "crash_loop", None);
+    let out = t.run(&[]);
+    assert_hold(&out, "M4F-B3", "M4.F");
+    assert_eq!(
+        t.desired_counts()[1..],
+        [0, 0, 0],
+        "no later pack started after the ingress wave failed"
+    );
+}
+
+#[test]
+fn hold_rollback() {
+    let t = Tenant::new();
+    let scope = format!("platform_{}", t.name);
+    let old = t.replace_task_definition(
+        "case-ls",
+        &[("REQUIRED_PLATFORM_RUN_ID", &scope), ("VARIANT", "old")],
+    );
+    t.replace_task_definition(
+        "case-ls",
+        &[("REQUIRED_PLATFORM_RUN_ID", &scope), ("VARIANT", "new")],
+    );
+    t.fault("case-ls", "rollback", Some(&old));
+    // A high crash threshold lets the rollback, not the crash loop, be what is seen.
+    let out = t.run_with(&["soak_ms=1500", "crash_threshold=9"], &[]);
+    assert_hold(&out, "M4F-B2", "M4.F");
+    assert!(out.stdout.contains("rolled_back"), "{}", out.stdout);
+}
+
+#[test]
+fn hold_stuck_pending() {
+    let t = Tenant::new();
+    t.fault("env-conformance", "stuck_pending", None);
+    let out = t.run_with(&["timeout_ms=1500"], &[]);
+    assert_hold(&out, "M4F-B2", "M4.F");
+    assert!(out.stdout.contains("1 pending"), "{}", out.stdout);
+}
+
+#[test]
+fn hold_duplicate_consumer() {
+    let t = Tenant::new();
+    let group = t.service("decision-df");
+    let rogue = unique("rogue");
+    control(
+        "rogue",
+        &serde_json::json!({"name": rogue, "action": "start", "group": group,
+            "topics": [format!("{}.fp.bus.traffic.fraud.v1", t.name)], "bootstrap": "127.0.0.1:9092"}),
+    );
+    let out = t.run(&[]);
+    control(
+        "rogue",
+        &serde_json::json!({"name": rogue, "action": "stop"}),
+    );
+    assert_hold(&out, "M4G-B1", "M4.G");
+    assert!(
+        out.stdout
+            .contains("live members in a singleton lane group"),
+        "{}",
+        out.stdout
+    );
+}
