@@ -667,7 +667,9 @@ fn hold_secret_inline_in_task_definition() {
 fn hold_crash_loop() {
     let t = Tenant::new();
     t.fault("ig", "crash_loop", None);
-    let out = t.run(&[]);
+    // The soak must outlast a crash cycle (0.1 s start + 0.2 s run + 0.1 s restart), as in production
+    // the default 30 s soak outlasts a daemon's crash period.
+    let out = t.run_with(&["soak_ms=1500"], &[]);
     assert_hold(&out, "M4F-B3", "M4.F");
     assert_eq!(
         t.desired_counts()[1..],

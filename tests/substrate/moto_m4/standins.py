@@ -29,7 +29,7 @@ def _consume(lane, stop):
                                  client_id=f"standin-{lane['group']}")
         committed = False
         while not stop.is_set():
-            consumer.poll(timeout_ms=200)
+            consumer.poll(timeout_ms=1000)
             if not committed and consumer.assignment():
                 consumer.commit({tp: OffsetAndMetadata(consumer.position(tp), "", -1) for tp in consumer.assignment()})
                 committed = True
