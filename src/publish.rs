@@ -16,6 +16,9 @@ use serde_json::Value;
 pub enum Scope {
     /// `evidence/<environment>/run_control/<execution_id>/<name>.json`
     Control,
+    /// Another execution's control folder, e.g. a rollback's snapshot beside the execution it
+    /// rolled back (still write-once).
+    Execution { execution_id: String },
     /// `evidence/runs/<platform_run_id>/<path>.json`
     Run { path: String },
 }
@@ -34,6 +37,20 @@ impl Default for EmitOptions {
             write_code: None,
             secret_code: None,
         }
+    }
+}
+
+/// `m4_20260214T121004Z`: a lower-case prefix, `_`, and a UTC stamp.
+pub fn valid_execution_id(id: &str) -> bool {
+    match id.split_once('_') {
+        Some((prefix, stamp)) => {
+            !prefix.is_empty()
+                && prefix
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%SZ").is_ok()
+        }
+        None => false,
     }
 }
 
@@ -68,12 +85,60 @@ impl Host {
         }
     }
 
-    fn control_key(&self, name: &str) -> Outcome<String> {
+    fn control_key(&self, execution_id: &str, name: &str) -> Outcome<String> {
         let env = &self.config()?.evidence.environment;
         Ok(format!(
-            "evidence/{env}/run_control/{}/{name}.json",
-            self.clock.execution_id
+            "evidence/{env}/run_control/{execution_id}/{name}.json"
         ))
+    }
+
+    /// Reads an artifact another execution published (e.g. the M4.F snapshot a rollback restores
+    /// from), from durable storage.
+    pub fn read_evidence(&self, execution_id: &str, name: &str) -> Outcome<Value> {
+        if !valid_execution_id(execution_id) || !evidence::valid_artifact_name(name) {
+            return Err(Fail::error(
+                "BAD_ARTIFACT_NAME",
+                format!("`{execution_id}`/`{name}` is not an execution id and artifact name"),
+                "e.g. read_evidence(\"m4_20260214T121004Z\", \"m4_f_daemon_start_snapshot\")",
+            ));
+        }
+        let handle = self.config()?.evidence.bucket_handle.clone();
+        let bucket = match self
+            .resolve(std::slice::from_ref(&handle))?
+            .into_iter()
+            .next()
+            .map(|(_, r)| r)
+        {
+            Some(Resolution::Resolved {
+                value: Value::String(b),
+                ..
+            }) => b,
+            _ => {
+                return Err(Fail::error(
+                    "SNAPSHOT_UNREADABLE",
+                    format!("evidence bucket handle `{handle}` unresolved"),
+                    "",
+                ))
+            }
+        };
+        let key = self.control_key(execution_id, name)?;
+        let aws = self.aws()?;
+        let bytes = self
+            .block_on(evidence::read_durable(&aws.s3, &bucket, &key))
+            .map_err(|why| {
+                Fail::error(
+                    "SNAPSHOT_UNREADABLE",
+                    why,
+                    "check the execution id and the evidence bucket",
+                )
+            })?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Fail::error(
+                "SNAPSHOT_UNREADABLE",
+                format!("s3://{bucket}/{key} is not JSON: {e}"),
+                "",
+            )
+        })
     }
 
     /// Publishes one artifact; see the module doc for the refusals.
@@ -151,7 +216,8 @@ impl Host {
         let (bucket, key) = {
             let bucket = self.evidence_bucket(&write_code)?;
             let key = match &options.scope {
-                Scope::Control => self.control_key(name)?,
+                Scope::Control => self.control_key(&self.clock.execution_id, name)?,
+                Scope::Execution { execution_id } => self.control_key(execution_id, name)?,
                 Scope::Run { path } => {
                     let run_id = self.platform_run_id()?;
                     format!("evidence/runs/{run_id}/{path}.json")

@@ -140,17 +140,19 @@ fn emit_options(host: &Host, options: rhai::Map) -> Outcome<EmitOptions> {
     };
     let mut scope = "control".to_owned();
     let mut path = None;
+    let mut execution: Option<String> = None;
     for (k, v) in options.iter() {
         match k.as_str() {
             "scope" => scope = text(k, v)?,
             "path" => path = Some(text(k, v)?),
             "write_code" => out.write_code = Some(text(k, v)?),
+            "execution" => execution = Some(text(k, v)?),
             "secret_code" => out.secret_code = Some(text(k, v)?),
             other => {
                 return Err(Fail::error(
                     "BAD_OPTION",
                     format!("unknown emit_snapshot option `{other}`"),
-                    "options are scope (\"control\" | \"run\"), path, write_code, secret_code",
+                    "options are scope (\"control\" | \"run\"), path, execution, write_code, secret_code",
                 ))
             }
         }
@@ -164,8 +166,22 @@ fn emit_options(host: &Host, options: rhai::Map) -> Outcome<EmitOptions> {
             ));
         }
     }
+    if let Some(id) = &execution {
+        if scope != "control" || !crate::publish::valid_execution_id(id) {
+            return Err(Fail::error(
+                "BAD_OPTION",
+                format!(
+                    "`execution` = `{id}`: a control-scope execution id like m4_20260214T121004Z"
+                ),
+                "",
+            ));
+        }
+    }
     out.scope = match (scope.as_str(), path) {
-        ("control", None) => Scope::Control,
+        ("control", None) => match execution {
+            Some(execution_id) => Scope::Execution { execution_id },
+            None => Scope::Control,
+        },
         ("run", Some(path)) => Scope::Run { path },
         ("control", Some(_)) => {
             return Err(Fail::error(
@@ -209,6 +225,10 @@ fn emit_snapshot_with(host: &Host, _: &NativeCallContext, args: &mut Args) -> Ou
 
 fn read_snapshot(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     Ok(from_json(&host.read_snapshot(&args.str(0))?))
+}
+
+fn read_evidence(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    Ok(from_json(&host.read_evidence(&args.str(0), &args.str(1))?))
 }
 
 fn artifacts(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
@@ -597,7 +617,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         returns: "Map",
         doc: "emit_snapshot with options: scope \"control\" (default) or \"run\" with path (e.g. \
               \"operate/daemons_ready\" -> evidence/runs/<platform_run_id>/operate/daemons_ready.json), \
-              write_code and secret_code (blocker codes of a failed write or a secret refusal; \
+              execution (another execution's control folder, for a rollback's snapshot), write_code and secret_code (blocker codes of a failed write or a secret refusal; \
               default <PHASE>-B3).",
         example: "emit_snapshot(\"example_run_scoped\", #{ ok: true }, #{ scope: \"run\", path: \"operate/example\", write_code: \"M4H-B2\" });",
         example_exit: 0,
@@ -615,6 +635,18 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         failure: Failure::Catchable,
         call: read_snapshot,
+    },
+    Primitive {
+        name: "read_evidence",
+        params: &[("execution_id", Ty::Str), ("name", Ty::Str)],
+        returns: "Map",
+        doc: "Reads an artifact another execution published, from durable storage: \
+              evidence/<environment>/run_control/<execution_id>/<name>.json (e.g. the M4.F \
+              snapshot a rollback restores from). Raises SNAPSHOT_UNREADABLE.",
+        example: "try { read_evidence(\"m4_20260214T121004Z\", \"m4_f_daemon_start_snapshot\") } catch (e) { print(e.code) }",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: read_evidence,
     },
     Primitive {
         name: "artifacts",

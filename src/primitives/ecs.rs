@@ -114,7 +114,11 @@ fn task_definition(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outco
 fn update_service(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let (cluster, service) = (args.str(0), args.str(1));
     let options = args.map(2);
-    check_options(&options, &["desired_count"], "ecs_update_service")?;
+    check_options(
+        &options,
+        &["desired_count", "restore"],
+        "ecs_update_service",
+    )?;
     let desired = int_option(&options, "desired_count")?.ok_or_else(|| {
         Fail::error(
             "BAD_OPTION",
@@ -122,7 +126,26 @@ fn update_service(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcom
             "",
         )
     })?;
-    if desired != 1 {
+    let restore = match options.get("restore") {
+        None => false,
+        Some(v) => v.as_bool().map_err(|t| {
+            Fail::error(
+                "BAD_OPTION",
+                format!("`restore` must be true or false, found {t}"),
+                "",
+            )
+        })?,
+    };
+    // A rollback restores the counts an execution recorded before it changed them (0 or 1);
+    // bring-up itself only ever asks for the singleton.
+    if restore && !(0..=1).contains(&desired) {
+        return Err(Fail::error(
+            "NOT_SINGLETON",
+            format!("refused: restoring `{service}` to {desired} breaks the singleton law"),
+            "a v0 daemon is restored to 0 or 1",
+        ));
+    }
+    if !restore && desired != 1 {
         return Err(Fail::error(
             "NOT_SINGLETON",
             format!("refused: desired count {desired} for `{service}` breaks the singleton law (v0 runs exactly 1)"),
@@ -169,7 +192,8 @@ fn update_service(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcom
             &current.task_definition,
         ))
         .map_err(|why| Fail::error("UPDATE_FAILED", why, ""))?;
-    if let Some(problem) = ecs::run_scope_problem(&td, &key, &run_id) {
+    // Scaling to zero starts nothing, so only a start is held to the run-scope law.
+    if let Some(problem) = ecs::run_scope_problem(&td, &key, &run_id).filter(|_| desired > 0) {
         return Err(Fail::error(
             "RUN_SCOPE_MISMATCH",
             format!("refused to start `{service}`: {problem}"),
@@ -234,6 +258,7 @@ fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
             "soak_ms",
             "crash_threshold",
             "expected_task_definitions",
+            "desired_counts",
         ],
         "ecs_wait_stable",
     )?;
@@ -259,6 +284,29 @@ fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
     };
+    let desired_counts: BTreeMap<String, i32> = match options.get("desired_counts") {
+        None => BTreeMap::new(),
+        Some(v) => v
+            .clone()
+            .try_cast::<rhai::Map>()
+            .ok_or_else(|| {
+                Fail::error(
+                    "BAD_OPTION",
+                    "desired_counts must be a map name -> 0 | 1",
+                    "",
+                )
+            })?
+            .into_iter()
+            .map(|(k, v)| match v.as_int() {
+                Ok(n @ 0..=1) => Ok((k.to_string(), n as i32)),
+                _ => Err(Fail::error(
+                    "BAD_OPTION",
+                    format!("desired_counts.{k} must be 0 or 1"),
+                    "",
+                )),
+            })
+            .collect::<Outcome<_>>()?,
+    };
     let started = chrono::Utc::now();
     let policies: BTreeMap<String, StabilityPolicy> = services
         .iter()
@@ -267,7 +315,7 @@ fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
             (
                 name.clone(),
                 StabilityPolicy {
-                    desired_count: 1,
+                    desired_count: desired_counts.get(name).copied().unwrap_or(1),
                     expected_task_definition: expected
                         .get(name)
                         .cloned()
@@ -401,7 +449,8 @@ pub const PRIMITIVES: &[Primitive] = &[
         doc: "Sets a service's desired count, behind host guards: only #{desired_count: 1} (singleton \
               law, else NOT_SINGLETON); refused once the run holds a blocker (HELD); refused unless \
               every essential container of its task definition carries REQUIRED_PLATFORM_RUN_ID=\
-              <platform_run_id> from the M3 handoff (RUN_SCOPE_MISMATCH). Under --plan records \
+              <platform_run_id> from the M3 handoff (RUN_SCOPE_MISMATCH). #{desired_count: 0 | 1, \
+              restore: true} returns a service to a recorded count (rollback). Under --plan records \
               \"would update\" and changes nothing. Returns #{service, previous_desired_count, \
               desired_count, task_definition, performed, updated_at | would_do}.",
         example: "try { ecs_update_service(\"fraud-platform-dev-min\", \"fraud-platform-dev-min-ig\", #{ desired_count: 2 }) } catch (e) { print(e.code) }",
@@ -418,7 +467,8 @@ pub const PRIMITIVES: &[Primitive] = &[
               ecs_update_service saw, or options.expected_task_definitions), held for soak_ms. Polls \
               with backoff; crashed tasks since the update (selected by task group) at or above \
               crash_threshold are a crash_loop, a FAILED rollout or another PRIMARY task definition \
-              is rolled_back. Options: timeout_ms, soak_ms, crash_threshold (defaults from [ecs]). \
+              is rolled_back. Options: timeout_ms, soak_ms, crash_threshold (defaults from [ecs]), desired_counts \
+              (name -> 0 | 1, for a rollback). \
               Returns #{all_stable, outcome, services: name -> #{outcome, stable, reason, counts, \
               primary_task_definition, rollout_state, task_arns, crashed_tasks}, polls, elapsed_ms, error}.",
         example: "let w = ecs_wait_stable(\"fraud-platform-dev-min\", [\"fraud-platform-dev-min-ig\"], #{ timeout_ms: 300 });\nprint(w.outcome);",

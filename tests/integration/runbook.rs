@@ -729,3 +729,50 @@ fn hold_duplicate_consumer() {
         out.stdout
     );
 }
+
+#[test]
+fn rollback_restores_what_a_held_execution_changed_and_is_harmless_twice() {
+    let t = Tenant::new();
+    t.fault("case-ls", "crash_loop", None);
+    let held = t.run_with(&["soak_ms=1500"], &[]);
+    assert_hold(&held, "M4F-B3", "M4.F");
+    let execution = held.json()["m4_execution_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        t.desired_counts(),
+        vec![1, 1, 1, 0],
+        "ingress, rtdl and case waves were started"
+    );
+    let rollback = |n: u64| {
+        std::thread::sleep(std::time::Duration::from_millis(n)); // each run its own execution id
+        Run::new()
+            .args([
+                "run",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/m4/rollback.rhai"),
+                "--env",
+            ])
+            .arg(t.path("local.toml"))
+            .args([
+                "--output",
+                "json",
+                "--set",
+                &format!("execution={execution}"),
+            ])
+            .run()
+    };
+    let first = rollback(1100);
+    first.status(0);
+    assert_eq!(first.json()["verdict"], "ROLLED_BACK");
+    assert_eq!(t.desired_counts(), vec![0, 0, 0, 0]);
+    let second = rollback(1100);
+    second.status(0);
+    let snapshots: Vec<String> = t
+        .bucket_keys()
+        .into_iter()
+        .filter(|k| k.contains(&format!("run_control/{execution}/m4_rollback_")))
+        .collect();
+    assert_eq!(
+        snapshots.len(),
+        2,
+        "each rollback publishes its own snapshot beside the execution: {snapshots:?}"
+    );
+}
