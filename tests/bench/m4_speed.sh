@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): M4 end to end on a fresh tenant of dev_min with the scheduler's start delay
+# and the soak/stabilization windows at zero, against the CPU time the moto server spends answering
+# it (utime+stime of its process from /proc, before and after). Prints wall, moto CPU, their ratio,
+# API calls by service and m4host's peak memory. Needs the substrate up (tests/substrate/up.sh).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$repo"
+pidfile=tests/substrate/.state/moto.pid
+[[ -f $pidfile ]] || { echo "start the substrate with tests/substrate/up.sh first" >&2; exit 1; }
+moto=$(cat "$pidfile")
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+cargo build --quiet --release
+tenant="bench-$(date +%s)"
+dir=$(mktemp -d)
+python3 tests/substrate/seed.py --endpoint http://127.0.0.1:4566 --tenant "$tenant" --out "$dir" \
+  --timing '{"start_delay": 0, "crash_after": 1, "restart_delay": 0}' examples/dev_min/environment.toml 2>/dev/null
+ticks() { awk '{print $14 + $15}' "/proc/$moto/stat"; }
+hz=$(getconf CLK_TCK)
+before=$(ticks)
+start=$(date +%s%N)
+/usr/bin/time -f '%M' -o "$dir/maxrss" ./target/release/m4host scripts/m4/main.rhai --env "$dir/local.toml" \
+  --output json --set soak_ms=0 --set stabilization_interval_ms=0 >"$dir/out.json" 2>"$dir/err.txt" || true
+end=$(date +%s%N)
+after=$(ticks)
+python3 - "$dir" "$before" "$after" "$hz" "$start" "$end" <<'PY'
+import json, sys
+d, before, after, hz, start, end = sys.argv[1], *map(int, sys.argv[2:])
+out = json.loads(open(f"{d}/out.json").read().strip().splitlines()[-1])
+wall = (end - start) / 1e9
+moto = (after - before) / hz
+calls = out["api_calls"]
+print(f"verdict {out['verdict']}  wall {wall:.2f} s  moto cpu {moto:.2f} s  ratio {wall / moto if moto else float('inf'):.2f}x")
+print(f"api calls {sum(calls.values())}: " + " ".join(f"{k}={v}" for k, v in sorted(calls.items())))
+print(f"m4host peak memory {int(open(f'{d}/maxrss').read().split()[-1]) / 1024:.1f} MiB")
+PY
+# Leave nothing running: the tenant's stand-in consumers would load moto in the next measurement.
+python3 - "$tenant" <<'PY'
+import sys, boto3
+ecs = boto3.client("ecs", endpoint_url="http://127.0.0.1:4566", region_name="eu-west-2")
+cluster = f"fraud-platform-{sys.argv[1]}"
+for arn in ecs.list_services(cluster=cluster)["serviceArns"]:
+    ecs.update_service(cluster=cluster, service=arn, desiredCount=0)
+PY
