@@ -776,3 +776,17 @@ fn rollback_restores_what_a_held_execution_changed_and_is_harmless_twice() {
         "each rollback publishes its own snapshot beside the execution: {snapshots:?}"
     );
 }
+
+#[test]
+fn hold_reporter_mapped_as_a_daemon() {
+    // The spine-only law: the P11 reporter (a one-shot task definition) never joins the P2 map.
+    let t = Tenant::new();
+    t.edit(
+        "generated/terraform_outputs.json",
+        &format!("\"{}-case-cm\"", t.prefix()),
+        &format!("\"{}-reporter\"", t.prefix()),
+    );
+    let out = t.run(&[]);
+    assert_hold(&out, "M4B-B5", "M4.B");
+    assert_eq!(t.desired_counts(), vec![0, 0, 0, 0]);
+}
