@@ -438,19 +438,12 @@ pub async fn wait_stable(
         interval = stability::next_interval(interval, options.max_poll_ms);
     }
     for name in &names {
-        results.entry(name.clone()).or_insert_with(|| ServiceWait {
-            service: name.clone(),
-            outcome: Outcome::Settling,
-            stable: false,
-            reason: error.clone().unwrap_or_else(|| "never described".into()),
-            desired_count: 0,
-            running_count: 0,
-            pending_count: 0,
-            primary_task_definition: None,
-            rollout_state: None,
-            task_arns: vec![],
-            crashed_tasks: vec![],
-            stable_for_ms: 0,
+        results.entry(name.clone()).or_insert_with(|| {
+            ServiceWait::without_service(
+                name,
+                Outcome::Settling,
+                error.clone().unwrap_or_else(|| "never described".into()),
+            )
         });
     }
     let all_stable = results.values().all(|r| r.stable) && error.is_none();
@@ -480,19 +473,26 @@ fn final_outcome(r: &ServiceWait) -> bool {
 }
 
 fn missing_service(name: &str, why: &str) -> ServiceWait {
-    ServiceWait {
-        service: name.to_owned(),
-        outcome: Outcome::Failed,
-        stable: false,
-        reason: format!("service not found: {why}"),
-        desired_count: 0,
-        running_count: 0,
-        pending_count: 0,
-        primary_task_definition: None,
-        rollout_state: None,
-        task_arns: vec![],
-        crashed_tasks: vec![],
-        stable_for_ms: 0,
+    ServiceWait::without_service(name, Outcome::Failed, format!("service not found: {why}"))
+}
+
+impl ServiceWait {
+    /// The result for a service ECS never described.
+    fn without_service(name: &str, outcome: Outcome, reason: String) -> ServiceWait {
+        ServiceWait {
+            service: name.to_owned(),
+            outcome,
+            stable: false,
+            reason,
+            desired_count: 0,
+            running_count: 0,
+            pending_count: 0,
+            primary_task_definition: None,
+            rollout_state: None,
+            task_arns: vec![],
+            crashed_tasks: vec![],
+            stable_for_ms: 0,
+        }
     }
 }
 

@@ -118,24 +118,9 @@ pub async fn write_durable_once(
             crate::aws::describe_sdk_error(&err)
         ));
     }
-    let got = s3
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
+    let body = read_durable(s3, bucket, key)
         .await
-        .map_err(|err| {
-            format!(
-                "cannot read back {uri}: {}",
-                crate::aws::describe_sdk_error(&err)
-            )
-        })?;
-    let body = got
-        .body
-        .collect()
-        .await
-        .map_err(|e| format!("cannot read back {uri}: {e}"))?
-        .into_bytes();
+        .map_err(|why| format!("read-back failed: {why}"))?;
     let (sent, read) = (sha256_hex(bytes), sha256_hex(&body));
     if sent != read {
         return Err(format!(

@@ -449,22 +449,7 @@ fn rerun_after_a_fixed_hold_advances_without_overwriting() {
         .find(|k| k.ends_with("m4_a_handle_closure_snapshot.json"))
         .unwrap()
         .clone();
-    let a_bytes = block_on(async {
-        let bucket = format!("{}-evidence", t.prefix());
-        aws()
-            .s3
-            .get_object()
-            .bucket(bucket)
-            .key(&a_key)
-            .send()
-            .await
-            .unwrap()
-            .body
-            .collect()
-            .await
-            .unwrap()
-            .into_bytes()
-    });
+    let a_bytes = crate::support::s3_object(&format!("{}-evidence", t.prefix()), &a_key);
     std::thread::sleep(std::time::Duration::from_millis(1100)); // a new second: a new execution id
     t.edit(
         "handles.registry.toml",
@@ -477,22 +462,7 @@ fn rerun_after_a_fixed_hold_advances_without_overwriting() {
         first.json()["m4_execution_id"],
         second.json()["m4_execution_id"]
     );
-    let after = block_on(async {
-        let bucket = format!("{}-evidence", t.prefix());
-        aws()
-            .s3
-            .get_object()
-            .bucket(bucket)
-            .key(&a_key)
-            .send()
-            .await
-            .unwrap()
-            .body
-            .collect()
-            .await
-            .unwrap()
-            .into_bytes()
-    });
+    let after = crate::support::s3_object(&format!("{}-evidence", t.prefix()), &a_key);
     assert_eq!(
         a_bytes, after,
         "the earlier execution's evidence is untouched"

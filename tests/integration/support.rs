@@ -74,6 +74,21 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{n}-{nanos:x}", std::process::id())
 }
 
+/// The bytes of an S3 object on the substrate.
+pub fn s3_object(bucket: &str, key: &str) -> Vec<u8> {
+    block_on(async {
+        let out = aws()
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        out.body.collect().await.unwrap().into_bytes().to_vec()
+    })
+}
+
 pub const PLATFORM_RUN_ID: &str = "platform_20260213T221631Z";
 
 /// A complete environment in a temp folder, with its bucket and SSM parameters on moto.
@@ -293,17 +308,7 @@ secret = false
     }
 
     pub fn s3_get(&self, key: &str) -> Vec<u8> {
-        block_on(async {
-            let out = aws()
-                .s3
-                .get_object()
-                .bucket(&self.bucket)
-                .key(key)
-                .send()
-                .await
-                .unwrap();
-            out.body.collect().await.unwrap().into_bytes().to_vec()
-        })
+        s3_object(&self.bucket, key)
     }
 }
 
