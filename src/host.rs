@@ -16,7 +16,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// How a failing primitive ends: a catchable error, a blocker that stops the phase, or an error
 /// Rhai raised that passes through unchanged.
@@ -99,6 +99,9 @@ pub struct Host {
     m3: OnceLock<M3Status>,
     resolved: Mutex<HashMap<String, Resolution>>,
     probes: std::sync::atomic::AtomicU64,
+    plan: std::sync::atomic::AtomicBool,
+    /// Present when a REPL steps a runbook: phases wait for the operator.
+    pub gate: OnceLock<Arc<crate::stepper::PhaseGate>>,
     /// Services this execution updated: name -> (when, task definition in force).
     updates: Mutex<BTreeMap<String, (DateTime<Utc>, String)>>,
 }
@@ -139,6 +142,8 @@ impl Host {
             resolved: Mutex::new(HashMap::new()),
             updates: Mutex::new(BTreeMap::new()),
             probes: std::sync::atomic::AtomicU64::new(0),
+            plan: std::sync::atomic::AtomicBool::new(mode.plan),
+            gate: OnceLock::new(),
         })
     }
 
@@ -381,5 +386,33 @@ impl Host {
     pub fn next_probe_id(&self) -> u64 {
         self.probes
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Host {
+    /// Whether mutations are recorded as would-do (--plan, or `:plan on` in the REPL).
+    pub fn plan(&self) -> bool {
+        self.plan.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Switches plan mode; only before the execution's first phase, so one execution never
+    /// mixes rehearsed and real evidence.
+    pub fn set_plan(&self, on: bool) -> Result<(), String> {
+        if !self.ledger().phases.is_empty() {
+            return Err("plan mode can change only before the first phase of the execution".into());
+        }
+        self.plan.store(on, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+impl Host {
+    /// Turns SIGINT into `engine::INTERRUPTED` for the rest of the process (REPL sessions).
+    pub fn spawn_interrupt_listener(&self) {
+        self.runtime.spawn(async {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                crate::engine::INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
     }
 }

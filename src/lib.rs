@@ -31,6 +31,7 @@ pub mod runner;
 pub mod s3;
 pub mod secret;
 pub mod stability;
+pub mod stepper;
 pub mod terraform;
 
 use cli::{Cli, Command};

@@ -183,7 +183,7 @@ impl Host {
                 ))
             }
         };
-        if self.mode.plan {
+        if self.plan() {
             document.insert("plan".into(), Value::Bool(true));
         }
         if self.mode.repl {
@@ -226,7 +226,7 @@ impl Host {
             (bucket, key)
         };
         let uri = format!("s3://{bucket}/{key}");
-        if self.mode.plan {
+        if self.plan() {
             self.would_do
                 .lock()
                 .expect("plan lock")
@@ -243,7 +243,7 @@ impl Host {
         }
         let record = ArtifactRecord {
             local: local.display().to_string(),
-            uri: if self.mode.plan {
+            uri: if self.plan() {
                 String::new()
             } else {
                 uri.clone()
@@ -259,7 +259,7 @@ impl Host {
         out.insert("local".into(), record.local.into());
         out.insert("uri".into(), uri.into());
         out.insert("sha256".into(), sha256.into());
-        out.insert("durable".into(), (!self.mode.plan).into());
+        out.insert("durable".into(), (!self.plan()).into());
         Ok(out)
     }
 

@@ -1,20 +1,50 @@
-//! `m4host repl`: a first interactive loop — one persistent scope, function definitions kept
-//! across inputs, results echoed as JSON and redacted, errors shown with their position while
-//! the session goes on. Without a TTY it reads stdin line by line. The full operator REPL (phases,
-//! stepping, breakpoints) builds on this.
+//! `m4host repl`: where an operator investigates a HOLD against live infrastructure.
+//!
+//! Lines are Rhai evaluated with one persistent scope (function definitions kept), results echoed
+//! as redacted JSON, errors shown with their position while the session goes on. A loaded runbook
+//! runs on its own thread and waits before each phase (`stepper`), so `:step`, `:run PHASE` and
+//! `:continue` drive it in order within one execution: the same laws as a batch run. Typed lines
+//! can probe anything but cannot run a phase or decide a verdict. Without a TTY it reads stdin
+//! line by line. History never holds a secret's plaintext.
 
 use crate::cli::ReplArgs;
 use crate::error::Result;
 use crate::host::{Host, Mode};
 use crate::secret::Secret;
+use crate::stepper::{Pause, PhaseGate};
 use rhai::{Dynamic, Engine, Scope, AST};
 use std::io::{BufRead, IsTerminal, Write};
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 const HISTORY_FILE: &str = ".m4host_history";
 
-const HELP: &str = "enter Rhai statements; a line ending in `\\` continues on the next.\n\
-commands: :help  :blockers  :scope  :doc NAME  :quit";
+const COMMANDS: &[(&str, &str)] = &[
+    (":help", "this list"),
+    (
+        ":load FILE",
+        "load a runbook; it waits before its first phase",
+    ),
+    (":phases", "each phase with its status, and the next one"),
+    (":step", "run the next phase"),
+    (
+        ":run PHASE",
+        "run PHASE, which must be the next one (phases run in order)",
+    ),
+    (":continue", "run every remaining phase"),
+    (":blockers", "the blocker rollup"),
+    (
+        ":snapshot NAME",
+        "an artifact this execution published, read back",
+    ),
+    (":scope", "the session's variables (secrets redacted)"),
+    (":plan on|off", "plan mode, before the first phase only"),
+    (":doc [NAME]", "the reference of a primitive"),
+    (
+        ":quit",
+        "end the session (a waiting runbook stops before its next phase)",
+    ),
+];
 
 /// How a value is echoed: a Secret by its marker, data as pretty JSON, anything else as text.
 pub fn echo(host: &Host, value: &Dynamic) -> String {
@@ -26,25 +56,182 @@ pub fn echo(host: &Host, value: &Dynamic) -> String {
             Ok(json) => {
                 serde_json::to_string_pretty(&crate::json::sorted(&json)).unwrap_or_default()
             }
-            Err(refusal) => format!("<{}>", refusal),
+            Err(refusal) => format!("<{refusal}>"),
         }
     };
     host.vault.redact(&text)
 }
 
+struct Runbook {
+    script: PathBuf,
+    thread: Option<std::thread::JoinHandle<()>>,
+    fault: Arc<Mutex<Option<String>>>,
+}
+
 struct Session {
     host: Arc<Host>,
+    gate: Arc<PhaseGate>,
     engine: Engine,
     scope: Scope<'static>,
     ast: AST,
+    runbook: Option<Runbook>,
 }
 
 impl Session {
+    fn help() -> String {
+        let mut out = String::from(
+            "Rhai statements are evaluated; a line ending in `\\` continues on the next.\n",
+        );
+        for (cmd, what) in COMMANDS {
+            out.push_str(&format!("  {cmd:<16} {what}\n"));
+        }
+        out.trim_end().to_owned()
+    }
+
+    /// Starts a runbook on its own thread; it waits before its first phase.
+    fn load(&mut self, path: &Path) -> String {
+        if self.runbook.is_some() {
+            return "a runbook is already loaded in this session (one execution per session)"
+                .into();
+        }
+        let script = path.to_path_buf();
+        let root = crate::runner::script_root(&script);
+        let engine = crate::engine::build(&self.host, &root);
+        let ast = match crate::runner::compile(&engine, &script) {
+            Ok(ast) => ast,
+            Err(e) => return e.render(),
+        };
+        let fault = Arc::new(Mutex::new(None));
+        let (gate, host, slot) = (
+            Arc::clone(&self.gate),
+            Arc::clone(&self.host),
+            Arc::clone(&fault),
+        );
+        let thread = std::thread::Builder::new()
+            .name("m4host-runbook".into())
+            .spawn(move || {
+                crate::stepper::mark_runbook_thread();
+                if let Err(err) = engine.run_ast(&ast) {
+                    if !crate::report::is_block(&err)
+                        && !matches!(*err, rhai::EvalAltResult::ErrorTerminated(..))
+                    {
+                        *slot.lock().expect("fault lock") =
+                            Some(host.vault.redact(&crate::report::describe_rhai_error(&err)));
+                    }
+                }
+                gate.finish();
+            })
+            .expect("spawn the runbook thread");
+        self.runbook = Some(Runbook {
+            script,
+            thread: Some(thread),
+            fault,
+        });
+        format!(
+            "loaded {}; {}",
+            path.display(),
+            self.where_now(self.gate.wait_pause())
+        )
+    }
+
+    fn where_now(&self, pause: Pause) -> String {
+        match pause {
+            Pause::Before(id) => format!("waiting before {id} (:step to run it)"),
+            Pause::Finished => {
+                crate::engine::INTERRUPTED.store(false, std::sync::atomic::Ordering::SeqCst);
+                let ledger = self.host.ledger();
+                let fault = self
+                    .runbook
+                    .as_ref()
+                    .and_then(|r| r.fault.lock().expect("fault lock").clone())
+                    .map(|f| format!("; script fault: {f}"))
+                    .unwrap_or_default();
+                let verdict = ledger
+                    .verdict
+                    .as_ref()
+                    .map_or("no verdict".to_owned(), |v| v.verdict.clone());
+                format!(
+                    "runbook finished: {verdict}, {} blocker(s){fault}",
+                    ledger.blockers.len()
+                )
+            }
+        }
+    }
+
+    fn require_runbook(&self) -> std::result::Result<(), String> {
+        if self.runbook.is_none() {
+            Err("no runbook loaded: :load FILE (or pass SCRIPT to m4host repl)".into())
+        } else {
+            Ok(())
+        }
+    }
+
+    fn step(&mut self, only: Option<&str>) -> String {
+        if let Err(e) = self.require_runbook() {
+            return e;
+        }
+        match self.gate.pause() {
+            Some(Pause::Finished) => return self.where_now(Pause::Finished),
+            Some(Pause::Before(next)) => {
+                if let Some(wanted) = only {
+                    if wanted != next {
+                        return format!("the next phase is {next}; phases run in order, so {wanted} cannot run now");
+                    }
+                }
+            }
+            None => {}
+        }
+        self.gate.step();
+        self.where_now(self.gate.wait_pause())
+    }
+
+    fn continue_all(&mut self) -> String {
+        if let Err(e) = self.require_runbook() {
+            return e;
+        }
+        self.gate.run_all();
+        self.where_now(self.gate.wait_pause())
+    }
+
+    fn phases(&self) -> String {
+        let ledger = self.host.ledger();
+        let mut lines: Vec<String> = ledger
+            .phases
+            .iter()
+            .map(|p| {
+                format!(
+                    "{:<6} {:?} {}",
+                    p.phase,
+                    p.status,
+                    p.blocker_codes.join(" ")
+                )
+                .trim_end()
+                .to_owned()
+            })
+            .collect();
+        drop(ledger);
+        match self.gate.pause() {
+            Some(Pause::Before(id)) => lines.push(format!("{id:<6} next")),
+            Some(Pause::Finished) => lines.push("(runbook finished)".into()),
+            None if self.runbook.is_none() => lines.push("(no runbook loaded)".into()),
+            None => lines.push("(running)".into()),
+        }
+        lines.join("\n")
+    }
+
     /// Evaluates one input; returns the text to show.
     fn eval(&mut self, input: &str) -> String {
         let trimmed = input.trim();
-        match trimmed {
-            ":help" => return HELP.to_owned(),
+        let (command, rest) = trimmed
+            .split_once(' ')
+            .map_or((trimmed, ""), |(c, r)| (c, r.trim()));
+        match command {
+            ":help" => return Self::help(),
+            ":load" if !rest.is_empty() => return self.load(Path::new(rest)),
+            ":phases" => return self.phases(),
+            ":step" => return self.step(None),
+            ":run" if !rest.is_empty() => return self.step(Some(rest)),
+            ":continue" => return self.continue_all(),
             ":blockers" => {
                 let ledger = self.host.ledger();
                 return if ledger.blockers.is_empty() {
@@ -56,6 +243,23 @@ impl Session {
                         .map(|b| format!("{} [{}] {}", b.code, b.phase, b.reason))
                         .collect::<Vec<_>>()
                         .join("\n")
+                };
+            }
+            ":snapshot" if !rest.is_empty() => {
+                return match self.host.read_snapshot(rest) {
+                    Ok(v) => self.host.vault.redact(
+                        &serde_json::to_string_pretty(&crate::json::sorted(&v)).unwrap_or_default(),
+                    ),
+                    Err(crate::host::Fail::Error { code, message, .. }) => {
+                        format!("{code}: {message}")
+                    }
+                    Err(other) => format!("{other:?}"),
+                };
+            }
+            ":plan" if rest == "on" || rest == "off" => {
+                return match self.host.set_plan(rest == "on") {
+                    Ok(()) => format!("plan mode {rest}"),
+                    Err(e) => e,
                 };
             }
             ":scope" => {
@@ -72,18 +276,17 @@ impl Session {
                     .collect::<Vec<_>>()
                     .join("\n");
             }
+            ":doc" => {
+                return crate::primitives::all()
+                    .filter(|p| rest.is_empty() || p.name == rest)
+                    .map(|p| format!("{}\n  {}", p.signature(), p.doc))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+            }
+            _ if command.starts_with(':') => {
+                return format!("unknown or incomplete command `{trimmed}`; :help lists them");
+            }
             _ => {}
-        }
-        if let Some(name) = trimmed.strip_prefix(":doc") {
-            let name = name.trim();
-            return crate::primitives::all()
-                .filter(|p| name.is_empty() || p.name == name)
-                .map(|p| format!("{}\n  {}", p.signature(), p.doc))
-                .collect::<Vec<_>>()
-                .join("\n");
-        }
-        if trimmed.starts_with(':') {
-            return format!("unknown command `{trimmed}`; :help lists them");
         }
         let new_ast = match self.engine.compile_with_scope(&self.scope, input) {
             Ok(ast) => ast,
@@ -94,7 +297,7 @@ impl Session {
             .engine
             .eval_ast_with_scope::<Dynamic>(&mut self.scope, &self.ast);
         self.ast.clear_statements();
-        // A block ends the input that raised it, not the session; the blocker stays recorded.
+        // A block ends the line that raised it, not the session; the blocker stays recorded.
         self.host.ledger().halt_pending = false;
         match result {
             Ok(v) if v.is_unit() => String::new(),
@@ -105,6 +308,17 @@ impl Session {
                     .vault
                     .redact(&crate::report::describe_rhai_error(&err))
             ),
+        }
+    }
+
+    /// Ends the session: a waiting runbook stops before its next phase.
+    fn close(&mut self) {
+        self.gate.stop();
+        if let Some(mut r) = self.runbook.take() {
+            if let Some(t) = r.thread.take() {
+                let _ = t.join();
+            }
+            tracing::debug!(script = %r.script.display(), "runbook thread ended");
         }
     }
 }
@@ -125,43 +339,68 @@ pub fn run(args: ReplArgs) -> Result<i32> {
         json: false,
     };
     let host = Arc::new(Host::new(config, mode, sets, None)?);
+    let gate = Arc::new(PhaseGate::default());
+    let _ = host.gate.set(Arc::clone(&gate));
     let root = args
         .script
         .as_deref()
         .map(crate::runner::script_root)
-        .unwrap_or_else(|| std::path::PathBuf::from("."));
+        .unwrap_or_else(|| PathBuf::from("."));
     let engine = crate::engine::build(&host, &root);
     let mut session = Session {
         host: Arc::clone(&host),
+        gate,
         engine,
         scope: Scope::new(),
         ast: AST::empty(),
+        runbook: None,
     };
     if let Some(script) = &args.script {
-        let text = crate::config::read_text(script)?;
-        show(&session.eval(&text));
+        show(&session.load(script));
     }
     if std::io::stdin().is_terminal() {
+        // Ctrl-C while a phase runs stops its wait or probe (engine::INTERRUPTED is polled by the
+        // waiters and by the engine) and returns to the prompt; at the prompt rustyline reads it.
+        host.spawn_interrupt_listener();
         interactive(&mut session);
     } else {
         piped(&mut session);
     }
+    session.close();
     let ledger = host.ledger();
     Ok(crate::report::exit_status(&ledger, false))
 }
 
-fn piped(session: &mut Session) {
-    let stdin = std::io::stdin();
-    let mut pending = String::new();
-    for line in stdin.lock().lines() {
-        let Ok(line) = line else { break };
+/// Joins lines ending in `\` into one input.
+#[derive(Default)]
+struct Lines {
+    pending: String,
+}
+
+impl Lines {
+    /// The complete input, once a line does not continue.
+    fn push(&mut self, line: &str) -> Option<String> {
         if let Some(head) = line.strip_suffix('\\') {
-            pending.push_str(head);
-            pending.push('\n');
-            continue;
+            self.pending.push_str(head);
+            self.pending.push('\n');
+            return None;
         }
-        pending.push_str(&line);
-        let input = std::mem::take(&mut pending);
+        self.pending.push_str(line);
+        Some(std::mem::take(&mut self.pending))
+    }
+
+    fn continuing(&self) -> bool {
+        !self.pending.is_empty()
+    }
+}
+
+fn piped(session: &mut Session) {
+    let mut lines = Lines::default();
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        let Some(input) = lines.push(&line) else {
+            continue;
+        };
         if input.trim() == ":quit" {
             break;
         }
@@ -178,18 +417,14 @@ fn interactive(session: &mut Session) {
     };
     let _ = editor.load_history(HISTORY_FILE);
     println!("m4host repl — :help for commands, :quit to leave");
-    let mut pending = String::new();
+    let mut lines = Lines::default();
     loop {
-        let prompt = if pending.is_empty() { "m4> " } else { "... " };
+        let prompt = if lines.continuing() { "... " } else { "m4> " };
         match editor.readline(prompt) {
             Ok(line) => {
-                if let Some(head) = line.strip_suffix('\\') {
-                    pending.push_str(head);
-                    pending.push('\n');
+                let Some(input) = lines.push(&line) else {
                     continue;
-                }
-                pending.push_str(&line);
-                let input = std::mem::take(&mut pending);
+                };
                 if input.trim().is_empty() {
                     continue;
                 }
@@ -201,7 +436,7 @@ fn interactive(session: &mut Session) {
                 show(&session.eval(&input));
                 let _ = editor.save_history(HISTORY_FILE);
             }
-            Err(rustyline::error::ReadlineError::Interrupted) => pending.clear(),
+            Err(rustyline::error::ReadlineError::Interrupted) => lines = Lines::default(),
             Err(_) => break,
         }
     }

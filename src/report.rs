@@ -137,7 +137,7 @@ pub fn finish(host: &Host, fault: Option<String>, elapsed_ms: u128) -> i32 {
             "artifacts": artifacts,
             "api_calls": calls,
             "elapsed_ms": elapsed_ms as u64,
-            "plan": host.mode.plan,
+            "plan": host.plan(),
             "would_do": *host.would_do.lock().expect("plan lock"),
             "exit_status": status,
             "error": fault,

@@ -13,6 +13,11 @@ log() { printf 'tests: %s\n' "$*" >&2; }
 command -v cargo >/dev/null || { log "cargo not found: install the Rust toolchain (rustup)"; exit 1; }
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 
+if ! command -v tmux >/dev/null; then  # the REPL's terminal tests drive it through tmux
+  log "installing tmux"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null
+fi
+
 mkdir -p "$state"
 before=$(cd "$state" && ls ./*.pid 2>/dev/null | xargs -r -n1 basename | sed 's/\.pid$//' || true)
 started=()

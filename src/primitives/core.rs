@@ -276,6 +276,7 @@ fn hold(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic>
 
 fn skip_phase(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let id = args.str(0);
+    pass_phase_gate(host, &id)?;
     let record = {
         let mut ledger = host.ledger();
         if ledger.phases.iter().any(|p| p.phase == id) {
@@ -319,6 +320,28 @@ fn phases(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> 
     ))
 }
 
+/// In a REPL session phases run only on the runbook's thread, when the operator lets them go.
+fn pass_phase_gate(host: &Host, id: &str) -> Outcome<()> {
+    let Some(gate) = host.gate.get() else {
+        return Ok(());
+    };
+    if !crate::stepper::on_runbook_thread() {
+        return Err(Fail::error(
+            "REPL_PHASE",
+            format!("phase `{id}` cannot be run from a REPL line"),
+            "phases run in order through :step, :run PHASE or :continue",
+        ));
+    }
+    if gate.before_phase(id) {
+        Ok(())
+    } else {
+        Err(Fail::Rhai(Box::new(rhai::EvalAltResult::ErrorTerminated(
+            "the REPL session ended".into(),
+            rhai::Position::NONE,
+        ))))
+    }
+}
+
 fn run_phase(host: &Host, ctx: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let id = args.str(0);
     let body = args.fn_ptr(1);
@@ -329,6 +352,7 @@ fn run_phase(host: &Host, ctx: &NativeCallContext, args: &mut Args) -> Outcome<D
             "name it like M4.A",
         ));
     }
+    pass_phase_gate(host, &id)?;
     {
         let mut ledger = host.ledger();
         if let Some(current) = &ledger.current_phase {
@@ -410,6 +434,14 @@ fn verdict(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynam
             "BAD_VERDICT_NAMES",
             "advance and hold verdict names must be two different non-empty strings",
             "e.g. verdict(predicates, \"ADVANCE_TO_M5\", \"HOLD_M4\")",
+        ));
+    }
+    if host.gate.get().is_some() && !crate::stepper::on_runbook_thread() {
+        // A REPL verdict comes only from the runbook stepped in order, never from a typed line.
+        return Err(Fail::error(
+            "REPL_VERDICT",
+            "a verdict cannot be decided from a REPL line",
+            "step the runbook to its verdict phase with :step or :continue",
         ));
     }
     let mut ledger = host.ledger();
@@ -511,7 +543,7 @@ fn all_args(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic
 }
 
 fn plan_mode(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
-    Ok(host.mode.plan.into())
+    Ok(host.plan().into())
 }
 
 // ----- JSON --------------------------------------------------------------------------------------

@@ -209,7 +209,7 @@ fn update_service(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcom
         ("desired_count", desired.into()),
         ("task_definition", current.task_definition.clone().into()),
     ];
-    if host.mode.plan {
+    if host.plan() {
         let line = format!(
             "would update {cluster}/{service}: desired count {} -> {desired}",
             current.desired_count

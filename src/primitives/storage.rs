@@ -9,7 +9,7 @@ use rhai::{Dynamic, NativeCallContext};
 fn s3_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let (bucket, prefix) = (args.str(0), args.str(1));
     let aws = host.aws()?;
-    let write = !host.mode.plan;
+    let write = !host.plan();
     if !write {
         host.would_do.lock().expect("plan lock").push(format!(
             "would write and remove a probe object under s3://{bucket}/{prefix}"
@@ -41,7 +41,7 @@ fn log_groups(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dy
 
 fn log_write_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let group = args.str(0);
-    if host.mode.plan {
+    if host.plan() {
         host.would_do.lock().expect("plan lock").push(format!(
             "would create a probe stream and put one event in {group}"
         ));

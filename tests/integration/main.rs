@@ -10,6 +10,7 @@ mod handles;
 mod infra;
 mod m3;
 mod probes;
+mod repl;
 mod runbook;
 mod secrets;
 mod substrate;

@@ -14,14 +14,14 @@ const DEV_MIN: &str = concat!(
     "/examples/dev_min/environment.toml"
 );
 
-struct Tenant {
+pub(crate) struct Tenant {
     dir: tempfile::TempDir,
-    name: String,
+    pub(crate) name: String,
 }
 
 impl Tenant {
     /// Seeds a fresh copy of dev_min with fast scheduler timings.
-    fn new() -> Tenant {
+    pub(crate) fn new() -> Tenant {
         aws(); // the substrate answers
         let tenant = Tenant {
             dir: tempfile::tempdir().unwrap(),
@@ -57,11 +57,11 @@ impl Tenant {
         tenant
     }
 
-    fn path(&self, rel: &str) -> PathBuf {
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
 
-    fn prefix(&self) -> String {
+    pub(crate) fn prefix(&self) -> String {
         format!("fraud-platform-{}", self.name)
     }
 
@@ -124,7 +124,7 @@ impl Tenant {
         out.services().iter().map(|s| s.desired_count()).collect()
     }
 
-    fn bucket_keys(&self) -> Vec<String> {
+    pub(crate) fn bucket_keys(&self) -> Vec<String> {
         block_on(
             aws()
                 .s3

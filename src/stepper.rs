@@ -1,0 +1,162 @@
+//! Stepping a runbook from the REPL: the runbook runs on its own thread and stops before each
+//! phase until the operator lets it go (`:step`, `:run PHASE`, `:continue`) or ends the session.
+//! Phases therefore still run in order, in one execution, exactly as in a batch run.
+
+use std::sync::{Condvar, Mutex};
+
+thread_local! {
+    /// Set on the thread that runs the loaded runbook; phase gates and the verdict apply there.
+    static RUNBOOK_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+pub fn mark_runbook_thread() {
+    RUNBOOK_THREAD.with(|f| f.set(true));
+}
+
+pub fn on_runbook_thread() -> bool {
+    RUNBOOK_THREAD.with(|f| f.get())
+}
+
+#[derive(Debug, Default)]
+struct GateState {
+    permits: u64,
+    run_all: bool,
+    stop: bool,
+    /// The phase the runbook waits before, when it waits.
+    waiting: Option<String>,
+    done: bool,
+}
+
+/// What the REPL sees after letting the runbook go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pause {
+    Before(String),
+    Finished,
+}
+
+#[derive(Debug, Default)]
+pub struct PhaseGate {
+    state: Mutex<GateState>,
+    changed: Condvar,
+}
+
+impl PhaseGate {
+    /// Called by the runbook before a phase (or a skip); false when the session ends instead.
+    pub fn before_phase(&self, id: &str) -> bool {
+        let mut s = self.state.lock().expect("gate lock");
+        s.waiting = Some(id.to_owned());
+        self.changed.notify_all();
+        while s.permits == 0 && !s.run_all && !s.stop {
+            s = self.changed.wait(s).expect("gate lock");
+        }
+        s.waiting = None;
+        if s.stop {
+            return false;
+        }
+        if !s.run_all {
+            s.permits -= 1;
+        }
+        self.changed.notify_all();
+        true
+    }
+
+    /// Called when the runbook's evaluation ended, however it ended.
+    pub fn finish(&self) {
+        let mut s = self.state.lock().expect("gate lock");
+        s.done = true;
+        s.waiting = None;
+        self.changed.notify_all();
+    }
+
+    /// Lets one phase go.
+    pub fn step(&self) {
+        let mut s = self.state.lock().expect("gate lock");
+        s.permits += 1;
+        self.changed.notify_all();
+    }
+
+    /// Lets every remaining phase go.
+    pub fn run_all(&self) {
+        let mut s = self.state.lock().expect("gate lock");
+        s.run_all = true;
+        self.changed.notify_all();
+    }
+
+    /// Ends the session: a waiting runbook stops before its next phase.
+    pub fn stop(&self) {
+        let mut s = self.state.lock().expect("gate lock");
+        s.stop = true;
+        self.changed.notify_all();
+    }
+
+    /// Blocks until the runbook waits before a phase (with no permit left) or has finished.
+    pub fn wait_pause(&self) -> Pause {
+        let mut s = self.state.lock().expect("gate lock");
+        loop {
+            if s.done {
+                return Pause::Finished;
+            }
+            if let Some(id) = &s.waiting {
+                if s.permits == 0 && !s.run_all {
+                    return Pause::Before(id.clone());
+                }
+            }
+            s = self.changed.wait(s).expect("gate lock");
+        }
+    }
+
+    /// Where the runbook is now, without waiting.
+    pub fn pause(&self) -> Option<Pause> {
+        let s = self.state.lock().expect("gate lock");
+        if s.done {
+            Some(Pause::Finished)
+        } else {
+            s.waiting.clone().map(Pause::Before)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn steps_one_phase_at_a_time_then_finishes() {
+        let gate = Arc::new(PhaseGate::default());
+        let runner = {
+            let gate = Arc::clone(&gate);
+            std::thread::spawn(move || {
+                let mut ran = Vec::new();
+                for id in ["A", "B", "C"] {
+                    if !gate.before_phase(id) {
+                        break;
+                    }
+                    ran.push(id);
+                }
+                gate.finish();
+                ran
+            })
+        };
+        assert_eq!(gate.wait_pause(), Pause::Before("A".into()));
+        gate.step();
+        assert_eq!(gate.wait_pause(), Pause::Before("B".into()));
+        gate.run_all();
+        assert_eq!(gate.wait_pause(), Pause::Finished);
+        assert_eq!(runner.join().unwrap(), vec!["A", "B", "C"]);
+    }
+
+    #[test]
+    fn stop_ends_a_waiting_runbook() {
+        let gate = Arc::new(PhaseGate::default());
+        let g = Arc::clone(&gate);
+        let runner = std::thread::spawn(move || {
+            let went = g.before_phase("A");
+            g.finish();
+            went
+        });
+        assert_eq!(gate.wait_pause(), Pause::Before("A".into()));
+        gate.stop();
+        assert!(!runner.join().unwrap());
+    }
+}

@@ -1,0 +1,253 @@
+//! The operator REPL: stepping the M4 runbook in order (piped, as scripts and CI use it), the laws
+//! it keeps (no phase or verdict from a typed line, order enforced), and an interactive session in
+//! a real terminal (tmux) whose screen and history never show a secret's plaintext.
+
+use crate::runbook::Tenant;
+use crate::support::{aws, block_on, Outcome, Run};
+use std::time::{Duration, Instant};
+
+const MAIN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/m4/main.rhai");
+
+fn repl(t: &Tenant, input: &str) -> Outcome {
+    Run::new()
+        .arg("repl")
+        .arg("--env")
+        .arg(t.path("local.toml"))
+        .args([
+            "--set",
+            "soak_ms=300",
+            "--set",
+            "stabilization_interval_ms=200",
+            MAIN,
+        ])
+        .stdin(input)
+        .run()
+}
+
+fn db_password(t: &Tenant) -> String {
+    block_on(
+        aws()
+            .ssm
+            .get_parameter()
+            .name(format!("/fraud-platform/{}/db/password", t.name))
+            .with_decryption(true)
+            .send(),
+    )
+    .unwrap()
+    .parameter()
+    .unwrap()
+    .value()
+    .unwrap()
+    .to_owned()
+}
+
+#[test]
+fn step_through_m4_to_advance_keeping_the_laws() {
+    let t = Tenant::new();
+    let secret_path = format!("/fraud-platform/{}/db/password", t.name);
+    let input = format!(
+        ":phases\n:run M4.C\n:step\n:snapshot m4_a_handle_closure_snapshot\nlet s = ssm_secret(\"{secret_path}\");\ns\n\
+         verdict(#{{ a: true }}, \"ADVANCE_TO_M5\", \"HOLD_M4\")\nrun_phase(\"M4.B\", || {{}})\n:run M4.B\n:continue\n:blockers\n:quit\n"
+    );
+    let out = repl(&t, &input);
+    out.status(0)
+        .stdout_has("waiting before M4.A")
+        .stdout_has("the next phase is M4.A; phases run in order, so M4.C cannot run now")
+        .stdout_has("M4.A   PASS")
+        .stdout_has("\"m4_execution_id\": \"m4_")
+        .stdout_has(&format!("<redacted:{secret_path}>"))
+        .stdout_has("REPL_VERDICT")
+        .stdout_has("REPL_PHASE")
+        .stdout_has("M4.J   PASS")
+        .stdout_has("runbook finished: ADVANCE_TO_M5, 0 blocker(s)")
+        .stdout_has("no blockers")
+        .nowhere(&db_password(&t));
+    let keys = t.bucket_keys();
+    assert_eq!(keys.len(), 11, "{keys:?}");
+    let verdict_key = keys
+        .iter()
+        .find(|k| k.ends_with("m4_i_verdict_snapshot.json"))
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&crate::support::s3_object(
+        &format!("{}-evidence", t.prefix()),
+        verdict_key,
+    ))
+    .unwrap();
+    assert_eq!(doc["repl"], true, "evidence written from the REPL says so");
+}
+
+#[test]
+fn quitting_midway_stops_before_the_next_phase_and_is_no_answer() {
+    let t = Tenant::new();
+    let out = repl(&t, ":step\n:step\n:phases\n:quit\n");
+    out.status(1).stdout_has("M4.C   next");
+    let keys = t.bucket_keys();
+    assert!(keys
+        .iter()
+        .any(|k| k.ends_with("m4_b_service_map_snapshot.json")));
+    assert!(
+        !keys.iter().any(|k| k.contains("m4_c_")),
+        "M4.C never ran: {keys:?}"
+    );
+}
+
+#[test]
+fn plan_mode_switches_only_before_the_first_phase() {
+    let t = Tenant::new();
+    repl(&t, ":plan on\n:step\n:plan off\n:quit\n")
+        .stdout_has("plan mode on")
+        .stdout_has("plan mode can change only before the first phase");
+    assert!(
+        t.bucket_keys().is_empty(),
+        "plan mode wrote nothing durable"
+    );
+}
+
+/// A real terminal: tmux runs the REPL; keys are typed, the screen is read.
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    fn start(dir: &std::path::Path, command: &str) -> Tmux {
+        let session = crate::support::unique("m4repl");
+        let status = std::process::Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &session,
+                "-x",
+                "160",
+                "-y",
+                "50",
+                "-c",
+            ])
+            .arg(dir)
+            .arg(command)
+            .status()
+            .expect("tmux runs (tests/run.sh installs it)");
+        assert!(status.success());
+        Tmux { session }
+    }
+
+    fn keys(&self, keys: &str) {
+        std::process::Command::new("tmux")
+            .args(["send-keys", "-t", &self.session, "-l", keys])
+            .status()
+            .unwrap();
+        std::process::Command::new("tmux")
+            .args(["send-keys", "-t", &self.session, "Enter"])
+            .status()
+            .unwrap();
+    }
+
+    fn screen(&self) -> String {
+        let out = std::process::Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn wait_for(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "screen never showed {text:?}:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .status();
+    }
+}
+
+#[test]
+fn interactive_session_redacts_secrets_on_screen_and_in_history() {
+    let t = Tenant::new();
+    let plaintext = db_password(&t);
+    let dir = tempfile::tempdir().unwrap();
+    let command = format!(
+        "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true {} repl --env {}",
+        env!("CARGO_BIN_EXE_m4host"),
+        t.path("local.toml").display()
+    );
+    let tmux = Tmux::start(dir.path(), &command);
+    tmux.wait_for("m4>");
+    tmux.keys(&format!(
+        "let s = ssm_secret(\"/fraud-platform/{}/db/password\");",
+        t.name
+    ));
+    tmux.keys("s");
+    let screen = tmux.wait_for("<redacted:");
+    assert!(!screen.contains(&plaintext), "{screen}");
+    // An operator pastes the plaintext itself: the echoed result and the history are redacted.
+    tmux.keys(&format!("\"{plaintext}\""));
+    tmux.wait_for("\"<redacted:");
+    tmux.keys(":quit");
+    let history = dir.path().join(".m4host_history");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // The history is saved as the session ends; wait until it holds the last line.
+    let text = loop {
+        let text = std::fs::read_to_string(&history).unwrap_or_default();
+        if text.contains(":quit") {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "history never saved: {text:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(text.contains("ssm_secret"), "{text}");
+    assert!(
+        !text.contains(&plaintext),
+        "history holds the plaintext:\n{text}"
+    );
+    assert!(text.contains("<redacted:"), "{text}");
+}
+
+#[test]
+fn ctrl_c_stops_a_running_wait_and_the_session_goes_on() {
+    let t = Tenant::new();
+    crate::substrate::control(
+        "fault",
+        &serde_json::json!({"cluster": t.prefix(), "service": format!("{}-ig", t.prefix()), "mode": "stuck_pending"}),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let command = format!(
+        "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true {} repl --env {} --set timeout_ms=600000 {MAIN}",
+        env!("CARGO_BIN_EXE_m4host"),
+        t.path("local.toml").display()
+    );
+    let tmux = Tmux::start(dir.path(), &command);
+    tmux.wait_for("waiting before M4.A");
+    tmux.keys(":continue");
+    tmux.wait_for("M4.E   PASS");
+    std::thread::sleep(Duration::from_millis(1500)); // M4.F now waits on a task stuck in PENDING
+    let started = Instant::now();
+    std::process::Command::new("tmux")
+        .args(["send-keys", "-t", &tmux.session, "C-c"])
+        .status()
+        .unwrap();
+    tmux.wait_for("runbook finished");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the wait stopped promptly"
+    );
+    tmux.keys(":phases");
+    let screen = tmux.wait_for("(runbook finished)");
+    assert!(
+        !screen.contains("M4.G   PASS"),
+        "nothing ran after the interruption:\n{screen}"
+    );
+}
