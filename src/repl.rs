@@ -410,11 +410,71 @@ fn piped(session: &mut Session) {
     }
 }
 
+/// Tab completion of REPL commands, primitive names and handle keys.
+struct Completion {
+    words: Vec<String>,
+}
+
+impl Completion {
+    fn new(host: &Host) -> Completion {
+        let mut words: Vec<String> = COMMANDS
+            .iter()
+            .map(|(c, _)| c.split(' ').next().unwrap_or(c).to_owned())
+            .collect();
+        words.extend(crate::primitives::all().map(|p| p.name.to_owned()));
+        if let Some(config) = &host.config {
+            words.extend(config.registry.entries.keys().cloned());
+        }
+        words.sort();
+        words.dedup();
+        Completion { words }
+    }
+
+    /// The start of the word under the cursor and the words it can become.
+    pub fn candidates(&self, line: &str, pos: usize) -> (usize, Vec<String>) {
+        let start = line[..pos]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+            .map_or(0, |i| i + 1);
+        let word = &line[start..pos];
+        if word.is_empty() {
+            return (pos, Vec::new());
+        }
+        (
+            start,
+            self.words
+                .iter()
+                .filter(|w| w.starts_with(word))
+                .cloned()
+                .collect(),
+        )
+    }
+}
+
+impl rustyline::completion::Completer for Completion {
+    type Candidate = String;
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _: &rustyline::Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<String>)> {
+        Ok(self.candidates(line, pos))
+    }
+}
+impl rustyline::hint::Hinter for Completion {
+    type Hint = String;
+}
+impl rustyline::highlight::Highlighter for Completion {}
+impl rustyline::validate::Validator for Completion {}
+impl rustyline::Helper for Completion {}
+
 fn interactive(session: &mut Session) {
-    let Ok(mut editor) = rustyline::DefaultEditor::new() else {
+    let Ok(mut editor) = rustyline::Editor::<Completion, rustyline::history::DefaultHistory>::new()
+    else {
         piped(session);
         return;
     };
+    editor.set_helper(Some(Completion::new(&session.host)));
     let _ = editor.load_history(HISTORY_FILE);
     println!("m4host repl — :help for commands, :quit to leave");
     let mut lines = Lines::default();
@@ -441,4 +501,42 @@ fn interactive(session: &mut Session) {
         }
     }
     let _ = editor.save_history(HISTORY_FILE);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completes_commands_primitives_and_words_under_the_cursor() {
+        let c = Completion {
+            words: vec![
+                ":phases".into(),
+                ":plan".into(),
+                "ecs_wait_stable".into(),
+                "SVC_IG".into(),
+            ],
+        };
+        assert_eq!(
+            c.candidates(":p", 2),
+            (0, vec![":phases".to_owned(), ":plan".to_owned()])
+        );
+        assert_eq!(
+            c.candidates("let w = ecs_w", 13),
+            (8, vec!["ecs_wait_stable".to_owned()])
+        );
+        assert_eq!(
+            c.candidates("resolve_handle(\"SVC", 19),
+            (16, vec!["SVC_IG".to_owned()])
+        );
+        assert_eq!(c.candidates("x ", 2), (2, vec![]));
+    }
+
+    #[test]
+    fn continued_lines_join() {
+        let mut l = Lines::default();
+        assert_eq!(l.push("let a = 1 +\\"), None);
+        assert!(l.continuing());
+        assert_eq!(l.push("2;").as_deref(), Some("let a = 1 +\n2;"));
+    }
 }

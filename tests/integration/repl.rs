@@ -251,3 +251,35 @@ fn ctrl_c_stops_a_running_wait_and_the_session_goes_on() {
         "nothing ran after the interruption:\n{screen}"
     );
 }
+
+#[test]
+fn tab_completes_primitives_commands_and_handle_keys() {
+    let t = Tenant::new();
+    let dir = tempfile::tempdir().unwrap();
+    let command = format!(
+        "{} repl --env {}",
+        env!("CARGO_BIN_EXE_m4host"),
+        t.path("local.toml").display()
+    );
+    let tmux = Tmux::start(dir.path(), &command);
+    tmux.wait_for("m4>");
+    for (typed, completed) in [
+        ("ecs_wai", "ecs_wait_stable"),
+        (":phas", ":phases"),
+        ("SVC_ENV_CONF", "SVC_ENV_CONFORMANCE"),
+    ] {
+        std::process::Command::new("tmux")
+            .args(["send-keys", "-t", &tmux.session, "-l", typed])
+            .status()
+            .unwrap();
+        std::process::Command::new("tmux")
+            .args(["send-keys", "-t", &tmux.session, "Tab"])
+            .status()
+            .unwrap();
+        tmux.wait_for(completed);
+        std::process::Command::new("tmux")
+            .args(["send-keys", "-t", &tmux.session, "C-u"])
+            .status()
+            .unwrap();
+    }
+}
