@@ -11,7 +11,7 @@ use crate::cli::ReplArgs;
 use crate::error::Result;
 use crate::host::{Host, Mode};
 use crate::secret::Secret;
-use crate::stepper::{Pause, PhaseGate};
+use crate::stepper::{Breakpoints, Pause, PhaseGate};
 use rhai::{Dynamic, Engine, Scope, AST};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -31,7 +31,19 @@ const COMMANDS: &[(&str, &str)] = &[
         ":run PHASE",
         "run PHASE, which must be the next one (phases run in order)",
     ),
-    (":continue", "run every remaining phase"),
+    (
+        ":continue",
+        "run on: every remaining phase, stopping at breakpoints",
+    ),
+    (
+        ":break FILE:LINE",
+        "stop at a statement inside a phase (:break alone lists them)",
+    ),
+    (":next", "from a stop, run to the next statement"),
+    (
+        ":locals",
+        "the runbook's variables where it stopped (secrets redacted)",
+    ),
     (":blockers", "the blocker rollup"),
     (
         ":snapshot NAME",
@@ -71,6 +83,7 @@ struct Runbook {
 struct Session {
     host: Arc<Host>,
     gate: Arc<PhaseGate>,
+    breakpoints: Arc<Breakpoints>,
     engine: Engine,
     scope: Scope<'static>,
     ast: AST,
@@ -96,7 +109,8 @@ impl Session {
         }
         let script = path.to_path_buf();
         let root = crate::runner::script_root(&script);
-        let engine = crate::engine::build(&self.host, &root);
+        let mut engine = crate::engine::build(&self.host, &root);
+        attach_debugger(&mut engine, &self.gate, &self.breakpoints, &self.host);
         let ast = match crate::runner::compile(&engine, &script) {
             Ok(ast) => ast,
             Err(e) => return e.render(),
@@ -137,6 +151,7 @@ impl Session {
     fn where_now(&self, pause: Pause) -> String {
         match pause {
             Pause::Before(id) => format!("waiting before {id} (:step to run it)"),
+            Pause::At(location) => format!("stopped at {location} (:next, :continue, :locals)"),
             Pause::Finished => {
                 crate::engine::INTERRUPTED.store(false, std::sync::atomic::Ordering::SeqCst);
                 let ledger = self.host.ledger();
@@ -172,6 +187,11 @@ impl Session {
         }
         match self.gate.pause() {
             Some(Pause::Finished) => return self.where_now(Pause::Finished),
+            Some(Pause::At(_)) => {
+                self.breakpoints.set_stepping(false);
+                self.gate.resume(false);
+                return self.where_now(self.gate.wait_pause());
+            }
             Some(Pause::Before(next)) => {
                 if let Some(wanted) = only {
                     if wanted != next {
@@ -189,8 +209,41 @@ impl Session {
         if let Err(e) = self.require_runbook() {
             return e;
         }
+        self.breakpoints.set_stepping(false);
         self.gate.run_all();
+        self.gate.resume(false);
         self.where_now(self.gate.wait_pause())
+    }
+
+    fn next_statement(&mut self) -> String {
+        if !matches!(self.gate.pause(), Some(Pause::At(_))) {
+            return "the runbook is not stopped inside a phase (:break FILE:LINE, then :step)"
+                .into();
+        }
+        self.breakpoints.set_stepping(true);
+        self.gate.resume(true);
+        self.where_now(self.gate.wait_pause())
+    }
+
+    fn add_breakpoint(&self, spec: &str) -> String {
+        if spec.is_empty() {
+            let list = self.breakpoints.list();
+            return if list.is_empty() {
+                "no breakpoints".into()
+            } else {
+                list.join("\n")
+            };
+        }
+        match spec
+            .rsplit_once(':')
+            .and_then(|(f, l)| l.parse::<usize>().ok().map(|l| (f, l)))
+        {
+            Some((file, line)) if !file.is_empty() && line > 0 => {
+                self.breakpoints.add(file, line);
+                format!("breakpoint at {file}:{line}")
+            }
+            _ => "write :break FILE:LINE, e.g. :break scripts/m4/d_dependencies.rhai:40".into(),
+        }
     }
 
     fn phases(&self) -> String {
@@ -212,6 +265,7 @@ impl Session {
         drop(ledger);
         match self.gate.pause() {
             Some(Pause::Before(id)) => lines.push(format!("{id:<6} next")),
+            Some(Pause::At(location)) => lines.push(format!("(stopped at {location})")),
             Some(Pause::Finished) => lines.push("(runbook finished)".into()),
             None if self.runbook.is_none() => lines.push("(no runbook loaded)".into()),
             None => lines.push("(running)".into()),
@@ -232,6 +286,14 @@ impl Session {
             ":step" => return self.step(None),
             ":run" if !rest.is_empty() => return self.step(Some(rest)),
             ":continue" => return self.continue_all(),
+            ":next" => return self.next_statement(),
+            ":break" => return self.add_breakpoint(rest),
+            ":locals" => {
+                return self
+                    .gate
+                    .locals()
+                    .unwrap_or_else(|| "the runbook is not stopped inside a phase".into());
+            }
             ":blockers" => {
                 let ledger = self.host.ledger();
                 return if ledger.blockers.is_empty() {
@@ -350,6 +412,7 @@ pub fn run(args: ReplArgs) -> Result<i32> {
     let mut session = Session {
         host: Arc::clone(&host),
         gate,
+        breakpoints: Arc::new(Breakpoints::default()),
         engine,
         scope: Scope::new(),
         ast: AST::empty(),
@@ -369,6 +432,56 @@ pub fn run(args: ReplArgs) -> Result<i32> {
     session.close();
     let ledger = host.ledger();
     Ok(crate::report::exit_status(&ledger, false))
+}
+
+/// Hooks Rhai's debugger into the runbook's engine: at a breakpoint (or after :next) the runbook
+/// stops at the statement, shows where, and captures its locals (redacted) until resumed.
+#[allow(deprecated)] // register_debugger is marked volatile, not deprecated
+fn attach_debugger(
+    engine: &mut Engine,
+    gate: &Arc<PhaseGate>,
+    points: &Arc<Breakpoints>,
+    host: &Arc<Host>,
+) {
+    let (gate, points, host) = (Arc::clone(gate), Arc::clone(points), Arc::clone(host));
+    engine.register_debugger(
+        |_, debugger| debugger,
+        move |context, event, node, source, pos| {
+            use rhai::debugger::{DebuggerCommand, DebuggerEvent};
+            let statement = matches!(node, rhai::ASTNode::Stmt(_));
+            let step = matches!(event, DebuggerEvent::Start | DebuggerEvent::Step);
+            if let (true, true, Some(source), Some(line)) = (statement, step, source, pos.line()) {
+                if points.should_stop(source, line) {
+                    let text = std::fs::read_to_string(source)
+                        .ok()
+                        .and_then(|t| t.lines().nth(line - 1).map(|l| l.trim().to_owned()))
+                        .unwrap_or_default();
+                    let short = source
+                        .rsplit('/')
+                        .take(2)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect::<Vec<_>>()
+                        .join("/");
+                    let locals = context
+                        .scope()
+                        .iter_raw()
+                        .map(|(name, _, value)| {
+                            format!("{name} = {}", echo(&host, value).replace('\n', " "))
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    let next = gate.stop_at(
+                        host.vault.redact(&format!("{short}:{line}: {text}")),
+                        locals,
+                    );
+                    points.set_stepping(next);
+                }
+            }
+            Ok(DebuggerCommand::StepInto)
+        },
+    );
 }
 
 /// Joins lines ending in `\` into one input.

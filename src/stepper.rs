@@ -25,12 +25,18 @@ struct GateState {
     /// The phase the runbook waits before, when it waits.
     waiting: Option<String>,
     done: bool,
+    /// Where the runbook stopped inside a phase (breakpoint or :next), with its locals.
+    at: Option<(String, String)>,
+    /// How to go on from `at`: Some(true) = stop at the next statement, Some(false) = run on.
+    resume: Option<bool>,
 }
 
 /// What the REPL sees after letting the runbook go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pause {
     Before(String),
+    /// Stopped inside a phase at `file:line` (a breakpoint or :next).
+    At(String),
     Finished,
 }
 
@@ -89,12 +95,52 @@ impl PhaseGate {
         self.changed.notify_all();
     }
 
-    /// Blocks until the runbook waits before a phase (with no permit left) or has finished.
+    /// Called by the runbook's debugger hook: stops at `location` until the REPL resumes;
+    /// true when the operator asked for the next statement.
+    pub fn stop_at(&self, location: String, locals: String) -> bool {
+        let mut s = self.state.lock().expect("gate lock");
+        s.at = Some((location, locals));
+        s.resume = None;
+        self.changed.notify_all();
+        while s.resume.is_none() && !s.stop {
+            s = self.changed.wait(s).expect("gate lock");
+        }
+        s.at = None;
+        s.resume.take().unwrap_or(false)
+    }
+
+    /// Resumes a runbook stopped inside a phase.
+    pub fn resume(&self, next_statement: bool) -> bool {
+        let mut s = self.state.lock().expect("gate lock");
+        if s.at.is_none() {
+            return false;
+        }
+        s.resume = Some(next_statement);
+        s.at = None;
+        self.changed.notify_all();
+        true
+    }
+
+    /// The locals captured where the runbook stopped, if it stopped inside a phase.
+    pub fn locals(&self) -> Option<String> {
+        self.state
+            .lock()
+            .expect("gate lock")
+            .at
+            .as_ref()
+            .map(|(_, l)| l.clone())
+    }
+
+    /// Blocks until the runbook waits before a phase (with no permit left), stops inside one, or
+    /// has finished.
     pub fn wait_pause(&self) -> Pause {
         let mut s = self.state.lock().expect("gate lock");
         loop {
             if s.done {
                 return Pause::Finished;
+            }
+            if let Some((location, _)) = &s.at {
+                return Pause::At(location.clone());
             }
             if let Some(id) = &s.waiting {
                 if s.permits == 0 && !s.run_all {
@@ -110,9 +156,59 @@ impl PhaseGate {
         let s = self.state.lock().expect("gate lock");
         if s.done {
             Some(Pause::Finished)
+        } else if let Some((location, _)) = &s.at {
+            Some(Pause::At(location.clone()))
         } else {
             s.waiting.clone().map(Pause::Before)
         }
+    }
+}
+
+/// Statement breakpoints of a REPL session: `file:line`, the file matched as a path suffix.
+#[derive(Debug, Default)]
+pub struct Breakpoints {
+    points: Mutex<Vec<(String, usize)>>,
+    stepping: std::sync::atomic::AtomicBool,
+    last: Mutex<Option<(String, usize)>>,
+}
+
+impl Breakpoints {
+    pub fn add(&self, file: &str, line: usize) {
+        self.points
+            .lock()
+            .expect("breakpoints lock")
+            .push((file.to_owned(), line));
+    }
+
+    pub fn list(&self) -> Vec<String> {
+        self.points
+            .lock()
+            .expect("breakpoints lock")
+            .iter()
+            .map(|(f, l)| format!("{f}:{l}"))
+            .collect()
+    }
+
+    /// Whether the runbook should stop at this statement; a line stops once per arrival.
+    pub fn should_stop(&self, source: &str, line: usize) -> bool {
+        let here = (source.to_owned(), line);
+        let mut last = self.last.lock().expect("breakpoints lock");
+        if last.as_ref() == Some(&here) {
+            return false;
+        }
+        let hit = self.stepping.load(std::sync::atomic::Ordering::SeqCst)
+            || self
+                .points
+                .lock()
+                .expect("breakpoints lock")
+                .iter()
+                .any(|(f, l)| *l == line && (source == f || source.ends_with(&format!("/{f}"))));
+        *last = Some(here);
+        hit
+    }
+
+    pub fn set_stepping(&self, on: bool) {
+        self.stepping.store(on, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -158,5 +254,25 @@ mod tests {
         assert_eq!(gate.wait_pause(), Pause::Before("A".into()));
         gate.stop();
         assert!(!runner.join().unwrap());
+    }
+}
+
+#[cfg(test)]
+mod breakpoint_tests {
+    use super::*;
+
+    #[test]
+    fn breakpoints_match_by_path_suffix_once_per_arrival() {
+        let b = Breakpoints::default();
+        b.add("scripts/m4/d_dependencies.rhai", 12);
+        assert!(b.should_stop("/repo/scripts/m4/d_dependencies.rhai", 12));
+        assert!(
+            !b.should_stop("/repo/scripts/m4/d_dependencies.rhai", 12),
+            "same line, same arrival"
+        );
+        assert!(!b.should_stop("/repo/scripts/m4/d_dependencies.rhai", 13));
+        assert!(!b.should_stop("/repo/scripts/m4/xd_dependencies.rhai", 12));
+        b.set_stepping(true);
+        assert!(b.should_stop("/repo/stdlib/runbook.rhai", 3));
     }
 }

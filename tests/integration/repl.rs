@@ -283,3 +283,28 @@ fn tab_completes_primitives_commands_and_handle_keys() {
             .unwrap();
     }
 }
+
+#[test]
+fn breakpoint_inside_a_phase_shows_locals_and_continues() {
+    let t = Tenant::new();
+    let d = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scripts/m4/d_dependencies.rhai"
+    ))
+    .unwrap();
+    let line = d
+        .lines()
+        .position(|l| l.contains("let p = kafka_probe(options);"))
+        .unwrap()
+        + 1;
+    let input = format!(":break scripts/m4/d_dependencies.rhai:{line}\n:continue\n:locals\n:next\n:continue\n:quit\n");
+    let out = repl(&t, &input);
+    out.status(0)
+        .stdout_has(&format!(
+            "stopped at m4/d_dependencies.rhai:{line}: let p = kafka_probe(options);"
+        ))
+        .stdout_has("\"security_protocol\": \"PLAINTEXT\"")
+        .stdout_has("stopped at stdlib/runbook.rhai:")
+        .stdout_has("runbook finished: ADVANCE_TO_M5, 0 blocker(s)")
+        .nowhere(&db_password(&t));
+}
