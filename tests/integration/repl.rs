@@ -47,7 +47,8 @@ fn step_through_m4_to_advance_keeping_the_laws() {
     let secret_path = format!("/fraud-platform/{}/db/password", t.name);
     let input = format!(
         ":phases\n:run M4.C\n:step\n:snapshot m4_a_handle_closure_snapshot\nlet s = ssm_secret(\"{secret_path}\");\ns\n\
-         verdict(#{{ a: true }}, \"ADVANCE_TO_M5\", \"HOLD_M4\")\nrun_phase(\"M4.B\", || {{}})\n:run M4.B\n:continue\n:blockers\n:quit\n"
+         verdict(#{{ a: true }}, \"ADVANCE_TO_M5\", \"HOLD_M4\")\nrun_phase(\"M4.B\", || {{}})\n:run M4.B\n\
+         :step\n:step\n:step\n:step\n:step\n:step\n:step\n:step\n:blockers\n:quit\n"
     );
     let out = repl(&t, &input);
     out.status(0)
