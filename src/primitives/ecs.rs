@@ -51,6 +51,17 @@ fn int_option(options: &rhai::Map, key: &str) -> Outcome<Option<i64>> {
     }
 }
 
+/// A map-valued option (empty when absent).
+fn map_option(options: &rhai::Map, key: &str, shape: &str) -> Outcome<rhai::Map> {
+    match options.get(key) {
+        None => Ok(rhai::Map::new()),
+        Some(v) => v
+            .clone()
+            .try_cast::<rhai::Map>()
+            .ok_or_else(|| Fail::error("BAD_OPTION", format!("{key} must be a map {shape}"), "")),
+    }
+}
+
 fn check_options(options: &rhai::Map, allowed: &[&str], primitive: &str) -> Outcome<()> {
     for k in options.keys() {
         if !allowed.contains(&k.as_str()) {
@@ -268,34 +279,13 @@ fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
     let soak = int_option(&options, "soak_ms")?.map_or(defaults.soak_ms, |v| v.max(0) as u64);
     let threshold = int_option(&options, "crash_threshold")?
         .map_or(defaults.crash_threshold, |v| v.max(1) as usize);
-    let expected: BTreeMap<String, String> = match options.get("expected_task_definitions") {
-        None => BTreeMap::new(),
-        Some(v) => v
-            .clone()
-            .try_cast::<rhai::Map>()
-            .ok_or_else(|| {
-                Fail::error(
-                    "BAD_OPTION",
-                    "expected_task_definitions must be a map name -> arn",
-                    "",
-                )
-            })?
+    let expected: BTreeMap<String, String> =
+        map_option(&options, "expected_task_definitions", "name -> arn")?
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    };
-    let desired_counts: BTreeMap<String, i32> = match options.get("desired_counts") {
-        None => BTreeMap::new(),
-        Some(v) => v
-            .clone()
-            .try_cast::<rhai::Map>()
-            .ok_or_else(|| {
-                Fail::error(
-                    "BAD_OPTION",
-                    "desired_counts must be a map name -> 0 | 1",
-                    "",
-                )
-            })?
+            .collect();
+    let desired_counts: BTreeMap<String, i32> =
+        map_option(&options, "desired_counts", "name -> 0 | 1")?
             .into_iter()
             .map(|(k, v)| match v.as_int() {
                 Ok(n @ 0..=1) => Ok((k.to_string(), n as i32)),
@@ -305,8 +295,7 @@ fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
                     "",
                 )),
             })
-            .collect::<Outcome<_>>()?,
-    };
+            .collect::<Outcome<_>>()?;
     let started = chrono::Utc::now();
     let policies: BTreeMap<String, StabilityPolicy> = services
         .iter()

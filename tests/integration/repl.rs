@@ -3,7 +3,7 @@
 //! a real terminal (tmux) whose screen and history never show a secret's plaintext.
 
 use crate::runbook::Tenant;
-use crate::support::{aws, block_on, Outcome, Run};
+use crate::support::{Outcome, Run};
 use std::time::{Duration, Instant};
 
 const MAIN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/m4/main.rhai");
@@ -25,20 +25,7 @@ fn repl(t: &Tenant, input: &str) -> Outcome {
 }
 
 fn db_password(t: &Tenant) -> String {
-    block_on(
-        aws()
-            .ssm
-            .get_parameter()
-            .name(format!("/fraud-platform/{}/db/password", t.name))
-            .with_decryption(true)
-            .send(),
-    )
-    .unwrap()
-    .parameter()
-    .unwrap()
-    .value()
-    .unwrap()
-    .to_owned()
+    crate::support::ssm_value(&format!("/fraud-platform/{}/db/password", t.name))
 }
 
 #[test]

@@ -317,22 +317,7 @@ fn advance_to_m5_with_all_artifacts_durable_matching_and_secret_free() {
     let exec = json["m4_execution_id"].as_str().unwrap();
     let secrets: Vec<String> = ["confluent/api_key", "confluent/api_secret", "db/password"]
         .iter()
-        .map(|p| {
-            block_on(
-                aws()
-                    .ssm
-                    .get_parameter()
-                    .name(format!("/fraud-platform/{}/{p}", t.name))
-                    .with_decryption(true)
-                    .send(),
-            )
-            .unwrap()
-            .parameter()
-            .unwrap()
-            .value()
-            .unwrap()
-            .to_owned()
-        })
+        .map(|p| crate::support::ssm_value(&format!("/fraud-platform/{}/{p}", t.name)))
         .collect();
     for (name, record) in artifacts {
         let uri = record["uri"].as_str().unwrap();

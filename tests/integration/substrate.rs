@@ -622,20 +622,7 @@ fn broker_has_the_nine_lane_topics() {
 
 #[test]
 fn postgres_accepts_the_roles_scram_login_and_refuses_a_wrong_password() {
-    let password = block_on(
-        crate::support::aws()
-            .ssm
-            .get_parameter()
-            .name("/fraud-platform/dev_min/db/password")
-            .with_decryption(true)
-            .send(),
-    )
-    .unwrap()
-    .parameter()
-    .unwrap()
-    .value()
-    .unwrap()
-    .to_owned();
+    let password = crate::support::ssm_value("/fraud-platform/dev_min/db/password");
     let login = |pw: &str| {
         std::process::Command::new("psql")
             .args([

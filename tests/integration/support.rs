@@ -74,6 +74,24 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{n}-{nanos:x}", std::process::id())
 }
 
+/// An SSM parameter's value on the substrate, decrypted (to check what must never be shown).
+pub fn ssm_value(name: &str) -> String {
+    block_on(
+        aws()
+            .ssm
+            .get_parameter()
+            .name(name)
+            .with_decryption(true)
+            .send(),
+    )
+    .unwrap()
+    .parameter()
+    .unwrap()
+    .value()
+    .unwrap()
+    .to_owned()
+}
+
 /// The bytes of an S3 object on the substrate.
 pub fn s3_object(bucket: &str, key: &str) -> Vec<u8> {
     block_on(async {
