@@ -41,9 +41,13 @@ if [[ ! -x "$TANSU" ]]; then
   cargo install tansu --locked --no-default-features --features dynostore --root "$cache/tansu" >"$state/tansu-install.log" 2>&1 \
     || { log "tansu install failed; see $state/tansu-install.log"; exit 1; }
 fi
-if ! command -v pg_ctlcluster >/dev/null || [[ ! -d /etc/postgresql/15/main ]]; then
+if ! command -v pg_ctlcluster >/dev/null || [[ ! -x /usr/lib/postgresql/15/bin/postgres ]]; then
   log "installing PostgreSQL 15"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null
+fi
+if [[ ! -d /etc/postgresql/15/main ]]; then
+  log "creating the PostgreSQL 15 cluster 15/main"
+  pg_createcluster 15 main >/dev/null
 fi
 
 start() { # name, command... : starts in the background, records the PID
