@@ -148,3 +148,25 @@ fn probes_do_not_write_under_plan() {
         "{would}"
     );
 }
+
+#[test]
+fn sasl_ssl_against_a_plaintext_broker_fails_in_budget_without_showing_credentials() {
+    // The production path (Confluent Cloud, SASL_SSL + PLAIN) misconfigured against a broker that
+    // does not speak TLS: a fail with the transport reason inside the budget, never a hang.
+    let env = Env::new();
+    let secret = crate::support::ssm_value("/fraud-platform/dev_min/confluent/api_secret");
+    let script = r#"
+let p = kafka_probe(#{ bootstrap: "127.0.0.1:9092", security_protocol: "SASL_SSL",
+    sasl_username: ssm_secret("/fraud-platform/dev_min/confluent/api_key"),
+    sasl_password: ssm_secret("/fraud-platform/dev_min/confluent/api_secret"),
+    topics: ["fp.bus.control.v1"], timeout_ms: 2000 });
+print(`${p.outcome}: ${p.reason}`);
+"#;
+    let started = std::time::Instant::now();
+    env.run(script)
+        .run()
+        .status(0)
+        .stdout_has("fail: no metadata from 127.0.0.1:9092 within 2000 ms")
+        .nowhere(&secret);
+    assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
+}
