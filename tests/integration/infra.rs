@@ -73,16 +73,7 @@ fn rolled_back_deployment_is_not_stable() {
     own.wait_until("running", |s| s.running_count() == 1);
     let v2 = block_on(own.register("v2"));
     own.fault(Some("rollback"));
-    block_on(
-        clients()
-            .ecs
-            .update_service()
-            .cluster(&own.cluster)
-            .service(&own.service)
-            .task_definition(&v2)
-            .send(),
-    )
-    .unwrap();
+    own.deploy(&v2);
     let script = format!(
         r#"let w = ecs_wait_stable("{c}", ["{s}"], #{{ timeout_ms: 10000, soak_ms: 1500, crash_threshold: 99, expected_task_definitions: #{{ "{s}": "{v2}" }} }});
 print(`service=${{w.services["{s}"].outcome}} primary=${{w.services["{s}"].primary_task_definition}}`);"#,

@@ -2,8 +2,8 @@
 //! PostgreSQL login over TLS, S3 prefix read/write, CloudWatch log groups and writes — and each
 //! failure mode (missing topic, broker down, wrong password, DB down, bucket missing, group missing).
 
-use crate::substrate::{control, OwnService, TEST_TOPIC};
-use crate::support::{unique, Env, PLATFORM_RUN_ID};
+use crate::substrate::OwnService;
+use crate::support::{Env, PLATFORM_RUN_ID};
 
 const KAFKA: &str = r#"#{ bootstrap: "127.0.0.1:9092", security_protocol: "PLAINTEXT" }"#;
 
@@ -34,13 +34,7 @@ try { kafka_probe(#{ bootstrap: "x:9092", security_protocol: "SASL_SSL", sasl_us
 fn kafka_groups_show_members_and_their_topics() {
     let env = Env::new();
     let own = OwnService::with_run_id(None, PLATFORM_RUN_ID);
-    let group = unique("lane");
-    crate::substrate::kafka_probe_creating(&[TEST_TOPIC]);
-    control(
-        "lanes",
-        &serde_json::json!({"cluster": own.cluster, "service": own.service, "group": group,
-            "topics": [TEST_TOPIC], "bootstrap": "127.0.0.1:9092"}),
-    );
+    let group = own.with_lane("lane");
     own.scale(1);
     own.wait_until("running", |s| s.running_count() == 1);
     // The stand-in joins asynchronously; wait for it on the broker before asking through m4host.

@@ -335,21 +335,7 @@ fn advance_to_m5_with_all_artifacts_durable_matching_and_secret_free() {
         };
         assert_eq!(uri, expected);
         let (bucket, key) = uri.trim_start_matches("s3://").split_once('/').unwrap();
-        let durable = block_on(async {
-            aws()
-                .s3
-                .get_object()
-                .bucket(bucket)
-                .key(key)
-                .send()
-                .await
-                .unwrap()
-                .body
-                .collect()
-                .await
-                .unwrap()
-                .into_bytes()
-        });
+        let durable = crate::support::s3_object(bucket, key);
         let local = std::fs::read(record["local"].as_str().unwrap()).unwrap();
         assert_eq!(
             &local[..],

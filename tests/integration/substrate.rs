@@ -155,6 +155,32 @@ impl OwnService {
             .to_owned()
     }
 
+    /// Points the service at another task definition (a deployment made outside m4host).
+    pub fn deploy(&self, task_definition: &str) {
+        block_on(
+            clients()
+                .ecs
+                .update_service()
+                .cluster(&self.cluster)
+                .service(&self.service)
+                .task_definition(task_definition)
+                .send(),
+        )
+        .unwrap();
+    }
+
+    /// Registers a stand-in lane for the service on the test-only topic; returns its group.
+    pub fn with_lane(&self, prefix: &str) -> String {
+        let group = unique(prefix);
+        kafka_probe_creating(&[TEST_TOPIC]);
+        control(
+            "lanes",
+            &serde_json::json!({"cluster": self.cluster, "service": self.service, "group": group,
+                "topics": [TEST_TOPIC], "bootstrap": "127.0.0.1:9092"}),
+        );
+        group
+    }
+
     pub fn scale(&self, desired: i32) {
         block_on(
             clients()
@@ -441,16 +467,7 @@ fn failed_deployment_rolls_back_to_previous_task_definition() {
     let v1 = first.task_definition().unwrap().to_owned();
     let v2 = block_on(own.register("v2"));
     own.fault(Some("rollback"));
-    block_on(
-        clients()
-            .ecs
-            .update_service()
-            .cluster(&own.cluster)
-            .service(&own.service)
-            .task_definition(&v2)
-            .send(),
-    )
-    .unwrap();
+    own.deploy(&v2);
     let s = own.wait_until("rolled back", |s| {
         s.events()
             .iter()
@@ -533,13 +550,7 @@ fn simulate_principal_policy_allows_what_is_granted_and_denies_the_rest() {
 #[test]
 fn stand_in_joins_the_services_group_while_its_task_runs() {
     let own = OwnService::new(None);
-    let group = unique("group");
-    kafka_probe_creating(&[TEST_TOPIC]);
-    control(
-        "lanes",
-        &serde_json::json!({"cluster": own.cluster, "service": own.service, "group": group,
-            "topics": [TEST_TOPIC], "bootstrap": "127.0.0.1:9092"}),
-    );
+    let group = own.with_lane("group");
     own.scale(1);
     own.wait_until("running", |s| s.running_count() == 1);
     let lane = format!("{}/{}", own.cluster, own.service);
