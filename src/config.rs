@@ -127,9 +127,17 @@ impl Budgets {
 pub struct EcsConfig {
     pub stabilize_timeout_ms: u64,
     pub soak_ms: u64,
+    /// Unplanned stops of a daemon since its update that make it unstable. A singleton has no
+    /// redundancy: its first exit is an outage of its lane, and ECS's quick replacement would
+    /// hide it from a later poll, so one stop holds by default.
     pub crash_threshold: usize,
     pub first_poll_ms: u64,
     pub max_poll_ms: u64,
+    /// How long a placement failure (service events, no task) may last before the wait holds.
+    pub placement_grace_ms: u64,
+    /// How long ECS polls may fail in a row (refused, reset, timed out, 5xx, throttled past the
+    /// retries) before a wait ends with an error instead of spending its whole timeout.
+    pub poll_failure_budget_ms: u64,
 }
 
 impl Default for EcsConfig {
@@ -137,9 +145,11 @@ impl Default for EcsConfig {
         EcsConfig {
             stabilize_timeout_ms: 600_000,
             soak_ms: 30_000,
-            crash_threshold: 2,
+            crash_threshold: 1,
             first_poll_ms: 250,
             max_poll_ms: 5_000,
+            placement_grace_ms: 30_000,
+            poll_failure_budget_ms: 30_000,
         }
     }
 }

@@ -3,8 +3,8 @@
 //! (stable, crash loop, rolled back; run-scope guard) are pure functions in `stability` and here.
 
 use crate::stability::{
-    self, Classification, DeploymentView, EventView, Outcome, ServiceView, StabilityPolicy,
-    TaskView,
+    self, Classification, ContainerStateView, DeploymentView, EventView, Health, HealthCheckView,
+    HealthDeclaration, Outcome, ServiceView, StabilityPolicy, Stop, TaskSetView, TaskView,
 };
 use aws_sdk_ecs::Client;
 use chrono::{DateTime, Utc};
@@ -38,6 +38,9 @@ fn service_view(s: &aws_sdk_ecs::types::Service) -> ServiceView {
         pending_count: s.pending_count(),
         task_definition: s.task_definition().unwrap_or_default().to_owned(),
         launch_type: s.launch_type().map(|l| l.as_str().to_owned()),
+        deployment_controller: s
+            .deployment_controller()
+            .map(|c| c.r#type().as_str().to_owned()),
         deployments: s
             .deployments()
             .iter()
@@ -51,12 +54,27 @@ fn service_view(s: &aws_sdk_ecs::types::Service) -> ServiceView {
                 running_count: d.running_count(),
                 pending_count: d.pending_count(),
                 failed_tasks: d.failed_tasks(),
+                created_at: time(d.created_at()),
+                updated_at: time(d.updated_at()),
             })
             .collect(),
+        task_sets: s
+            .task_sets()
+            .iter()
+            .map(|t| TaskSetView {
+                id: t.id().unwrap_or_default().to_owned(),
+                status: t.status().unwrap_or_default().to_owned(),
+                stability_status: t.stability_status().map(|s| s.as_str().to_owned()),
+                task_definition: t.task_definition().unwrap_or_default().to_owned(),
+                running_count: t.running_count(),
+                pending_count: t.pending_count(),
+            })
+            .collect(),
+        // ECS keeps the newest 100 events; the judgement reads those since the update.
         events: s
             .events()
             .iter()
-            .take(20)
+            .take(100)
             .map(|e| EventView {
                 created_at: time(e.created_at()),
                 message: e.message().unwrap_or_default().to_owned(),
@@ -73,6 +91,17 @@ fn service_view(s: &aws_sdk_ecs::types::Service) -> ServiceView {
 }
 
 fn task_view(t: &aws_sdk_ecs::types::Task) -> TaskView {
+    let containers: Vec<ContainerStateView> = t
+        .containers()
+        .iter()
+        .map(|c| ContainerStateView {
+            name: c.name().unwrap_or_default().to_owned(),
+            last_status: c.last_status().map(str::to_owned),
+            exit_code: c.exit_code(),
+            reason: c.reason().filter(|r| !r.is_empty()).map(str::to_owned),
+            health_status: c.health_status().map(|h| h.as_str().to_owned()),
+        })
+        .collect();
     TaskView {
         arn: t.task_arn().unwrap_or_default().to_owned(),
         group: t.group().map(str::to_owned),
@@ -80,13 +109,18 @@ fn task_view(t: &aws_sdk_ecs::types::Task) -> TaskView {
         task_definition: t.task_definition_arn().unwrap_or_default().to_owned(),
         last_status: t.last_status().unwrap_or_default().to_owned(),
         desired_status: t.desired_status().unwrap_or_default().to_owned(),
+        health_status: t.health_status().map(|h| h.as_str().to_owned()),
         stop_code: t.stop_code().map(|c| c.as_str().to_owned()),
         stopped_reason: t
             .stopped_reason()
             .filter(|r| !r.is_empty())
             .map(str::to_owned),
-        exit_codes: t.containers().iter().map(|c| c.exit_code()).collect(),
+        exit_codes: containers.iter().map(|c| c.exit_code).collect(),
+        containers,
+        created_at: time(t.created_at()),
         started_at: time(t.started_at()),
+        stopping_at: time(t.stopping_at()),
+        execution_stopped_at: time(t.execution_stopped_at()),
         stopped_at: time(t.stopped_at()),
     }
 }
@@ -131,6 +165,8 @@ pub struct ContainerView {
     pub secrets: Vec<BTreeMap<String, String>>,
     pub log_driver: Option<String>,
     pub log_options: BTreeMap<String, String>,
+    /// The declared container health check, with ECS's defaults filled in (HealthCheck).
+    pub health_check: Option<HealthCheckView>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -199,9 +235,29 @@ pub async fn describe_task_definition(
                     .and_then(|l| l.options())
                     .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                     .unwrap_or_default(),
+                health_check: c.health_check().map(|h| HealthCheckView {
+                    interval_s: h.interval().map_or(30, |v| v.max(0) as u32),
+                    timeout_s: h.timeout().map_or(5, |v| v.max(0) as u32),
+                    retries: h.retries().map_or(3, |v| v.max(0) as u32),
+                    start_period_s: h.start_period().map_or(0, |v| v.max(0) as u32),
+                }),
             })
             .collect(),
     })
+}
+
+impl TaskDefinitionView {
+    /// The health checks its essential containers declare.
+    pub fn health(&self) -> HealthDeclaration {
+        HealthDeclaration {
+            checks: self
+                .containers
+                .iter()
+                .filter(|c| c.essential)
+                .filter_map(|c| c.health_check.map(|h| (c.name.clone(), h)))
+                .collect(),
+        }
+    }
 }
 
 /// Why a task definition may not be launched under the run-scope law, if it may not: every
@@ -231,12 +287,21 @@ pub fn run_scope_problem(td: &TaskDefinitionView, key: &str, value: &str) -> Opt
     None
 }
 
-/// Every task of the cluster with the given desired status, described (100 per call, concurrent).
+/// Tasks of a cluster as DescribeTasks answered, with the ARNs it could not describe.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TaskListing {
+    pub tasks: Vec<TaskView>,
+    /// DescribeTasks `failures[]`: "ARN (reason)", e.g. a task that vanished between the calls.
+    pub failures: Vec<String>,
+}
+
+/// Every task of the cluster with the given desired status: ListTasks page by page (ECS returns at
+/// most 100 ARNs and a nextToken), then DescribeTasks 100 ARNs per call (its limit), concurrently.
 pub async fn tasks(
     ecs: &Client,
     cluster: &str,
     desired: aws_sdk_ecs::types::DesiredStatus,
-) -> Result<Vec<TaskView>, String> {
+) -> Result<TaskListing, String> {
     let mut arns = Vec::new();
     let mut token = None;
     loop {
@@ -260,17 +325,19 @@ pub async fn tasks(
             .set_tasks(Some(batch.to_vec()))
             .send()
     });
-    let mut out = Vec::new();
+    let mut listing = TaskListing::default();
     for result in join_all(calls).await {
-        out.extend(
-            result
-                .map_err(|e| err("DescribeTasks", &e))?
-                .tasks()
-                .iter()
-                .map(task_view),
-        );
+        let out = result.map_err(|e| err("DescribeTasks", &e))?;
+        listing.tasks.extend(out.tasks().iter().map(task_view));
+        listing.failures.extend(out.failures().iter().map(|f| {
+            format!(
+                "{} ({})",
+                f.arn().unwrap_or("-"),
+                f.reason().unwrap_or("no reason")
+            )
+        }));
     }
-    Ok(out)
+    Ok(listing)
 }
 
 pub async fn update_desired_count(
@@ -292,20 +359,38 @@ pub async fn update_desired_count(
         .ok_or_else(|| "UpdateService returned no service".to_owned())
 }
 
+/// One service's state at the end of a wait.
 #[derive(Debug, Clone, Serialize)]
 pub struct ServiceWait {
     pub service: String,
     pub outcome: Outcome,
     pub stable: bool,
     pub reason: String,
+    /// Not asked for in this wait, but started earlier by this execution and watched until the
+    /// bring-up window closes: a failure here is a late failure.
+    pub watched: bool,
+    /// When this wait first saw the service's final failure (UTC), if it failed.
+    pub failed_at: Option<DateTime<Utc>>,
     pub desired_count: i32,
     pub running_count: i32,
     pub pending_count: i32,
     pub primary_task_definition: Option<String>,
     pub rollout_state: Option<String>,
+    pub failed_tasks: i32,
+    pub deployment_controller: Option<String>,
     pub task_arns: Vec<String>,
-    pub crashed_tasks: Vec<TaskView>,
+    pub task_states: BTreeMap<String, usize>,
+    pub health: Health,
+    /// Declared health checks of the expected task definition, by container.
+    pub health_checks: BTreeMap<String, HealthCheckView>,
+    pub soak_ms: u64,
+    /// Which bound set the soak: the option, or the declared check's verdict window.
+    pub soak_bound: String,
     pub stable_for_ms: u64,
+    pub stops: Vec<Stop>,
+    /// The service's events since the update, newest first (at most 20).
+    pub events_since_update: Vec<EventView>,
+    pub placement_problem: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -313,7 +398,10 @@ pub struct WaitReport {
     pub all_stable: bool,
     pub outcome: String,
     pub services: BTreeMap<String, ServiceWait>,
+    /// Earlier-started services of this execution that failed during this wait.
+    pub late_failures: Vec<ServiceWait>,
     pub polls: u32,
+    pub failed_polls: u32,
     pub elapsed_ms: u64,
     pub error: Option<String>,
 }
@@ -323,111 +411,164 @@ pub struct WaitOptions {
     pub soak: Duration,
     pub first_poll_ms: u64,
     pub max_poll_ms: u64,
+    /// How long a placement failure may persist before the service is judged unplaceable.
+    pub placement_grace: Duration,
+    /// How long polls may fail one after another before the wait ends with an error.
+    pub poll_failure_budget: Duration,
+    /// Where ECS is asked, for the operator's reason when it stops answering.
+    pub endpoint: String,
 }
 
-/// Polls until every service is stable for the soak window, or reaches a final bad outcome, or
-/// the timeout passes (then the unsettled ones are `settling` with the last reason: never a pass).
+/// One service a wait judges.
+#[derive(Debug, Clone)]
+pub struct WaitTarget {
+    pub policy: StabilityPolicy,
+    /// Watched only: must not fail, need not soak.
+    pub watched: bool,
+}
+
+struct Tracker {
+    stable_since: Option<Instant>,
+    placement_seen: Option<Instant>,
+    result: Option<ServiceWait>,
+}
+
+/// Polls until every asked-for service has been stable for its soak at the same poll, or reaches
+/// a final failure, or a watched service fails, or the timeout passes (the unsettled ones are then
+/// `settling` with their last reason: never a pass), or polls keep failing past the budget
+/// (outcome `error`), or `cancelled()` says so.
 pub async fn wait_stable(
     ecs: &Client,
     cluster: &str,
-    policies: &BTreeMap<String, StabilityPolicy>,
+    targets: &BTreeMap<String, WaitTarget>,
     options: &WaitOptions,
+    cancelled: &(dyn Fn() -> bool + Sync),
     mut progress: impl FnMut(&BTreeMap<String, ServiceWait>, Duration),
 ) -> WaitReport {
     let started = Instant::now();
-    let names: Vec<String> = policies.keys().cloned().collect();
-    let mut stable_since: BTreeMap<String, Instant> = BTreeMap::new();
-    let mut results: BTreeMap<String, ServiceWait> = BTreeMap::new();
+    let names: Vec<String> = targets.keys().cloned().collect();
+    let mut trackers: BTreeMap<String, Tracker> = names
+        .iter()
+        .map(|n| {
+            (
+                n.clone(),
+                Tracker {
+                    stable_since: None,
+                    placement_seen: None,
+                    result: None,
+                },
+            )
+        })
+        .collect();
     let mut interval = options.first_poll_ms;
-    let mut polls = 0;
+    let (mut polls, mut failed_polls) = (0, 0);
+    let mut failing_since: Option<Instant> = None;
     let mut error: Option<String>;
+    let mut lasting_failure = false;
     loop {
         polls += 1;
-        let pending_names: Vec<String> = names
+        // Final failures are not asked about again; stable ones are, until the wait ends.
+        let asking: Vec<String> = names
             .iter()
-            .filter(|n| !results.get(*n).is_some_and(final_outcome))
+            .filter(|n| {
+                !trackers[*n]
+                    .result
+                    .as_ref()
+                    .is_some_and(|r| r.outcome.is_final_failure())
+            })
             .cloned()
             .collect();
         let (described, stopped, running) = futures::join!(
-            describe_services(ecs, cluster, &pending_names),
+            describe_services(ecs, cluster, &asking),
             tasks(ecs, cluster, aws_sdk_ecs::types::DesiredStatus::Stopped),
             tasks(ecs, cluster, aws_sdk_ecs::types::DesiredStatus::Running),
         );
-        match (described, stopped, running) {
-            (Ok((services, missing)), Ok(stopped), Ok(running)) => {
+        let poll = match (described, stopped, running) {
+            (Ok(d), Ok(s), Ok(r)) if s.failures.is_empty() && r.failures.is_empty() => {
+                Ok((d, s, r))
+            }
+            (Ok(_), Ok(s), Ok(r)) => Err(format!(
+                "DescribeTasks could not describe {}",
+                [s.failures, r.failures].concat().join(", ")
+            )),
+            (a, b, c) => Err([a.err(), b.err(), c.err()]
+                .into_iter()
+                .flatten()
+                .next()
+                .unwrap_or_default()),
+        };
+        match poll {
+            Ok(((services, missing), stopped, running)) => {
+                failing_since = None;
                 error = None;
+                let mut all = running.tasks;
+                let known: std::collections::BTreeSet<String> =
+                    all.iter().map(|t| t.arn.clone()).collect();
+                all.extend(
+                    stopped
+                        .tasks
+                        .into_iter()
+                        .filter(|t| !known.contains(&t.arn)),
+                );
+                let now = Instant::now();
                 for service in &services {
-                    let policy = &policies[&service.name];
-                    let Classification { outcome, reason } =
-                        stability::classify(service, &stopped, policy);
-                    let now = Instant::now();
-                    let since = if outcome == Outcome::Stable {
-                        *stable_since.entry(service.name.clone()).or_insert(now)
-                    } else {
-                        stable_since.remove(&service.name);
-                        now
+                    let Some(target) = targets.get(&service.name) else {
+                        continue;
                     };
-                    let stable_for = now.duration_since(since);
-                    let soaked = outcome == Outcome::Stable && stable_for >= options.soak;
-                    let primary = service.deployments.iter().find(|d| d.status == "PRIMARY");
-                    results.insert(
-                        service.name.clone(),
-                        ServiceWait {
-                            service: service.name.clone(),
-                            stable: soaked,
-                            outcome: if outcome == Outcome::Stable && !soaked {
-                                Outcome::Settling
-                            } else {
-                                outcome
-                            },
-                            reason: if outcome == Outcome::Stable && !soaked {
-                                format!(
-                                    "{reason}; soaking {} of {} ms",
-                                    stable_for.as_millis(),
-                                    options.soak.as_millis()
-                                )
-                            } else {
-                                reason
-                            },
-                            desired_count: service.desired_count,
-                            running_count: service.running_count,
-                            pending_count: service.pending_count,
-                            primary_task_definition: primary.map(|d| d.task_definition.clone()),
-                            rollout_state: primary.and_then(|d| d.rollout_state.clone()),
-                            task_arns: running
-                                .iter()
-                                .filter(|t| t.service() == Some(service.name.as_str()))
-                                .map(|t| t.arn.clone())
-                                .collect(),
-                            crashed_tasks: stopped
-                                .iter()
-                                .filter(|t| {
-                                    t.service() == Some(service.name.as_str()) && t.crashed()
-                                })
-                                .filter(|t| t.stopped_at.is_some_and(|at| at >= policy.since))
-                                .cloned()
-                                .collect(),
-                            stable_for_ms: stable_for.as_millis() as u64,
-                        },
-                    );
+                    let tracker = trackers.get_mut(&service.name).expect("tracked");
+                    let judged = stability::classify(service, &all, &target.policy);
+                    let result = judge_poll(service, &all, target, judged, tracker, options, now);
+                    tracker.result = Some(result);
                 }
                 for name in missing {
                     let short = name.split(' ').next().unwrap_or(&name).to_owned();
-                    results.insert(short.clone(), missing_service(&short, &name));
+                    if let Some(tracker) = trackers.get_mut(&short) {
+                        let mut r = ServiceWait::without_service(
+                            &short,
+                            Outcome::Failed,
+                            format!("service not found: {name}"),
+                        );
+                        r.watched = targets[&short].watched;
+                        r.failed_at = Some(Utc::now());
+                        tracker.result = Some(r);
+                    }
                 }
             }
-            (a, b, c) => {
-                // Transient failures spend the budget; the waiter never turns them into a pass.
-                error = [a.err(), b.err(), c.err()].into_iter().flatten().next();
+            Err(why) => {
+                // A failed poll is never a pass; polls failing for longer than the budget end the
+                // wait instead of spending the whole timeout (a dead or throttling endpoint).
+                failed_polls += 1;
+                let since = *failing_since.get_or_insert_with(Instant::now);
+                error = Some(why.clone());
+                if since.elapsed() >= options.poll_failure_budget {
+                    error = Some(format!(
+                        "ECS at {} kept failing for {:.1} s ({} poll(s) in a row); last error: {why}",
+                        options.endpoint,
+                        since.elapsed().as_secs_f64(),
+                        failed_polls
+                    ));
+                    lasting_failure = true;
+                }
             }
         }
-        progress(&results, started.elapsed());
-        let done = names
+        let results: BTreeMap<String, ServiceWait> = trackers
             .iter()
-            .all(|n| results.get(n).is_some_and(final_outcome));
-        if done
+            .filter_map(|(n, t)| t.result.clone().map(|r| (n.clone(), r)))
+            .collect();
+        progress(&results, started.elapsed());
+        let watched_failed = results
+            .values()
+            .any(|r| r.watched && r.outcome.is_final_failure());
+        let asked_done = names.iter().filter(|n| !targets[*n].watched).all(|n| {
+            results
+                .get(n)
+                .is_some_and(|r| r.stable || r.outcome.is_final_failure())
+        });
+        if asked_done
+            || watched_failed
+            || lasting_failure
             || started.elapsed() >= options.timeout
-            || crate::engine::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+            || cancelled()
         {
             break;
         }
@@ -437,19 +578,35 @@ pub async fn wait_stable(
         .await;
         interval = stability::next_interval(interval, options.max_poll_ms);
     }
+    let mut services: BTreeMap<String, ServiceWait> = BTreeMap::new();
+    let mut late_failures = Vec::new();
     for name in &names {
-        results.entry(name.clone()).or_insert_with(|| {
-            ServiceWait::without_service(
-                name,
-                Outcome::Settling,
-                error.clone().unwrap_or_else(|| "never described".into()),
-            )
-        });
+        let mut r = trackers
+            .get_mut(name)
+            .and_then(|t| t.result.take())
+            .unwrap_or_else(|| {
+                ServiceWait::without_service(
+                    name,
+                    Outcome::Settling,
+                    error.clone().unwrap_or_else(|| "never described".into()),
+                )
+            });
+        r.watched = targets[name].watched;
+        if r.watched {
+            if r.outcome.is_final_failure() {
+                late_failures.push(r);
+            }
+            continue;
+        }
+        services.insert(name.clone(), r);
     }
-    let all_stable = results.values().all(|r| r.stable) && error.is_none();
+    let all_stable =
+        services.values().all(|r| r.stable) && late_failures.is_empty() && error.is_none();
     let outcome = if all_stable {
         "pass"
-    } else if error.is_some() && results.values().all(|r| !final_outcome(r)) {
+    } else if lasting_failure
+        || (error.is_some() && services.values().all(|r| !r.outcome.is_final_failure()))
+    {
         "error"
     } else {
         "fail"
@@ -457,23 +614,131 @@ pub async fn wait_stable(
     WaitReport {
         all_stable,
         outcome: outcome.to_owned(),
-        services: results,
+        services,
+        late_failures,
         polls,
+        failed_polls,
         elapsed_ms: started.elapsed().as_millis() as u64,
         error,
     }
 }
 
-fn final_outcome(r: &ServiceWait) -> bool {
-    r.stable
-        || matches!(
-            r.outcome,
-            Outcome::CrashLoop | Outcome::RolledBack | Outcome::Failed
+/// Turns one poll's classification into the service's result, keeping the soak and placement
+/// clocks (the waiter's own clock: server timestamps may be skewed against it).
+fn judge_poll(
+    service: &ServiceView,
+    tasks: &[TaskView],
+    target: &WaitTarget,
+    judged: Classification,
+    tracker: &mut Tracker,
+    options: &WaitOptions,
+    now: Instant,
+) -> ServiceWait {
+    let policy = &target.policy;
+    let floor = policy.health.soak_floor();
+    let (soak, soak_bound) = if floor > options.soak {
+        (
+            floor,
+            format!(
+                "declared health check: startPeriod + interval x retries = {} s (longer than the {} ms asked)",
+                floor.as_secs(),
+                options.soak.as_millis()
+            ),
         )
-}
-
-fn missing_service(name: &str, why: &str) -> ServiceWait {
-    ServiceWait::without_service(name, Outcome::Failed, format!("service not found: {why}"))
+    } else if policy.health.declared() {
+        (
+            options.soak,
+            format!(
+                "soak option {} ms (at least the declared check's {} s)",
+                options.soak.as_millis(),
+                floor.as_secs()
+            ),
+        )
+    } else {
+        (
+            options.soak,
+            format!(
+                "soak option {} ms (no health check declared)",
+                options.soak.as_millis()
+            ),
+        )
+    };
+    let Classification {
+        mut outcome,
+        mut reason,
+        health,
+        stops,
+        placement_problem,
+        task_states,
+    } = judged;
+    match &placement_problem {
+        Some(event) => {
+            let seen = *tracker.placement_seen.get_or_insert(now);
+            if now.duration_since(seen) >= options.placement_grace {
+                outcome = Outcome::PlacementFailed;
+                reason = format!(
+                    "ECS could not place a task for {:.1} s (grace {} ms): {event}",
+                    now.duration_since(seen).as_secs_f64(),
+                    options.placement_grace.as_millis()
+                );
+            }
+        }
+        None => tracker.placement_seen = None,
+    }
+    let since = if outcome == Outcome::Stable {
+        *tracker.stable_since.get_or_insert(now)
+    } else {
+        tracker.stable_since = None;
+        now
+    };
+    let stable_for = now.duration_since(since);
+    let soaked = outcome == Outcome::Stable && (target.watched || stable_for >= soak);
+    if outcome == Outcome::Stable && !soaked {
+        outcome = Outcome::Settling;
+        reason = format!(
+            "{reason}; soaking {} of {} ms",
+            stable_for.as_millis(),
+            soak.as_millis()
+        );
+    }
+    let previous_failure = tracker
+        .result
+        .as_ref()
+        .and_then(|r| r.failed_at.filter(|_| r.outcome.is_final_failure()));
+    let primary = service.deployments.iter().find(|d| d.status == "PRIMARY");
+    let mut events = stability::events_since(service, policy.since);
+    events.truncate(20);
+    ServiceWait {
+        service: service.name.clone(),
+        outcome,
+        stable: soaked,
+        reason,
+        watched: target.watched,
+        failed_at: outcome
+            .is_final_failure()
+            .then(|| previous_failure.unwrap_or_else(Utc::now)),
+        desired_count: service.desired_count,
+        running_count: service.running_count,
+        pending_count: service.pending_count,
+        primary_task_definition: primary.map(|d| d.task_definition.clone()),
+        rollout_state: primary.and_then(|d| d.rollout_state.clone()),
+        failed_tasks: primary.map_or(0, |d| d.failed_tasks),
+        deployment_controller: service.deployment_controller.clone(),
+        task_arns: tasks
+            .iter()
+            .filter(|t| t.service() == Some(service.name.as_str()) && t.live())
+            .map(|t| t.arn.clone())
+            .collect(),
+        task_states,
+        health,
+        health_checks: policy.health.checks.iter().cloned().collect(),
+        soak_ms: soak.as_millis() as u64,
+        soak_bound,
+        stable_for_ms: stable_for.as_millis() as u64,
+        stops,
+        events_since_update: events,
+        placement_problem,
+    }
 }
 
 impl ServiceWait {
@@ -484,14 +749,25 @@ impl ServiceWait {
             outcome,
             stable: false,
             reason,
+            watched: false,
+            failed_at: None,
             desired_count: 0,
             running_count: 0,
             pending_count: 0,
             primary_task_definition: None,
             rollout_state: None,
+            failed_tasks: 0,
+            deployment_controller: None,
             task_arns: vec![],
-            crashed_tasks: vec![],
+            task_states: BTreeMap::new(),
+            health: Health::NotDeclared,
+            health_checks: BTreeMap::new(),
+            soak_ms: 0,
+            soak_bound: String::new(),
             stable_for_ms: 0,
+            stops: vec![],
+            events_since_update: vec![],
+            placement_problem: None,
         }
     }
 }
@@ -519,6 +795,7 @@ mod tests {
                 secrets: vec![],
                 log_driver: None,
                 log_options: BTreeMap::new(),
+                health_check: None,
             }],
         }
     }

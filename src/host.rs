@@ -102,8 +102,10 @@ pub struct Host {
     plan: std::sync::atomic::AtomicBool,
     /// Present when a REPL steps a runbook: phases wait for the operator.
     pub gate: OnceLock<Arc<crate::stepper::PhaseGate>>,
-    /// Services this execution updated: name -> (when, task definition in force).
-    updates: Mutex<BTreeMap<String, (DateTime<Utc>, String)>>,
+    /// Services this execution updated, by name.
+    updates: Mutex<BTreeMap<String, UpdateRecord>>,
+    /// Task definitions described so far, by revisioned ARN (a revision never changes).
+    task_definitions: Mutex<BTreeMap<String, crate::ecs::TaskDefinitionView>>,
 }
 
 impl Host {
@@ -141,6 +143,7 @@ impl Host {
             m3: OnceLock::new(),
             resolved: Mutex::new(HashMap::new()),
             updates: Mutex::new(BTreeMap::new()),
+            task_definitions: Mutex::new(BTreeMap::new()),
             probes: std::sync::atomic::AtomicU64::new(0),
             plan: std::sync::atomic::AtomicBool::new(mode.plan),
             gate: OnceLock::new(),
@@ -357,17 +360,28 @@ impl Host {
     }
 }
 
+/// One service update this execution made.
+#[derive(Debug, Clone)]
+pub struct UpdateRecord {
+    pub cluster: String,
+    pub at: DateTime<Utc>,
+    /// The task definition in force when the update was sent.
+    pub task_definition: String,
+    pub desired_count: i64,
+}
+
 impl Host {
-    /// Remembers that this execution changed a service (stability counts crashes from here).
-    pub fn record_update(&self, service: &str, at: DateTime<Utc>, task_definition: &str) {
+    /// Remembers that this execution changed a service (stability counts stops from here, and
+    /// every started service is watched until the bring-up window closes).
+    pub fn record_update(&self, service: &str, record: UpdateRecord) {
         self.updates
             .lock()
             .expect("updates lock")
-            .insert(service.to_owned(), (at, task_definition.to_owned()));
+            .insert(service.to_owned(), record);
     }
 
     /// When this execution updated a service, and the task definition it expected.
-    pub fn update_of(&self, service: &str) -> Option<(DateTime<Utc>, String)> {
+    pub fn update_of(&self, service: &str) -> Option<UpdateRecord> {
         self.updates
             .lock()
             .expect("updates lock")
@@ -376,8 +390,28 @@ impl Host {
     }
 
     /// Every service this execution updated.
-    pub fn updated_services(&self) -> BTreeMap<String, (DateTime<Utc>, String)> {
+    pub fn updated_services(&self) -> BTreeMap<String, UpdateRecord> {
         self.updates.lock().expect("updates lock").clone()
+    }
+
+    /// A task definition, described once per revisioned ARN (revisions are immutable, so a
+    /// cached answer is the same answer); family names without a revision are always asked.
+    pub fn task_definition(&self, arn: &str) -> Result<crate::ecs::TaskDefinitionView, String> {
+        if let Some(td) = self.task_definitions.lock().expect("td lock").get(arn) {
+            return Ok(td.clone());
+        }
+        let aws = self.aws().map_err(|_| "AWS is not configured".to_owned())?;
+        let td = self.block_on(crate::ecs::describe_task_definition(&aws.ecs, arn))?;
+        let revisioned = arn
+            .rsplit_once(':')
+            .is_some_and(|(_, r)| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()));
+        if revisioned {
+            self.task_definitions
+                .lock()
+                .expect("td lock")
+                .insert(arn.to_owned(), td.clone());
+        }
+        Ok(td)
     }
 }
 

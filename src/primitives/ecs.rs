@@ -3,8 +3,8 @@
 //! a catchable error when a host guard refuses it.
 
 use super::{map_of, Args, Failure, Primitive, Ty};
-use crate::ecs::{self, WaitOptions};
-use crate::host::{Fail, Host, Outcome};
+use crate::ecs::{self, WaitOptions, WaitTarget};
+use crate::host::{Fail, Host, Outcome, UpdateRecord};
 use crate::json::from_json;
 use crate::stability::StabilityPolicy;
 use rhai::{Dynamic, NativeCallContext};
@@ -81,7 +81,14 @@ fn describe_services(host: &Host, _: &NativeCallContext, args: &mut Args) -> Out
     let aws = host.aws()?;
     Ok(
         match host.block_on(ecs::describe_services(&aws.ecs, &cluster, &wanted)) {
-            Err(why) => outcome("error", why, vec![]),
+            Err(why) => outcome(
+                "error",
+                why,
+                vec![
+                    ("services", rhai::Map::new().into()),
+                    ("missing", rhai::Array::new().into()),
+                ],
+            ),
             Ok((services, missing)) => {
                 let by_name: BTreeMap<String, &crate::stability::ServiceView> =
                     services.iter().map(|s| (s.name.clone(), s)).collect();
@@ -115,9 +122,9 @@ fn task_definition(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outco
                 vec![("task_definition", to_map(&td))],
             ),
             Err(why) if why.contains("ClientException") || why.contains("Unable to describe") => {
-                outcome("fail", why, vec![])
+                outcome("fail", why, vec![("task_definition", Dynamic::UNIT)])
             }
-            Err(why) => outcome("error", why, vec![]),
+            Err(why) => outcome("error", why, vec![("task_definition", Dynamic::UNIT)]),
         },
     )
 }
@@ -198,10 +205,7 @@ fn update_service(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcom
         )
     })?;
     let td = host
-        .block_on(ecs::describe_task_definition(
-            &aws.ecs,
-            &current.task_definition,
-        ))
+        .task_definition(&current.task_definition)
         .map_err(|why| Fail::error("UPDATE_FAILED", why, ""))?;
     // Scaling to zero starts nothing, so only a start is held to the run-scope law.
     if let Some(problem) = ecs::run_scope_problem(&td, &key, &run_id).filter(|_| desired > 0) {
@@ -245,7 +249,15 @@ fn update_service(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcom
                 "see the service events in the ECS console",
             )
         })?;
-    host.record_update(&service, updated_at, &current.task_definition);
+    host.record_update(
+        &service,
+        UpdateRecord {
+            cluster: cluster.clone(),
+            at: updated_at,
+            task_definition: current.task_definition.clone(),
+            desired_count: desired,
+        },
+    );
     fields.push(("performed", true.into()));
     fields.push((
         "updated_at",
@@ -268,15 +280,20 @@ fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
             "timeout_ms",
             "soak_ms",
             "crash_threshold",
+            "placement_grace_ms",
             "expected_task_definitions",
             "desired_counts",
         ],
         "ecs_wait_stable",
     )?;
-    let defaults = &host.config()?.ecs;
-    let timeout = int_option(&options, "timeout_ms")?
-        .map_or(defaults.stabilize_timeout_ms, |v| v.max(0) as u64);
-    let soak = int_option(&options, "soak_ms")?.map_or(defaults.soak_ms, |v| v.max(0) as u64);
+    let config = host.config()?;
+    let defaults = &config.ecs;
+    let ms = |key: &str, default: u64| -> Outcome<u64> {
+        Ok(int_option(&options, key)?.map_or(default, |v| v.max(0) as u64))
+    };
+    let timeout = ms("timeout_ms", defaults.stabilize_timeout_ms)?;
+    let soak = ms("soak_ms", defaults.soak_ms)?;
+    let grace = ms("placement_grace_ms", defaults.placement_grace_ms)?;
     let threshold = int_option(&options, "crash_threshold")?
         .map_or(defaults.crash_threshold, |v| v.max(1) as usize);
     let expected: BTreeMap<String, String> =
@@ -297,44 +314,71 @@ fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
             })
             .collect::<Outcome<_>>()?;
     let started = chrono::Utc::now();
-    let policies: BTreeMap<String, StabilityPolicy> = services
-        .iter()
-        .map(|name| {
-            let update = host.update_of(name);
-            (
-                name.clone(),
-                StabilityPolicy {
-                    desired_count: desired_counts.get(name).copied().unwrap_or(1),
-                    expected_task_definition: expected
-                        .get(name)
-                        .cloned()
-                        .or_else(|| update.as_ref().map(|u| u.1.clone())),
-                    crash_threshold: threshold,
-                    // Crashes count from this execution's update of the service (else from now).
-                    since: update.map(|u| u.0).unwrap_or(started),
+    // The bring-up window: every service this execution started in the cluster is watched by
+    // every later wait, so a daemon that dies after it passed is still seen (late failure).
+    let mut wanted: Vec<(String, bool)> = services.iter().map(|n| (n.clone(), false)).collect();
+    for (name, update) in host.updated_services() {
+        if update.cluster == cluster && update.desired_count > 0 && !services.contains(&name) {
+            wanted.push((name, true));
+        }
+    }
+    let mut targets = BTreeMap::new();
+    for (name, watched) in wanted {
+        let update = host.update_of(&name);
+        let expected_td = expected
+            .get(&name)
+            .cloned()
+            .or_else(|| update.as_ref().map(|u| u.task_definition.clone()));
+        let desired = desired_counts.get(&name).copied().unwrap_or(1);
+        // Health checks come from the task definition the service must run; one that cannot be
+        // read leaves health unproven rather than guessed.
+        let health = match (&expected_td, desired) {
+            (Some(td), 1..) => host
+                .task_definition(td)
+                .map(|t| t.health())
+                .unwrap_or_default(),
+            _ => Default::default(),
+        };
+        targets.insert(
+            name.clone(),
+            WaitTarget {
+                watched,
+                policy: StabilityPolicy {
+                    desired_count: desired,
+                    expected_task_definition: expected_td,
+                    stop_threshold: threshold,
+                    // Stops count from this execution's update of the service (else from now).
+                    since: update.map(|u| u.at).unwrap_or(started),
+                    health,
                 },
-            )
-        })
-        .collect();
+            },
+        );
+    }
     let wait = WaitOptions {
         timeout: Duration::from_millis(timeout),
         soak: Duration::from_millis(soak),
         first_poll_ms: defaults.first_poll_ms,
         max_poll_ms: defaults.max_poll_ms,
+        placement_grace: Duration::from_millis(grace),
+        poll_failure_budget: Duration::from_millis(defaults.poll_failure_budget_ms),
+        endpoint: crate::aws::endpoint_override(config)
+            .unwrap_or_else(|| format!("ecs.{}.amazonaws.com", config.region)),
     };
     let aws = host.aws()?;
     let tty = std::io::stderr().is_terminal();
+    let asked = services.len();
+    let interrupted = || crate::engine::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst);
     let report = host.block_on(ecs::wait_stable(
         &aws.ecs,
         &cluster,
-        &policies,
+        &targets,
         &wait,
+        &interrupted,
         |results, elapsed| {
             if tty {
-                let stable = results.values().filter(|r| r.stable).count();
+                let stable = results.values().filter(|r| r.stable && !r.watched).count();
                 eprint!(
-                    "\r  waiting: {stable}/{} stable ({:.1} s)   ",
-                    policies.len(),
+                    "\r  waiting: {stable}/{asked} stable ({:.1} s)   ",
                     elapsed.as_secs_f64()
                 );
                 let _ = std::io::stderr().flush();
@@ -364,12 +408,36 @@ fn list_tasks(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dy
     let aws = host.aws()?;
     Ok(
         match host.block_on(ecs::tasks(&aws.ecs, &cluster, status)) {
-            Ok(tasks) => outcome(
+            Ok(listing) if listing.failures.is_empty() => outcome(
                 "pass",
-                format!("{} task(s)", tasks.len()),
-                vec![("tasks", to_map(&tasks))],
+                format!("{} task(s)", listing.tasks.len()),
+                vec![
+                    ("tasks", to_map(&listing.tasks)),
+                    ("failures", to_map(&listing.failures)),
+                ],
             ),
-            Err(why) => outcome("error", why, vec![]),
+            // Tasks ECS listed but could not describe: the listing is incomplete, not empty.
+            Ok(listing) => outcome(
+                "error",
+                format!(
+                    "{} task(s) described, {} not: {}",
+                    listing.tasks.len(),
+                    listing.failures.len(),
+                    listing.failures.join(", ")
+                ),
+                vec![
+                    ("tasks", to_map(&listing.tasks)),
+                    ("failures", to_map(&listing.failures)),
+                ],
+            ),
+            Err(why) => outcome(
+                "error",
+                why,
+                vec![
+                    ("tasks", to_map(&Vec::<()>::new())),
+                    ("failures", to_map(&Vec::<()>::new())),
+                ],
+            ),
         },
     )
 }
@@ -383,8 +451,17 @@ fn standalone_tasks(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outc
             &cluster,
             aws_sdk_ecs::types::DesiredStatus::Running,
         )) {
-            Ok(tasks) => {
-                let alone: Vec<_> = tasks
+            Ok(listing) if !listing.failures.is_empty() => outcome(
+                "error",
+                format!(
+                    "DescribeTasks could not describe {}",
+                    listing.failures.join(", ")
+                ),
+                vec![("tasks", to_map(&Vec::<()>::new()))],
+            ),
+            Ok(listing) => {
+                let alone: Vec<_> = listing
+                    .tasks
                     .into_iter()
                     .filter(|t| t.service().is_none())
                     .collect();
@@ -399,7 +476,7 @@ fn standalone_tasks(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outc
                 };
                 outcome(verdict, reason, vec![("tasks", to_map(&alone))])
             }
-            Err(why) => outcome("error", why, vec![]),
+            Err(why) => outcome("error", why, vec![("tasks", rhai::Array::new().into())]),
         },
     )
 }

@@ -10,9 +10,9 @@ fn wait_script(own: &OwnService, timeout_ms: u64) -> String {
 print(`performed=${{u.performed}} previous=${{u.previous_desired_count}}`);
 let w = ecs_wait_stable("{c}", ["{s}"], #{{ timeout_ms: {timeout_ms}, soak_ms: 300, crash_threshold: 2 }});
 let r = w.services["{s}"];
-print(`outcome=${{w.outcome}} all_stable=${{w.all_stable}} service=${{r.outcome}} tasks=${{r.task_arns.len()}} crashed=${{r.crashed_tasks.len()}}`);
+print(`outcome=${{w.outcome}} all_stable=${{w.all_stable}} service=${{r.outcome}} tasks=${{r.task_arns.len()}} stops=${{r.stops.len()}}`);
 print(`reason=${{r.reason}}`);
-if r.crashed_tasks.len() > 0 {{ print(`exit=${{r.crashed_tasks[0].exit_codes}} code=${{r.crashed_tasks[0].stop_code}}`) }}
+if r.stops.len() > 0 {{ print(`exit=${{r.stops[0].containers.map(|c| c.exit_code)}} code=${{r.stops[0].stop_code}}`) }}
 "#,
         c = own.cluster,
         s = own.service
@@ -30,7 +30,7 @@ fn update_and_wait_reaches_stable_singleton() {
         .run();
     out.status(0)
         .stderr_has("performed=true previous=0")
-        .stderr_has("outcome=pass all_stable=true service=stable tasks=1 crashed=0");
+        .stderr_has("outcome=pass all_stable=true service=stable tasks=1 stops=0");
     assert!(started.elapsed().as_secs() < 10);
     let json = out.json();
     assert!(json["api_calls"]["ecs"].as_u64().unwrap() >= 4, "{json}");

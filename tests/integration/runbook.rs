@@ -652,12 +652,18 @@ fn hold_duplicate_consumer() {
     let t = Tenant::new();
     let group = t.service("decision-df");
     let rogue = unique("rogue");
-    control(
+    let started = control(
         "rogue",
-        &serde_json::json!({"name": rogue, "action": "start", "group": group,
+        &serde_json::json!({"name": rogue, "action": "start", "group": group, "wait_s": 60,
             "topics": [format!("{}.fp.bus.traffic.fraud.v1", t.name)], "bootstrap": "127.0.0.1:9092"}),
     );
-    let out = t.run(&[]);
+    assert_eq!(
+        started["joined"], true,
+        "the rogue consumer joined its group"
+    );
+    // The stabilization interval is what gives the daemon's own consumer time to join on a real
+    // account too; a loaded machine needs more than the other tests' 200 ms.
+    let out = t.run_with(&["stabilization_interval_ms=3000"], &[]);
     control(
         "rogue",
         &serde_json::json!({"name": rogue, "action": "stop"}),

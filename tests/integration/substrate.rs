@@ -428,10 +428,20 @@ fn crash_loop_leaves_stopped_tasks_with_exit_code_one() {
     let deadline = Instant::now() + Duration::from_secs(10);
     let stopped = loop {
         let stopped = own.tasks(aws_sdk_ecs::types::DesiredStatus::Stopped);
-        if stopped.len() >= 2 {
-            break stopped;
+        // A stopping task is listed under desired status STOPPED before it reaches lastStatus
+        // STOPPED (task lifecycle): it has stoppingAt, and stoppedAt only once STOPPED.
+        for t in &stopped {
+            assert!(t.stopping_at().is_some() && t.execution_stopped_at().is_some());
+            assert_eq!(t.stopped_at().is_some(), t.last_status() == Some("STOPPED"));
         }
-        assert!(Instant::now() < deadline, "no crash loop: {stopped:#?}");
+        let done: Vec<_> = stopped
+            .into_iter()
+            .filter(|t| t.last_status() == Some("STOPPED"))
+            .collect();
+        if done.len() >= 2 {
+            break done;
+        }
+        assert!(Instant::now() < deadline, "no crash loop: {done:#?}");
         std::thread::sleep(Duration::from_millis(50));
     };
     for t in &stopped {

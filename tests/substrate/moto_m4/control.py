@@ -1,11 +1,14 @@
 """/m4host-substrate/* control endpoints, served by the same moto process (loopback only).
 
-POST /m4host-substrate/timing  {"start_delay": s, "crash_after": s, "restart_delay": s, "rollback_after": n}
-POST /m4host-substrate/fault   {"cluster", "service", "mode": "crash_loop"|"stuck_pending"|"rollback"|null,
+POST /m4host-substrate/timing  {"start_delay": s, "crash_after": s, "restart_delay": s, "rollback_after": n,
+                                "stop_delay": s}
+POST /m4host-substrate/fault   {"cluster", "service", "mode": one of ecs_scheduler.MODES (null clears),
                                 "rollback_to": task definition arn (optional), "region", "account",
-                                "timing": {per-service overrides of the timing keys}}
+                                "timing": {per-service overrides of the timing keys},
+                                "options": {exit_code, container_reason, stopped_reason, healthy_for, event}}
 POST /m4host-substrate/lanes   {"cluster", "service", "group", "topics": [...], "bootstrap"}
-POST /m4host-substrate/rogue   {"name", "action": "start"|"stop", "group", "topics", "bootstrap"}
+POST /m4host-substrate/rogue   {"name", "action": "start"|"stop", "group", "topics", "bootstrap",
+                                "wait_s": seconds to wait until the rogue has joined} -> {"joined"}
 GET  /m4host-substrate/state   faults, timing, lanes, stand-in members
 """
 import json
@@ -44,14 +47,13 @@ def handle(environ, start_response):
         if method == "POST" and path == "fault":
             ecs_scheduler.set_fault(body.get("account", DEFAULT_ACCOUNT), body.get("region", "eu-west-2"),
                                     body["cluster"], body["service"], body.get("mode"), body.get("rollback_to"),
-                                    body.get("timing"))
+                                    body.get("timing"), body.get("options"))
             return _json(start_response, "200 OK", {"ok": True})
         if method == "POST" and path == "lanes":
             standins.register_lane(body)
             return _json(start_response, "200 OK", {"ok": True})
         if method == "POST" and path == "rogue":
-            standins.rogue(body)
-            return _json(start_response, "200 OK", {"ok": True})
+            return _json(start_response, "200 OK", {"ok": True, **standins.rogue(body)})
         return _json(start_response, "404 Not Found", {"error": f"no control endpoint {method} {path}"})
     except (KeyError, ValueError) as exc:
         return _json(start_response, "400 Bad Request", {"error": repr(exc)})

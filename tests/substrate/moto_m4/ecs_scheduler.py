@@ -1,28 +1,55 @@
-"""A small ECS service scheduler for moto.
+"""A small ECS service scheduler for moto, modelled on the ECS documentation (not on m4host's
+classifier: each behaviour names the page it follows).
 
 moto has no scheduler: update-service sets runningCount to the desired count at once, deployments
-never change, there are no events and list-tasks ignores serviceName. This module reconciles every
-service whenever ECS is asked about it, as a discrete-event simulation over wall-clock time:
+never change, there are no events, list-tasks ignores serviceName and never pages, and every
+container reports HEALTHY. This module reconciles every service whenever ECS is asked about it, as
+a discrete-event simulation over wall-clock time.
 
-  PENDING --start_delay--> RUNNING --(crash fault) crash_after--> STOPPED (exit 1) --restart_delay--> new task
+Task lifecycle (Developer Guide, "Amazon ECS task lifecycle"):
+  PROVISIONING -> PENDING -> ACTIVATING -> RUNNING -> DEACTIVATING -> STOPPING -> DEPROVISIONING -> STOPPED
+each start phase a third of `start_delay`, each stop phase a third of `stop_delay`. stoppingAt and
+executionStoppedAt are set when the stop begins, stoppedAt when the task reaches STOPPED.
 
-Faults per service: crash_loop, stuck_pending, rollback (the next deployment's tasks crash; after
-`rollback_after` failures the deployment is FAILED and ECS rolls back to the previous task
-definition with a new PRIMARY deployment).
+Faults per service (POST /m4host-substrate/fault, mode + options):
+  crash_loop         the essential container exits `crash_after` s after RUNNING; options
+                     exit_code (default 1; 0 or null too), container_reason (e.g.
+                     "OutOfMemoryError: Container killed due to memory usage" with exit_code 137)
+  fail_to_start      the task stops before RUNNING with stopCode TaskFailedToStart; options
+                     stopped_reason (e.g. "ResourceInitializationError: ..."), container_reason
+  unhealthy          the declared container health check command fails from the start
+  unhealthy_after    the check passes for `healthy_for` s after RUNNING, then fails
+  unplaceable        no task can be placed; the service logs placement events instead (option event)
+  stuck_pending      tasks stay PENDING
+  rollback           the next deployment's tasks crash; after `rollback_after` failed tasks the
+                     circuit breaker marks it FAILED and rolls back to the previous task definition
+  failed_deployment  the same, with the circuit breaker's rollback off: FAILED, no new deployment
 """
 import threading
 import uuid
 from datetime import datetime, timedelta, timezone
 
 from moto.ecs import models as ecs_models
+from moto.ecs import responses as ecs_responses
+from moto.ecs.exceptions import InvalidParameterException
 
 LOCK = threading.RLock()
 
-TIMING = {"start_delay": 1.0, "crash_after": 1.0, "restart_delay": 0.5, "rollback_after": 2}
-# (account, region, cluster, service) -> {"mode": ..., "rollback_to": ...}
+TIMING = {"start_delay": 1.0, "crash_after": 1.0, "restart_delay": 0.5, "rollback_after": 2, "stop_delay": 0.3}
+OPTIONS = {"exit_code", "container_reason", "stopped_reason", "healthy_for", "event"}
+# (account, region, cluster, service) -> {"mode": ..., "rollback_to": ..., "timing": {}, "options": {}}
 FAULTS = {}
-# listeners called as fn(event, backend, service, task) for "running" and "stopped"
+# listeners called as fn(event, service, task) for "running" and "stopped"
 LISTENERS = []
+
+# Stop reasons as ECS writes them ("Amazon ECS stopped task error codes"; service event messages).
+PLANNED_STOP = "Scaling activity initiated by (deployment {})"
+HEALTH_STOP = "Task failed container health checks"
+EXITED = "Essential container in task exited"
+PULL_FAILED = ("CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve "
+               "ref docker.io/library/daemon:v0: not found")
+NO_CAPACITY = ("was unable to place a task. Reason: Capacity is unavailable at this time. Please try again "
+               "later or in a different availability zone.")
 
 
 def now():
@@ -44,14 +71,23 @@ class ScheduledTask(ecs_models.Task):
         pass
 
 
+def _aware(at):
+    """moto stamps its own deployments with naive UTC datetimes."""
+    return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at
+
+
 def _event(service, message, at):
     service.events.insert(0, {"id": str(uuid.uuid4()), "createdAt": at, "message": f"(service {service.name}) {message}"})
-    del service.events[100:]
+    del service.events[100:]  # DescribeServices returns the newest 100 events
 
 
 def _timing(fault, key):
     """A service's own timing (set with its fault entry) or the global one."""
     return fault.get("timing", {}).get(key, TIMING[key])
+
+
+def _option(fault, key, default=None):
+    return fault.get("options", {}).get(key, default)
 
 
 def _fault(backend, service):
@@ -61,6 +97,19 @@ def _fault(backend, service):
 def _service_tasks(backend, service):
     group = f"service:{service.name}"
     return [t for t in backend.tasks.get(service.cluster_name, {}).values() if getattr(t, "group", None) == group]
+
+
+def _health_checks(backend, task):
+    """Container name -> declared healthCheck (HealthCheck defaults: interval 30, timeout 5, retries
+    3, startPeriod 0), essential containers only (Task.healthStatus counts only those)."""
+    td = backend.describe_task_definition(task.task_definition_arn)
+    checks = {}
+    for c in td.container_definitions:
+        hc = c.get("healthCheck")
+        if hc and c.get("essential", True):
+            checks[c["name"]] = {"interval": hc.get("interval", 30), "retries": hc.get("retries", 3),
+                                 "startPeriod": hc.get("startPeriod", 0)}
+    return checks
 
 
 def _start_task(backend, service, deployment, at):
@@ -81,12 +130,18 @@ def _start_task(backend, service, deployment, at):
         networking_configuration=networking,
         platform_version=service.platform_version,
     )
-    task.status = "PENDING"
+    task.status = "PROVISIONING"
     task.desired_status = "RUNNING"
     task.created_at = at
     task.m4_deployment = deployment["id"]
+    # UNKNOWN until a declared check passes, and forever without one (HealthCheck, Task.healthStatus).
+    task.health_status = "UNKNOWN"
+    task.m4_health = {}
     for c in task.containers:
         c.last_status = "PENDING"
+        c.exitCode = None  # a running container has no exit code
+        c.reason = None
+        c.health_status = "UNKNOWN"
         # The ECS API's Container.cpu and .memory are strings; moto keeps the task definition's ints.
         c.cpu = None if c.cpu is None else str(c.cpu)
         c.memory = None if c.memory is None else str(c.memory)
@@ -94,48 +149,126 @@ def _start_task(backend, service, deployment, at):
     return task
 
 
-def _stop_task(service, task, at, *, exit_code, stop_code, reason):
-    task.status = "STOPPED"
+def _begin_stop(service, task, at, *, exit_code, stop_code, reason, container_reason=None):
+    """The stop begins: desired STOPPED, containers exited; STOPPED follows after stop_delay."""
     task.desired_status = "STOPPED"
-    task.stopped_at = at
+    task.status = "DEACTIVATING"
     task.stopping_at = at
     task.execution_stopped_at = at
+    task.m4_stop_at = at
     task.stop_code = stop_code
     task.stopped_reason = reason
     for c in task.containers:
         c.last_status = "STOPPED"
         c.exitCode = exit_code
-        c.reason = reason if exit_code else None
+        c.reason = container_reason
     short = task.task_arn.split("/")[-1]
-    if exit_code:
-        _event(service, f"has stopped 1 running tasks: (task {short}).", at)
+    _event(service, f"has stopped 1 running tasks: (task {short}).", at)
     for listener in LISTENERS:
         listener("stopped", service, task)
+
+
+def _planned_stop(service, task, at, deployment):
+    _begin_stop(service, task, at, exit_code=0, stop_code="ServiceSchedulerInitiated",
+                reason=PLANNED_STOP.format(deployment["id"]))
 
 
 def _crashes(fault, task):
     mode = fault.get("mode")
     if mode == "crash_loop":
         return True
-    return mode == "rollback" and getattr(task, "m4_deployment", None) == fault.get("deployment")
+    return mode in ("rollback", "failed_deployment") and getattr(task, "m4_deployment", None) == fault.get("deployment")
+
+
+def _advance_stopping(service, task, fault, at_now):
+    """DEACTIVATING -> STOPPING -> DEPROVISIONING -> STOPPED over stop_delay."""
+    elapsed = (at_now - task.m4_stop_at).total_seconds()
+    delay = _timing(fault, "stop_delay")
+    if elapsed >= delay:
+        task.status = "STOPPED"
+        task.stopped_at = task.m4_stop_at + timedelta(seconds=delay)
+    elif elapsed >= 2 * delay / 3:
+        task.status = "DEPROVISIONING"
+    elif elapsed >= delay / 3:
+        task.status = "STOPPING"
+
+
+def _check_health(backend, service, task, fault, at_now):
+    """Runs the declared checks due by now (Docker HEALTHCHECK semantics, which ECS maps to: the
+    first check `interval` s after start, failures inside startPeriod not counted unless a check
+    already passed, UNHEALTHY after `retries` consecutive counted failures). Returns the time the
+    task turned UNHEALTHY, if it did."""
+    checks = _health_checks(backend, task)
+    if not checks:
+        return None
+    mode = fault.get("mode")
+    healthy_for = float(_option(fault, "healthy_for", 0))
+    turned = None
+    for name, hc in checks.items():
+        state = task.m4_health.setdefault(name, {"done": 0, "failures": 0, "passed": False, "status": "UNKNOWN"})
+        while True:
+            due = task.started_at + timedelta(seconds=hc["interval"] * (state["done"] + 1))
+            if due > at_now or state["status"] == "UNHEALTHY":
+                break
+            state["done"] += 1
+            since_start = (due - task.started_at).total_seconds()
+            fails = mode == "unhealthy" or (mode == "unhealthy_after" and since_start >= healthy_for)
+            if not fails:
+                state.update(failures=0, passed=True, status="HEALTHY")
+            elif state["passed"] or since_start > hc["startPeriod"]:
+                state["failures"] += 1
+                if state["failures"] >= hc["retries"]:
+                    state["status"] = "UNHEALTHY"
+                    turned = due if turned is None else min(turned, due)
+        for c in task.containers:
+            if c.name == name:
+                c.health_status = state["status"]
+    statuses = [s["status"] for s in task.m4_health.values()]
+    task.health_status = ("UNHEALTHY" if "UNHEALTHY" in statuses
+                          else "HEALTHY" if statuses and all(s == "HEALTHY" for s in statuses) else "UNKNOWN")
+    return turned
+
+
+def _last_unplanned_stop(backend, service):
+    """When the latest stop the scheduler did not plan began: the replacement waits for it."""
+    return max((t.m4_stop_at for t in _service_tasks(backend, service)
+                if hasattr(t, "m4_stop_at") and not t.stopped_reason.startswith("Scaling activity")),
+               default=None)
 
 
 def reconcile(backend, service):
     """Brings one service's tasks, counts, deployments and events up to the current time."""
     with LOCK:
         if not service.deployments or service.status != "ACTIVE":
-            return
+            return  # CODE_DEPLOY and EXTERNAL services have no ECS deployments: not ours to run
         at_now = now()
         fault = _fault(backend, service)
+        mode = fault.get("mode")
         for _ in range(1000):  # bounded: each pass applies the earliest due transition(s)
             changed = False
             primary = service.deployments[0]
-            tasks = _service_tasks(backend, service)
-            live = [t for t in tasks if t.desired_status == "RUNNING"]
+            for t in _service_tasks(backend, service):
+                if t.desired_status == "STOPPED" and t.status != "STOPPED" and hasattr(t, "m4_stop_at"):
+                    before = t.status
+                    _advance_stopping(service, t, fault, at_now)
+                    changed |= t.status != before
+            live = [t for t in _service_tasks(backend, service) if t.desired_status == "RUNNING"]
             for t in live:
-                if t.status == "PENDING" and fault.get("mode") != "stuck_pending":
-                    due = t.created_at + timedelta(seconds=_timing(fault, "start_delay"))
-                    if due <= at_now:
+                start_delay = _timing(fault, "start_delay")
+                if t.status in ("PROVISIONING", "PENDING", "ACTIVATING"):
+                    elapsed = (at_now - t.created_at).total_seconds()
+                    if mode == "stuck_pending":
+                        t.status = "PENDING" if elapsed >= start_delay / 3 else "PROVISIONING"
+                        continue
+                    if mode == "fail_to_start" and elapsed >= start_delay:
+                        reason = _option(fault, "stopped_reason", PULL_FAILED)
+                        _begin_stop(service, t, t.created_at + timedelta(seconds=start_delay), exit_code=None,
+                                    stop_code="TaskFailedToStart", reason=reason,
+                                    container_reason=_option(fault, "container_reason", reason.split(":")[0]))
+                        primary["failedTasks"] = primary.get("failedTasks", 0) + 1
+                        changed = True
+                    elif elapsed >= start_delay:
+                        due = t.created_at + timedelta(seconds=start_delay)
                         t.status = "RUNNING"
                         t.started_at = t.pull_started_at = t.pull_stopped_at = due
                         for c in t.containers:
@@ -143,16 +276,38 @@ def reconcile(backend, service):
                         changed = True
                         for listener in LISTENERS:
                             listener("running", service, t)
-                elif t.status == "RUNNING" and _crashes(fault, t):
-                    due = t.started_at + timedelta(seconds=_timing(fault, "crash_after"))
-                    if due <= at_now:
-                        _stop_task(service, t, due, exit_code=1, stop_code="EssentialContainerExited",
-                                   reason="Essential container in task exited")
+                    else:
+                        t.status = "ACTIVATING" if elapsed >= 2 * start_delay / 3 else (
+                            "PENDING" if elapsed >= start_delay / 3 else "PROVISIONING")
+                elif t.status == "RUNNING":
+                    unhealthy_at = _check_health(backend, service, t, fault, at_now)
+                    crash_at = t.started_at + timedelta(seconds=_timing(fault, "crash_after")) if _crashes(fault, t) else None
+                    if unhealthy_at and (crash_at is None or unhealthy_at <= crash_at):
+                        # "if the task reports as unhealthy then the task will be stopped and the
+                        # service scheduler will replace it" (HealthCheck, API reference)
+                        _event(service, f"(task {t.task_arn.split('/')[-1]}) failed container health checks.", unhealthy_at)
+                        _begin_stop(service, t, unhealthy_at, exit_code=143, stop_code="ServiceSchedulerInitiated",
+                                    reason=HEALTH_STOP)
                         primary["failedTasks"] = primary.get("failedTasks", 0) + 1
                         changed = True
-            if fault.get("mode") == "rollback" and primary["id"] == fault.get("deployment") \
-                    and primary.get("failedTasks", 0) >= _timing(fault, "rollback_after"):
-                _roll_back(backend, service, fault, at_now)
+                    elif crash_at and crash_at <= at_now:
+                        exit_code = _option(fault, "exit_code", 1)
+                        _begin_stop(service, t, crash_at, exit_code=exit_code, stop_code="EssentialContainerExited",
+                                    reason=EXITED, container_reason=_option(fault, "container_reason"))
+                        primary["failedTasks"] = primary.get("failedTasks", 0) + 1
+                        changed = True
+            if mode in ("rollback", "failed_deployment") and primary["id"] == fault.get("deployment") \
+                    and primary.get("failedTasks", 0) >= _timing(fault, "rollback_after") \
+                    and primary.get("rolloutState") != "FAILED":
+                if mode == "rollback":
+                    _roll_back(backend, service, fault, at_now)
+                else:
+                    # Circuit breaker without rollback: the deployment is FAILED and stays PRIMARY
+                    # (Developer Guide, "deployment circuit breaker").
+                    primary["rolloutState"] = "FAILED"
+                    primary["rolloutStateReason"] = "ECS deployment circuit breaker: tasks failed to start."
+                    primary["updatedAt"] = at_now
+                    _event(service, f"deployment {primary['id']} deployment failed: tasks failed to start.", at_now)
                 changed = True
                 continue
             live = [t for t in _service_tasks(backend, service) if t.desired_status == "RUNNING"]
@@ -163,21 +318,19 @@ def reconcile(backend, service):
             if old and (running_primary >= desired):
                 # Rolling deployment: old tasks drain once the new ones carry the load.
                 for t in old:
-                    _stop_task(service, t, at_now, exit_code=0, stop_code="ServiceSchedulerInitiated",
-                               reason=f"Task stopped by deployment {primary['id']}")
+                    _planned_stop(service, t, at_now, primary)
                 changed = True
             if len(on_primary) > desired:
                 for t in sorted(on_primary, key=lambda t: t.created_at)[: len(on_primary) - desired]:
-                    _stop_task(service, t, at_now, exit_code=0, stop_code="ServiceSchedulerInitiated",
-                               reason=f"Scaling activity initiated by (deployment {primary['id']})")
+                    _planned_stop(service, t, at_now, primary)
                 changed = True
-            elif len(on_primary) < desired:
-                last_stop = max((t.stopped_at for t in _service_tasks(backend, service)
-                                 if getattr(t, "stopped_at", None) and t.stop_code == "EssentialContainerExited"),
-                                default=None)
+            elif len(on_primary) < desired and primary.get("rolloutState") != "FAILED":
+                last_stop = _last_unplanned_stop(backend, service)
                 start_at = at_now if last_stop is None else max(
-                    last_stop + timedelta(seconds=_timing(fault, "restart_delay")), primary.get("updatedAt", at_now))
-                if start_at <= at_now:
+                    last_stop + timedelta(seconds=_timing(fault, "restart_delay")), _aware(primary.get("updatedAt", at_now)))
+                if mode == "unplaceable":
+                    changed |= _placement_attempt(service, fault, at_now)
+                elif start_at <= at_now:
                     started = [_start_task(backend, service, primary, start_at) for _ in range(desired - len(on_primary))]
                     ids = " ".join(f"(task {t.task_arn.split('/')[-1]})" for t in started)
                     _event(service, f"has started {len(started)} tasks: {ids}.", start_at)
@@ -187,15 +340,33 @@ def reconcile(backend, service):
         _update_counts(service, backend, at_now)
 
 
+def _placement_attempt(service, fault, at):
+    """No capacity: the scheduler retries with a growing interval and logs each failure as a
+    service event; after repeated failures it also reports that it cannot start tasks
+    consistently (Developer Guide, "Amazon ECS service event messages" and "service throttle")."""
+    state = fault.setdefault("placement", {"next": at, "attempts": 0})
+    if at < state["next"]:
+        return False
+    state["attempts"] += 1
+    _event(service, _option(fault, "event", NO_CAPACITY), at)
+    if state["attempts"] == 3:
+        _event(service, "is unable to consistently start tasks successfully.", at)
+    backoff = min(_timing(fault, "restart_delay") * 2 ** state["attempts"], 10.0)
+    state["next"] = at + timedelta(seconds=backoff)
+    return False
+
+
 def _update_counts(service, backend, at):
     live = [t for t in _service_tasks(backend, service) if t.desired_status == "RUNNING"]
+    # runningCount and pendingCount count tasks in the RUNNING and PENDING states (Service shape).
     running = sum(1 for t in live if t.status == "RUNNING")
     pending = sum(1 for t in live if t.status == "PENDING")
     service.running_count, service.pending_count = running, pending
     primary = service.deployments[0]
     on_primary = [t for t in live if getattr(t, "m4_deployment", None) == primary["id"] and t.status == "RUNNING"]
     primary.update(desiredCount=service.desired_count, runningCount=len(on_primary), pendingCount=pending)
-    steady = running == service.desired_count and pending == 0 and len(on_primary) == running
+    not_stopped = [t for t in _service_tasks(backend, service) if t.status != "STOPPED"]
+    steady = running == service.desired_count and len(not_stopped) == running and len(on_primary) == running
     if steady and primary.get("rolloutState") == "IN_PROGRESS":
         primary["rolloutState"] = "COMPLETED"
         primary["rolloutStateReason"] = f"ECS deployment {primary['id']} completed."
@@ -235,13 +406,13 @@ def _roll_back(backend, service, fault, at):
     failed = service.deployments[0]
     failed["rolloutState"] = "FAILED"
     failed["rolloutStateReason"] = "ECS deployment circuit breaker: tasks failed to start."
+    failed["updatedAt"] = at
     target = fault.get("rollback_to") or failed.get("m4_previous_td") or failed["taskDefinition"]
-    for t in _service_tasks(backend, service):
-        if t.desired_status == "RUNNING":
-            _stop_task(service, t, at, exit_code=0, stop_code="ServiceSchedulerInitiated",
-                       reason="Deployment rolled back")
     _event(service, f"deployment {failed['id']} deployment failed: tasks failed to start.", at)
     deployment = _new_deployment(service, target, at, reason=f"ECS deployment circuit breaker: rolling back to {target}")
+    for t in _service_tasks(backend, service):
+        if t.desired_status == "RUNNING":
+            _planned_stop(service, t, at, deployment)
     del service.deployments[2:]
     _event(service, f"rolling back to deployment {deployment['id']}.", at)
     fault["mode"] = None  # the rolled-back task definition runs normally
@@ -255,12 +426,21 @@ def _reconcile_cluster(backend, cluster_str):
                 reconcile(backend, service)
 
 
+def _int_param(value, name, low, high):
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise InvalidParameterException(f"{name} must be an integer.")
+    if not low <= number <= high:
+        raise InvalidParameterException(f"{name} must be between {low} and {high}.")
+    return number
+
+
 def install():
     backend_cls = ecs_models.EC2ContainerServiceBackend
     orig_update = backend_cls.update_service
     orig_describe_services = backend_cls.describe_services
     orig_list_tasks = backend_cls.list_tasks
-    orig_describe_tasks = backend_cls.describe_tasks
     orig_create_service = backend_cls.create_service
 
     def create_service(self, cluster_str, service_name, desired_count, *args, **kwargs):
@@ -280,6 +460,8 @@ def install():
             cluster_str = props.get("cluster", "default")
             name = props["service"].split("/")[-1]
             service = self._get_service(cluster_str, name)
+            if not service.deployments:  # CODE_DEPLOY / EXTERNAL: only counts change here
+                return orig_update(self, props)
             reconcile(self, service)
             desired = props.pop("desired_count", None)
             task_definition = props.pop("task_definition", None)
@@ -294,11 +476,13 @@ def install():
             if (task_definition and task_definition != service.deployments[0]["taskDefinition"]) or force:
                 deployment = _new_deployment(service, task_definition or service.deployments[0]["taskDefinition"], at)
                 fault = _fault(self, service)
-                if fault.get("mode") == "rollback":
+                if fault.get("mode") in ("rollback", "failed_deployment"):
                     fault["deployment"] = deployment["id"]
             elif desired is not None:
+                # A count change alone starts no new deployment: the PRIMARY deployment's desired
+                # count (and so its updatedAt) changes, its rollout state is older than the update.
                 service.deployments[0]["updatedAt"] = at
-                if fault_mode(self, service) == "rollback":
+                if fault_mode(self, service) in ("rollback", "failed_deployment"):
                     _fault(self, service)["deployment"] = service.deployments[0]["id"]
             reconcile(self, service)
             return service
@@ -316,28 +500,83 @@ def install():
             tasks = [t for t in tasks if getattr(t, "group", None) == group]
         return tasks
 
-    def describe_tasks(self, cluster_str, tasks):
-        _reconcile_cluster(self, cluster_str)
-        return orig_describe_tasks(self, cluster_str, tasks)
-
     backend_cls.create_service = create_service
     backend_cls.update_service = update_service
     backend_cls.describe_services = describe_services
     backend_cls.list_tasks = list_tasks
-    backend_cls.describe_tasks = describe_tasks
+
+    responses_cls = ecs_responses.EC2ContainerServiceResponse
+
+    def list_tasks_response(self):
+        # "ListTasks returns up to 100 results and a nextToken value if applicable"; maxResults
+        # 1-100 (ListTasks, API reference). The token is opaque to clients; here it is an offset.
+        max_results = _int_param(self._get_param("maxResults") or 100, "maxResults", 1, 100)
+        token = self._get_param("nextToken")
+        start = 0
+        if token:
+            if not str(token).startswith("m4p-") or not token[4:].isdigit():
+                raise InvalidParameterException("Invalid token")
+            start = int(token[4:])
+        tasks = self.ecs_backend.list_tasks(
+            self._get_param("cluster", "default"), self._get_param("containerInstance"),
+            self._get_param("family"), self._get_param("startedBy"), self._get_param("serviceName"),
+            self._get_param("desiredStatus"))
+        arns = [t.task_arn for t in tasks]
+        result = {"taskArns": arns[start:start + max_results]}
+        if start + max_results < len(arns):
+            result["nextToken"] = f"m4p-{start + max_results}"
+        return ecs_responses.ActionResult(result)
+
+    def describe_tasks_response(self):
+        # "tasks: A list of up to 100 task IDs or full ARN entries"; tasks it cannot find come back
+        # in failures[] with reason MISSING ("Amazon ECS API failure reasons").
+        cluster = self._get_param("cluster", "default")
+        wanted = self._get_param("tasks", [])
+        if not wanted:
+            raise InvalidParameterException("Tasks cannot be empty.")
+        if len(wanted) > 100:
+            raise InvalidParameterException("Tasks cannot have more than 100 elements.")
+        _reconcile_cluster(self.ecs_backend, cluster)
+        self.ecs_backend._get_cluster(cluster)
+        name = cluster.split("/")[-1]
+        by_key = {}
+        for arn, task in self.ecs_backend.tasks.get(name, {}).items():
+            by_key[arn] = task
+            by_key[arn.split("/")[-1]] = task
+        found, failures = [], []
+        for key in wanted:
+            task = by_key.get(key)
+            if task is None:
+                failures.append({"arn": key, "reason": "MISSING"})
+            elif task not in found:
+                found.append(task)
+        return ecs_responses.ActionResult({"tasks": found, "failures": failures})
+
+    responses_cls.list_tasks = list_tasks_response
+    responses_cls.describe_tasks = describe_tasks_response
 
 
 def fault_mode(backend, service):
     return _fault(backend, service).get("mode")
 
 
-def set_fault(account, region, cluster, service, mode, rollback_to=None, timing=None):
+MODES = {None, "crash_loop", "fail_to_start", "unhealthy", "unhealthy_after", "unplaceable", "stuck_pending",
+         "rollback", "failed_deployment"}
+
+
+def set_fault(account, region, cluster, service, mode, rollback_to=None, timing=None, options=None):
     with LOCK:
         key = (account, region, cluster, service)
+        if mode not in MODES:
+            raise ValueError(f"unknown fault mode {mode!r}")
         unknown = set(timing or {}) - set(TIMING)
         if unknown:
             raise ValueError(f"unknown timing {sorted(unknown)}")
+        unknown = set(options or {}) - OPTIONS
+        if unknown:
+            raise ValueError(f"unknown fault options {sorted(unknown)}")
         if mode or timing:
-            FAULTS[key] = {"mode": mode, "rollback_to": rollback_to, "timing": dict(timing or {})}
+            FAULTS[key] = {"mode": mode, "rollback_to": rollback_to, "timing": dict(timing or {}),
+                           "options": dict(options or {})}
         else:
             FAULTS.pop(key, None)

@@ -19,7 +19,7 @@ def register_lane(body):
     LANES[key] = {"group": body["group"], "topics": list(body["topics"]), "bootstrap": body["bootstrap"]}
 
 
-def _consume(lane, stop):
+def _consume(lane, stop, joined=None):
     from kafka import KafkaConsumer
     from kafka.structs import OffsetAndMetadata
     consumer = None
@@ -33,6 +33,8 @@ def _consume(lane, stop):
             if not committed and consumer.assignment():
                 consumer.commit({tp: OffsetAndMetadata(consumer.position(tp), "", -1) for tp in consumer.assignment()})
                 committed = True
+                if joined is not None:
+                    joined.set()
     except Exception as exc:  # the broker may be down; the stand-in is best effort, never fatal to moto
         LOG.warning("stand-in for %s: %r", lane["group"], exc)
         time.sleep(0.5)
@@ -71,12 +73,14 @@ def rogue(body):
             entry = _ROGUES.pop(name, None)
             if entry:
                 entry[1].set()
-            return
+            return {"joined": False}
         lane = {"group": body["group"], "topics": list(body["topics"]), "bootstrap": body["bootstrap"]}
-        stop = threading.Event()
-        thread = threading.Thread(target=_consume, args=(lane, stop), daemon=True, name=f"rogue-{name}")
+        stop, joined = threading.Event(), threading.Event()
+        thread = threading.Thread(target=_consume, args=(lane, stop, joined), daemon=True, name=f"rogue-{name}")
         _ROGUES[name] = (thread, stop, lane)
         thread.start()
+    # A test waits for the state it needs: the rogue is a member with partitions assigned.
+    return {"joined": joined.wait(timeout=float(body.get("wait_s", 0)))}
 
 
 def members():
