@@ -438,7 +438,10 @@ fn judge(
     if !unhealthy.is_empty() {
         return class(
             Outcome::Unhealthy,
-            format!("UNHEALTHY: {}", unhealthy.join(", ")),
+            format!(
+                "UNHEALTHY: {} (the declared container health check failed)",
+                unhealthy.join(", ")
+            ),
             Health::Unhealthy,
         );
     }

@@ -3,6 +3,7 @@
 
 mod cli;
 mod config_errors;
+mod ecs_truth;
 mod evidence;
 mod examples;
 mod gates;

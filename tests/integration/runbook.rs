@@ -65,18 +65,18 @@ impl Tenant {
         format!("fraud-platform-{}", self.name)
     }
 
-    fn service(&self, short: &str) -> String {
+    pub(crate) fn service(&self, short: &str) -> String {
         format!("{}-{short}", self.prefix())
     }
 
-    fn edit(&self, rel: &str, from: &str, to: &str) {
+    pub(crate) fn edit(&self, rel: &str, from: &str, to: &str) {
         let text = std::fs::read_to_string(self.path(rel)).unwrap();
         assert!(text.contains(from), "{rel} has no {from:?}");
         std::fs::write(self.path(rel), text.replacen(from, to, 1)).unwrap();
     }
 
     /// Runs M4 with fast windows; `sets` (KEY=VALUE) override them.
-    fn run_with(&self, sets: &[&str], flags: &[&str]) -> Outcome {
+    pub(crate) fn run_with(&self, sets: &[&str], flags: &[&str]) -> Outcome {
         let mut values = std::collections::BTreeMap::from([
             ("soak_ms", "300".to_owned()),
             ("stabilization_interval_ms", "200".to_owned()),
@@ -95,19 +95,124 @@ impl Tenant {
         run.args(flags).run()
     }
 
-    fn run(&self, flags: &[&str]) -> Outcome {
+    pub(crate) fn run(&self, flags: &[&str]) -> Outcome {
         self.run_with(&[], flags)
     }
 
-    fn fault(&self, short: &str, mode: &str, rollback_to: Option<&str>) {
-        control(
-            "fault",
-            &serde_json::json!({"cluster": self.prefix(), "service": self.service(short), "mode": mode,
-                "rollback_to": rollback_to, "timing": {"start_delay": 0.1, "crash_after": 0.2, "restart_delay": 0.1}}),
+    pub(crate) fn fault(&self, short: &str, mode: &str, rollback_to: Option<&str>) {
+        self.fault_with(
+            short,
+            mode,
+            rollback_to,
+            serde_json::json!({}),
+            serde_json::json!({}),
         );
     }
 
-    fn desired_counts(&self) -> Vec<i32> {
+    /// A fault with emulator options (exit_code, container_reason, stopped_reason, healthy_for,
+    /// event) and per-service timing over the fast defaults.
+    pub(crate) fn fault_with(
+        &self,
+        short: &str,
+        mode: &str,
+        rollback_to: Option<&str>,
+        timing: serde_json::Value,
+        options: serde_json::Value,
+    ) {
+        let mut all =
+            serde_json::json!({"start_delay": 0.1, "crash_after": 0.2, "restart_delay": 0.1});
+        all.as_object_mut()
+            .unwrap()
+            .extend(timing.as_object().unwrap().clone());
+        control(
+            "fault",
+            &serde_json::json!({"cluster": self.prefix(), "service": self.service(short), "mode": mode,
+                "rollback_to": rollback_to, "timing": all, "options": options}),
+        );
+    }
+
+    /// Registers a revision of a service's task definition that is the current one plus a
+    /// container health check, and points the service at it (still at desired count 0).
+    pub(crate) fn declare_health_check(&self, short: &str, interval: i32, retries: i32) -> String {
+        use aws_sdk_ecs::types::{ContainerDefinition, HealthCheck};
+        let c = clients();
+        let service = self.service(short);
+        block_on(async {
+            let current = c
+                .ecs
+                .describe_services()
+                .cluster(self.prefix())
+                .services(&service)
+                .send()
+                .await
+                .unwrap();
+            let td = current.services()[0].task_definition().unwrap().to_owned();
+            let old = c
+                .ecs
+                .describe_task_definition()
+                .task_definition(&td)
+                .send()
+                .await
+                .unwrap();
+            let old = old.task_definition().unwrap();
+            let container = &old.container_definitions()[0];
+            let check = HealthCheck::builder()
+                .command("CMD-SHELL")
+                .command("test -f /tmp/healthy")
+                .interval(interval)
+                .timeout(2)
+                .retries(retries)
+                .start_period(0)
+                .build()
+                .unwrap();
+            let def = ContainerDefinition::builder()
+                .name(container.name().unwrap())
+                .image(container.image().unwrap())
+                .memory(512)
+                .essential(true)
+                .set_environment(Some(container.environment().to_vec()))
+                .set_secrets(Some(container.secrets().to_vec()))
+                .set_log_configuration(container.log_configuration().cloned())
+                .health_check(check)
+                .build();
+            let arn = c
+                .ecs
+                .register_task_definition()
+                .family(old.family().unwrap())
+                .set_network_mode(old.network_mode().cloned())
+                .set_execution_role_arn(old.execution_role_arn().map(str::to_owned))
+                .set_task_role_arn(old.task_role_arn().map(str::to_owned))
+                .container_definitions(def)
+                .send()
+                .await
+                .unwrap()
+                .task_definition()
+                .unwrap()
+                .task_definition_arn()
+                .unwrap()
+                .to_owned();
+            c.ecs
+                .update_service()
+                .cluster(self.prefix())
+                .service(&service)
+                .task_definition(&arn)
+                .send()
+                .await
+                .unwrap();
+            arn
+        })
+    }
+
+    /// The local copy of an artifact the run published.
+    pub(crate) fn artifact(&self, out: &Outcome, name: &str) -> serde_json::Value {
+        let json = out.json();
+        let path = json["artifacts"][name]["local"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {name} in {json}"));
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    }
+
+    pub(crate) fn desired_counts(&self) -> Vec<i32> {
         let names: Vec<String> = ["ig", "rtdl-ofp", "case-ls", "env-conformance"]
             .iter()
             .map(|s| self.service(s))
@@ -143,7 +248,7 @@ impl Tenant {
 
     /// Registers a task definition revision for a service (optionally without run scope or with
     /// an inline secret-named variable) and points the service at it, still at desired count 0.
-    fn replace_task_definition(&self, short: &str, env: &[(&str, &str)]) -> String {
+    pub(crate) fn replace_task_definition(&self, short: &str, env: &[(&str, &str)]) -> String {
         use aws_sdk_ecs::types::{ContainerDefinition, KeyValuePair};
         let c = clients();
         let service = self.service(short);
@@ -249,7 +354,7 @@ impl Drop for Tenant {
     }
 }
 
-fn first_blocker(out: &Outcome) -> (String, String) {
+pub(crate) fn first_blocker(out: &Outcome) -> (String, String) {
     let json = out.json();
     let b = &json["blockers"][0];
     (
@@ -260,7 +365,7 @@ fn first_blocker(out: &Outcome) -> (String, String) {
 
 /// A HOLD with `code` first, the verdict snapshot still published, and nothing after `phase` run
 /// (every later phase SKIP, except the verdict).
-fn assert_hold(out: &Outcome, code: &str, phase: &str) {
+pub(crate) fn assert_hold(out: &Outcome, code: &str, phase: &str) {
     out.status(3);
     let json = out.json();
     assert_eq!(json["verdict"], "HOLD_M4", "{}", out.stdout);

@@ -142,9 +142,6 @@ def _start_task(backend, service, deployment, at):
         c.exitCode = None  # a running container has no exit code
         c.reason = None
         c.health_status = "UNKNOWN"
-        # The ECS API's Container.cpu and .memory are strings; moto keeps the task definition's ints.
-        c.cpu = None if c.cpu is None else str(c.cpu)
-        c.memory = None if c.memory is None else str(c.memory)
     backend.tasks.setdefault(cluster.name, {})[task.task_arn] = task
     return task
 
@@ -437,6 +434,19 @@ def _int_param(value, name, low, high):
 
 
 def install():
+    orig_container_init = ecs_models.Container.__init__
+
+    def container_init(self, task_def):
+        # The Container shape as DescribeTasks documents it: cpu and memory are strings, a running
+        # container has no exitCode, and its healthStatus is UNKNOWN until a declared check
+        # passes (moto says HEALTHY, exit code 0 and integers from the start).
+        orig_container_init(self, task_def)
+        self.cpu = None if self.cpu is None else str(self.cpu)
+        self.memory = None if self.memory is None else str(self.memory)
+        self.exitCode = None
+        self.health_status = "UNKNOWN"
+
+    ecs_models.Container.__init__ = container_init
     backend_cls = ecs_models.EC2ContainerServiceBackend
     orig_update = backend_cls.update_service
     orig_describe_services = backend_cls.describe_services

@@ -1,0 +1,330 @@
+//! What real ECS does that a naive stability check misses, each through the binary on its own
+//! tenant (issue 11): declared health checks (proven, failing from the start, failing later in
+//! the soak), exits with code 0 and 137 (OutOfMemoryError), tasks that fail to start, a daemon of
+//! an earlier wave that dies while a later wave settles, tasks that can never be placed, a
+//! CODE_DEPLOY service, a failed deployment without rollback, and more than 100 tasks in a
+//! cluster (ListTasks pages, DescribeTasks batches). Each asserts verdict, code, phase and that
+//! the reason names the cause.
+
+use crate::runbook::{assert_hold, first_blocker, Tenant};
+use crate::substrate::{clients, OwnService};
+use crate::support::{block_on, Env, PLATFORM_RUN_ID};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+fn first_reason(out: &crate::support::Outcome) -> String {
+    out.json()["blockers"][0]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The M4.F snapshot's row for a service.
+fn f_row(t: &Tenant, out: &crate::support::Outcome, short: &str) -> serde_json::Value {
+    let f = t.artifact(out, "m4_f_daemon_start_snapshot");
+    let name = format!("{}-{short}", t.prefix());
+    f["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["service"] == name.as_str())
+        .cloned()
+        .unwrap_or_else(|| panic!("no row for {name} in {f}"))
+}
+
+#[test]
+fn declared_health_check_is_proven_before_advance_and_undeclared_ones_are_named() {
+    let t = Tenant::new();
+    t.declare_health_check("ig", 5, 1);
+    let out = t.run(&[]);
+    out.status(0).nowhere("SCRIPT-FAULT");
+    assert_eq!(out.json()["verdict"], "ADVANCE_TO_M5");
+    let ig = f_row(&t, &out, "ig");
+    assert_eq!(ig["health"], "healthy", "{ig}");
+    assert_eq!(ig["health_proven"], true);
+    assert_eq!(
+        ig["soak_ms"], 5000,
+        "the check's startPeriod + interval x retries"
+    );
+    assert!(
+        ig["soak_bound"]
+            .as_str()
+            .unwrap()
+            .contains("declared health check"),
+        "{ig}"
+    );
+    let f = t.artifact(&out, "m4_f_daemon_start_snapshot");
+    let unproven = f["health_not_proven"].as_array().unwrap();
+    assert_eq!(
+        unproven.len(),
+        12,
+        "every other daemon declares no check: {f}"
+    );
+    assert!(!unproven.contains(&json!(format!("{}-ig", t.prefix()))));
+}
+
+#[test]
+fn hold_container_unhealthy_from_the_start() {
+    let t = Tenant::new();
+    t.declare_health_check("ig", 5, 1);
+    t.fault("ig", "unhealthy", None);
+    let started = Instant::now();
+    let out = t.run_with(&["timeout_ms=60000"], &[]);
+    assert_hold(&out, "M4F-B3", "M4.F");
+    let reason = first_reason(&out);
+    assert!(
+        reason.contains("unhealthy") && reason.contains("health check"),
+        "{reason}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(45),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(t.desired_counts()[1..], [0, 0, 0], "no later pack started");
+}
+
+#[test]
+fn hold_container_turning_unhealthy_inside_the_soak() {
+    let t = Tenant::new();
+    t.declare_health_check("ig", 5, 1);
+    // The first check (5 s after start) passes, the second (10 s) fails: HEALTHY is not enough,
+    // the daemon must stay HEALTHY for the whole soak.
+    t.fault_with(
+        "ig",
+        "unhealthy_after",
+        None,
+        json!({}),
+        json!({"healthy_for": 7}),
+    );
+    let out = t.run_with(&["soak_ms=20000", "timeout_ms=60000"], &[]);
+    assert_hold(&out, "M4F-B3", "M4.F");
+    let reason = first_reason(&out);
+    assert!(
+        reason.contains("fraud-platform") && reason.contains("health"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn hold_daemon_that_exits_zero() {
+    let t = Tenant::new();
+    t.fault_with("ig", "crash_loop", None, json!({}), json!({"exit_code": 0}));
+    let out = t.run(&[]);
+    assert_hold(&out, "M4F-B3", "M4.F");
+    let reason = first_reason(&out);
+    assert!(
+        reason.contains("EssentialContainerExited") && reason.contains("exit code 0"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn hold_daemon_killed_out_of_memory() {
+    let t = Tenant::new();
+    t.fault_with(
+        "rtdl-ofp",
+        "crash_loop",
+        None,
+        json!({"crash_after": 0.5}),
+        json!({"exit_code": 137, "container_reason": "OutOfMemoryError: Container killed due to memory usage"}),
+    );
+    let out = t.run_with(&["soak_ms=1500"], &[]);
+    assert_hold(&out, "M4F-B3", "M4.F");
+    let reason = first_reason(&out);
+    assert!(
+        reason.contains("-rtdl-ofp")
+            && reason.contains("exit code 137")
+            && reason.contains("OutOfMemoryError"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn hold_task_that_fails_to_start_on_its_secrets() {
+    let t = Tenant::new();
+    let why = "ResourceInitializationError: unable to pull secrets or registry auth: execution resource \
+               retrieval failed: unable to retrieve secrets from ssm: service call has been retried 1 time(s)";
+    t.fault_with(
+        "ig",
+        "fail_to_start",
+        None,
+        json!({}),
+        json!({"stopped_reason": why}),
+    );
+    let out = t.run(&[]);
+    assert_hold(&out, "M4F-B3", "M4.F");
+    let reason = first_reason(&out);
+    assert!(
+        reason.contains("TaskFailedToStart")
+            && reason.contains("ResourceInitializationError")
+            && reason.contains("exit code none"),
+        "{reason}"
+    );
+    let row = f_row(&t, &out, "ig");
+    assert_eq!(row["stops"][0]["stop_code"], "TaskFailedToStart", "{row}");
+}
+
+#[test]
+fn hold_earlier_wave_daemon_that_dies_while_a_later_wave_settles() {
+    let t = Tenant::new();
+    // The ingress daemon passes wave 1, then dies 3 s after it started, while wave 4 (whose
+    // daemon is stuck pending) is still settling: it must not be forgotten once it passed.
+    t.fault_with(
+        "ig",
+        "crash_loop",
+        None,
+        json!({"crash_after": 3.0}),
+        json!({}),
+    );
+    t.fault("env-conformance", "stuck_pending", None);
+    let out = t.run_with(&["timeout_ms=12000"], &[]);
+    assert_hold(&out, "M4F-B3", "M4.F");
+    let reason = first_reason(&out);
+    assert!(
+        reason.contains(&format!("{}-ig", t.prefix())) && reason.contains("after it was stable"),
+        "{reason}"
+    );
+    let f = t.artifact(&out, "m4_f_daemon_start_snapshot");
+    let late = f["late_failures"].as_array().unwrap();
+    assert_eq!(late.len(), 1, "{f}");
+    assert!(late[0]["wave_settling"].as_i64().unwrap() > 1, "{f}");
+    assert!(late[0]["failed_at"].is_string(), "{f}");
+}
+
+#[test]
+fn hold_task_that_cannot_be_placed_after_the_grace_not_the_timeout() {
+    let t = Tenant::new();
+    t.fault("ig", "unplaceable", None);
+    let started = Instant::now();
+    let out = t.run_with(&["placement_grace_ms=1500", "timeout_ms=120000"], &[]);
+    assert_hold(&out, "M4F-B2", "M4.F");
+    let reason = first_reason(&out);
+    assert!(
+        reason.contains("placement_failed") && reason.contains("was unable to place a task"),
+        "{reason}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(40),
+        "{:?}",
+        started.elapsed()
+    );
+    let row = f_row(&t, &out, "ig");
+    assert!(
+        row["events_since_update"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["message"]
+                .as_str()
+                .unwrap()
+                .contains("Capacity is unavailable")),
+        "{row}"
+    );
+}
+
+#[test]
+fn hold_code_deploy_service_at_once() {
+    let t = Tenant::new();
+    let service = format!("{}-ig", t.prefix());
+    let c = clients();
+    block_on(async {
+        let old = c
+            .ecs
+            .describe_services()
+            .cluster(t.prefix())
+            .services(&service)
+            .send()
+            .await
+            .unwrap();
+        let old = old.services()[0].clone();
+        c.ecs
+            .delete_service()
+            .cluster(t.prefix())
+            .service(&service)
+            .force(true)
+            .send()
+            .await
+            .unwrap();
+        c.ecs
+            .create_service()
+            .cluster(t.prefix())
+            .service_name(&service)
+            .task_definition(old.task_definition().unwrap())
+            .desired_count(0)
+            .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
+            .set_network_configuration(old.network_configuration().cloned())
+            .deployment_controller(
+                aws_sdk_ecs::types::DeploymentController::builder()
+                    .r#type(aws_sdk_ecs::types::DeploymentControllerType::CodeDeploy)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    });
+    let started = Instant::now();
+    let out = t.run_with(&["timeout_ms=120000"], &[]);
+    assert_hold(&out, "M4F-B2", "M4.F");
+    let reason = first_reason(&out);
+    assert!(
+        reason.contains("unsupported") && reason.contains("CODE_DEPLOY"),
+        "{reason}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn hold_failed_deployment_without_rollback_is_failed_not_rolled_back() {
+    let t = Tenant::new();
+    t.fault("case-ls", "failed_deployment", None);
+    let out = t.run_with(&["crash_threshold=9", "timeout_ms=30000"], &[]);
+    assert_hold(&out, "M4F-B2", "M4.F");
+    let reason = first_reason(&out);
+    assert!(
+        reason.contains("(failed)") && reason.contains("not rolled back"),
+        "{reason}"
+    );
+    assert!(!reason.contains("rolled_back"), "{reason}");
+}
+
+#[test]
+fn more_than_a_hundred_tasks_are_paged_and_batched() {
+    let env = Env::new();
+    let own = OwnService::with_run_id(None, PLATFORM_RUN_ID);
+    let td = block_on(own.register("batch"));
+    block_on(async {
+        for _ in 0..11 {
+            clients()
+                .ecs
+                .run_task()
+                .cluster(&own.cluster)
+                .task_definition(&td)
+                .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
+                .count(10)
+                .send()
+                .await
+                .unwrap();
+        }
+    });
+    let script = format!(
+        r#"let t = ecs_tasks("{c}", "RUNNING");
+print(`outcome=${{t.outcome}} tasks=${{t.tasks.len()}} failures=${{t.failures.len()}}`);
+let alone = ecs_standalone_tasks("{c}");
+print(`alone=${{alone.tasks.len()}}`);"#,
+        c = own.cluster
+    );
+    let out = env.run(&script).args(["--output", "json"]).run();
+    out.status(0)
+        .stderr_has("outcome=pass tasks=110 failures=0")
+        .stderr_has("alone=110");
+    // Two ListTasks pages and two DescribeTasks batches per listing.
+    assert_eq!(out.json()["api_calls"]["ecs"], 8, "{}", out.stdout);
+    let (code, _) = first_blocker(&out);
+    assert_eq!(code, "");
+}
