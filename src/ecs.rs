@@ -467,6 +467,7 @@ pub async fn wait_stable(
     let mut lasting_failure = false;
     loop {
         polls += 1;
+        let poll_started = Instant::now();
         // Final failures are not asked about again; stable ones are, until the wait ends.
         let asking: Vec<String> = names
             .iter()
@@ -538,7 +539,8 @@ pub async fn wait_stable(
                 // A failed poll is never a pass; polls failing for longer than the budget end the
                 // wait instead of spending the whole timeout (a dead or throttling endpoint).
                 failed_polls += 1;
-                let since = *failing_since.get_or_insert_with(Instant::now);
+                // The failure clock starts when the first failing poll was sent.
+                let since = *failing_since.get_or_insert(poll_started);
                 error = Some(why.clone());
                 if since.elapsed() >= options.poll_failure_budget {
                     error = Some(format!(

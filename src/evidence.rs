@@ -153,7 +153,14 @@ pub async fn read_durable(
         .body
         .collect()
         .await
-        .map_err(|e| format!("cannot read {uri}: {e}"))?
+        // The body stream carries the SDK's checksum validation: a body that differs from the
+        // object's x-amz-checksum fails here, and the cause is in the error's source chain.
+        .map_err(|e| {
+            format!(
+                "cannot read {uri}: {}",
+                aws_smithy_types::error::display::DisplayErrorContext(&e)
+            )
+        })?
         .into_bytes()
         .to_vec())
 }

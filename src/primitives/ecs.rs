@@ -528,15 +528,25 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "ecs_wait_stable",
         params: &[("cluster", Ty::Str), ("services", Ty::Array), ("options", Ty::Map)],
         returns: "Map",
-        doc: "Waits, all services together, for singleton stability: running == desired == 1, no \
-              pending, one PRIMARY deployment COMPLETED on the expected task definition (the one \
-              ecs_update_service saw, or options.expected_task_definitions), held for soak_ms. Polls \
-              with backoff; crashed tasks since the update (selected by task group) at or above \
-              crash_threshold are a crash_loop, a FAILED rollout or another PRIMARY task definition \
-              is rolled_back. Options: timeout_ms, soak_ms, crash_threshold (defaults from [ecs]), desired_counts \
-              (name -> 0 | 1, for a rollback). \
-              Returns #{all_stable, outcome, services: name -> #{outcome, stable, reason, counts, \
-              primary_task_definition, rollout_state, task_arns, crashed_tasks}, polls, elapsed_ms, error}.",
+        doc: "Waits, all services together, for singleton stability as ECS documents it: running == \
+              desired == 1 on the expected task definition (the one ecs_update_service saw, or \
+              options.expected_task_definitions), nothing else live (PROVISIONING, PENDING, ACTIVATING, \
+              DEACTIVATING, STOPPING, DEPROVISIONING tasks are not done), one PRIMARY deployment not \
+              IN_PROGRESS, and, where the task definition declares a container healthCheck, the task \
+              HEALTHY; all held for soak_ms, lengthened to the check's startPeriod + interval x retries. \
+              Final failures: crash_loop (unplanned stops since the update, any exit code, TaskFailedToStart, \
+              user stops; at or above crash_threshold), unhealthy (UNHEALTHY, or replaced for failed health \
+              checks), placement_failed (placement events and no task for longer than placement_grace_ms), \
+              rolled_back, failed (FAILED deployment without rollback, service not ACTIVE), unsupported \
+              (CODE_DEPLOY or EXTERNAL controller). Every service this execution started earlier in the \
+              cluster is watched too: one that fails ends the wait and comes back in late_failures. Polls \
+              that keep failing past [ecs] poll_failure_budget_ms end the wait with outcome error. Options: \
+              timeout_ms, soak_ms, crash_threshold, placement_grace_ms (defaults from [ecs]), desired_counts \
+              (name -> 0 | 1, for a rollback). Returns #{all_stable, outcome, services: name -> #{outcome, \
+              stable, reason, watched, failed_at, counts, primary_task_definition, rollout_state, failed_tasks, \
+              deployment_controller, task_arns, task_states, health, health_checks, soak_ms, soak_bound, \
+              stops, events_since_update, placement_problem}, late_failures, polls, failed_polls, elapsed_ms, \
+              error}.",
         example: "let w = ecs_wait_stable(\"fraud-platform-dev-min\", [\"fraud-platform-dev-min-ig\"], #{ timeout_ms: 300 });\nprint(w.outcome);",
         example_exit: 0,
         failure: Failure::Catchable,
@@ -546,9 +556,12 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "ecs_tasks",
         params: &[("cluster", Ty::Str), ("desired_status", Ty::Str)],
         returns: "Map",
-        doc: "Every task of the cluster with desired status RUNNING, STOPPED or PENDING: #{outcome, \
-              reason, tasks: [#{arn, group, started_by, task_definition, last_status, desired_status, \
-              stop_code, stopped_reason, exit_codes, started_at, stopped_at}]}.",
+        doc: "Every task of the cluster with desired status RUNNING, STOPPED or PENDING (ListTasks page by \
+              page, DescribeTasks 100 per call): #{outcome, reason, tasks: [#{arn, group, started_by, \
+              task_definition, last_status, desired_status, health_status, stop_code, stopped_reason, \
+              exit_codes, containers: [#{name, last_status, exit_code, reason, health_status}], created_at, \
+              started_at, stopping_at, execution_stopped_at, stopped_at}], failures}. outcome is error when \
+              ECS could not be asked or DescribeTasks reported failures (the listing is then incomplete).",
         example: "print(ecs_tasks(\"fraud-platform-dev-min\", \"STOPPED\").outcome);",
         example_exit: 0,
         failure: Failure::Catchable,

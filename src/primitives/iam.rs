@@ -20,9 +20,11 @@ fn role(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic>
                 serde_json::to_value(&view).expect("role serialises"),
             )
         }
+        // The same keys as a pass, with the facts IAM did not give as ().
         Err(why) => (
             "error",
-            serde_json::json!({ "reason": why, "exists": null }),
+            serde_json::json!({ "reason": why, "exists": null, "name": name, "arn": null,
+                "trust_allows_ecs_tasks": null, "trusted_services": [] }),
         ),
     };
     let mut map = from_json(&value).cast::<rhai::Map>();

@@ -6,6 +6,7 @@ mod config_errors;
 mod ecs_truth;
 mod evidence;
 mod examples;
+mod faults;
 mod gates;
 mod handles;
 mod infra;

@@ -1,0 +1,207 @@
+//! Faults through the project's own injection harness (tests/substrate/fault_proxy.py) between the
+//! binary and moto: an ECS endpoint that stops answering in the middle of M4.F's wait holds within
+//! the poll-failure budget, IAM answering 500 holds M4.C with its code (never a Rhai property
+//! error), lasting ECS throttling holds in bounded time, S3 returning other bytes on read-back
+//! holds with the phase's write code, and transient faults a retry rides out still ADVANCE.
+
+use crate::runbook::{assert_hold, Tenant};
+use crate::support::{endpoint, Outcome};
+use serde_json::json;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::time::{Duration, Instant};
+
+/// One proxy process for one test, stopped by its PID when dropped.
+pub(crate) struct FaultProxy {
+    child: std::process::Child,
+    pub(crate) address: String,
+}
+
+impl FaultProxy {
+    pub(crate) fn start() -> FaultProxy {
+        let mut child = std::process::Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/substrate/fault_proxy.py"
+            ))
+            .args(["--upstream", &endpoint()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs the fault proxy");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let address = line
+            .trim()
+            .strip_prefix("listening ")
+            .unwrap_or_else(|| panic!("fault proxy said {line:?}"))
+            .to_owned();
+        FaultProxy { child, address }
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    fn request(&self, method: &str, path: &str, body: &str) -> serde_json::Value {
+        let mut stream = std::net::TcpStream::connect(&self.address).unwrap();
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.address,
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200"), "{response}");
+        serde_json::from_str(body).unwrap()
+    }
+
+    pub(crate) fn rules(&self, rules: serde_json::Value) {
+        self.request("POST", "/fault-proxy/rules", &rules.to_string());
+    }
+
+    pub(crate) fn stats(&self) -> serde_json::Value {
+        self.request("GET", "/fault-proxy/stats", "")
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Points a tenant's environment file at the proxy, with short budgets so that failures show in
+/// seconds (the defaults are minutes).
+fn through(t: &Tenant, proxy: &FaultProxy) {
+    t.edit(
+        "local.toml",
+        "endpoint_url = \"http://127.0.0.1:4566\"",
+        &format!("endpoint_url = \"{}\"", proxy.url()),
+    );
+    t.edit(
+        "local.toml",
+        "[budgets]\nconnect_timeout_ms = 1000\nattempt_timeout_ms = 5000\ncall_timeout_ms = 15000",
+        "[budgets]\nconnect_timeout_ms = 1000\nattempt_timeout_ms = 1000\ncall_timeout_ms = 3000",
+    );
+    let path = t.path("local.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("\n[ecs]\npoll_failure_budget_ms = 3000\n");
+    std::fs::write(path, text).unwrap();
+}
+
+fn first_reason(out: &Outcome) -> String {
+    out.json()["blockers"][0]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn ecs_that_stops_answering_mid_wait_holds_within_the_budget() {
+    let t = Tenant::new();
+    let proxy = FaultProxy::start();
+    through(&t, &proxy);
+    // ListTasks is first asked by M4.F's wait: its first poll is answered, then ECS goes silent.
+    proxy.rules(
+        json!([{"service": "ecs", "operation": "ListTasks", "kind": "blackhole", "after": 2}]),
+    );
+    let started = Instant::now();
+    let out = t.run_with(&["timeout_ms=600000"], &[]);
+    let took = started.elapsed();
+    assert_hold(&out, "M4F-B2", "M4.F");
+    let reason = first_reason(&out);
+    assert!(
+        reason.contains("could not be read")
+            && reason.contains(&proxy.url())
+            && reason.contains("kept failing"),
+        "{reason}"
+    );
+    // Budget 3 s, measured from the first failing poll, plus at most one call timeout (3 s).
+    assert!(took < Duration::from_secs(40), "took {took:?}");
+    assert_eq!(out.json()["phases"][5]["status"], "HOLD");
+}
+
+#[test]
+fn iam_unavailable_holds_m4c_with_its_code_and_the_aws_error() {
+    let t = Tenant::new();
+    let proxy = FaultProxy::start();
+    through(&t, &proxy);
+    proxy.rules(json!([{"service": "iam", "kind": "error5xx"}]));
+    let out = t.run(&[]);
+    assert_hold(&out, "M4C-B1", "M4.C");
+    out.nowhere("SCRIPT-FAULT").nowhere("Property not found");
+    let reason = first_reason(&out);
+    assert!(reason.contains("ServiceUnavailable"), "{reason}");
+    // The holding sub-phase still publishes its snapshot with the blocker.
+    let c = t.artifact(&out, "m4_c_iam_binding_snapshot");
+    assert_eq!(c["overall_pass"], false);
+    assert_eq!(c["blockers"][0]["code"], "M4C-B1", "{c}");
+}
+
+#[test]
+fn lasting_ecs_throttling_holds_in_bounded_time() {
+    let t = Tenant::new();
+    let proxy = FaultProxy::start();
+    through(&t, &proxy);
+    proxy.rules(json!([{"service": "ecs", "kind": "throttle"}]));
+    let started = Instant::now();
+    let out = t.run(&[]);
+    assert_eq!(out.json()["verdict"], "HOLD_M4", "{}", out.stdout);
+    out.status(3).nowhere("SCRIPT-FAULT");
+    let reason = first_reason(&out);
+    assert!(reason.contains("ThrottlingException"), "{reason}");
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+#[test]
+fn s3_read_back_with_other_bytes_holds_with_the_write_code() {
+    let t = Tenant::new();
+    let proxy = FaultProxy::start();
+    through(&t, &proxy);
+    proxy.rules(json!([{"service": "s3", "operation": "GET object", "kind": "corrupt"}]));
+    let out = t.run(&[]);
+    assert_eq!(out.json()["verdict"], "HOLD_M4", "{}", out.stdout);
+    out.status(3);
+    let (code, phase) = crate::runbook::first_blocker(&out);
+    assert_eq!(
+        (code.as_str(), phase.as_str()),
+        ("M4A-B3", "M4.A"),
+        "{}",
+        out.stdout
+    );
+    // The SDK's response checksum or the host's sha256 comparison, whichever sees it first.
+    let reason = first_reason(&out);
+    assert!(
+        reason.contains("checksum mismatch") || reason.contains("sha256"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn transient_faults_a_retry_rides_out_still_advance() {
+    let t = Tenant::new();
+    let proxy = FaultProxy::start();
+    through(&t, &proxy);
+    proxy.rules(json!([
+        {"service": "*", "kind": "throttle", "probability": 0.15, "first_attempt_only": true},
+        {"service": "ecs", "kind": "error5xx", "probability": 0.05, "first_attempt_only": true},
+        {"service": "*", "kind": "latency", "delay_ms": 20},
+    ]));
+    let out = t.run(&[]);
+    out.status(0).nowhere("SCRIPT-FAULT");
+    assert_eq!(out.json()["verdict"], "ADVANCE_TO_M5");
+    let faults = proxy.stats()["faults"].clone();
+    assert!(
+        faults
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|k| k.ends_with(":throttle")),
+        "the proxy injected throttling: {faults}"
+    );
+}
