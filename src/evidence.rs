@@ -71,30 +71,17 @@ pub fn write_local_once(path: &Path, bytes: &[u8]) -> Result<(), String> {
     })
 }
 
-/// Writes the object once and proves it landed: HEAD (must be absent), PUT with
-/// `If-None-Match: *`, GET and compare SHA-256 with what was sent.
+/// Writes the object once and proves it landed, in two round trips: PUT with `If-None-Match: *`
+/// (S3 answers 412 when the key exists, so no overwrite and no HEAD before it; S3 User Guide,
+/// "conditional writes"), then GET and compare SHA-256 with what was sent. Returns the bytes read
+/// back, verified, so the next phase's entry condition need not fetch them again.
 pub async fn write_durable_once(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
     bytes: &[u8],
-) -> Result<(), String> {
+) -> Result<Vec<u8>, String> {
     let uri = format!("s3://{bucket}/{key}");
-    match s3.head_object().bucket(bucket).key(key).send().await {
-        Ok(_) => return Err(format!("{uri} already exists; evidence is write-once")),
-        Err(err) => {
-            let not_found = err.as_service_error().is_some_and(|e| e.is_not_found())
-                || err
-                    .raw_response()
-                    .is_some_and(|r| r.status().as_u16() == 404);
-            if !not_found {
-                return Err(format!(
-                    "cannot check {uri}: {}",
-                    crate::aws::describe_sdk_error(&err)
-                ));
-            }
-        }
-    }
     let put = s3
         .put_object()
         .bucket(bucket)
@@ -107,7 +94,8 @@ pub async fn write_durable_once(
     if let Err(err) = put {
         if err
             .raw_response()
-            .is_some_and(|r| r.status().as_u16() == 412)
+            // 412: the key exists; 409: a concurrent conditional write to it is in flight.
+            .is_some_and(|r| matches!(r.status().as_u16(), 409 | 412))
         {
             return Err(format!(
                 "{uri} already exists (precondition failed); evidence is write-once"
@@ -127,7 +115,7 @@ pub async fn write_durable_once(
             "read-back of {uri} differs: sent sha256 {sent}, read {read}"
         ));
     }
-    Ok(())
+    Ok(body)
 }
 
 /// Reads an object whole.

@@ -80,6 +80,10 @@ pub struct ArtifactRecord {
     pub local: String,
     pub uri: String,
     pub sha256: String,
+    /// The durable object as read back and verified when it was written (entry conditions of
+    /// later phases use it instead of fetching the same bytes again).
+    #[serde(skip)]
+    pub verified: Option<std::sync::Arc<Vec<u8>>>,
 }
 
 pub struct Host {
@@ -397,22 +401,78 @@ impl Host {
     /// A task definition, described once per revisioned ARN (revisions are immutable, so a
     /// cached answer is the same answer); family names without a revision are always asked.
     pub fn task_definition(&self, arn: &str) -> Result<crate::ecs::TaskDefinitionView, String> {
-        if let Some(td) = self.task_definitions.lock().expect("td lock").get(arn) {
-            return Ok(td.clone());
-        }
-        let aws = self.aws().map_err(|_| "AWS is not configured".to_owned())?;
-        let td = self.block_on(crate::ecs::describe_task_definition(&aws.ecs, arn))?;
-        let revisioned = arn
-            .rsplit_once(':')
-            .is_some_and(|(_, r)| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()));
-        if revisioned {
-            self.task_definitions
-                .lock()
-                .expect("td lock")
-                .insert(arn.to_owned(), td.clone());
-        }
-        Ok(td)
+        let arns = [arn.to_owned()];
+        self.task_definitions(&arns)
+            .remove(arn)
+            .unwrap_or_else(|| Err(format!("{arn} was not described")))
     }
+
+    /// Task definitions by ARN, the ones not cached yet described concurrently (bounded).
+    pub fn task_definitions(
+        &self,
+        arns: &[String],
+    ) -> BTreeMap<String, Result<crate::ecs::TaskDefinitionView, String>> {
+        let mut out = BTreeMap::new();
+        let mut wanted = Vec::new();
+        {
+            let cache = self.task_definitions.lock().expect("td lock");
+            for arn in arns {
+                match cache.get(arn) {
+                    Some(td) => {
+                        out.insert(arn.clone(), Ok(td.clone()));
+                    }
+                    None if !wanted.contains(arn) => wanted.push(arn.clone()),
+                    None => {}
+                }
+            }
+        }
+        if wanted.is_empty() {
+            return out;
+        }
+        let aws = match self.aws() {
+            Ok(aws) => aws,
+            Err(_) => {
+                for arn in wanted {
+                    out.insert(arn, Err("AWS is not configured".to_owned()));
+                }
+                return out;
+            }
+        };
+        let described = self.block_on(bounded(wanted.iter().map(|arn| async move {
+            (
+                arn.clone(),
+                crate::ecs::describe_task_definition(&aws.ecs, arn).await,
+            )
+        })));
+        let mut cache = self.task_definitions.lock().expect("td lock");
+        for (arn, result) in described {
+            let revisioned = arn
+                .rsplit_once(':')
+                .is_some_and(|(_, r)| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()));
+            if let (true, Ok(td)) = (revisioned, &result) {
+                cache.insert(arn.clone(), td.clone());
+            }
+            out.insert(arn, result);
+        }
+        out
+    }
+}
+
+/// How many AWS calls one primitive keeps in flight at once: enough to turn a wave, a role list
+/// or a phase's snapshots into one or two round trips, few enough to stay inside the per-account
+/// API rate limits (ECS and IAM throttle bursts of a few dozen), with the SDK's retries behind it.
+pub const AWS_CONCURRENCY: usize = 8;
+
+/// Runs the futures with at most AWS_CONCURRENCY in flight; results in input order.
+pub async fn bounded<F, T>(futures: impl IntoIterator<Item = F>) -> Vec<T>
+where
+    F: std::future::Future<Output = T>,
+{
+    use futures::stream::StreamExt;
+    futures::stream::iter(futures)
+        .buffered(AWS_CONCURRENCY)
+        .collect()
+        .await
 }
 
 impl Host {

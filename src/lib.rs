@@ -33,6 +33,7 @@ pub mod secret;
 pub mod stability;
 pub mod stepper;
 pub mod terraform;
+pub mod update_guard;
 
 use cli::{Cli, Command};
 use std::ffi::OsString;

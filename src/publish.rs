@@ -226,6 +226,7 @@ impl Host {
             (bucket, key)
         };
         let uri = format!("s3://{bucket}/{key}");
+        let mut verified = None;
         if self.plan() {
             self.would_do
                 .lock()
@@ -233,12 +234,13 @@ impl Host {
                 .push(format!("would write {uri} (sha256 {sha256})"));
         } else {
             let aws = self.aws()?;
-            if let Err(why) =
-                self.block_on(evidence::write_durable_once(&aws.s3, &bucket, &key, &bytes))
-            {
-                return Err(
-                    self.raise_block(&write_code, &format!("durable write of `{name}`: {why}"))
-                );
+            match self.block_on(evidence::write_durable_once(&aws.s3, &bucket, &key, &bytes)) {
+                Ok(read_back) => verified = Some(std::sync::Arc::new(read_back)),
+                Err(why) => {
+                    return Err(
+                        self.raise_block(&write_code, &format!("durable write of `{name}`: {why}"))
+                    )
+                }
             }
         }
         let record = ArtifactRecord {
@@ -249,6 +251,7 @@ impl Host {
                 uri.clone()
             },
             sha256: sha256.clone(),
+            verified,
         };
         self.artifacts
             .lock()
@@ -263,57 +266,106 @@ impl Host {
         Ok(out)
     }
 
-    /// Reads back an artifact this execution published, from durable storage (the local mirror in
-    /// plan mode), and checks it against the hash recorded when it was written.
+    /// An artifact this execution published, as it was read back from durable storage and
+    /// verified when it was written (the local mirror in plan mode), checked against the hash
+    /// recorded then. `read_durable_snapshots` fetches afresh.
     pub fn read_snapshot(&self, name: &str) -> Outcome<Value> {
-        let record = self
-            .artifacts
+        let record = self.published(name)?;
+        let bytes = match &record.verified {
+            Some(verified) => verified.as_ref().clone(),
+            None => self.fetch_published(&record)?,
+        };
+        parse_verified(name, &record, &bytes)
+    }
+
+    /// Artifacts this execution published, each fetched afresh from durable storage (the local
+    /// mirror in plan mode), all at once, each checked against the hash recorded at write time:
+    /// name -> the document, or the failure that stands instead of it.
+    pub fn read_durable_snapshots(&self, names: &[String]) -> Vec<(String, Outcome<Value>)> {
+        let records: Vec<(String, Option<ArtifactRecord>)> = names
+            .iter()
+            .map(|n| (n.clone(), self.published(n).ok()))
+            .collect();
+        let fetches = records.iter().map(|(name, record)| async move {
+            let Some(record) = record else {
+                return (name.clone(), Err(missing(name)));
+            };
+            let bytes = if record.uri.is_empty() {
+                std::fs::read(&record.local).map_err(|e| {
+                    Fail::error("SNAPSHOT_UNREADABLE", format!("{}: {e}", record.local), "")
+                })
+            } else {
+                match (self.aws(), split_uri(&record.uri)) {
+                    (Ok(aws), Ok((bucket, key))) => evidence::read_durable(&aws.s3, bucket, key)
+                        .await
+                        .map_err(|why| {
+                            Fail::error("SNAPSHOT_UNREADABLE", why, "check the evidence bucket")
+                        }),
+                    (Err(f), _) | (_, Err(f)) => Err(f),
+                }
+            };
+            (
+                name.clone(),
+                bytes.and_then(|b| parse_verified(name, record, &b)),
+            )
+        });
+        self.block_on(futures::future::join_all(fetches))
+    }
+
+    fn published(&self, name: &str) -> Outcome<ArtifactRecord> {
+        self.artifacts
             .lock()
             .expect("artifacts lock")
             .get(name)
-            .cloned();
-        let Some(record) = record else {
-            return Err(Fail::error(
-                "SNAPSHOT_MISSING",
-                format!("`{name}` was not published by this execution"),
-                "publish it with emit_snapshot first; entry conditions read only this execution's evidence",
-            ));
-        };
-        let bytes = if record.uri.is_empty() {
-            std::fs::read(&record.local).map_err(|e| {
-                Fail::error("SNAPSHOT_UNREADABLE", format!("{}: {e}", record.local), "")
-            })?
-        } else {
-            let (bucket, key) = record
-                .uri
-                .strip_prefix("s3://")
-                .and_then(|r| r.split_once('/'))
-                .ok_or_else(|| {
-                    Fail::error("SNAPSHOT_UNREADABLE", format!("bad uri {}", record.uri), "")
-                })?;
-            let aws = self.aws()?;
-            self.block_on(evidence::read_durable(&aws.s3, bucket, key))
-                .map_err(|why| {
-                    Fail::error("SNAPSHOT_UNREADABLE", why, "check the evidence bucket")
-                })?
-        };
-        let sha = sha256_hex(&bytes);
-        if sha != record.sha256 {
-            return Err(Fail::error(
-                "SNAPSHOT_CHANGED",
-                format!(
-                    "`{name}` read back with sha256 {sha}, written with {}",
-                    record.sha256
-                ),
-                "the evidence was changed after it was written; investigate before trusting it",
-            ));
-        }
-        serde_json::from_slice(&bytes).map_err(|e| {
-            Fail::error(
-                "SNAPSHOT_UNREADABLE",
-                format!("`{name}` is not JSON: {e}"),
-                "",
-            )
-        })
+            .cloned()
+            .ok_or_else(|| missing(name))
     }
+
+    fn fetch_published(&self, record: &ArtifactRecord) -> Outcome<Vec<u8>> {
+        if record.uri.is_empty() {
+            return std::fs::read(&record.local).map_err(|e| {
+                Fail::error("SNAPSHOT_UNREADABLE", format!("{}: {e}", record.local), "")
+            });
+        }
+        let (bucket, key) = split_uri(&record.uri)?;
+        let aws = self.aws()?;
+        self.block_on(evidence::read_durable(&aws.s3, bucket, key))
+            .map_err(|why| Fail::error("SNAPSHOT_UNREADABLE", why, "check the evidence bucket"))
+    }
+}
+
+fn missing(name: &str) -> Fail {
+    Fail::error(
+        "SNAPSHOT_MISSING",
+        format!("`{name}` was not published by this execution"),
+        "publish it with emit_snapshot first; entry conditions read only this execution's evidence",
+    )
+}
+
+fn split_uri(uri: &str) -> Outcome<(&str, &str)> {
+    uri.strip_prefix("s3://")
+        .and_then(|r| r.split_once('/'))
+        .ok_or_else(|| Fail::error("SNAPSHOT_UNREADABLE", format!("bad uri {uri}"), ""))
+}
+
+/// The document, if the bytes are the ones written (same SHA-256) and JSON.
+fn parse_verified(name: &str, record: &ArtifactRecord, bytes: &[u8]) -> Outcome<Value> {
+    let sha = sha256_hex(bytes);
+    if sha != record.sha256 {
+        return Err(Fail::error(
+            "SNAPSHOT_CHANGED",
+            format!(
+                "`{name}` read back with sha256 {sha}, written with {}",
+                record.sha256
+            ),
+            "the evidence was changed after it was written; investigate before trusting it",
+        ));
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        Fail::error(
+            "SNAPSHOT_UNREADABLE",
+            format!("`{name}` is not JSON: {e}"),
+            "",
+        )
+    })
 }

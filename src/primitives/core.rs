@@ -227,6 +227,28 @@ fn read_snapshot(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome
     Ok(from_json(&host.read_snapshot(&args.str(0))?))
 }
 
+fn read_durable_snapshots(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let names: Vec<String> = args.array(0).into_iter().map(|v| v.to_string()).collect();
+    let mut snapshots = rhai::Map::new();
+    let mut errors = rhai::Map::new();
+    for (name, read) in host.read_durable_snapshots(&names) {
+        match read {
+            Ok(doc) => {
+                snapshots.insert(name.into(), from_json(&doc));
+            }
+            Err(Fail::Error { code, message, .. }) => {
+                snapshots.insert(name.as_str().into(), Dynamic::UNIT);
+                errors.insert(name.into(), format!("{code}: {message}").into());
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    let mut out = rhai::Map::new();
+    out.insert("snapshots".into(), snapshots.into());
+    out.insert("errors".into(), errors.into());
+    Ok(out.into())
+}
+
 fn read_evidence(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     Ok(from_json(&host.read_evidence(&args.str(0), &args.str(1))?))
 }
@@ -660,13 +682,27 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "read_snapshot",
         params: &[("name", Ty::Str)],
         returns: "Map",
-        doc: "Reads back an artifact this execution published, from durable storage (the local \
-              mirror under --plan), checking its SHA-256 against the one recorded at write time. \
-              Raises SNAPSHOT_MISSING, SNAPSHOT_UNREADABLE or SNAPSHOT_CHANGED.",
+        doc: "An artifact this execution published, as it was read back from durable storage and \
+              verified when it was written (the local mirror under --plan), its SHA-256 checked against \
+              the one recorded at write time: the entry condition of a later phase, at no extra round \
+              trip. Raises SNAPSHOT_MISSING, SNAPSHOT_UNREADABLE or SNAPSHOT_CHANGED.",
         example: "emit_snapshot(\"example_read\", #{ n: 1 });\nprint(read_snapshot(\"example_read\").n);",
         example_exit: 0,
         failure: Failure::Catchable,
         call: read_snapshot,
+    },
+    Primitive {
+        name: "read_durable_snapshots",
+        params: &[("names", Ty::Array)],
+        returns: "Map",
+        doc: "Fetches artifacts this execution published afresh from durable storage (the local \
+              mirror under --plan), all at once, each checked against the SHA-256 recorded at write \
+              time (a verdict computed from evidence, not from memory): #{snapshots: name -> the \
+              document or () when missing, unreadable or changed, errors: name -> \"CODE: message\"}.",
+        example: "emit_snapshot(\"example_durable\", #{ n: 2 });\nlet r = read_durable_snapshots([\"example_durable\", \"never_written\"]);\nprint(`${r.snapshots.example_durable.n} ${r.snapshots.never_written} ${r.errors.never_written}`);",
+        example_exit: 0,
+        failure: Failure::Never,
+        call: read_durable_snapshots,
     },
     Primitive {
         name: "read_evidence",

@@ -2,11 +2,12 @@
 //! listings. Probes answer `#{outcome: "pass" | "fail" | "error", reason, ...}`; the update raises
 //! a catchable error when a host guard refuses it.
 
-use super::{map_of, Args, Failure, Primitive, Ty};
+use super::{Args, Failure, Primitive, Ty};
 use crate::ecs::{self, WaitOptions, WaitTarget};
 use crate::host::{Fail, Host, Outcome, UpdateRecord};
 use crate::json::from_json;
 use crate::stability::StabilityPolicy;
+use crate::update_guard::{self, Refusal, Request};
 use rhai::{Dynamic, NativeCallContext};
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -111,36 +112,53 @@ fn describe_services(host: &Host, _: &NativeCallContext, args: &mut Args) -> Out
     )
 }
 
-fn task_definition(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
-    let arn = args.str(0);
-    let aws = host.aws()?;
-    Ok(
-        match host.block_on(ecs::describe_task_definition(&aws.ecs, &arn)) {
-            Ok(td) => outcome(
-                "pass",
-                format!("{} revision {}", td.family, td.revision),
-                vec![("task_definition", to_map(&td))],
-            ),
-            Err(why) if why.contains("ClientException") || why.contains("Unable to describe") => {
-                outcome("fail", why, vec![("task_definition", Dynamic::UNIT)])
-            }
-            Err(why) => outcome("error", why, vec![("task_definition", Dynamic::UNIT)]),
-        },
-    )
+/// A DescribeTaskDefinition answer as a primitive's outcome: fail when ECS says there is no such
+/// task definition, error when it could not be asked.
+fn task_definition_outcome(result: &Result<ecs::TaskDefinitionView, String>) -> Dynamic {
+    match result {
+        Ok(td) => outcome(
+            "pass",
+            format!("{} revision {}", td.family, td.revision),
+            vec![("task_definition", to_map(td))],
+        ),
+        Err(why) if why.contains("ClientException") || why.contains("Unable to describe") => {
+            outcome(
+                "fail",
+                why.clone(),
+                vec![("task_definition", Dynamic::UNIT)],
+            )
+        }
+        Err(why) => outcome(
+            "error",
+            why.clone(),
+            vec![("task_definition", Dynamic::UNIT)],
+        ),
+    }
 }
 
-fn update_service(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
-    let (cluster, service) = (args.str(0), args.str(1));
-    let options = args.map(2);
-    check_options(
-        &options,
-        &["desired_count", "restore"],
-        "ecs_update_service",
-    )?;
-    let desired = int_option(&options, "desired_count")?.ok_or_else(|| {
+fn task_definition(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    host.aws()?;
+    Ok(task_definition_outcome(&host.task_definition(&args.str(0))))
+}
+
+fn task_definitions(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let arns = names(args.array(0), "task definitions")?;
+    host.aws()?;
+    let described = host.task_definitions(&arns);
+    let map: rhai::Map = arns
+        .iter()
+        .map(|a| (a.as_str().into(), task_definition_outcome(&described[a])))
+        .collect();
+    Ok(map.into())
+}
+
+/// The request `#{desired_count, restore}` of ecs_update_service(s).
+fn update_request(options: &rhai::Map, primitive: &str) -> Outcome<Request> {
+    check_options(options, &["desired_count", "restore"], primitive)?;
+    let desired_count = int_option(options, "desired_count")?.ok_or_else(|| {
         Fail::error(
             "BAD_OPTION",
-            "ecs_update_service needs #{desired_count: 1}",
+            format!("{primitive} needs #{{desired_count: 1}}"),
             "",
         )
     })?;
@@ -154,120 +172,206 @@ fn update_service(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcom
             )
         })?,
     };
-    // A rollback restores the counts an execution recorded before it changed them (0 or 1);
-    // bring-up itself only ever asks for the singleton.
-    if restore && !(0..=1).contains(&desired) {
-        return Err(Fail::error(
-            "NOT_SINGLETON",
-            format!("refused: restoring `{service}` to {desired} breaks the singleton law"),
-            "a v0 daemon is restored to 0 or 1",
-        ));
-    }
-    if !restore && desired != 1 {
-        return Err(Fail::error(
-            "NOT_SINGLETON",
-            format!("refused: desired count {desired} for `{service}` breaks the singleton law (v0 runs exactly 1)"),
-            "use #{desired_count: 1}",
-        ));
-    }
-    if host.ledger().held() {
-        return Err(Fail::error(
-            "HELD",
-            format!("refused to update `{service}`: the run already holds a blocker, later sub-phases take no action"),
-            "fix the cause and start a new execution",
-        ));
+    Ok(Request {
+        desired_count,
+        restore,
+    })
+}
+
+fn refused(r: Refusal) -> Fail {
+    Fail::error(r.code, r.message, r.help)
+}
+
+/// The guarded update of several services of one cluster: request-wide refusals (singleton law,
+/// held run, unsound M3 entry) end the call; then one batched DescribeServices, the task
+/// definitions concurrently (cached), the run-scope law per service, and the UpdateService calls
+/// concurrently (bounded). One row per service, in the order asked: its fields, or its refusal.
+fn guarded_updates(
+    host: &Host,
+    cluster: &str,
+    names: &[String],
+    request: Request,
+) -> Outcome<Vec<(String, Result<rhai::Map, Refusal>)>> {
+    let held = host.ledger().held();
+    if let Some(r) = names
+        .iter()
+        .find_map(|n| update_guard::refuse_request(n, request, held))
+    {
+        return Err(refused(r));
     }
     // Run scope comes from the M3 handoff only (blocks with M4A-B1 when unsound).
     let run_id = host.platform_run_id()?;
-    let key = host.m3()?.required_env_key.clone().ok_or_else(|| {
-        Fail::error(
-            "RUN_SCOPE_MISSING",
-            "the M3 handoff names no run-scope env key",
-            "",
-        )
-    })?;
+    let key = host.m3()?.required_env_key.clone();
     let aws = host.aws()?;
     let (found, missing) = host
-        .block_on(ecs::describe_services(
-            &aws.ecs,
-            &cluster,
-            std::slice::from_ref(&service),
-        ))
+        .block_on(ecs::describe_services(&aws.ecs, cluster, names))
         .map_err(|why| Fail::error("UPDATE_FAILED", why, "check the cluster and credentials"))?;
-    let current = found.into_iter().next().ok_or_else(|| {
-        Fail::error(
-            "UPDATE_FAILED",
-            format!(
-                "service `{service}` not found in `{cluster}`: {}",
-                missing.join(", ")
-            ),
-            "",
-        )
-    })?;
-    let td = host
-        .task_definition(&current.task_definition)
-        .map_err(|why| Fail::error("UPDATE_FAILED", why, ""))?;
-    // Scaling to zero starts nothing, so only a start is held to the run-scope law.
-    if let Some(problem) = ecs::run_scope_problem(&td, &key, &run_id).filter(|_| desired > 0) {
-        return Err(Fail::error(
-            "RUN_SCOPE_MISMATCH",
-            format!("refused to start `{service}`: {problem}"),
-            format!("register a task definition whose containers carry {key}={run_id}"),
-        ));
+    let by_name: BTreeMap<&str, &crate::stability::ServiceView> =
+        found.iter().map(|s| (s.name.as_str(), s)).collect();
+    let arns: Vec<String> = found.iter().map(|s| s.task_definition.clone()).collect();
+    let tds = host.task_definitions(&arns);
+    let mut rows: Vec<(String, Result<rhai::Map, Refusal>)> = Vec::new();
+    for name in names {
+        let decided = match by_name.get(name.as_str()) {
+            None => Err(Refusal {
+                code: "UPDATE_FAILED",
+                message: format!(
+                    "service `{name}` not found in `{cluster}`: {}",
+                    missing.join(", ")
+                ),
+                help: String::new(),
+            }),
+            Some(current) => match &tds[&current.task_definition] {
+                Err(why) => Err(Refusal {
+                    code: "UPDATE_FAILED",
+                    message: why.clone(),
+                    help: String::new(),
+                }),
+                Ok(td) => {
+                    match update_guard::refuse_launch(name, request, key.as_deref(), &run_id, td) {
+                        Some(r) => Err(r),
+                        None => {
+                            let mut m = rhai::Map::new();
+                            m.insert("service".into(), name.clone().into());
+                            m.insert(
+                                "previous_desired_count".into(),
+                                (current.desired_count as i64).into(),
+                            );
+                            m.insert("desired_count".into(), request.desired_count.into());
+                            m.insert(
+                                "task_definition".into(),
+                                current.task_definition.clone().into(),
+                            );
+                            Ok(m)
+                        }
+                    }
+                }
+            },
+        };
+        rows.push((name.clone(), decided));
     }
-    let mut fields = vec![
-        ("service", Dynamic::from(service.clone())),
-        (
-            "previous_desired_count",
-            (current.desired_count as i64).into(),
-        ),
-        ("desired_count", desired.into()),
-        ("task_definition", current.task_definition.clone().into()),
-    ];
     if host.plan() {
-        let line = format!(
-            "would update {cluster}/{service}: desired count {} -> {desired}",
-            current.desired_count
-        );
-        host.would_do.lock().expect("plan lock").push(line.clone());
-        fields.push(("performed", false.into()));
-        fields.push(("would_do", line.into()));
-        return Ok(map_of(fields));
+        for (name, row) in rows.iter_mut() {
+            if let Ok(m) = row {
+                let line = format!(
+                    "would update {cluster}/{name}: desired count {} -> {}",
+                    m["previous_desired_count"], request.desired_count
+                );
+                host.would_do.lock().expect("plan lock").push(line.clone());
+                m.insert("performed".into(), false.into());
+                m.insert("would_do".into(), line.into());
+            }
+        }
+        return Ok(rows);
     }
-    let updated_at = chrono::Utc::now();
-    let after = host
-        .block_on(ecs::update_desired_count(
-            &aws.ecs,
-            &cluster,
-            &service,
-            desired as i32,
-        ))
-        .map_err(|why| {
-            Fail::error(
-                "UPDATE_FAILED",
-                why,
-                "see the service events in the ECS console",
-            )
-        })?;
-    host.record_update(
-        &service,
-        UpdateRecord {
-            cluster: cluster.clone(),
-            at: updated_at,
-            task_definition: current.task_definition.clone(),
-            desired_count: desired,
-        },
-    );
-    fields.push(("performed", true.into()));
-    fields.push((
-        "updated_at",
-        updated_at
-            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-            .to_string()
-            .into(),
-    ));
-    fields.push(("service_after", to_map(&after)));
-    Ok(map_of(fields))
+    // Fail closed across the batch: once one service is refused, the call holds, so none of the
+    // others is started either (as a run that holds takes no further action).
+    if let Some((first, Err(r))) = rows.iter().find(|(_, r)| r.is_err()) {
+        let why = format!("`{first}` was refused ({})", r.code);
+        for (name, row) in rows.iter_mut() {
+            if row.is_ok() {
+                *row = Err(Refusal {
+                    code: "HELD",
+                    message: format!(
+                        "refused to update `{name}`: not sent, because {why} in the same call"
+                    ),
+                    help: "fix the refused service and start a new execution".into(),
+                });
+            }
+        }
+        return Ok(rows);
+    }
+    let sends = rows.iter().filter(|(_, r)| r.is_ok()).map(|(name, _)| {
+        let ecs = &aws.ecs;
+        async move {
+            let at = chrono::Utc::now();
+            let result =
+                ecs::update_desired_count(ecs, cluster, name, request.desired_count as i32).await;
+            (name.clone(), at, result)
+        }
+    });
+    let sent = host.block_on(crate::host::bounded(sends));
+    for (name, at, result) in sent {
+        let row = rows.iter_mut().find(|(n, _)| *n == name).expect("asked");
+        let Ok(m) = &mut row.1 else { continue };
+        match result {
+            Err(why) => {
+                row.1 = Err(Refusal {
+                    code: "UPDATE_FAILED",
+                    message: why,
+                    help: "see the service events in the ECS console".into(),
+                });
+            }
+            Ok(after) => {
+                host.record_update(
+                    &name,
+                    UpdateRecord {
+                        cluster: cluster.to_owned(),
+                        at,
+                        task_definition: m["task_definition"].to_string(),
+                        desired_count: request.desired_count,
+                    },
+                );
+                m.insert("performed".into(), true.into());
+                m.insert(
+                    "updated_at".into(),
+                    at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string().into(),
+                );
+                m.insert("service_after".into(), to_map(&after));
+            }
+        }
+    }
+    Ok(rows)
+}
+
+fn update_service(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let (cluster, service) = (args.str(0), args.str(1));
+    let request = update_request(&args.map(2), "ecs_update_service")?;
+    let mut rows = guarded_updates(host, &cluster, std::slice::from_ref(&service), request)?;
+    match rows.pop().map(|(_, r)| r) {
+        Some(Ok(m)) => Ok(m.into()),
+        Some(Err(r)) => Err(refused(r)),
+        None => Err(Fail::error("UPDATE_FAILED", "nothing was updated", "")),
+    }
+}
+
+fn update_services(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let cluster = args.str(0);
+    let services = names(args.array(1), "service names")?;
+    let request = update_request(&args.map(2), "ecs_update_services")?;
+    let rows = guarded_updates(host, &cluster, &services, request)?;
+    let refused: Vec<String> = rows
+        .iter()
+        .filter_map(|(n, r)| r.as_ref().err().map(|e| format!("{n}: {}", e.code)))
+        .collect();
+    let list: rhai::Array = rows
+        .into_iter()
+        .map(|(name, row)| {
+            let mut m = match row {
+                Ok(m) => m,
+                Err(r) => {
+                    let mut m = rhai::Map::new();
+                    m.insert("service".into(), name.into());
+                    m.insert("performed".into(), false.into());
+                    let mut e = rhai::Map::new();
+                    e.insert("code".into(), r.code.into());
+                    e.insert("message".into(), r.message.into());
+                    e.insert("help".into(), r.help.into());
+                    m.insert("error".into(), e.into());
+                    m
+                }
+            };
+            m.entry("error".into()).or_insert(Dynamic::UNIT);
+            m.into()
+        })
+        .collect();
+    let verdict = if refused.is_empty() { "pass" } else { "fail" };
+    let reason = if refused.is_empty() {
+        format!("{} service(s) updated", list.len())
+    } else {
+        format!("refused or failed: {}", refused.join(", "))
+    };
+    Ok(outcome(verdict, reason, vec![("services", list.into())]))
 }
 
 fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
@@ -509,6 +613,18 @@ pub const PRIMITIVES: &[Primitive] = &[
         call: task_definition,
     },
     Primitive {
+        name: "ecs_task_definitions",
+        params: &[("task_definitions", Ty::Array)],
+        returns: "Map",
+        doc: "ecs_task_definition for many at once (at most 8 in flight; a revisioned ARN is described \
+              once per run, since revisions never change): ARN or family -> its ecs_task_definition \
+              result; one failing does not hide the others.",
+        example: "let r = ecs_task_definitions([\"fraud-platform-dev-min-ig\", \"no-such-family\"]);\nprint(r.values().map(|t| t.outcome));",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: task_definitions,
+    },
+    Primitive {
         name: "ecs_update_service",
         params: &[("cluster", Ty::Str), ("service", Ty::Str), ("options", Ty::Map)],
         returns: "Map",
@@ -523,6 +639,24 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         failure: Failure::Catchable,
         call: update_service,
+    },
+    Primitive {
+        name: "ecs_update_services",
+        params: &[("cluster", Ty::Str), ("services", Ty::Array), ("options", Ty::Map)],
+        returns: "Map",
+        doc: "ecs_update_service for many services of one cluster at once, behind the same guards: \
+              one batched DescribeServices, the task definitions and the UpdateService calls \
+              concurrently (at most 8 in flight). The singleton law, a held run and an unsound M3 \
+              entry refuse the whole call (NOT_SINGLETON, HELD, block M4A-B1); a service that is \
+              missing or breaks the run-scope law gets its own error, and then none is sent (the \
+              others get HELD: the call holds, so it takes no action); an UpdateService that fails \
+              gets its own error without hiding the others. Returns #{outcome (pass when every service was updated or, under \
+              --plan, would be), reason, services: [#{service, previous_desired_count, desired_count, \
+              task_definition, performed, updated_at | would_do, error: () | #{code, message, help}}]}.",
+        example: "try { ecs_update_services(\"fraud-platform-dev-min\", [\"fraud-platform-dev-min-ig\", \"fraud-platform-dev-min-rtdl-ofp\"], #{ desired_count: 3 }) } catch (e) { print(e.code) }",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: update_services,
     },
     Primitive {
         name: "ecs_wait_stable",

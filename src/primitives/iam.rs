@@ -5,10 +5,8 @@ use crate::host::{Fail, Host, Outcome};
 use crate::json::from_json;
 use rhai::{Dynamic, NativeCallContext};
 
-fn role(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
-    let name = args.str(0);
-    let aws = host.aws()?;
-    let (outcome, value) = match host.block_on(crate::iam::role(&aws.iam, &name)) {
+async fn role_value(iam: &aws_sdk_iam::Client, name: &str) -> serde_json::Value {
+    let (outcome, mut value) = match crate::iam::role(iam, name).await {
         Ok(view) => {
             let verdict = if view.exists && view.trust_allows_ecs_tasks {
                 "pass"
@@ -27,15 +25,33 @@ fn role(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic>
                 "trust_allows_ecs_tasks": null, "trusted_services": [] }),
         ),
     };
-    let mut map = from_json(&value).cast::<rhai::Map>();
-    map.insert("outcome".into(), outcome.into());
-    Ok(map.into())
+    value["outcome"] = outcome.into();
+    value
 }
 
-fn simulate(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
-    let principal = args.str(0);
+fn role(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let name = args.str(0);
+    let aws = host.aws()?;
+    Ok(from_json(&host.block_on(role_value(&aws.iam, &name))))
+}
+
+fn roles(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let names: Vec<String> = args.array(0).into_iter().map(|n| n.to_string()).collect();
+    let aws = host.aws()?;
+    let results = host.block_on(crate::host::bounded(
+        names
+            .iter()
+            .map(|n| async move { (n.clone(), role_value(&aws.iam, n).await) }),
+    ));
+    Ok(from_json(&serde_json::Value::Object(
+        results.into_iter().collect(),
+    )))
+}
+
+/// `[#{action, resource}]` as pairs.
+fn pairs_of(items: rhai::Array) -> Outcome<Vec<(String, String)>> {
     let mut pairs = Vec::new();
-    for item in args.array(1) {
+    for item in items {
         let map = item
             .try_cast::<rhai::Map>()
             .ok_or_else(|| Fail::error("BAD_ARGUMENT", "each pair is #{action, resource}", ""))?;
@@ -58,8 +74,15 @@ fn simulate(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dyna
             "",
         ));
     }
-    let aws = host.aws()?;
-    let value = match host.block_on(crate::iam::simulate(&aws.iam, &principal, &pairs)) {
+    Ok(pairs)
+}
+
+async fn simulate_value(
+    iam: &aws_sdk_iam::Client,
+    principal: &str,
+    pairs: &[(String, String)],
+) -> serde_json::Value {
+    match crate::iam::simulate(iam, principal, pairs).await {
         Ok(decisions) => {
             let denied: Vec<&crate::iam::Decision> =
                 decisions.iter().filter(|d| !d.allowed).collect();
@@ -83,8 +106,42 @@ fn simulate(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dyna
         Err(why) => {
             serde_json::json!({ "outcome": "error", "all_allowed": false, "results": [], "denied": [], "reason": why })
         }
-    };
-    Ok(from_json(&value))
+    }
+}
+
+fn simulate(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let principal = args.str(0);
+    let pairs = pairs_of(args.array(1))?;
+    let aws = host.aws()?;
+    Ok(from_json(
+        &host.block_on(simulate_value(&aws.iam, &principal, &pairs)),
+    ))
+}
+
+fn simulations(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let mut asked = Vec::new();
+    for (principal, items) in args.map(0) {
+        let items = items.try_cast::<rhai::Array>().ok_or_else(|| {
+            Fail::error(
+                "BAD_ARGUMENT",
+                format!("`{principal}` must map to [#{{action, resource}}]"),
+                "",
+            )
+        })?;
+        asked.push((principal.to_string(), pairs_of(items)?));
+    }
+    let aws = host.aws()?;
+    let results = host.block_on(crate::host::bounded(asked.iter().map(
+        |(principal, pairs)| async move {
+            (
+                principal.clone(),
+                simulate_value(&aws.iam, principal, pairs).await,
+            )
+        },
+    )));
+    Ok(from_json(&serde_json::Value::Object(
+        results.into_iter().collect(),
+    )))
 }
 
 pub const PRIMITIVES: &[Primitive] = &[
@@ -111,5 +168,27 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         failure: Failure::Catchable,
         call: simulate,
+    },
+    Primitive {
+        name: "iam_roles",
+        params: &[("roles", Ty::Array)],
+        returns: "Map",
+        doc: "iam_role for many roles at once (at most 8 in flight): name or ARN -> its iam_role \
+              result (the same keys whatever its outcome); one role failing does not hide the others.",
+        example: "let r = iam_roles([\"fraud-platform-dev-min-daemon-task\", \"no-such-role\"]);\nprint(r.values().map(|x| x.outcome));",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: roles,
+    },
+    Primitive {
+        name: "iam_simulations",
+        params: &[("asked", Ty::Map)],
+        returns: "Map",
+        doc: "iam_simulate for many principals at once (at most 8 in flight): #{principal ARN: \
+              [#{action, resource}]} -> principal -> its iam_simulate result.",
+        example: "let role = iam_role(\"fraud-platform-dev-min-daemon-task\");\nlet asked = #{};\nasked[role.arn] = [#{ action: \"s3:DeleteBucket\", resource: \"*\" }];\nprint(iam_simulations(asked).values().map(|x| x.outcome));",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: simulations,
     },
 ];

@@ -2,12 +2,16 @@
 //! writes are skipped under --plan and recorded as would-do.
 
 use super::{Args, Failure, Primitive, Ty};
-use crate::host::{Host, Outcome};
+use crate::host::{Fail, Host, Outcome};
 use crate::json::from_json;
 use rhai::{Dynamic, NativeCallContext};
 
-fn s3_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
-    let (bucket, prefix) = (args.str(0), args.str(1));
+/// One bucket/prefix probe, ready to run with others.
+fn s3_probe_item(
+    host: &Host,
+    bucket: String,
+    prefix: String,
+) -> Outcome<impl std::future::Future<Output = serde_json::Value> + '_> {
     let aws = host.aws()?;
     let write = !host.plan();
     if !write {
@@ -16,12 +20,35 @@ fn s3_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dyna
         ));
     }
     let name = format!("{}-{}", host.clock.execution_id, host.next_probe_id());
-    let probe = host.block_on(crate::s3::probe_prefix(
-        &aws.s3, &bucket, &prefix, &name, write,
-    ));
-    Ok(from_json(
-        &serde_json::to_value(probe).expect("probe serialises"),
-    ))
+    Ok(async move {
+        let probe = crate::s3::probe_prefix(&aws.s3, &bucket, &prefix, &name, write).await;
+        serde_json::to_value(probe).expect("probe serialises")
+    })
+}
+
+fn s3_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let probe = s3_probe_item(host, args.str(0), args.str(1))?;
+    Ok(from_json(&host.block_on(probe)))
+}
+
+fn s3_probes(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let mut probes = Vec::new();
+    for item in args.array(0) {
+        let map = item
+            .try_cast::<rhai::Map>()
+            .ok_or_else(|| Fail::error("BAD_ARGUMENT", "each item is #{bucket, prefix}", ""))?;
+        let get = |k: &str| map.get(k).and_then(|v| v.clone().into_string().ok());
+        let Some(bucket) = get("bucket") else {
+            return Err(Fail::error("BAD_ARGUMENT", "each item needs a bucket", ""));
+        };
+        probes.push(s3_probe_item(
+            host,
+            bucket,
+            get("prefix").unwrap_or_default(),
+        )?);
+    }
+    let results = host.block_on(crate::host::bounded(probes));
+    Ok(from_json(&serde_json::Value::Array(results)))
 }
 
 fn log_groups(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
@@ -72,11 +99,13 @@ fn log_write_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outco
     Ok(from_json(&value))
 }
 
-fn log_filter(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
-    let (group, pattern) = (args.str(0), args.str(1));
-    let since_ms = args.any(2).as_int().unwrap_or(0);
-    let aws = host.aws()?;
-    let value = match host.block_on(crate::logs::filter(&aws.logs, &group, &pattern, since_ms)) {
+async fn log_filter_value(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    group: &str,
+    pattern: &str,
+    since_ms: i64,
+) -> serde_json::Value {
+    match crate::logs::filter(logs, group, pattern, since_ms).await {
         Ok(events) => {
             serde_json::json!({"outcome": "pass", "count": events.len(), "events": events,
             "reason": format!("{} event(s) match", events.len())})
@@ -84,8 +113,33 @@ fn log_filter(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dy
         Err(why) => {
             serde_json::json!({"outcome": "error", "count": 0, "events": [], "reason": why})
         }
-    };
-    Ok(from_json(&value))
+    }
+}
+
+fn log_filter(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let (group, pattern) = (args.str(0), args.str(1));
+    let since_ms = args.any(2).as_int().unwrap_or(0);
+    let aws = host.aws()?;
+    Ok(from_json(&host.block_on(log_filter_value(
+        &aws.logs, &group, &pattern, since_ms,
+    ))))
+}
+
+fn log_filters(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let groups: Vec<String> = args.array(0).into_iter().map(|g| g.to_string()).collect();
+    let pattern = args.str(1);
+    let since_ms = args.any(2).as_int().unwrap_or(0);
+    let aws = host.aws()?;
+    let pattern = &pattern;
+    let results = host.block_on(crate::host::bounded(groups.iter().map(|g| async move {
+        (
+            g.clone(),
+            log_filter_value(&aws.logs, g, pattern, since_ms).await,
+        )
+    })));
+    Ok(from_json(&serde_json::Value::Object(
+        results.into_iter().collect(),
+    )))
 }
 
 pub const PRIMITIVES: &[Primitive] = &[
@@ -101,6 +155,17 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         failure: Failure::Catchable,
         call: s3_probe,
+    },
+    Primitive {
+        name: "s3_probes",
+        params: &[("items", Ty::Array)],
+        returns: "Array",
+        doc: "s3_probe for many buckets at once (at most 8 in flight): items [#{bucket, prefix}] -> \
+              one s3_probe result per item, in order; one bucket failing does not hide the others.",
+        example: "let b = resolve_handle(\"S3_EVIDENCE_BUCKET\");\nlet r = s3_probes([#{ bucket: b, prefix: \"evidence/\" }, #{ bucket: \"no-such-bucket-m4host\", prefix: \"\" }]);\nprint(r.map(|p| p.outcome));",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: s3_probes,
     },
     Primitive {
         name: "log_groups",
@@ -134,5 +199,16 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         failure: Failure::Catchable,
         call: log_filter,
+    },
+    Primitive {
+        name: "log_filters",
+        params: &[("groups", Ty::Array), ("pattern", Ty::Str), ("since_ms", Ty::Int)],
+        returns: "Map",
+        doc: "log_filter over many log groups at once (at most 8 in flight): group -> its log_filter \
+              result; one group failing does not hide the others.",
+        example: "let r = log_filters([\"/fraud-platform/dev_min/fraud-platform-dev-min-ig\", \"/no/such/group\"], \"RUN_SCOPE_MISMATCH\", 0);\nprint(r.values().map(|f| f.outcome));",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: log_filters,
     },
 ];
