@@ -169,3 +169,20 @@ where
         other => aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
     }
 }
+
+/// How many AWS calls one primitive keeps in flight at once: enough to turn a wave, a role list
+/// or a phase's snapshots into one or two round trips, few enough to stay inside the per-account
+/// API rate limits (ECS and IAM throttle bursts of a few dozen), with the SDK's retries behind it.
+pub const AWS_CONCURRENCY: usize = 8;
+
+/// Runs the futures with at most AWS_CONCURRENCY in flight; results in input order.
+pub async fn bounded<F, T>(futures: impl IntoIterator<Item = F>) -> Vec<T>
+where
+    F: std::future::Future<Output = T>,
+{
+    use futures::stream::StreamExt;
+    futures::stream::iter(futures)
+        .buffered(AWS_CONCURRENCY)
+        .collect()
+        .await
+}

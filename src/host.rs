@@ -108,6 +108,8 @@ pub struct Host {
     pub gate: OnceLock<Arc<crate::stepper::PhaseGate>>,
     /// Services this execution updated, by name.
     updates: Mutex<BTreeMap<String, UpdateRecord>>,
+    /// SSM parameter values read so far in this run, by path (read once per run).
+    ssm_values: Mutex<HashMap<String, handles::SsmAnswer>>,
     /// Task definitions described so far, by revisioned ARN (a revision never changes).
     task_definitions: Mutex<BTreeMap<String, crate::ecs::TaskDefinitionView>>,
 }
@@ -148,6 +150,7 @@ impl Host {
             resolved: Mutex::new(HashMap::new()),
             updates: Mutex::new(BTreeMap::new()),
             task_definitions: Mutex::new(BTreeMap::new()),
+            ssm_values: Mutex::new(HashMap::new()),
             probes: std::sync::atomic::AtomicU64::new(0),
             plan: std::sync::atomic::AtomicBool::new(mode.plan),
             gate: OnceLock::new(),
@@ -236,6 +239,42 @@ impl Host {
     }
 
     /// The plaintext at an SSM path, decrypted, as a Secret.
+    /// SSM answers for the paths, the ones not read yet in this run fetched together
+    /// (GetParameters, 10 per call). Values are kept for the run; misses and errors are not, so a
+    /// later ask tries again. SecureString plaintexts go to the vault as they arrive.
+    pub fn ssm_fetch(&self, paths: &[String]) -> Outcome<BTreeMap<String, handles::SsmAnswer>> {
+        let mut out = BTreeMap::new();
+        let mut wanted = Vec::new();
+        {
+            let cache = self.ssm_values.lock().expect("ssm lock");
+            for p in paths {
+                match cache.get(p) {
+                    Some(answer) => {
+                        out.insert(p.clone(), answer.clone());
+                    }
+                    None if !wanted.contains(p) => wanted.push(p.clone()),
+                    None => {}
+                }
+            }
+        }
+        if !wanted.is_empty() {
+            let aws = self.aws()?;
+            let answers = self.block_on(handles::fetch_ssm(&aws.ssm, &wanted));
+            let mut cache = self.ssm_values.lock().expect("ssm lock");
+            for (path, answer) in answers {
+                if let handles::SsmAnswer::Value { value, secure } = &answer {
+                    if *secure {
+                        self.vault
+                            .remember(&Secret::new(path.as_str(), value.as_str()));
+                    }
+                    cache.insert(path.clone(), answer.clone());
+                }
+                out.insert(path, answer);
+            }
+        }
+        Ok(out)
+    }
+
     pub fn ssm_secret(&self, path: &str) -> Outcome<Secret> {
         let (value, _) = self.ssm_value(path)?;
         let secret = Secret::new(path, value.as_str());
@@ -246,8 +285,7 @@ impl Host {
     /// An SSM parameter's value and whether it is a SecureString (whose plaintext the vault
     /// learns before anything else can see it).
     pub fn ssm_value(&self, path: &str) -> Outcome<(String, bool)> {
-        let aws = self.aws()?;
-        let answers = self.block_on(handles::fetch_ssm(&aws.ssm, &[path.to_owned()]));
+        let answers = self.ssm_fetch(&[path.to_owned()])?;
         match answers.get(path) {
             Some(handles::SsmAnswer::Value { value, secure }) if !value.is_empty() => {
                 if *secure {
@@ -458,22 +496,7 @@ impl Host {
     }
 }
 
-/// How many AWS calls one primitive keeps in flight at once: enough to turn a wave, a role list
-/// or a phase's snapshots into one or two round trips, few enough to stay inside the per-account
-/// API rate limits (ECS and IAM throttle bursts of a few dozen), with the SDK's retries behind it.
-pub const AWS_CONCURRENCY: usize = 8;
-
-/// Runs the futures with at most AWS_CONCURRENCY in flight; results in input order.
-pub async fn bounded<F, T>(futures: impl IntoIterator<Item = F>) -> Vec<T>
-where
-    F: std::future::Future<Output = T>,
-{
-    use futures::stream::StreamExt;
-    futures::stream::iter(futures)
-        .buffered(AWS_CONCURRENCY)
-        .collect()
-        .await
-}
+pub use crate::aws::{bounded, AWS_CONCURRENCY};
 
 impl Host {
     /// A number unique within this run, for probe object and stream names.

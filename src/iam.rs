@@ -145,7 +145,7 @@ pub struct Decision {
     pub matched_statements: Vec<String>,
 }
 
-/// SimulatePrincipalPolicy over action/resource pairs (one call per distinct resource, concurrent).
+/// SimulatePrincipalPolicy over action/resource pairs (one call per distinct resource, at most AWS_CONCURRENCY in flight).
 pub async fn simulate(
     iam: &aws_sdk_iam::Client,
     principal_arn: &str,
@@ -163,7 +163,7 @@ pub async fn simulate(
             .send()
     });
     let mut out = Vec::new();
-    for result in futures::future::join_all(calls).await {
+    for result in crate::aws::bounded(calls).await {
         let result = result.map_err(|e| {
             format!(
                 "SimulatePrincipalPolicy {principal_arn}: {}",

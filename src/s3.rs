@@ -43,7 +43,17 @@ pub async fn probe_prefix(
         p.latency_ms = started.elapsed().as_millis() as u64;
         p
     };
-    match s3.head_bucket().bucket(bucket).send().await {
+    // HeadBucket and ListObjectsV2 go together (one round trip); HeadBucket's answer is judged
+    // first, so a missing bucket is reported as missing, not as unlistable.
+    let (head, list) = futures::join!(
+        s3.head_bucket().bucket(bucket).send(),
+        s3.list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .max_keys(1)
+            .send()
+    );
+    match head {
         Ok(_) => p.bucket_exists = Some(true),
         Err(e) => {
             let status = e.raw_response().map(|r| r.status().as_u16());
@@ -64,14 +74,7 @@ pub async fn probe_prefix(
             };
         }
     }
-    match s3
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix(prefix)
-        .max_keys(1)
-        .send()
-        .await
-    {
+    match list {
         Ok(_) => p.readable = Some(true),
         Err(e) => {
             p.readable = Some(false);

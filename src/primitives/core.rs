@@ -124,6 +124,49 @@ fn ssm_parameter(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome
     Ok(value.into())
 }
 
+fn ssm_prefetch(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let paths: Vec<String> = args.array(0).into_iter().map(|p| p.to_string()).collect();
+    let answers = host.ssm_fetch(&paths)?;
+    let mut unreadable = rhai::Array::new();
+    for path in &paths {
+        match answers.get(path) {
+            Some(crate::handles::SsmAnswer::Value { .. }) => {}
+            Some(crate::handles::SsmAnswer::Missing) => {
+                unreadable.push(format!("{path} (missing)").into())
+            }
+            Some(crate::handles::SsmAnswer::Error(why)) => {
+                unreadable.push(format!("{path} ({why})").into())
+            }
+            None => unreadable.push(format!("{path} (no answer)").into()),
+        }
+    }
+    let mut out = rhai::Map::new();
+    let verdict = if unreadable.is_empty() {
+        "pass"
+    } else {
+        "fail"
+    };
+    out.insert("outcome".into(), verdict.into());
+    out.insert(
+        "reason".into(),
+        if unreadable.is_empty() {
+            format!("{} parameter(s) read", paths.len())
+        } else {
+            format!(
+                "unreadable: {}",
+                unreadable
+                    .iter()
+                    .map(|u| u.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+        .into(),
+    );
+    out.insert("unreadable".into(), unreadable.into());
+    Ok(out.into())
+}
+
 fn is_secret(_: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     Ok(args.any(0).flatten_clone().is::<Secret>().into())
 }
@@ -639,6 +682,19 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         failure: Failure::Catchable,
         call: ssm_parameter,
+    },
+    Primitive {
+        name: "ssm_prefetch",
+        params: &[("paths", Ty::Array)],
+        returns: "Map",
+        doc: "Reads SSM parameters together (GetParameters, 10 per call) and keeps their values for \
+              the run, so the ssm_parameter and ssm_secret calls that follow cost no round trip; no \
+              value is returned (SecureStrings go straight to the redaction vault). #{outcome (fail \
+              when any is missing or unreadable), reason, unreadable: [\"PATH (why)\"]}.",
+        example: "let r = ssm_prefetch([\"/fraud-platform/dev_min/confluent/bootstrap\", \"/no/such/parameter\"]);\nprint(`${r.outcome} ${r.unreadable}`);",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: ssm_prefetch,
     },
     Primitive {
         name: "is_secret",

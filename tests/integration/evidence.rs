@@ -33,8 +33,8 @@ fn snapshot_lands_locally_and_durably_with_matching_hash() {
     );
     assert_eq!(
         json["api_calls"]["s3"].as_u64().unwrap(),
-        3,
-        "HEAD, PUT, GET: {json}"
+        2,
+        "PUT If-None-Match, then GET (no HEAD: the conditional PUT refuses an overwrite): {json}"
     );
 }
 

@@ -8,7 +8,7 @@ fn wait_script(own: &OwnService, timeout_ms: u64) -> String {
     format!(
         r#"let u = ecs_update_service("{c}", "{s}", #{{ desired_count: 1 }});
 print(`performed=${{u.performed}} previous=${{u.previous_desired_count}}`);
-let w = ecs_wait_stable("{c}", ["{s}"], #{{ timeout_ms: {timeout_ms}, soak_ms: 300, crash_threshold: 2 }});
+let w = ecs_wait_stable("{c}", ["{s}"], #{{ timeout_ms: {timeout_ms}, soak_ms: 300 }});
 let r = w.services["{s}"];
 print(`outcome=${{w.outcome}} all_stable=${{w.all_stable}} service=${{r.outcome}} tasks=${{r.task_arns.len()}} stops=${{r.stops.len()}}`);
 print(`reason=${{r.reason}}`);
