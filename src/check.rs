@@ -134,16 +134,16 @@ pub fn run(args: CheckArgs) -> Result<i32> {
         problems.extend(check_file(&engine, &known, file, &mut seen));
     }
     if problems.is_empty() {
-        println!(
+        crate::out::line(&format!(
             "checked {} script(s) and their imports: no problems",
             seen.len()
-        );
+        ));
         Ok(0)
     } else {
         for p in &problems {
-            eprintln!("error[E-CHECK]: {p}");
+            crate::out::err_line(&format!("error[E-CHECK]: {p}"));
         }
-        eprintln!("{} problem(s) in {} script(s)", problems.len(), seen.len());
+        crate::out::err_line(&format!("{} problem(s) in {} script(s)", problems.len(), seen.len()));
         Ok(crate::error::EXIT_USAGE)
     }
 }

@@ -40,7 +40,7 @@ pub fn run(args: DocArgs) -> Result<i32> {
                     "give a writable folder",
                 )
             })?;
-        println!("wrote editor definitions to {}", dir.display());
+        crate::out::line(&format!("wrote editor definitions to {}", dir.display()));
         return Ok(0);
     }
     let rows: Vec<&Primitive> = match &args.name {
@@ -74,6 +74,6 @@ pub fn run(args: DocArgs) -> Result<i32> {
             }
         })
         .collect();
-    println!("{}", body.join("\n"));
+    crate::out::line(&body.join("\n"));
     Ok(0)
 }

@@ -53,7 +53,7 @@ pub fn build(host: &Arc<Host>, script_root: &Path) -> Engine {
             (None, false) => format!("{pos}"),
             _ => String::new(),
         };
-        eprintln!("[debug {place}] {text}");
+        crate::out::err_line(&format!("[debug {place}] {text}"));
     });
     let progress_host = Arc::clone(host);
     engine.on_progress(move |_ops| {

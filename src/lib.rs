@@ -21,6 +21,7 @@ pub mod json;
 pub mod kafka;
 pub mod logs;
 pub mod m3;
+pub mod out;
 pub mod primitives;
 pub mod publish;
 pub mod registry;
@@ -43,8 +44,12 @@ fn init_tracing() {
         // aws-config logs each provider it tries at WARN with a full debug dump; the error a
         // primitive reports already says what failed and how to fix it.
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,aws_config=error"));
+    // Colour only for a person at a terminal, and never when NO_COLOR is set (no-color.org).
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
@@ -74,7 +79,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
     match result {
         Ok(status) => status,
         Err(err) => {
-            eprintln!("{}", err.render());
+            crate::out::err_line(&err.render());
             err.exit_status()
         }
     }

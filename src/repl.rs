@@ -387,7 +387,7 @@ impl Session {
 
 fn show(text: &str) {
     if !text.is_empty() {
-        println!("{text}");
+        crate::out::line(text);
         let _ = std::io::stdout().flush();
     }
 }
@@ -589,7 +589,7 @@ fn interactive(session: &mut Session) {
     };
     editor.set_helper(Some(Completion::new(&session.host)));
     let _ = editor.load_history(HISTORY_FILE);
-    println!("m4host repl — :help for commands, :quit to leave");
+    crate::out::line("m4host repl — :help for commands, :quit to leave");
     let mut lines = Lines::default();
     loop {
         let prompt = if lines.continuing() { "... " } else { "m4> " };

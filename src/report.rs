@@ -15,9 +15,9 @@ pub const EXIT_HOLD: i32 = 3;
 /// Where script `print` goes: stdout, except in JSON mode where stdout is kept for the result.
 pub fn script_print(host: &Host, text: &str) {
     if host.mode.json {
-        eprintln!("{text}");
+        crate::out::err_line(text);
     } else {
-        println!("{text}");
+        crate::out::line(text);
         let _ = std::io::stdout().flush();
     }
 }
@@ -112,16 +112,16 @@ pub fn finish(host: &Host, fault: Option<String>, elapsed_ms: u128) -> i32 {
     let status = exit_status(&ledger, fault.is_some());
     let fault = fault.map(|f| host.vault.redact(&f));
     if let Some(f) = &fault {
-        eprintln!("error[E-SCRIPT]: {f}");
+        crate::out::err_line(&format!("error[E-SCRIPT]: {f}"));
     }
     let no_answer = ledger.verdict.is_none()
         && ledger.blockers.is_empty()
         && ledger.gate_used
         && fault.is_none();
     if no_answer {
-        eprintln!(
+        crate::out::err_line(
             "error[E-NO-VERDICT]: the script used gates but ended without a verdict; \
-             a runbook ends ADVANCE only through verdict(...)"
+             a runbook ends ADVANCE only through verdict(...)",
         );
     }
     let artifacts = host.artifacts.lock().expect("artifacts lock").clone();
@@ -143,7 +143,7 @@ pub fn finish(host: &Host, fault: Option<String>, elapsed_ms: u128) -> i32 {
             "error": fault,
         });
         let line = serde_json::to_string(&crate::json::sorted(&value)).expect("report serialises");
-        println!("{}", host.vault.redact(&line));
+        crate::out::line(&host.vault.redact(&line));
         return status;
     }
     if !(ledger.gate_used || !artifacts.is_empty() || fault.is_some()) {
@@ -202,7 +202,7 @@ pub fn finish(host: &Host, fault: Option<String>, elapsed_ms: u128) -> i32 {
         },
         elapsed_ms
     ));
-    print!("{}", host.vault.redact(&out));
+    crate::out::text(&host.vault.redact(&out));
     status
 }
 

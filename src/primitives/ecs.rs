@@ -481,16 +481,16 @@ fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
         |results, elapsed| {
             if tty {
                 let stable = results.values().filter(|r| r.stable && !r.watched).count();
-                eprint!(
+                crate::out::err_text(&format!(
                     "\r  waiting: {stable}/{asked} stable ({:.1} s)   ",
                     elapsed.as_secs_f64()
-                );
+                ));
                 let _ = std::io::stderr().flush();
             }
         },
     ));
     if tty {
-        eprintln!();
+        crate::out::err_line("");
     }
     Ok(to_map(&report))
 }

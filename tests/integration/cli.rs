@@ -227,3 +227,44 @@ fn repl_keeps_scope_and_functions_without_tty() {
         .stdout_has("no blockers")
         .nowhere("sekret-value-123");
 }
+
+/// Issue 16: `m4host doc | head` panicked (exit 101) on the closed pipe. Every subcommand whose
+/// reader goes away after one line ends quietly with a documented status.
+#[test]
+fn a_closed_stdout_pipe_never_panics() {
+    let hello = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/hello");
+    let cases: Vec<Vec<String>> = vec![
+        vec!["doc".into()],
+        vec!["doc".into(), "--markdown".into()],
+        vec!["check".into(), format!("{hello}/hello.rhai")],
+        vec!["--help".into()],
+        vec![
+            "run".into(),
+            format!("{hello}/hello.rhai"),
+            "--env".into(),
+            format!("{hello}/m4host.toml"),
+        ],
+    ];
+    for args in cases {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_m4host"))
+            .args(&args)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes before the first write (as `| head -1` does once it has its line), so
+        // every write the command makes hits a closed pipe.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let status = out.status.code();
+        assert!(
+            matches!(status, Some(0..=3)),
+            "{args:?}: status {status:?}\n{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
