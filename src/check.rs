@@ -143,7 +143,11 @@ pub fn run(args: CheckArgs) -> Result<i32> {
         for p in &problems {
             crate::out::err_line(&format!("error[E-CHECK]: {p}"));
         }
-        crate::out::err_line(&format!("{} problem(s) in {} script(s)", problems.len(), seen.len()));
+        crate::out::err_line(&format!(
+            "{} problem(s) in {} script(s)",
+            problems.len(),
+            seen.len()
+        ));
         Ok(crate::error::EXIT_USAGE)
     }
 }

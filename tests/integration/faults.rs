@@ -205,3 +205,56 @@ fn transient_faults_a_retry_rides_out_still_advance() {
         "the proxy injected throttling: {faults}"
     );
 }
+
+#[test]
+fn a_phase_that_faults_still_publishes_its_snapshot_with_the_fault() {
+    let t = Tenant::new();
+    // A copy of the runbook whose M4.E trips over a property its input lacks, as a script bug or
+    // an unexpected answer would.
+    let scripts = t.path("m4");
+    std::fs::create_dir_all(&scripts).unwrap();
+    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/m4");
+    for entry in std::fs::read_dir(source).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), scripts.join(entry.file_name())).unwrap();
+    }
+    let e = scripts.join("e_launch_contract.rhai");
+    let text = std::fs::read_to_string(&e).unwrap().replace(
+        "    let key = ctx.a.handles.REQUIRED_PLATFORM_RUN_ID_ENV_KEY;",
+        "    let key = ctx.a.no_such_field.REQUIRED_PLATFORM_RUN_ID_ENV_KEY;",
+    );
+    std::fs::write(&e, text).unwrap();
+    let out = crate::support::Run::new()
+        .arg("run")
+        .arg(scripts.join("main.rhai"))
+        .arg("--env")
+        .arg(t.path("local.toml"))
+        .args(["--output", "json", "--set", "soak_ms=300"])
+        .run();
+    assert_hold(&out, "SCRIPT-FAULT", "M4.E");
+    let reason = first_reason(&out);
+    assert!(
+        reason.contains("uncaught error in phase M4.E") && reason.contains("line"),
+        "{reason}"
+    );
+    let snapshot = t.artifact(&out, "m4_e_launch_contract_snapshot");
+    assert_eq!(snapshot["overall_pass"], false);
+    assert_eq!(
+        snapshot["blockers"][0]["code"], "SCRIPT-FAULT",
+        "{snapshot}"
+    );
+    assert!(
+        snapshot["fault"]
+            .as_str()
+            .unwrap()
+            .contains("no_such_field")
+            || snapshot["fault"].as_str().unwrap().contains("Property"),
+        "{snapshot}"
+    );
+    let verdict = t.artifact(&out, "m4_i_verdict_snapshot");
+    let rollup = verdict["blocker_rollup"].to_string();
+    assert!(
+        !rollup.contains("M4I-B1"),
+        "M4.I found every snapshot that ran: {rollup}"
+    );
+}
