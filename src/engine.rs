@@ -3,20 +3,14 @@
 //! resolver, the primitive table, and the stop hook that makes a block uncatchable.
 
 use crate::config::Limits;
-use crate::host::{Fail, Host};
+use crate::host::{Fail, Host, BLOCK_MARKER};
 use crate::resolver::ConfinedResolver;
 use crate::secret::Secret;
 use rhai::packages::Package;
 use rhai::{Dynamic, Engine, EvalAltResult, OptimizationLevel, Position};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-
-/// Set by Ctrl-C handlers; the running script stops at its next operation.
-pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-/// Marker key of the payload a block terminates evaluation with.
-pub const BLOCK_MARKER: &str = "m4host_block";
 
 pub fn build(host: &Arc<Host>, script_root: &Path) -> Engine {
     let mut engine = Engine::new_raw();
@@ -60,7 +54,7 @@ pub fn build(host: &Arc<Host>, script_root: &Path) -> Engine {
         if progress_host.ledger().halt_pending {
             return Some(Dynamic::from("stopped after a block"));
         }
-        if INTERRUPTED.swap(false, Ordering::SeqCst) {
+        if progress_host.interrupted.swap(false, Ordering::SeqCst) {
             return Some(Dynamic::from("interrupted"));
         }
         None

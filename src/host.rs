@@ -43,6 +43,10 @@ impl Fail {
 
 pub type Outcome<T> = std::result::Result<T, Fail>;
 
+/// Marker key of the payload a block terminates evaluation with (the engine raises it, the
+/// report recognises it).
+pub const BLOCK_MARKER: &str = "m4host_block";
+
 /// The blocker code M3 precondition failures are recorded under (plan M4.A blocker 1).
 pub const M3_PRECONDITION_CODE: &str = "M4A-B1";
 
@@ -106,6 +110,9 @@ pub struct Host {
     plan: std::sync::atomic::AtomicBool,
     /// Present when a REPL steps a runbook: phases wait for the operator.
     pub gate: OnceLock<Arc<crate::stepper::PhaseGate>>,
+    /// Set by Ctrl-C (and by the REPL's own handler): the running script stops at its next
+    /// operation and a wait ends at its next poll. Passed to what waits, never read from a global.
+    pub interrupted: Arc<std::sync::atomic::AtomicBool>,
     /// Services this execution updated, by name.
     updates: Mutex<BTreeMap<String, UpdateRecord>>,
     /// SSM parameter values read so far in this run, by path (read once per run).
@@ -149,6 +156,7 @@ impl Host {
             m3: OnceLock::new(),
             resolved: Mutex::new(HashMap::new()),
             updates: Mutex::new(BTreeMap::new()),
+            interrupted: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             task_definitions: Mutex::new(BTreeMap::new()),
             ssm_values: Mutex::new(HashMap::new()),
             probes: std::sync::atomic::AtomicU64::new(0),
@@ -524,11 +532,12 @@ impl Host {
 }
 
 impl Host {
-    /// Turns SIGINT into `engine::INTERRUPTED` for the rest of the process (REPL sessions).
+    /// Turns SIGINT into `interrupted` for the rest of the process (REPL sessions).
     pub fn spawn_interrupt_listener(&self) {
-        self.runtime.spawn(async {
+        let interrupted = Arc::clone(&self.interrupted);
+        self.runtime.spawn(async move {
             while tokio::signal::ctrl_c().await.is_ok() {
-                crate::engine::INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+                interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
             }
         });
     }

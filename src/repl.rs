@@ -153,7 +153,7 @@ impl Session {
             Pause::Before(id) => format!("waiting before {id} (:step to run it)"),
             Pause::At(location) => format!("stopped at {location} (:next, :continue, :locals)"),
             Pause::Finished => {
-                crate::engine::INTERRUPTED.store(false, std::sync::atomic::Ordering::SeqCst);
+                self.host.interrupted.store(false, std::sync::atomic::Ordering::SeqCst);
                 let ledger = self.host.ledger();
                 let fault = self
                     .runbook
@@ -422,7 +422,7 @@ pub fn run(args: ReplArgs) -> Result<i32> {
         show(&session.load(script));
     }
     if std::io::stdin().is_terminal() {
-        // Ctrl-C while a phase runs stops its wait or probe (engine::INTERRUPTED is polled by the
+        // Ctrl-C while a phase runs stops its wait or probe (host.interrupted is polled by the
         // waiters and by the engine) and returns to the prompt; at the prompt rustyline reads it.
         host.spawn_interrupt_listener();
         interactive(&mut session);

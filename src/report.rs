@@ -3,7 +3,7 @@
 //!
 //! Every line passes through the vault's redaction before it is written.
 
-use crate::engine::BLOCK_MARKER;
+use crate::host::BLOCK_MARKER;
 use crate::gate::{Ledger, PhaseRecord, PhaseStatus};
 use crate::host::Host;
 use rhai::EvalAltResult;
