@@ -1,42 +1,22 @@
 //! m4host: a Rhai host for phase-gated, fail-closed infrastructure runbooks.
 //!
-//! `cli` (raw arguments) -> `config` (validated environment) -> `host` + `engine` (primitives from
-//! the `primitives` table) -> `report` (verdict, exit status). `run` is the whole program.
+//! The folders are the layers, and dependencies point down only (ARCHITECTURE.md):
+//! `command` (run, check, doc, repl; the CLI) -> `script` (the Rhai engine, module resolver,
+//! Rhai<->JSON, the primitive table) -> `host` (run state, publication, phase gating, report) ->
+//! `rules` (pure judgements: gates and verdict, stability, the update guard, entry
+//! preconditions, secrets) and `infra` (AWS, Kafka, PostgreSQL, evidence files), with `config`
+//! (the validated environment) beside them. `run` is the whole program.
 
-pub mod aws;
-pub mod check;
-pub mod cli;
+pub mod command;
 pub mod config;
-pub mod db;
-pub mod doc;
-pub mod ecs;
-pub mod engine;
 pub mod error;
-pub mod evidence;
-pub mod gate;
-pub mod handles;
 pub mod host;
-pub mod iam;
-pub mod json;
-pub mod kafka;
-pub mod logs;
-pub mod m3;
+pub mod infra;
 pub mod out;
-pub mod primitives;
-pub mod publish;
-pub mod registry;
-pub mod repl;
-pub mod report;
-pub mod resolver;
-pub mod runner;
-pub mod s3;
-pub mod secret;
-pub mod stability;
-pub mod stepper;
-pub mod terraform;
-pub mod update_guard;
+pub mod rules;
+pub mod script;
 
-use cli::{Cli, Command};
+use command::cli::{Cli, Command};
 use std::ffi::OsString;
 
 fn init_tracing() {
@@ -71,10 +51,10 @@ pub fn run(args: Vec<OsString>) -> i32 {
     };
     init_tracing();
     let result = match cli.command {
-        Command::Run(args) => runner::run(args),
-        Command::Repl(args) => repl::run(args),
-        Command::Check(args) => check::run(args),
-        Command::Doc(args) => doc::run(args),
+        Command::Run(args) => command::run::run(args),
+        Command::Repl(args) => command::repl::run(args),
+        Command::Check(args) => command::check::run(args),
+        Command::Doc(args) => command::doc::run(args),
     };
     match result {
         Ok(status) => status,

@@ -172,7 +172,7 @@ fn repo_scripts_pass_check() {
 fn doc_lists_every_primitive_and_one_by_name() {
     let out = Run::new().arg("doc").run();
     out.status(0);
-    for p in m4host::primitives::all() {
+    for p in m4host::script::primitives::all() {
         out.stdout_has(&p.signature());
     }
     Run::new()
@@ -198,7 +198,7 @@ fn doc_writes_editor_definitions() {
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         all.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
     }
-    for p in m4host::primitives::all() {
+    for p in m4host::script::primitives::all() {
         assert!(
             all.contains(&format!("fn {}(", p.name)),
             "definitions lack {}",

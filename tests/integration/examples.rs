@@ -6,7 +6,7 @@ use crate::support::Env;
 #[test]
 fn every_primitive_example_runs() {
     let mut failures = Vec::new();
-    for primitive in m4host::primitives::all() {
+    for primitive in m4host::script::primitives::all() {
         let env = Env::new();
         let out = env.run(primitive.example).run();
         if out.status != primitive.example_exit {

@@ -1,0 +1,79 @@
+//! `m4host doc`: the reference of every primitive, generated from the primitive table, and the
+//! `.d.rhai` editor definitions generated from the engine the table registered.
+
+use crate::command::cli::DocArgs;
+use crate::error::{Error, Result};
+use crate::host::{Host, Mode};
+use crate::script::primitives::{self, Primitive};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+fn text_entry(p: &Primitive) -> String {
+    let example: String = p.example.lines().map(|l| format!("    {l}\n")).collect();
+    format!(
+        "{}\n  {}\n  failure: {}\n  example:\n{example}",
+        p.signature(),
+        p.doc,
+        p.failure.describe()
+    )
+}
+
+fn markdown_entry(p: &Primitive) -> String {
+    format!(
+        "### `{}`\n\n{}\n\nFailure: {}.\n\n```rhai\n{}\n```\n",
+        p.signature(),
+        p.doc,
+        p.failure.describe(),
+        p.example
+    )
+}
+
+pub fn run(args: DocArgs) -> Result<i32> {
+    if let Some(dir) = &args.definitions {
+        let host = Arc::new(Host::new(None, Mode::default(), BTreeMap::new(), None)?);
+        let engine = crate::script::engine::build(&host, std::path::Path::new("."));
+        std::fs::create_dir_all(dir)
+            .and_then(|_| engine.definitions().with_headers(true).write_to_dir(dir))
+            .map_err(|e| {
+                Error::usage(
+                    format!("cannot write definitions to {}: {e}", dir.display()),
+                    "give a writable folder",
+                )
+            })?;
+        crate::out::line(&format!("wrote editor definitions to {}", dir.display()));
+        return Ok(0);
+    }
+    let rows: Vec<&Primitive> = match &args.name {
+        None => primitives::all().collect(),
+        Some(name) => {
+            let rows: Vec<&Primitive> = primitives::all().filter(|p| p.name == name).collect();
+            if rows.is_empty() {
+                let near: Vec<&str> = primitives::all()
+                    .map(|p| p.name)
+                    .filter(|n| n.contains(name.as_str()) || name.contains(n))
+                    .collect();
+                return Err(Error::usage(
+                    format!("no primitive named `{name}`"),
+                    if near.is_empty() {
+                        "run `m4host doc` for the list".to_owned()
+                    } else {
+                        format!("did you mean {}?", near.join(", "))
+                    },
+                ));
+            }
+            rows
+        }
+    };
+    let body: Vec<String> = rows
+        .iter()
+        .map(|p| {
+            if args.markdown {
+                markdown_entry(p)
+            } else {
+                text_entry(p)
+            }
+        })
+        .collect();
+    crate::out::line(&body.join("\n"));
+    Ok(0)
+}

@@ -1,0 +1,660 @@
+//! `m4host repl`: where an operator investigates a HOLD against live infrastructure.
+//!
+//! Lines are Rhai evaluated with one persistent scope (function definitions kept), results echoed
+//! as redacted JSON, errors shown with their position while the session goes on. A loaded runbook
+//! runs on its own thread and waits before each phase (`stepper`), so `:step`, `:run PHASE` and
+//! `:continue` drive it in order within one execution: the same laws as a batch run. Typed lines
+//! can probe anything but cannot run a phase or decide a verdict. Without a TTY it reads stdin
+//! line by line. History never holds a secret's plaintext.
+
+use crate::command::cli::ReplArgs;
+use crate::error::Result;
+use crate::host::stepper::{Breakpoints, Pause, PhaseGate};
+use crate::host::{Host, Mode};
+use crate::rules::secret::Secret;
+use rhai::{Dynamic, Engine, Scope, AST};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+const HISTORY_FILE: &str = ".m4host_history";
+
+const COMMANDS: &[(&str, &str)] = &[
+    (":help", "this list"),
+    (
+        ":load FILE",
+        "load a runbook; it waits before its first phase",
+    ),
+    (":phases", "each phase with its status, and the next one"),
+    (":step", "run the next phase"),
+    (
+        ":run PHASE",
+        "run PHASE, which must be the next one (phases run in order)",
+    ),
+    (
+        ":continue",
+        "run on: every remaining phase, stopping at breakpoints",
+    ),
+    (
+        ":break FILE:LINE",
+        "stop at a statement inside a phase (:break alone lists them)",
+    ),
+    (":next", "from a stop, run to the next statement"),
+    (
+        ":locals",
+        "the runbook's variables where it stopped (secrets redacted)",
+    ),
+    (":blockers", "the blocker rollup"),
+    (
+        ":snapshot NAME",
+        "an artifact this execution published, read back",
+    ),
+    (":scope", "the session's variables (secrets redacted)"),
+    (":plan on|off", "plan mode, before the first phase only"),
+    (":doc [NAME]", "the reference of a primitive"),
+    (
+        ":quit",
+        "end the session (a waiting runbook stops before its next phase)",
+    ),
+];
+
+/// How a value is echoed: a Secret by its marker, data as pretty JSON, anything else as text.
+pub fn echo(host: &Host, value: &Dynamic) -> String {
+    let value = value.flatten_clone();
+    let text = if let Some(secret) = value.read_lock::<Secret>() {
+        secret.redacted()
+    } else {
+        match crate::host::json::to_json(&value, "value") {
+            Ok(json) => {
+                serde_json::to_string_pretty(&crate::host::json::sorted(&json)).unwrap_or_default()
+            }
+            Err(refusal) => format!("<{refusal}>"),
+        }
+    };
+    host.vault.redact(&text)
+}
+
+struct Runbook {
+    script: PathBuf,
+    thread: Option<std::thread::JoinHandle<()>>,
+    fault: Arc<Mutex<Option<String>>>,
+}
+
+struct Session {
+    host: Arc<Host>,
+    gate: Arc<PhaseGate>,
+    breakpoints: Arc<Breakpoints>,
+    engine: Engine,
+    scope: Scope<'static>,
+    ast: AST,
+    runbook: Option<Runbook>,
+}
+
+impl Session {
+    fn help() -> String {
+        let mut out = String::from(
+            "Rhai statements are evaluated; a line ending in `\\` continues on the next.\n",
+        );
+        for (cmd, what) in COMMANDS {
+            out.push_str(&format!("  {cmd:<16} {what}\n"));
+        }
+        out.trim_end().to_owned()
+    }
+
+    /// Starts a runbook on its own thread; it waits before its first phase.
+    fn load(&mut self, path: &Path) -> String {
+        if self.runbook.is_some() {
+            return "a runbook is already loaded in this session (one execution per session)"
+                .into();
+        }
+        let script = path.to_path_buf();
+        let root = crate::command::run::script_root(&script);
+        let mut engine = crate::script::engine::build(&self.host, &root);
+        attach_debugger(&mut engine, &self.gate, &self.breakpoints, &self.host);
+        let ast = match crate::command::run::compile(&engine, &script) {
+            Ok(ast) => ast,
+            Err(e) => return e.render(),
+        };
+        let fault = Arc::new(Mutex::new(None));
+        let (gate, host, slot) = (
+            Arc::clone(&self.gate),
+            Arc::clone(&self.host),
+            Arc::clone(&fault),
+        );
+        let thread = std::thread::Builder::new()
+            .name("m4host-runbook".into())
+            .spawn(move || {
+                crate::host::stepper::mark_runbook_thread();
+                if let Err(err) = engine.run_ast(&ast) {
+                    if !crate::host::report::is_block(&err)
+                        && !matches!(*err, rhai::EvalAltResult::ErrorTerminated(..))
+                    {
+                        *slot.lock().expect("fault lock") = Some(
+                            host.vault
+                                .redact(&crate::host::report::describe_rhai_error(&err)),
+                        );
+                    }
+                }
+                gate.finish();
+            })
+            .expect("spawn the runbook thread");
+        self.runbook = Some(Runbook {
+            script,
+            thread: Some(thread),
+            fault,
+        });
+        format!(
+            "loaded {}; {}",
+            path.display(),
+            self.where_now(self.gate.wait_pause())
+        )
+    }
+
+    fn where_now(&self, pause: Pause) -> String {
+        match pause {
+            Pause::Before(id) => format!("waiting before {id} (:step to run it)"),
+            Pause::At(location) => format!("stopped at {location} (:next, :continue, :locals)"),
+            Pause::Finished => {
+                self.host
+                    .interrupted
+                    .store(false, std::sync::atomic::Ordering::SeqCst);
+                let ledger = self.host.ledger();
+                let fault = self
+                    .runbook
+                    .as_ref()
+                    .and_then(|r| r.fault.lock().expect("fault lock").clone())
+                    .map(|f| format!("; script fault: {f}"))
+                    .unwrap_or_default();
+                let verdict = ledger
+                    .verdict
+                    .as_ref()
+                    .map_or("no verdict".to_owned(), |v| v.verdict.clone());
+                format!(
+                    "runbook finished: {verdict}, {} blocker(s){fault}",
+                    ledger.blockers.len()
+                )
+            }
+        }
+    }
+
+    fn require_runbook(&self) -> std::result::Result<(), String> {
+        if self.runbook.is_none() {
+            Err("no runbook loaded: :load FILE (or pass SCRIPT to m4host repl)".into())
+        } else {
+            Ok(())
+        }
+    }
+
+    fn step(&mut self, only: Option<&str>) -> String {
+        if let Err(e) = self.require_runbook() {
+            return e;
+        }
+        match self.gate.pause() {
+            Some(Pause::Finished) => return self.where_now(Pause::Finished),
+            Some(Pause::At(_)) => {
+                self.breakpoints.set_stepping(false);
+                self.gate.resume(false);
+                return self.where_now(self.gate.wait_pause());
+            }
+            Some(Pause::Before(next)) => {
+                if let Some(wanted) = only {
+                    if wanted != next {
+                        return format!("the next phase is {next}; phases run in order, so {wanted} cannot run now");
+                    }
+                }
+            }
+            None => {}
+        }
+        self.gate.step();
+        self.where_now(self.gate.wait_pause())
+    }
+
+    fn continue_all(&mut self) -> String {
+        if let Err(e) = self.require_runbook() {
+            return e;
+        }
+        self.breakpoints.set_stepping(false);
+        self.gate.run_all();
+        self.gate.resume(false);
+        self.where_now(self.gate.wait_pause())
+    }
+
+    fn next_statement(&mut self) -> String {
+        if !matches!(self.gate.pause(), Some(Pause::At(_))) {
+            return "the runbook is not stopped inside a phase (:break FILE:LINE, then :step)"
+                .into();
+        }
+        self.breakpoints.set_stepping(true);
+        self.gate.resume(true);
+        self.where_now(self.gate.wait_pause())
+    }
+
+    fn add_breakpoint(&self, spec: &str) -> String {
+        if spec.is_empty() {
+            let list = self.breakpoints.list();
+            return if list.is_empty() {
+                "no breakpoints".into()
+            } else {
+                list.join("\n")
+            };
+        }
+        match spec
+            .rsplit_once(':')
+            .and_then(|(f, l)| l.parse::<usize>().ok().map(|l| (f, l)))
+        {
+            Some((file, line)) if !file.is_empty() && line > 0 => {
+                self.breakpoints.add(file, line);
+                format!("breakpoint at {file}:{line}")
+            }
+            _ => "write :break FILE:LINE, e.g. :break scripts/m4/d_dependencies.rhai:40".into(),
+        }
+    }
+
+    fn phases(&self) -> String {
+        let ledger = self.host.ledger();
+        let mut lines: Vec<String> = ledger
+            .phases
+            .iter()
+            .map(|p| {
+                format!(
+                    "{:<6} {:?} {}",
+                    p.phase,
+                    p.status,
+                    p.blocker_codes.join(" ")
+                )
+                .trim_end()
+                .to_owned()
+            })
+            .collect();
+        drop(ledger);
+        match self.gate.pause() {
+            Some(Pause::Before(id)) => lines.push(format!("{id:<6} next")),
+            Some(Pause::At(location)) => lines.push(format!("(stopped at {location})")),
+            Some(Pause::Finished) => lines.push("(runbook finished)".into()),
+            None if self.runbook.is_none() => lines.push("(no runbook loaded)".into()),
+            None => lines.push("(running)".into()),
+        }
+        lines.join("\n")
+    }
+
+    /// Evaluates one input; returns the text to show.
+    fn eval(&mut self, input: &str) -> String {
+        let trimmed = input.trim();
+        let (command, rest) = trimmed
+            .split_once(' ')
+            .map_or((trimmed, ""), |(c, r)| (c, r.trim()));
+        match command {
+            ":help" => return Self::help(),
+            ":load" if !rest.is_empty() => return self.load(Path::new(rest)),
+            ":phases" => return self.phases(),
+            ":step" => return self.step(None),
+            ":run" if !rest.is_empty() => return self.step(Some(rest)),
+            ":continue" => return self.continue_all(),
+            ":next" => return self.next_statement(),
+            ":break" => return self.add_breakpoint(rest),
+            ":locals" => {
+                return self
+                    .gate
+                    .locals()
+                    .unwrap_or_else(|| "the runbook is not stopped inside a phase".into());
+            }
+            ":blockers" => {
+                let ledger = self.host.ledger();
+                return if ledger.blockers.is_empty() {
+                    "no blockers".to_owned()
+                } else {
+                    ledger
+                        .blockers
+                        .iter()
+                        .map(|b| format!("{} [{}] {}", b.code, b.phase, b.reason))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                };
+            }
+            ":snapshot" if !rest.is_empty() => {
+                return match self.host.read_snapshot(rest) {
+                    Ok(v) => self.host.vault.redact(
+                        &serde_json::to_string_pretty(&crate::host::json::sorted(&v))
+                            .unwrap_or_default(),
+                    ),
+                    Err(crate::host::Fail::Error { code, message, .. }) => {
+                        format!("{code}: {message}")
+                    }
+                    Err(other) => format!("{other:?}"),
+                };
+            }
+            ":plan" if rest == "on" || rest == "off" => {
+                return match self.host.set_plan(rest == "on") {
+                    Ok(()) => format!("plan mode {rest}"),
+                    Err(e) => e,
+                };
+            }
+            ":scope" => {
+                return self
+                    .scope
+                    .iter_raw()
+                    .map(|(name, constant, value)| {
+                        format!(
+                            "{}{name} = {}",
+                            if constant { "const " } else { "" },
+                            echo(&self.host, value)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n");
+            }
+            ":doc" => {
+                return crate::script::primitives::all()
+                    .filter(|p| rest.is_empty() || p.name == rest)
+                    .map(|p| format!("{}\n  {}", p.signature(), p.doc))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+            }
+            _ if command.starts_with(':') => {
+                return format!("unknown or incomplete command `{trimmed}`; :help lists them");
+            }
+            _ => {}
+        }
+        let new_ast = match self.engine.compile_with_scope(&self.scope, input) {
+            Ok(ast) => ast,
+            Err(e) => return format!("syntax error: {e}"),
+        };
+        self.ast += new_ast;
+        let result = self
+            .engine
+            .eval_ast_with_scope::<Dynamic>(&mut self.scope, &self.ast);
+        self.ast.clear_statements();
+        // A block ends the line that raised it, not the session; the blocker stays recorded.
+        self.host.ledger().halt_pending = false;
+        match result {
+            Ok(v) if v.is_unit() => String::new(),
+            Ok(v) => echo(&self.host, &v),
+            Err(err) => format!(
+                "error: {}",
+                self.host
+                    .vault
+                    .redact(&crate::host::report::describe_rhai_error(&err))
+            ),
+        }
+    }
+
+    /// Ends the session: a waiting runbook stops before its next phase.
+    fn close(&mut self) {
+        self.gate.stop();
+        if let Some(mut r) = self.runbook.take() {
+            if let Some(t) = r.thread.take() {
+                let _ = t.join();
+            }
+            tracing::debug!(script = %r.script.display(), "runbook thread ended");
+        }
+    }
+}
+
+fn show(text: &str) {
+    if !text.is_empty() {
+        crate::out::line(text);
+        let _ = std::io::stdout().flush();
+    }
+}
+
+pub fn run(args: ReplArgs) -> Result<i32> {
+    let config = crate::command::run::load_env(&args.env)?;
+    let sets = crate::command::run::parse_sets(&args.set)?;
+    let mode = Mode {
+        plan: args.plan,
+        repl: true,
+        json: false,
+    };
+    let host = Arc::new(Host::new(config, mode, sets, None)?);
+    let gate = Arc::new(PhaseGate::default());
+    let _ = host.gate.set(Arc::clone(&gate));
+    let root = args
+        .script
+        .as_deref()
+        .map(crate::command::run::script_root)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let engine = crate::script::engine::build(&host, &root);
+    let mut session = Session {
+        host: Arc::clone(&host),
+        gate,
+        breakpoints: Arc::new(Breakpoints::default()),
+        engine,
+        scope: Scope::new(),
+        ast: AST::empty(),
+        runbook: None,
+    };
+    if let Some(script) = &args.script {
+        show(&session.load(script));
+    }
+    if std::io::stdin().is_terminal() {
+        // Ctrl-C while a phase runs stops its wait or probe (host.interrupted is polled by the
+        // waiters and by the engine) and returns to the prompt; at the prompt rustyline reads it.
+        host.spawn_interrupt_listener();
+        interactive(&mut session);
+    } else {
+        piped(&mut session);
+    }
+    session.close();
+    let ledger = host.ledger();
+    Ok(crate::host::report::exit_status(&ledger, false))
+}
+
+/// Hooks Rhai's debugger into the runbook's engine: at a breakpoint (or after :next) the runbook
+/// stops at the statement, shows where, and captures its locals (redacted) until resumed.
+#[allow(deprecated)] // register_debugger is marked volatile, not deprecated
+fn attach_debugger(
+    engine: &mut Engine,
+    gate: &Arc<PhaseGate>,
+    points: &Arc<Breakpoints>,
+    host: &Arc<Host>,
+) {
+    let (gate, points, host) = (Arc::clone(gate), Arc::clone(points), Arc::clone(host));
+    engine.register_debugger(
+        |_, debugger| debugger,
+        move |context, event, node, source, pos| {
+            use rhai::debugger::{DebuggerCommand, DebuggerEvent};
+            let statement = matches!(node, rhai::ASTNode::Stmt(_));
+            let step = matches!(event, DebuggerEvent::Start | DebuggerEvent::Step);
+            if let (true, true, Some(source), Some(line)) = (statement, step, source, pos.line()) {
+                if points.should_stop(source, line) {
+                    let text = std::fs::read_to_string(source)
+                        .ok()
+                        .and_then(|t| t.lines().nth(line - 1).map(|l| l.trim().to_owned()))
+                        .unwrap_or_default();
+                    let short = source
+                        .rsplit('/')
+                        .take(2)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect::<Vec<_>>()
+                        .join("/");
+                    let locals = context
+                        .scope()
+                        .iter_raw()
+                        .map(|(name, _, value)| {
+                            format!("{name} = {}", echo(&host, value).replace('\n', " "))
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    let next = gate.stop_at(
+                        host.vault.redact(&format!("{short}:{line}: {text}")),
+                        locals,
+                    );
+                    points.set_stepping(next);
+                }
+            }
+            Ok(DebuggerCommand::StepInto)
+        },
+    );
+}
+
+/// Joins lines ending in `\` into one input.
+#[derive(Default)]
+struct Lines {
+    pending: String,
+}
+
+impl Lines {
+    /// The complete input, once a line does not continue.
+    fn push(&mut self, line: &str) -> Option<String> {
+        if let Some(head) = line.strip_suffix('\\') {
+            self.pending.push_str(head);
+            self.pending.push('\n');
+            return None;
+        }
+        self.pending.push_str(line);
+        Some(std::mem::take(&mut self.pending))
+    }
+
+    fn continuing(&self) -> bool {
+        !self.pending.is_empty()
+    }
+}
+
+fn piped(session: &mut Session) {
+    let mut lines = Lines::default();
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        let Some(input) = lines.push(&line) else {
+            continue;
+        };
+        if input.trim() == ":quit" {
+            break;
+        }
+        if !input.trim().is_empty() {
+            show(&session.eval(&input));
+        }
+    }
+}
+
+/// Tab completion of REPL commands, primitive names and handle keys.
+struct Completion {
+    words: Vec<String>,
+}
+
+impl Completion {
+    fn new(host: &Host) -> Completion {
+        let mut words: Vec<String> = COMMANDS
+            .iter()
+            .map(|(c, _)| c.split(' ').next().unwrap_or(c).to_owned())
+            .collect();
+        words.extend(crate::script::primitives::all().map(|p| p.name.to_owned()));
+        if let Some(config) = &host.config {
+            words.extend(config.registry.entries.keys().cloned());
+        }
+        words.sort();
+        words.dedup();
+        Completion { words }
+    }
+
+    /// The start of the word under the cursor and the words it can become.
+    pub fn candidates(&self, line: &str, pos: usize) -> (usize, Vec<String>) {
+        let start = line[..pos]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+            .map_or(0, |i| i + 1);
+        let word = &line[start..pos];
+        if word.is_empty() {
+            return (pos, Vec::new());
+        }
+        (
+            start,
+            self.words
+                .iter()
+                .filter(|w| w.starts_with(word))
+                .cloned()
+                .collect(),
+        )
+    }
+}
+
+impl rustyline::completion::Completer for Completion {
+    type Candidate = String;
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _: &rustyline::Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<String>)> {
+        Ok(self.candidates(line, pos))
+    }
+}
+impl rustyline::hint::Hinter for Completion {
+    type Hint = String;
+}
+impl rustyline::highlight::Highlighter for Completion {}
+impl rustyline::validate::Validator for Completion {}
+impl rustyline::Helper for Completion {}
+
+fn interactive(session: &mut Session) {
+    let Ok(mut editor) = rustyline::Editor::<Completion, rustyline::history::DefaultHistory>::new()
+    else {
+        piped(session);
+        return;
+    };
+    editor.set_helper(Some(Completion::new(&session.host)));
+    let _ = editor.load_history(HISTORY_FILE);
+    crate::out::line("m4host repl — :help for commands, :quit to leave");
+    let mut lines = Lines::default();
+    loop {
+        let prompt = if lines.continuing() { "... " } else { "m4> " };
+        match editor.readline(prompt) {
+            Ok(line) => {
+                let Some(input) = lines.push(&line) else {
+                    continue;
+                };
+                if input.trim().is_empty() {
+                    continue;
+                }
+                // History never holds a secret's plaintext.
+                let _ = editor.add_history_entry(session.host.vault.redact(&input));
+                if input.trim() == ":quit" {
+                    break;
+                }
+                show(&session.eval(&input));
+                let _ = editor.save_history(HISTORY_FILE);
+            }
+            Err(rustyline::error::ReadlineError::Interrupted) => lines = Lines::default(),
+            Err(_) => break,
+        }
+    }
+    let _ = editor.save_history(HISTORY_FILE);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completes_commands_primitives_and_words_under_the_cursor() {
+        let c = Completion {
+            words: vec![
+                ":phases".into(),
+                ":plan".into(),
+                "ecs_wait_stable".into(),
+                "SVC_IG".into(),
+            ],
+        };
+        assert_eq!(
+            c.candidates(":p", 2),
+            (0, vec![":phases".to_owned(), ":plan".to_owned()])
+        );
+        assert_eq!(
+            c.candidates("let w = ecs_w", 13),
+            (8, vec!["ecs_wait_stable".to_owned()])
+        );
+        assert_eq!(
+            c.candidates("resolve_handle(\"SVC", 19),
+            (16, vec!["SVC_IG".to_owned()])
+        );
+        assert_eq!(c.candidates("x ", 2), (2, vec![]));
+    }
+
+    #[test]
+    fn continued_lines_join() {
+        let mut l = Lines::default();
+        assert_eq!(l.push("let a = 1 +\\"), None);
+        assert!(l.continuing());
+        assert_eq!(l.push("2;").as_deref(), Some("let a = 1 +\n2;"));
+    }
+}

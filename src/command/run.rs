@@ -1,0 +1,118 @@
+//! `m4host run SCRIPT`: load the environment, build the host and engine, run the script once,
+//! report. The exit status comes from the ledger (`report::exit_status`), never from "the script
+//! returned".
+
+use crate::command::cli::{EnvArgs, OutputFormat, RunArgs};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::host::report;
+use crate::host::{Host, Mode};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The environment file in force: --env, else $M4HOST_ENV, else ./m4host.toml when present.
+/// A file named explicitly must exist; the implicit default may be absent.
+pub fn load_env(args: &EnvArgs) -> Result<Option<Config>> {
+    let explicit = args.env_file.clone().or_else(|| {
+        std::env::var_os("M4HOST_ENV")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    });
+    match explicit {
+        Some(path) => Config::load(&path).map(Some),
+        None => {
+            let default = PathBuf::from("m4host.toml");
+            if default.is_file() {
+                Config::load(&default).map(Some)
+            } else {
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// `--set KEY=VALUE` pairs; keys are identifiers, a key given twice is a usage error.
+pub fn parse_sets(sets: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for item in sets {
+        let Some((key, value)) = item.split_once('=') else {
+            return Err(Error::usage(
+                format!("--set `{item}` has no `=`"),
+                "write --set KEY=VALUE",
+            ));
+        };
+        let key_ok = !key.is_empty()
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
+        if !key_ok {
+            return Err(Error::usage(
+                format!("--set key `{key}` is not a plain name"),
+                "use letters, digits, `_`, `-` and `.` in KEY",
+            ));
+        }
+        if out.insert(key.to_owned(), value.to_owned()).is_some() {
+            return Err(Error::usage(
+                format!("--set `{key}` given twice"),
+                "give each key once",
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Reads and compiles a script, naming it and the position in a syntax error.
+pub fn compile(engine: &rhai::Engine, script: &Path) -> Result<rhai::AST> {
+    if !script.is_file() {
+        return Err(Error::usage(
+            format!("script {} not found", script.display()),
+            "give the path of a .rhai file",
+        ));
+    }
+    let text = crate::config::read_text(script)?;
+    let mut ast = engine.compile(&text).map_err(|e| Error::Script {
+        path: script.to_path_buf(),
+        what: format!("syntax error: {e}"),
+        help: "fix the script at that position; `m4host check` checks without running".to_owned(),
+    })?;
+    let canonical = std::fs::canonicalize(script).unwrap_or_else(|_| script.to_path_buf());
+    ast.set_source(canonical.display().to_string());
+    Ok(ast)
+}
+
+pub fn script_root(script: &Path) -> PathBuf {
+    script
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+pub fn run(args: RunArgs) -> Result<i32> {
+    let config = load_env(&args.env)?;
+    let sets = parse_sets(&args.set)?;
+    let mode = Mode {
+        plan: args.plan,
+        repl: false,
+        json: args.output == OutputFormat::Json,
+    };
+    let host = Arc::new(Host::new(config, mode, sets, args.evidence_dir.clone())?);
+    let engine = crate::script::engine::build(&host, &script_root(&args.script));
+    let ast = compile(&engine, &args.script)?;
+    let started = Instant::now();
+    let result = engine.run_ast(&ast);
+    let fault = match result {
+        Ok(()) => None,
+        Err(err) if report::is_block(&err) => None,
+        Err(err)
+            if matches!(*err, rhai::EvalAltResult::ErrorTerminated(..))
+                && !host.ledger().blockers.is_empty() =>
+        {
+            None
+        }
+        Err(err) => Some(report::describe_rhai_error(&err)),
+    };
+    Ok(report::finish(&host, fault, started.elapsed().as_millis()))
+}

@@ -1,0 +1,440 @@
+//! The validated configuration: the environment file (SPEC §4) with every path resolved against its
+//! folder, plus the handles registry and the terraform outputs it names, parsed before any script
+//! runs so that a malformed file is a usage error (exit 2) and never a half-run.
+//!
+//! What the runbook itself must judge (wildcards, ambiguity, M3 preconditions) is not checked here.
+
+pub mod registry;
+pub mod terraform;
+
+use crate::config::registry::HandlesRegistry;
+use crate::config::terraform::TerraformOutputs;
+use crate::error::{Error, Result};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where an M3 artifact lives: a local file or an S3 object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    File(PathBuf),
+    S3 { bucket: String, key: String },
+}
+
+impl Location {
+    fn parse(base: &Path, text: &str) -> std::result::Result<Location, String> {
+        if let Some(rest) = text.strip_prefix("s3://") {
+            match rest.split_once('/') {
+                Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => Ok(Location::S3 {
+                    bucket: bucket.to_owned(),
+                    key: key.to_owned(),
+                }),
+                _ => Err(format!("`{text}` is not an s3://BUCKET/KEY URI")),
+            }
+        } else if text.contains("://") {
+            Err(format!("`{text}` uses a scheme other than s3://"))
+        } else {
+            Ok(Location::File(under(base, text)))
+        }
+    }
+
+    /// The location as the operator would write it, for evidence and messages.
+    pub fn display(&self) -> String {
+        match self {
+            Location::File(p) => p.display().to_string(),
+            Location::S3 { bucket, key } => format!("s3://{bucket}/{key}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum KafkaSecurityProtocol {
+    Plaintext,
+    SaslSsl,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DbSslMode {
+    Disable,
+    Require,
+    VerifyFull,
+}
+
+/// Rhai engine limits; every one explicit so that debug and release builds behave alike.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    pub max_operations: u64,
+    pub max_call_levels: usize,
+    pub max_expr_depth: usize,
+    pub max_function_expr_depth: usize,
+    pub max_string_size: usize,
+    pub max_array_size: usize,
+    pub max_map_size: usize,
+    pub max_modules: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_operations: 50_000_000,
+            max_call_levels: 64,
+            max_expr_depth: 64,
+            max_function_expr_depth: 64,
+            max_string_size: 4 * 1024 * 1024,
+            max_array_size: 100_000,
+            max_map_size: 100_000,
+            max_modules: 256,
+        }
+    }
+}
+
+/// Per-call network budget (SPEC §7): every AWS call is bounded by these.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Budgets {
+    pub connect_timeout_ms: u64,
+    pub attempt_timeout_ms: u64,
+    pub call_timeout_ms: u64,
+    pub max_attempts: u32,
+}
+
+impl Default for Budgets {
+    fn default() -> Self {
+        Budgets {
+            connect_timeout_ms: 3_000,
+            attempt_timeout_ms: 10_000,
+            call_timeout_ms: 30_000,
+            max_attempts: 3,
+        }
+    }
+}
+
+impl Budgets {
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+    pub fn attempt_timeout(&self) -> Duration {
+        Duration::from_millis(self.attempt_timeout_ms)
+    }
+    pub fn call_timeout(&self) -> Duration {
+        Duration::from_millis(self.call_timeout_ms)
+    }
+}
+
+/// ECS waiting defaults (SPEC §7 budgets); `ecs_wait_stable` options override them per call.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EcsConfig {
+    pub stabilize_timeout_ms: u64,
+    pub soak_ms: u64,
+    /// Unplanned stops of a daemon since its update that make it unstable. A singleton has no
+    /// redundancy: its first exit is an outage of its lane, and ECS's quick replacement would
+    /// hide it from a later poll, so one stop holds by default.
+    pub crash_threshold: usize,
+    pub first_poll_ms: u64,
+    pub max_poll_ms: u64,
+    /// How long a placement failure (service events, no task) may last before the wait holds.
+    pub placement_grace_ms: u64,
+    /// How long ECS polls may fail in a row (refused, reset, timed out, 5xx, throttled past the
+    /// retries) before a wait ends with an error instead of spending its whole timeout.
+    pub poll_failure_budget_ms: u64,
+}
+
+impl Default for EcsConfig {
+    fn default() -> Self {
+        EcsConfig {
+            stabilize_timeout_ms: 600_000,
+            soak_ms: 30_000,
+            crash_threshold: 1,
+            first_poll_ms: 250,
+            max_poll_ms: 5_000,
+            placement_grace_ms: 30_000,
+            poll_failure_budget_ms: 30_000,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnv {
+    aws: RawAws,
+    inputs: RawInputs,
+    evidence: RawEvidence,
+    #[serde(default)]
+    kafka: Option<RawKafka>,
+    #[serde(default)]
+    db: Option<RawDb>,
+    #[serde(default)]
+    run: Option<RawRun>,
+    #[serde(default)]
+    limits: Limits,
+    #[serde(default)]
+    budgets: Budgets,
+    #[serde(default)]
+    ecs: EcsConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAws {
+    region: String,
+    endpoint_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInputs {
+    handles_registry: String,
+    terraform_outputs: String,
+    m3_verdict: String,
+    m3_handoff: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEvidence {
+    local_root: String,
+    bucket_handle: Option<String>,
+    environment: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKafka {
+    security_protocol: KafkaSecurityProtocol,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDb {
+    sslmode: DbSslMode,
+    ca_file: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRun {
+    execution_prefix: Option<String>,
+}
+
+/// Evidence settings (SPEC §5).
+#[derive(Debug, Clone)]
+pub struct EvidenceConfig {
+    pub local_root: PathBuf,
+    /// The handle whose value is the durable evidence bucket.
+    pub bucket_handle: String,
+    /// The environment segment of the control-plane prefix (`evidence/<environment>/run_control/`).
+    pub environment: String,
+}
+
+/// The validated environment.
+#[derive(Debug)]
+pub struct Config {
+    pub env_file: PathBuf,
+    pub region: String,
+    pub endpoint_url: Option<String>,
+    pub registry: HandlesRegistry,
+    pub outputs: TerraformOutputs,
+    pub m3_verdict: Location,
+    pub m3_handoff: Location,
+    pub evidence: EvidenceConfig,
+    pub kafka_security_protocol: KafkaSecurityProtocol,
+    pub db_sslmode: DbSslMode,
+    pub db_ca_file: Option<PathBuf>,
+    pub execution_prefix: String,
+    pub limits: Limits,
+    pub budgets: Budgets,
+    pub ecs: EcsConfig,
+}
+
+/// Reads a file, naming it in the error.
+pub fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+impl Config {
+    /// Loads and validates the environment file and the files it names.
+    pub fn load(env_file: &Path) -> Result<Config> {
+        if !env_file.is_file() {
+            return Err(Error::config(
+                env_file,
+                "environment file not found",
+                "pass an existing file with --env FILE or M4HOST_ENV (see examples/ for the format)",
+            ));
+        }
+        let text = read_text(env_file)?;
+        let raw: RawEnv = toml::from_str(&text).map_err(|e| {
+            Error::config(
+                env_file,
+                format!("invalid environment file: {}", one_line(&e.to_string())),
+                "fix the TOML at the position shown; sections are [aws], [inputs], [evidence], \
+                 [kafka], [db], [run], [limits], [budgets], [ecs]",
+            )
+        })?;
+        let base = env_file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+
+        let non_empty = |key: &str, value: &str| -> Result<()> {
+            if value.trim().is_empty() {
+                Err(Error::config(
+                    env_file,
+                    format!("`{key}` is empty"),
+                    format!("give `{key}` a value"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        non_empty("aws.region", &raw.aws.region)?;
+        non_empty("evidence.local_root", &raw.evidence.local_root)?;
+        if let Some(url) = &raw.aws.endpoint_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(Error::config(
+                    env_file,
+                    format!("`aws.endpoint_url` = `{url}` is not an http(s) URL"),
+                    "write it as http://HOST:PORT, or remove it to use the real AWS endpoints",
+                ));
+            }
+        }
+        if raw.limits.max_operations == 0 || raw.limits.max_call_levels == 0 {
+            return Err(Error::config(
+                env_file,
+                "`limits.max_operations` and `limits.max_call_levels` must be above zero",
+                "zero would mean unlimited; give a bound",
+            ));
+        }
+        if raw.budgets.max_attempts == 0 {
+            return Err(Error::config(
+                env_file,
+                "`budgets.max_attempts` must be at least 1",
+                "set it to 3 for the standard retry budget",
+            ));
+        }
+
+        let location = |key: &str, value: &str| -> Result<Location> {
+            non_empty(key, value)?;
+            Location::parse(&base, value).map_err(|what| {
+                Error::config(
+                    env_file,
+                    format!("`{key}`: {what}"),
+                    "give a path relative to the environment file, or s3://BUCKET/KEY",
+                )
+            })
+        };
+        let m3_verdict = location("inputs.m3_verdict", &raw.inputs.m3_verdict)?;
+        let m3_handoff = location("inputs.m3_handoff", &raw.inputs.m3_handoff)?;
+
+        non_empty("inputs.handles_registry", &raw.inputs.handles_registry)?;
+        non_empty("inputs.terraform_outputs", &raw.inputs.terraform_outputs)?;
+        let registry = HandlesRegistry::load(&under(&base, &raw.inputs.handles_registry))?;
+        let outputs = TerraformOutputs::load(&under(&base, &raw.inputs.terraform_outputs))?;
+
+        let execution_prefix = raw
+            .run
+            .and_then(|r| r.execution_prefix)
+            .unwrap_or_else(|| "m4".to_owned());
+        if execution_prefix.is_empty()
+            || !execution_prefix
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            return Err(Error::config(
+                env_file,
+                format!(
+                    "`run.execution_prefix` = `{execution_prefix}` is not a lower-case identifier"
+                ),
+                "use letters, digits and `_`, e.g. \"m4\"",
+            ));
+        }
+        let db = raw.db;
+        Ok(Config {
+            env_file: env_file.to_path_buf(),
+            region: raw.aws.region,
+            endpoint_url: raw.aws.endpoint_url,
+            registry,
+            outputs,
+            m3_verdict,
+            m3_handoff,
+            evidence: EvidenceConfig {
+                local_root: under(&base, &raw.evidence.local_root),
+                bucket_handle: raw
+                    .evidence
+                    .bucket_handle
+                    .unwrap_or_else(|| "S3_EVIDENCE_BUCKET".to_owned()),
+                environment: raw
+                    .evidence
+                    .environment
+                    .unwrap_or_else(|| "dev_min".to_owned()),
+            },
+            kafka_security_protocol: raw
+                .kafka
+                .map(|k| k.security_protocol)
+                .unwrap_or(KafkaSecurityProtocol::SaslSsl),
+            db_sslmode: db.as_ref().map(|d| d.sslmode).unwrap_or(DbSslMode::Require),
+            db_ca_file: db.and_then(|d| d.ca_file).map(|f| under(&base, &f)),
+            execution_prefix,
+            limits: raw.limits,
+            budgets: raw.budgets,
+            ecs: raw.ecs,
+        })
+    }
+}
+
+/// `base/rel` with `.` and `..` folded lexically, so messages show the path an operator would type.
+pub fn under(base: &Path, rel: &str) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in base.join(rel).components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        out
+    }
+}
+
+/// Folds a multi-line parser message (toml draws a caret diagram) onto one line.
+pub fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && *l != "|")
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn under_folds_dots() {
+        assert_eq!(
+            under(Path::new("examples/hello"), "../../runs/hello"),
+            PathBuf::from("runs/hello")
+        );
+        assert_eq!(
+            under(Path::new("."), "m3/x.json"),
+            PathBuf::from("m3/x.json")
+        );
+        assert_eq!(under(Path::new("a"), "../../x"), PathBuf::from("../x"));
+        assert_eq!(under(Path::new("/etc"), "/abs/p"), PathBuf::from("/abs/p"));
+    }
+}

@@ -1,0 +1,553 @@
+//! The host: everything a run shares between primitives — configuration, the async runtime and
+//! AWS clients, the secret vault, the blocker ledger, evidence records and the run clock — and the
+//! operations that primitives are thin wrappers of.
+//!
+//! Not here: argument marshalling (`primitives`), engine setup (`engine`), output (`report`).
+
+pub mod handles;
+pub mod json;
+pub mod publish;
+pub mod report;
+pub mod stepper;
+
+use crate::config::{Config, Location};
+use crate::error::{Error, Result};
+use crate::host::handles::Resolution;
+use crate::infra::aws::{Aws, CallCounter};
+use crate::rules::gate::{Blocker, Ledger};
+use crate::rules::m3::{self, M3Status};
+use crate::rules::secret::{Secret, Vault};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// How a failing primitive ends: a catchable error, a blocker that stops the phase, or an error
+/// Rhai raised that passes through unchanged.
+#[derive(Debug)]
+pub enum Fail {
+    Error {
+        code: &'static str,
+        message: String,
+        help: String,
+    },
+    Block(Blocker),
+    Rhai(Box<rhai::EvalAltResult>),
+}
+
+impl Fail {
+    pub fn error(code: &'static str, message: impl Into<String>, help: impl Into<String>) -> Fail {
+        Fail::Error {
+            code,
+            message: message.into(),
+            help: help.into(),
+        }
+    }
+}
+
+pub type Outcome<T> = std::result::Result<T, Fail>;
+
+/// Marker key of the payload a block terminates evaluation with (the engine raises it, the
+/// report recognises it).
+pub const BLOCK_MARKER: &str = "m4host_block";
+
+/// The blocker code M3 precondition failures are recorded under (plan M4.A blocker 1).
+pub const M3_PRECONDITION_CODE: &str = "M4A-B1";
+
+/// How the run was started.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Mode {
+    pub plan: bool,
+    pub repl: bool,
+    pub json: bool,
+}
+
+/// The run's identity in time: one UTC instant, formatted once.
+#[derive(Debug, Clone)]
+pub struct RunClock {
+    pub started: DateTime<Utc>,
+    /// `YYYYMMDDTHHmmssZ`
+    pub stamp: String,
+    pub execution_id: String,
+}
+
+impl RunClock {
+    pub fn new(prefix: &str, now: DateTime<Utc>) -> RunClock {
+        let stamp = now.format("%Y%m%dT%H%M%SZ").to_string();
+        RunClock {
+            started: now,
+            execution_id: format!("{prefix}_{stamp}"),
+            stamp,
+        }
+    }
+}
+
+/// One evidence artifact written in this run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArtifactRecord {
+    pub local: String,
+    pub uri: String,
+    pub sha256: String,
+    /// The durable object as read back and verified when it was written (entry conditions of
+    /// later phases use it instead of fetching the same bytes again).
+    #[serde(skip)]
+    pub verified: Option<std::sync::Arc<Vec<u8>>>,
+}
+
+pub struct Host {
+    pub config: Option<Config>,
+    pub mode: Mode,
+    pub args: BTreeMap<String, String>,
+    pub clock: RunClock,
+    pub vault: Vault,
+    pub ledger: Mutex<Ledger>,
+    pub artifacts: Mutex<BTreeMap<String, ArtifactRecord>>,
+    /// Mutations a plan run recorded instead of performing.
+    pub would_do: Mutex<Vec<String>>,
+    pub calls: CallCounter,
+    pub evidence_root: Option<PathBuf>,
+    runtime: tokio::runtime::Runtime,
+    aws: OnceLock<Aws>,
+    m3: OnceLock<M3Status>,
+    resolved: Mutex<HashMap<String, Resolution>>,
+    probes: std::sync::atomic::AtomicU64,
+    plan: std::sync::atomic::AtomicBool,
+    /// Present when a REPL steps a runbook: phases wait for the operator.
+    pub gate: OnceLock<Arc<crate::host::stepper::PhaseGate>>,
+    /// Set by Ctrl-C (and by the REPL's own handler): the running script stops at its next
+    /// operation and a wait ends at its next poll. Passed to what waits, never read from a global.
+    pub interrupted: Arc<std::sync::atomic::AtomicBool>,
+    /// Services this execution updated, by name.
+    updates: Mutex<BTreeMap<String, UpdateRecord>>,
+    /// SSM parameter values read so far in this run, by path (read once per run).
+    ssm_values: Mutex<HashMap<String, handles::SsmAnswer>>,
+    /// Task definitions described so far, by revisioned ARN (a revision never changes).
+    task_definitions: Mutex<BTreeMap<String, crate::infra::ecs::TaskDefinitionView>>,
+}
+
+impl Host {
+    pub fn new(
+        config: Option<Config>,
+        mode: Mode,
+        args: BTreeMap<String, String>,
+        evidence_dir: Option<PathBuf>,
+    ) -> Result<Host> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .thread_name("m4host-io")
+            .build()
+            .map_err(|e| Error::fault(format!("cannot start the async runtime: {e}")))?;
+        let prefix = config
+            .as_ref()
+            .map_or("m4", |c| c.execution_prefix.as_str());
+        let clock = RunClock::new(prefix, run_instant()?);
+        let evidence_root =
+            evidence_dir.or_else(|| config.as_ref().map(|c| c.evidence.local_root.clone()));
+        Ok(Host {
+            config,
+            mode,
+            args,
+            clock,
+            vault: Vault::default(),
+            ledger: Mutex::new(Ledger::default()),
+            artifacts: Mutex::new(BTreeMap::new()),
+            would_do: Mutex::new(Vec::new()),
+            calls: CallCounter::default(),
+            evidence_root,
+            runtime,
+            aws: OnceLock::new(),
+            m3: OnceLock::new(),
+            resolved: Mutex::new(HashMap::new()),
+            updates: Mutex::new(BTreeMap::new()),
+            interrupted: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            task_definitions: Mutex::new(BTreeMap::new()),
+            ssm_values: Mutex::new(HashMap::new()),
+            probes: std::sync::atomic::AtomicU64::new(0),
+            plan: std::sync::atomic::AtomicBool::new(mode.plan),
+            gate: OnceLock::new(),
+        })
+    }
+
+    /// Runs a future to completion on the host runtime. Primitives are synchronous to Rhai.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    pub fn config(&self) -> Outcome<&Config> {
+        self.config.as_ref().ok_or_else(|| {
+            Fail::error(
+                "NO_ENV",
+                "this primitive needs an environment file, and none was given",
+                "pass --env FILE (or set M4HOST_ENV, or put m4host.toml in the working folder)",
+            )
+        })
+    }
+
+    pub fn aws(&self) -> Outcome<&Aws> {
+        let config = self.config()?;
+        if let Some(aws) = self.aws.get() {
+            return Ok(aws);
+        }
+        let aws = self.block_on(Aws::connect(config, &self.calls));
+        Ok(self.aws.get_or_init(|| aws))
+    }
+
+    pub fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
+        self.ledger.lock().expect("ledger lock")
+    }
+
+    /// Records a blocker and asks evaluation to stop up to the enclosing phase boundary.
+    pub fn raise_block(&self, code: &str, reason: &str) -> Fail {
+        let reason = self.vault.redact(reason);
+        let mut ledger = self.ledger();
+        let blocker = ledger.record(code, &reason);
+        ledger.halt_pending = true;
+        tracing::info!(code, phase = %blocker.phase, reason = %blocker.reason, "blocker recorded");
+        Fail::Block(blocker)
+    }
+
+    // ----- handles -----------------------------------------------------------------------
+
+    /// Resolves the keys, fetching every SSM parameter they need in one batched pass.
+    pub fn resolve(&self, keys: &[String]) -> Outcome<Vec<(String, Resolution)>> {
+        let config = self.config()?;
+        let cached: HashMap<String, Resolution> =
+            self.resolved.lock().expect("handles lock").clone();
+        let missing: Vec<&str> = keys
+            .iter()
+            .map(String::as_str)
+            .filter(|k| !cached.contains_key(*k))
+            .collect();
+        let names = handles::ssm_names(&config.registry, missing.iter().copied());
+        let answers = if names.is_empty() {
+            BTreeMap::new()
+        } else {
+            let aws = self.aws()?;
+            self.block_on(handles::fetch_ssm(&aws.ssm, &names))
+        };
+        let mut out = Vec::with_capacity(keys.len());
+        let mut cache = self.resolved.lock().expect("handles lock");
+        for key in keys {
+            let resolution = match cached.get(key) {
+                Some(r) => r.clone(),
+                None => handles::classify(key, &config.registry, &config.outputs, &answers),
+            };
+            if let Resolution::Resolved {
+                value,
+                secret: true,
+                ..
+            } = &resolution
+            {
+                self.vault
+                    .remember(&Secret::new(key.as_str(), secret_text(value)));
+            }
+            if matches!(resolution, Resolution::Resolved { .. }) {
+                cache.insert(key.clone(), resolution.clone());
+            }
+            out.push((key.clone(), resolution));
+        }
+        Ok(out)
+    }
+
+    /// The plaintext at an SSM path, decrypted, as a Secret.
+    /// SSM answers for the paths, the ones not read yet in this run fetched together
+    /// (GetParameters, 10 per call). Values are kept for the run; misses and errors are not, so a
+    /// later ask tries again. SecureString plaintexts go to the vault as they arrive.
+    pub fn ssm_fetch(&self, paths: &[String]) -> Outcome<BTreeMap<String, handles::SsmAnswer>> {
+        let mut out = BTreeMap::new();
+        let mut wanted = Vec::new();
+        {
+            let cache = self.ssm_values.lock().expect("ssm lock");
+            for p in paths {
+                match cache.get(p) {
+                    Some(answer) => {
+                        out.insert(p.clone(), answer.clone());
+                    }
+                    None if !wanted.contains(p) => wanted.push(p.clone()),
+                    None => {}
+                }
+            }
+        }
+        if !wanted.is_empty() {
+            let aws = self.aws()?;
+            let answers = self.block_on(handles::fetch_ssm(&aws.ssm, &wanted));
+            let mut cache = self.ssm_values.lock().expect("ssm lock");
+            for (path, answer) in answers {
+                if let handles::SsmAnswer::Value { value, secure } = &answer {
+                    if *secure {
+                        self.vault
+                            .remember(&Secret::new(path.as_str(), value.as_str()));
+                    }
+                    cache.insert(path.clone(), answer.clone());
+                }
+                out.insert(path, answer);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn ssm_secret(&self, path: &str) -> Outcome<Secret> {
+        let (value, _) = self.ssm_value(path)?;
+        let secret = Secret::new(path, value.as_str());
+        self.vault.remember(&secret);
+        Ok(secret)
+    }
+
+    /// An SSM parameter's value and whether it is a SecureString (whose plaintext the vault
+    /// learns before anything else can see it).
+    pub fn ssm_value(&self, path: &str) -> Outcome<(String, bool)> {
+        let answers = self.ssm_fetch(&[path.to_owned()])?;
+        match answers.get(path) {
+            Some(handles::SsmAnswer::Value { value, secure }) if !value.is_empty() => {
+                if *secure {
+                    self.vault.remember(&Secret::new(path, value.as_str()));
+                }
+                Ok((value.clone(), *secure))
+            }
+            Some(handles::SsmAnswer::Value { .. }) => Err(Fail::error(
+                "SSM_EMPTY",
+                format!("SSM parameter `{path}` is empty"),
+                "store the secret value at that path",
+            )),
+            Some(handles::SsmAnswer::Missing) => Err(Fail::error(
+                "SSM_MISSING",
+                format!("SSM parameter `{path}` does not exist"),
+                "check the path the handle resolves to, and the region",
+            )),
+            Some(handles::SsmAnswer::Error(why)) => Err(Fail::error(
+                "SSM_ERROR",
+                format!("SSM parameter `{path}` could not be read: {why}"),
+                "check credentials, the endpoint and ssm:GetParameter permission",
+            )),
+            None => Err(Fail::error(
+                "SSM_ERROR",
+                format!("no answer for `{path}`"),
+                "",
+            )),
+        }
+    }
+
+    // ----- M3 handoff -------------------------------------------------------------------
+
+    /// The M3 preconditions, read once per run.
+    pub fn m3(&self) -> Outcome<&M3Status> {
+        if let Some(status) = self.m3.get() {
+            return Ok(status);
+        }
+        let config = self.config()?;
+        let verdict = self.read_json_artifact(&config.m3_verdict);
+        let handoff = self.read_json_artifact(&config.m3_handoff);
+        let status = m3::judge(
+            verdict,
+            handoff,
+            &config.m3_verdict.display(),
+            &config.m3_handoff.display(),
+            &[],
+        );
+        Ok(self.m3.get_or_init(|| status))
+    }
+
+    fn read_json_artifact(
+        &self,
+        location: &Location,
+    ) -> std::result::Result<serde_json::Value, String> {
+        let bytes = match location {
+            Location::File(path) => std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?,
+            Location::S3 { bucket, key } => {
+                let aws = self.aws().map_err(|_| "no AWS configuration".to_owned())?;
+                self.block_on(crate::infra::evidence::read_durable(&aws.s3, bucket, key))?
+            }
+        };
+        serde_json::from_slice(&bytes).map_err(|e| format!("not valid JSON: {e}"))
+    }
+
+    /// The platform run id, only once the M3 handoff is sound; otherwise the run blocks (M4A-B1).
+    pub fn platform_run_id(&self) -> Outcome<String> {
+        let status = self.m3()?;
+        match (&status.platform_run_id, status.problems.is_empty()) {
+            (Some(id), true) => Ok(id.clone()),
+            _ => Err(self.raise_block(
+                M3_PRECONDITION_CODE,
+                &format!(
+                    "M3 handoff preconditions do not hold: {}",
+                    status.problems.join("; ")
+                ),
+            )),
+        }
+    }
+}
+
+/// The run's instant: now, or `M4HOST_RUN_STAMP` (YYYYMMDDTHHmmssZ) to pin it, which makes a
+/// rehearsal's evidence paths reproducible and lets tests prove write-once across runs.
+fn run_instant() -> Result<DateTime<Utc>> {
+    match std::env::var("M4HOST_RUN_STAMP") {
+        Ok(stamp) if !stamp.is_empty() => {
+            chrono::NaiveDateTime::parse_from_str(&stamp, "%Y%m%dT%H%M%SZ")
+                .map(|t| t.and_utc())
+                .map_err(|_| {
+                    Error::usage(
+                        format!("M4HOST_RUN_STAMP `{stamp}` is not YYYYMMDDTHHmmssZ"),
+                        "unset it, or write it like 20260214T121004Z",
+                    )
+                })
+        }
+        _ => Ok(Utc::now()),
+    }
+}
+
+/// The plaintext form of a secret handle's value (lists and objects as compact JSON).
+pub fn secret_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl Host {
+    /// The platform run id if the M3 handoff was already read and is sound; never reads it.
+    pub fn known_platform_run_id(&self) -> Option<String> {
+        self.m3
+            .get()
+            .filter(|s| s.sound())
+            .and_then(|s| s.platform_run_id.clone())
+    }
+}
+
+/// One service update this execution made.
+#[derive(Debug, Clone)]
+pub struct UpdateRecord {
+    pub cluster: String,
+    pub at: DateTime<Utc>,
+    /// The task definition in force when the update was sent.
+    pub task_definition: String,
+    pub desired_count: i64,
+}
+
+impl Host {
+    /// Remembers that this execution changed a service (stability counts stops from here, and
+    /// every started service is watched until the bring-up window closes).
+    pub fn record_update(&self, service: &str, record: UpdateRecord) {
+        self.updates
+            .lock()
+            .expect("updates lock")
+            .insert(service.to_owned(), record);
+    }
+
+    /// When this execution updated a service, and the task definition it expected.
+    pub fn update_of(&self, service: &str) -> Option<UpdateRecord> {
+        self.updates
+            .lock()
+            .expect("updates lock")
+            .get(service)
+            .cloned()
+    }
+
+    /// Every service this execution updated.
+    pub fn updated_services(&self) -> BTreeMap<String, UpdateRecord> {
+        self.updates.lock().expect("updates lock").clone()
+    }
+
+    /// A task definition, described once per revisioned ARN (revisions are immutable, so a
+    /// cached answer is the same answer); family names without a revision are always asked.
+    pub fn task_definition(
+        &self,
+        arn: &str,
+    ) -> Result<crate::infra::ecs::TaskDefinitionView, String> {
+        let arns = [arn.to_owned()];
+        self.task_definitions(&arns)
+            .remove(arn)
+            .unwrap_or_else(|| Err(format!("{arn} was not described")))
+    }
+
+    /// Task definitions by ARN, the ones not cached yet described concurrently (bounded).
+    pub fn task_definitions(
+        &self,
+        arns: &[String],
+    ) -> BTreeMap<String, Result<crate::infra::ecs::TaskDefinitionView, String>> {
+        let mut out = BTreeMap::new();
+        let mut wanted = Vec::new();
+        {
+            let cache = self.task_definitions.lock().expect("td lock");
+            for arn in arns {
+                match cache.get(arn) {
+                    Some(td) => {
+                        out.insert(arn.clone(), Ok(td.clone()));
+                    }
+                    None if !wanted.contains(arn) => wanted.push(arn.clone()),
+                    None => {}
+                }
+            }
+        }
+        if wanted.is_empty() {
+            return out;
+        }
+        let aws = match self.aws() {
+            Ok(aws) => aws,
+            Err(_) => {
+                for arn in wanted {
+                    out.insert(arn, Err("AWS is not configured".to_owned()));
+                }
+                return out;
+            }
+        };
+        let described = self.block_on(bounded(wanted.iter().map(|arn| async move {
+            (
+                arn.clone(),
+                crate::infra::ecs::describe_task_definition(&aws.ecs, arn).await,
+            )
+        })));
+        let mut cache = self.task_definitions.lock().expect("td lock");
+        for (arn, result) in described {
+            let revisioned = arn
+                .rsplit_once(':')
+                .is_some_and(|(_, r)| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()));
+            if let (true, Ok(td)) = (revisioned, &result) {
+                cache.insert(arn.clone(), td.clone());
+            }
+            out.insert(arn, result);
+        }
+        out
+    }
+}
+
+pub use crate::infra::aws::{bounded, AWS_CONCURRENCY};
+
+impl Host {
+    /// A number unique within this run, for probe object and stream names.
+    pub fn next_probe_id(&self) -> u64 {
+        self.probes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Host {
+    /// Whether mutations are recorded as would-do (--plan, or `:plan on` in the REPL).
+    pub fn plan(&self) -> bool {
+        self.plan.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Switches plan mode; only before the execution's first phase, so one execution never
+    /// mixes rehearsed and real evidence.
+    pub fn set_plan(&self, on: bool) -> Result<(), String> {
+        if !self.ledger().phases.is_empty() {
+            return Err("plan mode can change only before the first phase of the execution".into());
+        }
+        self.plan.store(on, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+impl Host {
+    /// Turns SIGINT into `interrupted` for the rest of the process (REPL sessions).
+    pub fn spawn_interrupt_listener(&self) {
+        let interrupted = Arc::clone(&self.interrupted);
+        self.runtime.spawn(async move {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+    }
+}

@@ -1,0 +1,371 @@
+//! `emit_snapshot` and `read_snapshot`: what may be published as evidence, where it goes, and the
+//! blockers a refusal records. The bytes are written by `evidence`.
+//!
+//! Refusals are gates, not errors: a payload holding a Secret or a resolved secret's plaintext
+//! records the phase's secret code; a failed local or durable write records its write code.
+
+use crate::host::handles::Resolution;
+use crate::host::json::{canonical_bytes, to_json};
+use crate::host::{ArtifactRecord, Fail, Host, Outcome};
+use crate::infra::evidence::{self, sha256_hex};
+use crate::rules::gate::code_prefix_of_phase;
+use serde_json::Value;
+
+/// Where an artifact is published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// `evidence/<environment>/run_control/<execution_id>/<name>.json`
+    Control,
+    /// Another execution's control folder, e.g. a rollback's snapshot beside the execution it
+    /// rolled back (still write-once).
+    Execution { execution_id: String },
+    /// `evidence/runs/<platform_run_id>/<path>.json`
+    Run { path: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct EmitOptions {
+    pub scope: Scope,
+    pub write_code: Option<String>,
+    pub secret_code: Option<String>,
+}
+
+impl Default for EmitOptions {
+    fn default() -> Self {
+        EmitOptions {
+            scope: Scope::Control,
+            write_code: None,
+            secret_code: None,
+        }
+    }
+}
+
+/// `m4_20260214T121004Z`: a lower-case prefix, `_`, and a UTC stamp.
+pub fn valid_execution_id(id: &str) -> bool {
+    match id.split_once('_') {
+        Some((prefix, stamp)) => {
+            !prefix.is_empty()
+                && prefix
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%SZ").is_ok()
+        }
+        None => false,
+    }
+}
+
+impl Host {
+    /// The default blocker code of an evidence failure in the current phase: `<PHASE>-B3`.
+    fn evidence_code(&self, given: &Option<String>) -> String {
+        given.clone().unwrap_or_else(|| {
+            let phase = self.ledger().current_phase.clone();
+            match phase {
+                Some(p) => format!("{}-B3", code_prefix_of_phase(&p)),
+                None => "EVIDENCE-B3".to_owned(),
+            }
+        })
+    }
+
+    fn evidence_bucket(&self, write_code: &str) -> Outcome<String> {
+        let handle = self.config()?.evidence.bucket_handle.clone();
+        let resolved = self.resolve(std::slice::from_ref(&handle))?;
+        match resolved.into_iter().next().map(|(_, r)| r) {
+            Some(Resolution::Resolved {
+                value: Value::String(bucket),
+                ..
+            }) => Ok(bucket),
+            Some(other) => Err(self.raise_block(
+                write_code,
+                &format!(
+                    "evidence bucket handle `{handle}` is {}: cannot publish",
+                    other.outcome()
+                ),
+            )),
+            None => Err(self.raise_block(write_code, "evidence bucket handle unresolved")),
+        }
+    }
+
+    fn control_key(&self, execution_id: &str, name: &str) -> Outcome<String> {
+        let env = &self.config()?.evidence.environment;
+        Ok(format!(
+            "evidence/{env}/run_control/{execution_id}/{name}.json"
+        ))
+    }
+
+    /// Reads an artifact another execution published (e.g. the M4.F snapshot a rollback restores
+    /// from), from durable storage.
+    pub fn read_evidence(&self, execution_id: &str, name: &str) -> Outcome<Value> {
+        if !valid_execution_id(execution_id) || !evidence::valid_artifact_name(name) {
+            return Err(Fail::error(
+                "BAD_ARTIFACT_NAME",
+                format!("`{execution_id}`/`{name}` is not an execution id and artifact name"),
+                "e.g. read_evidence(\"m4_20260214T121004Z\", \"m4_f_daemon_start_snapshot\")",
+            ));
+        }
+        let handle = self.config()?.evidence.bucket_handle.clone();
+        let bucket = match self
+            .resolve(std::slice::from_ref(&handle))?
+            .into_iter()
+            .next()
+            .map(|(_, r)| r)
+        {
+            Some(Resolution::Resolved {
+                value: Value::String(b),
+                ..
+            }) => b,
+            _ => {
+                return Err(Fail::error(
+                    "SNAPSHOT_UNREADABLE",
+                    format!("evidence bucket handle `{handle}` unresolved"),
+                    "",
+                ))
+            }
+        };
+        let key = self.control_key(execution_id, name)?;
+        let aws = self.aws()?;
+        let bytes = self
+            .block_on(evidence::read_durable(&aws.s3, &bucket, &key))
+            .map_err(|why| {
+                Fail::error(
+                    "SNAPSHOT_UNREADABLE",
+                    why,
+                    "check the execution id and the evidence bucket",
+                )
+            })?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Fail::error(
+                "SNAPSHOT_UNREADABLE",
+                format!("s3://{bucket}/{key} is not JSON: {e}"),
+                "",
+            )
+        })
+    }
+
+    /// Publishes one artifact; see the module doc for the refusals.
+    pub fn emit_snapshot(
+        &self,
+        name: &str,
+        payload: &rhai::Dynamic,
+        options: &EmitOptions,
+    ) -> Outcome<rhai::Map> {
+        if !evidence::valid_artifact_name(name) {
+            return Err(Fail::error(
+                "BAD_ARTIFACT_NAME",
+                format!("artifact name `{name}` is not lower-case letters, digits and `_`"),
+                "name it like m4_a_handle_closure_snapshot (no folders, no extension)",
+            ));
+        }
+        if let Scope::Run { path } = &options.scope {
+            if !evidence::valid_relative_path(path) {
+                return Err(Fail::error(
+                    "BAD_ARTIFACT_PATH",
+                    format!("run-scoped path `{path}` is not segments of lower-case letters, digits and `_`"),
+                    "write it like operate/daemons_ready (no extension, no `..`)",
+                ));
+            }
+        }
+        let write_code = self.evidence_code(&options.write_code);
+        let secret_code = self.evidence_code(&options.secret_code);
+
+        let mut document = match to_json(payload, "payload") {
+            Ok(Value::Object(map)) => map,
+            Ok(_) => {
+                return Err(Fail::error(
+                    "BAD_PAYLOAD",
+                    format!("payload of `{name}` is not a map"),
+                    "pass an object map #{...}",
+                ))
+            }
+            Err(refusal) => {
+                return Err(self.raise_block(
+                    &secret_code,
+                    &format!("refused to publish `{name}`: {refusal}"),
+                ))
+            }
+        };
+        if self.plan() {
+            document.insert("plan".into(), Value::Bool(true));
+        }
+        if self.mode.repl {
+            document.insert("repl".into(), Value::Bool(true));
+        }
+        let bytes = canonical_bytes(&Value::Object(document));
+        let leaks = self.vault.leaks_in(&bytes);
+        if !leaks.is_empty() {
+            return Err(self.raise_block(
+                &secret_code,
+                &format!(
+                    "refused to publish `{name}`: it contains the plaintext of secret handle(s) {}",
+                    leaks.join(", ")
+                ),
+            ));
+        }
+        let sha256 = sha256_hex(&bytes);
+
+        let Some(root) = &self.evidence_root else {
+            return Err(self.raise_block(
+                &write_code,
+                "no local evidence root: set [evidence] local_root",
+            ));
+        };
+        let local = root.join(&self.clock.stamp).join(format!("{name}.json"));
+        if let Err(why) = evidence::write_local_once(&local, &bytes) {
+            return Err(self.raise_block(&write_code, &format!("local mirror of `{name}`: {why}")));
+        }
+
+        let (bucket, key) = {
+            let bucket = self.evidence_bucket(&write_code)?;
+            let key = match &options.scope {
+                Scope::Control => self.control_key(&self.clock.execution_id, name)?,
+                Scope::Execution { execution_id } => self.control_key(execution_id, name)?,
+                Scope::Run { path } => {
+                    let run_id = self.platform_run_id()?;
+                    format!("evidence/runs/{run_id}/{path}.json")
+                }
+            };
+            (bucket, key)
+        };
+        let uri = format!("s3://{bucket}/{key}");
+        let mut verified = None;
+        if self.plan() {
+            self.would_do
+                .lock()
+                .expect("plan lock")
+                .push(format!("would write {uri} (sha256 {sha256})"));
+        } else {
+            let aws = self.aws()?;
+            match self.block_on(evidence::write_durable_once(&aws.s3, &bucket, &key, &bytes)) {
+                Ok(read_back) => verified = Some(std::sync::Arc::new(read_back)),
+                Err(why) => {
+                    return Err(
+                        self.raise_block(&write_code, &format!("durable write of `{name}`: {why}"))
+                    )
+                }
+            }
+        }
+        let record = ArtifactRecord {
+            local: local.display().to_string(),
+            uri: if self.plan() {
+                String::new()
+            } else {
+                uri.clone()
+            },
+            sha256: sha256.clone(),
+            verified,
+        };
+        self.artifacts
+            .lock()
+            .expect("artifacts lock")
+            .insert(name.to_owned(), record.clone());
+        let mut out = rhai::Map::new();
+        out.insert("name".into(), name.into());
+        out.insert("local".into(), record.local.into());
+        out.insert("uri".into(), uri.into());
+        out.insert("sha256".into(), sha256.into());
+        out.insert("durable".into(), (!self.plan()).into());
+        Ok(out)
+    }
+
+    /// An artifact this execution published, as it was read back from durable storage and
+    /// verified when it was written (the local mirror in plan mode), checked against the hash
+    /// recorded then. `read_durable_snapshots` fetches afresh.
+    pub fn read_snapshot(&self, name: &str) -> Outcome<Value> {
+        let record = self.published(name)?;
+        let bytes = match &record.verified {
+            Some(verified) => verified.as_ref().clone(),
+            None => self.fetch_published(&record)?,
+        };
+        parse_verified(name, &record, &bytes)
+    }
+
+    /// Artifacts this execution published, each fetched afresh from durable storage (the local
+    /// mirror in plan mode), all at once, each checked against the hash recorded at write time:
+    /// name -> the document, or the failure that stands instead of it.
+    pub fn read_durable_snapshots(&self, names: &[String]) -> Vec<(String, Outcome<Value>)> {
+        let records: Vec<(String, Option<ArtifactRecord>)> = names
+            .iter()
+            .map(|n| (n.clone(), self.published(n).ok()))
+            .collect();
+        let fetches = records.iter().map(|(name, record)| async move {
+            let Some(record) = record else {
+                return (name.clone(), Err(missing(name)));
+            };
+            let bytes = if record.uri.is_empty() {
+                std::fs::read(&record.local).map_err(|e| {
+                    Fail::error("SNAPSHOT_UNREADABLE", format!("{}: {e}", record.local), "")
+                })
+            } else {
+                match (self.aws(), split_uri(&record.uri)) {
+                    (Ok(aws), Ok((bucket, key))) => evidence::read_durable(&aws.s3, bucket, key)
+                        .await
+                        .map_err(|why| {
+                            Fail::error("SNAPSHOT_UNREADABLE", why, "check the evidence bucket")
+                        }),
+                    (Err(f), _) | (_, Err(f)) => Err(f),
+                }
+            };
+            (
+                name.clone(),
+                bytes.and_then(|b| parse_verified(name, record, &b)),
+            )
+        });
+        self.block_on(futures::future::join_all(fetches))
+    }
+
+    fn published(&self, name: &str) -> Outcome<ArtifactRecord> {
+        self.artifacts
+            .lock()
+            .expect("artifacts lock")
+            .get(name)
+            .cloned()
+            .ok_or_else(|| missing(name))
+    }
+
+    fn fetch_published(&self, record: &ArtifactRecord) -> Outcome<Vec<u8>> {
+        if record.uri.is_empty() {
+            return std::fs::read(&record.local).map_err(|e| {
+                Fail::error("SNAPSHOT_UNREADABLE", format!("{}: {e}", record.local), "")
+            });
+        }
+        let (bucket, key) = split_uri(&record.uri)?;
+        let aws = self.aws()?;
+        self.block_on(evidence::read_durable(&aws.s3, bucket, key))
+            .map_err(|why| Fail::error("SNAPSHOT_UNREADABLE", why, "check the evidence bucket"))
+    }
+}
+
+fn missing(name: &str) -> Fail {
+    Fail::error(
+        "SNAPSHOT_MISSING",
+        format!("`{name}` was not published by this execution"),
+        "publish it with emit_snapshot first; entry conditions read only this execution's evidence",
+    )
+}
+
+fn split_uri(uri: &str) -> Outcome<(&str, &str)> {
+    uri.strip_prefix("s3://")
+        .and_then(|r| r.split_once('/'))
+        .ok_or_else(|| Fail::error("SNAPSHOT_UNREADABLE", format!("bad uri {uri}"), ""))
+}
+
+/// The document, if the bytes are the ones written (same SHA-256) and JSON.
+fn parse_verified(name: &str, record: &ArtifactRecord, bytes: &[u8]) -> Outcome<Value> {
+    let sha = sha256_hex(bytes);
+    if sha != record.sha256 {
+        return Err(Fail::error(
+            "SNAPSHOT_CHANGED",
+            format!(
+                "`{name}` read back with sha256 {sha}, written with {}",
+                record.sha256
+            ),
+            "the evidence was changed after it was written; investigate before trusting it",
+        ));
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        Fail::error(
+            "SNAPSHOT_UNREADABLE",
+            format!("`{name}` is not JSON: {e}"),
+            "",
+        )
+    })
+}

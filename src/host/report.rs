@@ -1,0 +1,242 @@
+//! What the operator sees: script output, one line per phase, the final verdict block, the JSON
+//! object of `--output json`, and the exit status that follows from the ledger (SPEC §2).
+//!
+//! Every line passes through the vault's redaction before it is written.
+
+use crate::host::Host;
+use crate::host::BLOCK_MARKER;
+use crate::rules::gate::{Ledger, PhaseRecord, PhaseStatus};
+use rhai::EvalAltResult;
+use std::io::Write;
+
+pub const EXIT_ADVANCE: i32 = 0;
+pub const EXIT_HOLD: i32 = 3;
+
+/// Where script `print` goes: stdout, except in JSON mode where stdout is kept for the result.
+pub fn script_print(host: &Host, text: &str) {
+    if host.mode.json {
+        crate::out::err_line(text);
+    } else {
+        crate::out::line(text);
+        let _ = std::io::stdout().flush();
+    }
+}
+
+/// One line per finished phase.
+pub fn phase_line(host: &Host, record: &PhaseRecord) {
+    let status = match record.status {
+        PhaseStatus::Pass => "PASS".to_owned(),
+        PhaseStatus::Hold => format!("HOLD  {}", record.blocker_codes.join(" ")),
+        PhaseStatus::Skip => "SKIP  (the run holds; no action taken)".to_owned(),
+    };
+    let line = format!("{:<6} {}  ({} ms)", record.phase, status, record.elapsed_ms);
+    script_print(host, &host.vault.redact(&line));
+}
+
+fn position_text(pos: rhai::Position) -> String {
+    match (pos.line(), pos.position()) {
+        (Some(l), Some(c)) => format!(" (line {l}, column {c})"),
+        (Some(l), None) => format!(" (line {l})"),
+        _ => String::new(),
+    }
+}
+
+/// One readable sentence for a Rhai error, using our error maps where the payload is one.
+pub fn describe_rhai_error(err: &EvalAltResult) -> String {
+    match err {
+        EvalAltResult::ErrorRuntime(payload, pos) | EvalAltResult::ErrorTerminated(payload, pos)
+            if payload.is_map() =>
+        {
+            let map = payload.clone().cast::<rhai::Map>();
+            let get = |k: &str| map.get(k).map(|v| v.to_string()).unwrap_or_default();
+            if map.contains_key(BLOCK_MARKER) {
+                format!("blocked {}: {}{}", get("code"), get("reason"), position_text(*pos))
+            } else if map.contains_key("code") && map.contains_key("message") {
+                let help = get("help");
+                let help = if help.is_empty() { String::new() } else { format!("; help: {help}") };
+                format!("{}: {}{}{help}", get("code"), get("message"), position_text(*pos))
+            } else {
+                err.to_string()
+            }
+        }
+        EvalAltResult::ErrorInFunctionCall(name, source, inner, _) => {
+            let source = if source.is_empty() { String::new() } else { format!(" in {source}") };
+            format!("{} (in function `{name}`{source})", describe_rhai_error(inner))
+        }
+        EvalAltResult::ErrorInModule(name, inner, _) => {
+            format!("{} (in module `{name}`)", describe_rhai_error(inner))
+        }
+        EvalAltResult::ErrorTooManyOperations(pos) => format!(
+            "the script exceeded its operation limit{} (a runaway loop?); raise [limits] max_operations \
+             in the environment file if the work is real",
+            position_text(*pos)
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// True when the error is the termination a block caused.
+pub fn is_block(err: &EvalAltResult) -> bool {
+    match err {
+        EvalAltResult::ErrorTerminated(payload, _) => {
+            payload.is_map()
+                && payload
+                    .clone()
+                    .cast::<rhai::Map>()
+                    .contains_key(BLOCK_MARKER)
+        }
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
+        | EvalAltResult::ErrorInModule(_, inner, _) => is_block(inner),
+        _ => false,
+    }
+}
+
+/// The exit status the ledger and any fault add up to (SPEC §2). A blocker always holds; an
+/// explicit advance verdict is the only 0 for a script that used a gate.
+pub fn exit_status(ledger: &Ledger, faulted: bool) -> i32 {
+    if !ledger.blockers.is_empty() {
+        return EXIT_HOLD;
+    }
+    match &ledger.verdict {
+        Some(v) if !v.advance => EXIT_HOLD,
+        Some(_) if faulted => crate::error::EXIT_FAULT,
+        Some(_) => EXIT_ADVANCE,
+        None if faulted || ledger.gate_used => crate::error::EXIT_FAULT,
+        None => EXIT_ADVANCE,
+    }
+}
+
+/// The final report of a run: the verdict block (text) or the JSON object (last stdout line).
+pub fn finish(host: &Host, fault: Option<String>, elapsed_ms: u128) -> i32 {
+    let ledger = host.ledger();
+    let status = exit_status(&ledger, fault.is_some());
+    let fault = fault.map(|f| host.vault.redact(&f));
+    if let Some(f) = &fault {
+        crate::out::err_line(&format!("error[E-SCRIPT]: {f}"));
+    }
+    let no_answer = ledger.verdict.is_none()
+        && ledger.blockers.is_empty()
+        && ledger.gate_used
+        && fault.is_none();
+    if no_answer {
+        crate::out::err_line(
+            "error[E-NO-VERDICT]: the script used gates but ended without a verdict; \
+             a runbook ends ADVANCE only through verdict(...)",
+        );
+    }
+    let artifacts = host.artifacts.lock().expect("artifacts lock").clone();
+    let calls = host.calls.snapshot();
+    let run_id = host.known_platform_run_id();
+    if host.mode.json {
+        let value = serde_json::json!({
+            "verdict": ledger.verdict.as_ref().map(|v| v.verdict.clone()),
+            "platform_run_id": run_id,
+            "m4_execution_id": host.clock.execution_id,
+            "blockers": ledger.blockers,
+            "phases": ledger.phases,
+            "artifacts": artifacts,
+            "api_calls": calls,
+            "elapsed_ms": elapsed_ms as u64,
+            "plan": host.plan(),
+            "would_do": *host.would_do.lock().expect("plan lock"),
+            "exit_status": status,
+            "error": fault,
+        });
+        let line =
+            serde_json::to_string(&crate::host::json::sorted(&value)).expect("report serialises");
+        crate::out::line(&host.vault.redact(&line));
+        return status;
+    }
+    if !(ledger.gate_used || !artifacts.is_empty() || fault.is_some()) {
+        return status;
+    }
+    let mut out = String::new();
+    out.push_str("──── result ────\n");
+    let verdict = match (&ledger.verdict, status) {
+        (Some(v), _) => v.verdict.clone(),
+        (None, EXIT_HOLD) => "HOLD (blockers, no verdict decided)".to_owned(),
+        (None, _) => "none".to_owned(),
+    };
+    out.push_str(&format!("verdict    {verdict}\n"));
+    out.push_str(&format!("execution  {}\n", host.clock.execution_id));
+    if let Some(id) = &run_id {
+        out.push_str(&format!("run        {id}\n"));
+    }
+    if ledger.blockers.is_empty() {
+        out.push_str("blockers   none\n");
+    } else {
+        for (i, b) in ledger.blockers.iter().enumerate() {
+            let lead = if i == 0 { "blockers  " } else { "          " };
+            out.push_str(&format!("{lead} {} [{}] {}\n", b.code, b.phase, b.reason));
+        }
+    }
+    if !artifacts.is_empty() {
+        let local_dir = host
+            .evidence_root
+            .as_ref()
+            .map(|r| r.join(&host.clock.stamp).display().to_string())
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "evidence   {} artifact(s) in {local_dir}\n",
+            artifacts.len()
+        ));
+        for (name, record) in &artifacts {
+            let uri = if record.uri.is_empty() {
+                "(plan: local only)"
+            } else {
+                &record.uri
+            };
+            out.push_str(&format!("           {name}: {uri}\n"));
+        }
+    }
+    let would = host.would_do.lock().expect("plan lock");
+    for w in would.iter() {
+        out.push_str(&format!("plan       {w}\n"));
+    }
+    let calls_text: Vec<String> = calls.iter().map(|(s, n)| format!("{s}={n}")).collect();
+    out.push_str(&format!(
+        "api calls  {}\nelapsed    {} ms\n",
+        if calls_text.is_empty() {
+            "none".to_owned()
+        } else {
+            calls_text.join(" ")
+        },
+        elapsed_ms
+    ));
+    crate::out::text(&host.vault.redact(&out));
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::gate::{decide, PredicateValue};
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn exit_statuses() {
+        let mut l = Ledger::default();
+        assert_eq!(exit_status(&l, false), 0, "plain script");
+        assert_eq!(exit_status(&l, true), 1, "script fault");
+        l.gate_used = true;
+        assert_eq!(
+            exit_status(&l, false),
+            1,
+            "gates used, no verdict: no answer is not success"
+        );
+        let preds = BTreeMap::from([("a".to_owned(), PredicateValue::Bool(true))]);
+        l.verdict = Some(decide(preds.clone(), &[], "ADV", "HOLD"));
+        assert_eq!(exit_status(&l, false), 0);
+        l.record("M4A-B1", "x");
+        assert_eq!(
+            exit_status(&l, false),
+            3,
+            "a blocker after an advance verdict still holds"
+        );
+        let l = Ledger {
+            verdict: Some(decide(BTreeMap::new(), &[], "ADV", "HOLD")),
+            ..Ledger::default()
+        };
+        assert_eq!(exit_status(&l, false), 3);
+    }
+}

@@ -1,0 +1,711 @@
+//! ECS: a thin typed layer over the SDK (services in batches of 10 described concurrently, task
+//! definitions, tasks, updates) and the stability waiter that polls it with backoff. The decisions
+//! (stable, crash loop, rolled back; run-scope guard) are pure functions in `stability` and here.
+
+use crate::rules::stability::{
+    self, Classification, ContainerStateView, DeploymentView, EventView, Health, HealthCheckView,
+    Outcome, ServiceView, StabilityPolicy, Stop, TaskSetView, TaskView,
+};
+pub use crate::rules::task_definition::{run_scope_problem, ContainerView, TaskDefinitionView};
+use aws_sdk_ecs::Client;
+use chrono::{DateTime, Utc};
+use futures::future::join_all;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+fn time(t: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
+    t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+}
+
+fn err<E, R>(what: &str, e: &aws_sdk_ecs::error::SdkError<E, R>) -> String
+where
+    E: std::error::Error + aws_sdk_ecs::error::ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    format!("{what}: {}", crate::infra::aws::describe_sdk_error(e))
+}
+
+fn service_view(s: &aws_sdk_ecs::types::Service) -> ServiceView {
+    let network = s
+        .network_configuration()
+        .and_then(|n| n.awsvpc_configuration());
+    ServiceView {
+        name: s.service_name().unwrap_or_default().to_owned(),
+        arn: s.service_arn().unwrap_or_default().to_owned(),
+        status: s.status().unwrap_or_default().to_owned(),
+        desired_count: s.desired_count(),
+        running_count: s.running_count(),
+        pending_count: s.pending_count(),
+        task_definition: s.task_definition().unwrap_or_default().to_owned(),
+        launch_type: s.launch_type().map(|l| l.as_str().to_owned()),
+        deployment_controller: s
+            .deployment_controller()
+            .map(|c| c.r#type().as_str().to_owned()),
+        deployments: s
+            .deployments()
+            .iter()
+            .map(|d| DeploymentView {
+                id: d.id().unwrap_or_default().to_owned(),
+                status: d.status().unwrap_or_default().to_owned(),
+                rollout_state: d.rollout_state().map(|r| r.as_str().to_owned()),
+                rollout_state_reason: d.rollout_state_reason().map(str::to_owned),
+                task_definition: d.task_definition().unwrap_or_default().to_owned(),
+                desired_count: d.desired_count(),
+                running_count: d.running_count(),
+                pending_count: d.pending_count(),
+                failed_tasks: d.failed_tasks(),
+                created_at: time(d.created_at()),
+                updated_at: time(d.updated_at()),
+            })
+            .collect(),
+        task_sets: s
+            .task_sets()
+            .iter()
+            .map(|t| TaskSetView {
+                id: t.id().unwrap_or_default().to_owned(),
+                status: t.status().unwrap_or_default().to_owned(),
+                stability_status: t.stability_status().map(|s| s.as_str().to_owned()),
+                task_definition: t.task_definition().unwrap_or_default().to_owned(),
+                running_count: t.running_count(),
+                pending_count: t.pending_count(),
+            })
+            .collect(),
+        // ECS keeps the newest 100 events; the judgement reads those since the update.
+        events: s
+            .events()
+            .iter()
+            .take(100)
+            .map(|e| EventView {
+                created_at: time(e.created_at()),
+                message: e.message().unwrap_or_default().to_owned(),
+            })
+            .collect(),
+        subnets: network.map(|n| n.subnets().to_vec()).unwrap_or_default(),
+        security_groups: network
+            .map(|n| n.security_groups().to_vec())
+            .unwrap_or_default(),
+        assign_public_ip: network
+            .and_then(|n| n.assign_public_ip())
+            .map(|a| a.as_str().to_owned()),
+    }
+}
+
+fn task_view(t: &aws_sdk_ecs::types::Task) -> TaskView {
+    let containers: Vec<ContainerStateView> = t
+        .containers()
+        .iter()
+        .map(|c| ContainerStateView {
+            name: c.name().unwrap_or_default().to_owned(),
+            last_status: c.last_status().map(str::to_owned),
+            exit_code: c.exit_code(),
+            reason: c.reason().filter(|r| !r.is_empty()).map(str::to_owned),
+            health_status: c.health_status().map(|h| h.as_str().to_owned()),
+        })
+        .collect();
+    TaskView {
+        arn: t.task_arn().unwrap_or_default().to_owned(),
+        group: t.group().map(str::to_owned),
+        started_by: t.started_by().map(str::to_owned),
+        task_definition: t.task_definition_arn().unwrap_or_default().to_owned(),
+        last_status: t.last_status().unwrap_or_default().to_owned(),
+        desired_status: t.desired_status().unwrap_or_default().to_owned(),
+        health_status: t.health_status().map(|h| h.as_str().to_owned()),
+        stop_code: t.stop_code().map(|c| c.as_str().to_owned()),
+        stopped_reason: t
+            .stopped_reason()
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned),
+        exit_codes: containers.iter().map(|c| c.exit_code).collect(),
+        containers,
+        created_at: time(t.created_at()),
+        started_at: time(t.started_at()),
+        stopping_at: time(t.stopping_at()),
+        execution_stopped_at: time(t.execution_stopped_at()),
+        stopped_at: time(t.stopped_at()),
+    }
+}
+
+/// Describes services, 10 names per call (the API's limit), all calls concurrent.
+/// Returns the services found and the names ECS reported missing.
+pub async fn describe_services(
+    ecs: &Client,
+    cluster: &str,
+    names: &[String],
+) -> Result<(Vec<ServiceView>, Vec<String>), String> {
+    let calls = names.chunks(10).map(|batch| {
+        ecs.describe_services()
+            .cluster(cluster)
+            .set_services(Some(batch.to_vec()))
+            .send()
+    });
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for result in join_all(calls).await {
+        let out = result.map_err(|e| err("DescribeServices", &e))?;
+        found.extend(out.services().iter().map(service_view));
+        missing.extend(out.failures().iter().filter_map(|f| {
+            f.arn().map(|a| {
+                format!(
+                    "{} ({})",
+                    a.rsplit('/').next().unwrap_or(a),
+                    f.reason().unwrap_or("MISSING")
+                )
+            })
+        }));
+    }
+    Ok((found, missing))
+}
+
+pub async fn describe_task_definition(
+    ecs: &Client,
+    task_definition: &str,
+) -> Result<TaskDefinitionView, String> {
+    let out = ecs
+        .describe_task_definition()
+        .task_definition(task_definition)
+        .send()
+        .await
+        .map_err(|e| err(&format!("DescribeTaskDefinition {task_definition}"), &e))?;
+    let td = out
+        .task_definition()
+        .ok_or("DescribeTaskDefinition returned no task definition")?;
+    Ok(TaskDefinitionView {
+        arn: td.task_definition_arn().unwrap_or_default().to_owned(),
+        family: td.family().unwrap_or_default().to_owned(),
+        revision: td.revision(),
+        network_mode: td.network_mode().map(|m| m.as_str().to_owned()),
+        task_role_arn: td.task_role_arn().map(str::to_owned),
+        execution_role_arn: td.execution_role_arn().map(str::to_owned),
+        containers: td
+            .container_definitions()
+            .iter()
+            .map(|c| ContainerView {
+                name: c.name().unwrap_or_default().to_owned(),
+                image: c.image().unwrap_or_default().to_owned(),
+                essential: c.essential().unwrap_or(true),
+                environment: c
+                    .environment()
+                    .iter()
+                    .map(|kv| {
+                        (
+                            kv.name().unwrap_or_default().to_owned(),
+                            kv.value().unwrap_or_default().to_owned(),
+                        )
+                    })
+                    .collect(),
+                secrets: c
+                    .secrets()
+                    .iter()
+                    .map(|s| {
+                        BTreeMap::from([
+                            ("name".to_owned(), s.name().to_owned()),
+                            ("value_from".to_owned(), s.value_from().to_owned()),
+                        ])
+                    })
+                    .collect(),
+                log_driver: c
+                    .log_configuration()
+                    .map(|l| l.log_driver().as_str().to_owned()),
+                log_options: c
+                    .log_configuration()
+                    .and_then(|l| l.options())
+                    .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default(),
+                health_check: c.health_check().map(|h| HealthCheckView {
+                    interval_s: h.interval().map_or(30, |v| v.max(0) as u32),
+                    timeout_s: h.timeout().map_or(5, |v| v.max(0) as u32),
+                    retries: h.retries().map_or(3, |v| v.max(0) as u32),
+                    start_period_s: h.start_period().map_or(0, |v| v.max(0) as u32),
+                }),
+            })
+            .collect(),
+    })
+}
+
+/// Tasks of a cluster as DescribeTasks answered, with the ARNs it could not describe.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TaskListing {
+    pub tasks: Vec<TaskView>,
+    /// DescribeTasks `failures[]`: "ARN (reason)", e.g. a task that vanished between the calls.
+    pub failures: Vec<String>,
+}
+
+/// Every task of the cluster with the given desired status: ListTasks page by page (ECS returns at
+/// most 100 ARNs and a nextToken), then DescribeTasks 100 ARNs per call (its limit), concurrently.
+pub async fn tasks(
+    ecs: &Client,
+    cluster: &str,
+    desired: aws_sdk_ecs::types::DesiredStatus,
+) -> Result<TaskListing, String> {
+    let mut arns = Vec::new();
+    let mut token = None;
+    loop {
+        let out = ecs
+            .list_tasks()
+            .cluster(cluster)
+            .desired_status(desired.clone())
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| err("ListTasks", &e))?;
+        arns.extend(out.task_arns().iter().cloned());
+        token = out.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    let calls = arns.chunks(100).map(|batch| {
+        ecs.describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(batch.to_vec()))
+            .send()
+    });
+    let mut listing = TaskListing::default();
+    for result in join_all(calls).await {
+        let out = result.map_err(|e| err("DescribeTasks", &e))?;
+        listing.tasks.extend(out.tasks().iter().map(task_view));
+        listing.failures.extend(out.failures().iter().map(|f| {
+            format!(
+                "{} ({})",
+                f.arn().unwrap_or("-"),
+                f.reason().unwrap_or("no reason")
+            )
+        }));
+    }
+    Ok(listing)
+}
+
+pub async fn update_desired_count(
+    ecs: &Client,
+    cluster: &str,
+    service: &str,
+    desired: i32,
+) -> Result<ServiceView, String> {
+    let out = ecs
+        .update_service()
+        .cluster(cluster)
+        .service(service)
+        .desired_count(desired)
+        .send()
+        .await
+        .map_err(|e| err(&format!("UpdateService {service}"), &e))?;
+    out.service()
+        .map(service_view)
+        .ok_or_else(|| "UpdateService returned no service".to_owned())
+}
+
+/// One service's state at the end of a wait.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceWait {
+    pub service: String,
+    pub outcome: Outcome,
+    pub stable: bool,
+    pub reason: String,
+    /// Not asked for in this wait, but started earlier by this execution and watched until the
+    /// bring-up window closes: a failure here is a late failure.
+    pub watched: bool,
+    /// When this wait first saw the service's final failure (UTC), if it failed.
+    pub failed_at: Option<DateTime<Utc>>,
+    pub desired_count: i32,
+    pub running_count: i32,
+    pub pending_count: i32,
+    pub primary_task_definition: Option<String>,
+    pub rollout_state: Option<String>,
+    pub failed_tasks: i32,
+    pub deployment_controller: Option<String>,
+    pub task_arns: Vec<String>,
+    pub task_states: BTreeMap<String, usize>,
+    pub health: Health,
+    /// Declared health checks of the expected task definition, by container.
+    pub health_checks: BTreeMap<String, HealthCheckView>,
+    pub soak_ms: u64,
+    /// Which bound set the soak: the option, or the declared check's verdict window.
+    pub soak_bound: String,
+    pub stable_for_ms: u64,
+    pub stops: Vec<Stop>,
+    /// The service's events since the update, newest first (at most 20).
+    pub events_since_update: Vec<EventView>,
+    pub placement_problem: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WaitReport {
+    pub all_stable: bool,
+    pub outcome: String,
+    pub services: BTreeMap<String, ServiceWait>,
+    /// Earlier-started services of this execution that failed during this wait.
+    pub late_failures: Vec<ServiceWait>,
+    pub polls: u32,
+    pub failed_polls: u32,
+    pub elapsed_ms: u64,
+    pub error: Option<String>,
+}
+
+pub struct WaitOptions {
+    pub timeout: Duration,
+    pub soak: Duration,
+    pub first_poll_ms: u64,
+    pub max_poll_ms: u64,
+    /// How long a placement failure may persist before the service is judged unplaceable.
+    pub placement_grace: Duration,
+    /// How long polls may fail one after another before the wait ends with an error.
+    pub poll_failure_budget: Duration,
+    /// Where ECS is asked, for the operator's reason when it stops answering.
+    pub endpoint: String,
+}
+
+/// One service a wait judges.
+#[derive(Debug, Clone)]
+pub struct WaitTarget {
+    pub policy: StabilityPolicy,
+    /// Watched only: must not fail, need not soak.
+    pub watched: bool,
+}
+
+struct Tracker {
+    stable_since: Option<Instant>,
+    placement_seen: Option<Instant>,
+    result: Option<ServiceWait>,
+}
+
+/// Polls until every asked-for service has been stable for its soak at the same poll, or reaches
+/// a final failure, or a watched service fails, or the timeout passes (the unsettled ones are then
+/// `settling` with their last reason: never a pass), or polls keep failing past the budget
+/// (outcome `error`), or `cancelled()` says so.
+pub async fn wait_stable(
+    ecs: &Client,
+    cluster: &str,
+    targets: &BTreeMap<String, WaitTarget>,
+    options: &WaitOptions,
+    cancelled: &(dyn Fn() -> bool + Sync),
+    mut progress: impl FnMut(&BTreeMap<String, ServiceWait>, Duration),
+) -> WaitReport {
+    let started = Instant::now();
+    let names: Vec<String> = targets.keys().cloned().collect();
+    let mut trackers: BTreeMap<String, Tracker> = names
+        .iter()
+        .map(|n| {
+            (
+                n.clone(),
+                Tracker {
+                    stable_since: None,
+                    placement_seen: None,
+                    result: None,
+                },
+            )
+        })
+        .collect();
+    let mut interval = options.first_poll_ms;
+    let (mut polls, mut failed_polls) = (0, 0);
+    let mut failing_since: Option<Instant> = None;
+    let mut error: Option<String>;
+    let mut lasting_failure = false;
+    loop {
+        polls += 1;
+        let poll_started = Instant::now();
+        // Final failures are not asked about again; stable ones are, until the wait ends.
+        let asking: Vec<String> = names
+            .iter()
+            .filter(|n| {
+                !trackers[*n]
+                    .result
+                    .as_ref()
+                    .is_some_and(|r| r.outcome.is_final_failure())
+            })
+            .cloned()
+            .collect();
+        let (described, stopped, running) = futures::join!(
+            describe_services(ecs, cluster, &asking),
+            tasks(ecs, cluster, aws_sdk_ecs::types::DesiredStatus::Stopped),
+            tasks(ecs, cluster, aws_sdk_ecs::types::DesiredStatus::Running),
+        );
+        let poll = match (described, stopped, running) {
+            (Ok(d), Ok(s), Ok(r)) if s.failures.is_empty() && r.failures.is_empty() => {
+                Ok((d, s, r))
+            }
+            (Ok(_), Ok(s), Ok(r)) => Err(format!(
+                "DescribeTasks could not describe {}",
+                [s.failures, r.failures].concat().join(", ")
+            )),
+            (a, b, c) => Err([a.err(), b.err(), c.err()]
+                .into_iter()
+                .flatten()
+                .next()
+                .unwrap_or_default()),
+        };
+        match poll {
+            Ok(((services, missing), stopped, running)) => {
+                failing_since = None;
+                error = None;
+                let mut all = running.tasks;
+                let known: std::collections::BTreeSet<String> =
+                    all.iter().map(|t| t.arn.clone()).collect();
+                all.extend(
+                    stopped
+                        .tasks
+                        .into_iter()
+                        .filter(|t| !known.contains(&t.arn)),
+                );
+                let now = Instant::now();
+                for service in &services {
+                    let Some(target) = targets.get(&service.name) else {
+                        continue;
+                    };
+                    let tracker = trackers.get_mut(&service.name).expect("tracked");
+                    let judged = stability::classify(service, &all, &target.policy);
+                    let result = judge_poll(service, &all, target, judged, tracker, options, now);
+                    tracker.result = Some(result);
+                }
+                for name in missing {
+                    let short = name.split(' ').next().unwrap_or(&name).to_owned();
+                    if let Some(tracker) = trackers.get_mut(&short) {
+                        let mut r = ServiceWait::without_service(
+                            &short,
+                            Outcome::Failed,
+                            format!("service not found: {name}"),
+                        );
+                        r.watched = targets[&short].watched;
+                        r.failed_at = Some(Utc::now());
+                        tracker.result = Some(r);
+                    }
+                }
+            }
+            Err(why) => {
+                // A failed poll is never a pass; polls failing for longer than the budget end the
+                // wait instead of spending the whole timeout (a dead or throttling endpoint).
+                failed_polls += 1;
+                // The failure clock starts when the first failing poll was sent.
+                let since = *failing_since.get_or_insert(poll_started);
+                error = Some(why.clone());
+                if since.elapsed() >= options.poll_failure_budget {
+                    error = Some(format!(
+                        "ECS at {} kept failing for {:.1} s ({} poll(s) in a row); last error: {why}",
+                        options.endpoint,
+                        since.elapsed().as_secs_f64(),
+                        failed_polls
+                    ));
+                    lasting_failure = true;
+                }
+            }
+        }
+        let results: BTreeMap<String, ServiceWait> = trackers
+            .iter()
+            .filter_map(|(n, t)| t.result.clone().map(|r| (n.clone(), r)))
+            .collect();
+        progress(&results, started.elapsed());
+        let watched_failed = results
+            .values()
+            .any(|r| r.watched && r.outcome.is_final_failure());
+        let asked_done = names.iter().filter(|n| !targets[*n].watched).all(|n| {
+            results
+                .get(n)
+                .is_some_and(|r| r.stable || r.outcome.is_final_failure())
+        });
+        if asked_done
+            || watched_failed
+            || lasting_failure
+            || started.elapsed() >= options.timeout
+            || cancelled()
+        {
+            break;
+        }
+        tokio::time::sleep(
+            Duration::from_millis(interval).min(options.timeout.saturating_sub(started.elapsed())),
+        )
+        .await;
+        interval = stability::next_interval(interval, options.max_poll_ms);
+    }
+    let mut services: BTreeMap<String, ServiceWait> = BTreeMap::new();
+    let mut late_failures = Vec::new();
+    for name in &names {
+        let mut r = trackers
+            .get_mut(name)
+            .and_then(|t| t.result.take())
+            .unwrap_or_else(|| {
+                ServiceWait::without_service(
+                    name,
+                    Outcome::Settling,
+                    error.clone().unwrap_or_else(|| "never described".into()),
+                )
+            });
+        r.watched = targets[name].watched;
+        if r.watched {
+            if r.outcome.is_final_failure() {
+                late_failures.push(r);
+            }
+            continue;
+        }
+        services.insert(name.clone(), r);
+    }
+    let all_stable =
+        services.values().all(|r| r.stable) && late_failures.is_empty() && error.is_none();
+    let outcome = if all_stable {
+        "pass"
+    } else if lasting_failure
+        || (error.is_some() && services.values().all(|r| !r.outcome.is_final_failure()))
+    {
+        "error"
+    } else {
+        "fail"
+    };
+    WaitReport {
+        all_stable,
+        outcome: outcome.to_owned(),
+        services,
+        late_failures,
+        polls,
+        failed_polls,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+        error,
+    }
+}
+
+/// Turns one poll's classification into the service's result, keeping the soak and placement
+/// clocks (the waiter's own clock: server timestamps may be skewed against it).
+fn judge_poll(
+    service: &ServiceView,
+    tasks: &[TaskView],
+    target: &WaitTarget,
+    judged: Classification,
+    tracker: &mut Tracker,
+    options: &WaitOptions,
+    now: Instant,
+) -> ServiceWait {
+    let policy = &target.policy;
+    let floor = policy.health.soak_floor();
+    let (soak, soak_bound) = if floor > options.soak {
+        (
+            floor,
+            format!(
+                "declared health check: startPeriod + interval x retries = {} s (longer than the {} ms asked)",
+                floor.as_secs(),
+                options.soak.as_millis()
+            ),
+        )
+    } else if policy.health.declared() {
+        (
+            options.soak,
+            format!(
+                "soak option {} ms (at least the declared check's {} s)",
+                options.soak.as_millis(),
+                floor.as_secs()
+            ),
+        )
+    } else {
+        (
+            options.soak,
+            format!(
+                "soak option {} ms (no health check declared)",
+                options.soak.as_millis()
+            ),
+        )
+    };
+    let Classification {
+        mut outcome,
+        mut reason,
+        health,
+        stops,
+        placement_problem,
+        task_states,
+    } = judged;
+    match &placement_problem {
+        Some(event) => {
+            let seen = *tracker.placement_seen.get_or_insert(now);
+            if now.duration_since(seen) >= options.placement_grace {
+                outcome = Outcome::PlacementFailed;
+                reason = format!(
+                    "ECS could not place a task for {:.1} s (grace {} ms): {event}",
+                    now.duration_since(seen).as_secs_f64(),
+                    options.placement_grace.as_millis()
+                );
+            }
+        }
+        None => tracker.placement_seen = None,
+    }
+    let since = if outcome == Outcome::Stable {
+        *tracker.stable_since.get_or_insert(now)
+    } else {
+        tracker.stable_since = None;
+        now
+    };
+    let stable_for = now.duration_since(since);
+    let soaked = outcome == Outcome::Stable && (target.watched || stable_for >= soak);
+    if outcome == Outcome::Stable && !soaked {
+        outcome = Outcome::Settling;
+        reason = format!(
+            "{reason}; soaking {} of {} ms",
+            stable_for.as_millis(),
+            soak.as_millis()
+        );
+    }
+    let previous_failure = tracker
+        .result
+        .as_ref()
+        .and_then(|r| r.failed_at.filter(|_| r.outcome.is_final_failure()));
+    let primary = service.deployments.iter().find(|d| d.status == "PRIMARY");
+    let mut events = stability::events_since(service, policy.since);
+    events.truncate(20);
+    ServiceWait {
+        service: service.name.clone(),
+        outcome,
+        stable: soaked,
+        reason,
+        watched: target.watched,
+        failed_at: outcome
+            .is_final_failure()
+            .then(|| previous_failure.unwrap_or_else(Utc::now)),
+        desired_count: service.desired_count,
+        running_count: service.running_count,
+        pending_count: service.pending_count,
+        primary_task_definition: primary.map(|d| d.task_definition.clone()),
+        rollout_state: primary.and_then(|d| d.rollout_state.clone()),
+        failed_tasks: primary.map_or(0, |d| d.failed_tasks),
+        deployment_controller: service.deployment_controller.clone(),
+        task_arns: tasks
+            .iter()
+            .filter(|t| t.service() == Some(service.name.as_str()) && t.live())
+            .map(|t| t.arn.clone())
+            .collect(),
+        task_states,
+        health,
+        health_checks: policy.health.checks.iter().cloned().collect(),
+        soak_ms: soak.as_millis() as u64,
+        soak_bound,
+        stable_for_ms: stable_for.as_millis() as u64,
+        stops,
+        events_since_update: events,
+        placement_problem,
+    }
+}
+
+impl ServiceWait {
+    /// The result for a service ECS never described.
+    fn without_service(name: &str, outcome: Outcome, reason: String) -> ServiceWait {
+        ServiceWait {
+            service: name.to_owned(),
+            outcome,
+            stable: false,
+            reason,
+            watched: false,
+            failed_at: None,
+            desired_count: 0,
+            running_count: 0,
+            pending_count: 0,
+            primary_task_definition: None,
+            rollout_state: None,
+            failed_tasks: 0,
+            deployment_controller: None,
+            task_arns: vec![],
+            task_states: BTreeMap::new(),
+            health: Health::NotDeclared,
+            health_checks: BTreeMap::new(),
+            soak_ms: 0,
+            soak_bound: String::new(),
+            stable_for_ms: 0,
+            stops: vec![],
+            events_since_update: vec![],
+            placement_problem: None,
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! Evidence writing (SPEC §5): the local mirror written atomically and never overwritten, the
+//! durable S3 object written once (`If-None-Match: *`), read back and compared by SHA-256.
+//!
+//! This module does the I/O; deciding what is written (payload checks, blocker codes) is the
+//! host's `emit_snapshot`.
+
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// An artifact name: lower-case letters, digits and `_` (e.g. `m4_a_handle_closure_snapshot`).
+pub fn valid_artifact_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// A run-scoped relative path such as `operate/daemons_ready`: artifact names joined by `/`.
+pub fn valid_relative_path(path: &str) -> bool {
+    path.split('/').all(valid_artifact_name)
+}
+
+/// Writes `bytes` to `path` atomically and only if `path` does not exist yet: temp file in the
+/// same folder, fsync, hard link to the final name (which fails if it exists), fsync the folder.
+pub fn write_local_once(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| format!("{} has no parent folder", path.display()))?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    if path.exists() {
+        return Err(format!(
+            "{} already exists; evidence is never overwritten",
+            path.display()
+        ));
+    }
+    let file_name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("artifact");
+    let temp: PathBuf = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::hard_link(&temp, path)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_file(&temp);
+    result.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            format!(
+                "{} already exists; evidence is never overwritten",
+                path.display()
+            )
+        } else {
+            format!("cannot write {}: {e}", path.display())
+        }
+    })
+}
+
+/// Writes the object once and proves it landed, in two round trips: PUT with `If-None-Match: *`
+/// (S3 answers 412 when the key exists, so no overwrite and no HEAD before it; S3 User Guide,
+/// "conditional writes"), then GET and compare SHA-256 with what was sent. Returns the bytes read
+/// back, verified, so the next phase's entry condition need not fetch them again.
+pub async fn write_durable_once(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    bytes: &[u8],
+) -> Result<Vec<u8>, String> {
+    let uri = format!("s3://{bucket}/{key}");
+    let put = s3
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type("application/json")
+        .if_none_match("*")
+        .body(aws_sdk_s3::primitives::ByteStream::from(bytes.to_vec()))
+        .send()
+        .await;
+    if let Err(err) = put {
+        if err
+            .raw_response()
+            // 412: the key exists; 409: a concurrent conditional write to it is in flight.
+            .is_some_and(|r| matches!(r.status().as_u16(), 409 | 412))
+        {
+            return Err(format!(
+                "{uri} already exists (precondition failed); evidence is write-once"
+            ));
+        }
+        return Err(format!(
+            "cannot write {uri}: {}",
+            crate::infra::aws::describe_sdk_error(&err)
+        ));
+    }
+    let body = read_durable(s3, bucket, key)
+        .await
+        .map_err(|why| format!("read-back failed: {why}"))?;
+    let (sent, read) = (sha256_hex(bytes), sha256_hex(&body));
+    if sent != read {
+        return Err(format!(
+            "read-back of {uri} differs: sent sha256 {sent}, read {read}"
+        ));
+    }
+    Ok(body)
+}
+
+/// Reads an object whole.
+pub async fn read_durable(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> Result<Vec<u8>, String> {
+    let uri = format!("s3://{bucket}/{key}");
+    let got = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|err| {
+            format!(
+                "cannot read {uri}: {}",
+                crate::infra::aws::describe_sdk_error(&err)
+            )
+        })?;
+    Ok(got
+        .body
+        .collect()
+        .await
+        // The body stream carries the SDK's checksum validation: a body that differs from the
+        // object's x-amz-checksum fails here, and the cause is in the error's source chain.
+        .map_err(|e| {
+            format!(
+                "cannot read {uri}: {}",
+                aws_smithy_types::error::display::DisplayErrorContext(&e)
+            )
+        })?
+        .into_bytes()
+        .to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_write_is_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a/b/x.json");
+        write_local_once(&path, b"one").unwrap();
+        let err = write_local_once(&path, b"two").unwrap_err();
+        assert!(err.contains("never overwritten"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"one");
+        let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "temp file left behind");
+    }
+
+    #[test]
+    fn names() {
+        assert!(valid_artifact_name("m4_a_handle_closure_snapshot"));
+        assert!(!valid_artifact_name("../x"));
+        assert!(!valid_artifact_name("A"));
+        assert!(valid_relative_path("operate/daemons_ready"));
+        assert!(!valid_relative_path("operate/../x"));
+        assert!(!valid_relative_path("/abs"));
+    }
+}

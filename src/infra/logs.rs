@@ -1,0 +1,116 @@
+//! CloudWatch Logs: log groups under a prefix, the write surface (a probe stream and one event),
+//! and filtering a group's events for a pattern (e.g. run-scope mismatch lines).
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LogEvent {
+    pub stream: String,
+    pub timestamp_ms: i64,
+    pub message: String,
+}
+
+pub async fn groups(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    prefix: &str,
+) -> Result<Vec<String>, String> {
+    let mut names = Vec::new();
+    let mut token = None;
+    loop {
+        let out = logs
+            .describe_log_groups()
+            .log_group_name_prefix(prefix)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "DescribeLogGroups {prefix}: {}",
+                    crate::infra::aws::describe_sdk_error(&e)
+                )
+            })?;
+        names.extend(
+            out.log_groups()
+                .iter()
+                .filter_map(|g| g.log_group_name().map(str::to_owned)),
+        );
+        token = out.next_token().map(str::to_owned);
+        if token.is_none() {
+            return Ok(names);
+        }
+    }
+}
+
+/// Creates `stream` in `group` and puts one event; Ok when both succeed.
+pub async fn write_probe(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    group: &str,
+    stream: &str,
+    message: &str,
+) -> Result<(), String> {
+    logs.create_log_stream()
+        .log_group_name(group)
+        .log_stream_name(stream)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "CreateLogStream {group}/{stream}: {}",
+                crate::infra::aws::describe_sdk_error(&e)
+            )
+        })?;
+    let event = aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+        .timestamp(chrono::Utc::now().timestamp_millis())
+        .message(message)
+        .build()
+        .map_err(|e| e.to_string())?;
+    logs.put_log_events()
+        .log_group_name(group)
+        .log_stream_name(stream)
+        .log_events(event)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "PutLogEvents {group}/{stream}: {}",
+                crate::infra::aws::describe_sdk_error(&e)
+            )
+        })?;
+    Ok(())
+}
+
+pub async fn filter(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    group: &str,
+    pattern: &str,
+    since_ms: i64,
+) -> Result<Vec<LogEvent>, String> {
+    let mut events = Vec::new();
+    let mut token = None;
+    for _ in 0..20 {
+        let out = logs
+            .filter_log_events()
+            .log_group_name(group)
+            .filter_pattern(pattern)
+            .start_time(since_ms)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "FilterLogEvents {group}: {}",
+                    crate::infra::aws::describe_sdk_error(&e)
+                )
+            })?;
+        events.extend(out.events().iter().map(|e| LogEvent {
+            stream: e.log_stream_name().unwrap_or_default().to_owned(),
+            timestamp_ms: e.timestamp().unwrap_or_default(),
+            message: e.message().unwrap_or_default().to_owned(),
+        }));
+        token = out.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    Ok(events)
+}

@@ -1,0 +1,156 @@
+//! S3 reachability: the bucket exists and a prefix is readable and writable (a probe object is
+//! written under `<prefix>/_m4host_probe/`, read back, compared and removed). Under --plan the
+//! write is not made; writability is then unknown, never assumed.
+
+use serde::Serialize;
+use std::time::Instant;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PrefixProbe {
+    pub outcome: String,
+    pub bucket: String,
+    pub prefix: String,
+    pub bucket_exists: Option<bool>,
+    pub readable: Option<bool>,
+    pub writable: Option<bool>,
+    pub probe_key: Option<String>,
+    pub latency_ms: u64,
+    pub reason: String,
+}
+
+pub async fn probe_prefix(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    probe_name: &str,
+    write: bool,
+) -> PrefixProbe {
+    let started = Instant::now();
+    let mut p = PrefixProbe {
+        outcome: "error".into(),
+        bucket: bucket.to_owned(),
+        prefix: prefix.to_owned(),
+        bucket_exists: None,
+        readable: None,
+        writable: None,
+        probe_key: None,
+        latency_ms: 0,
+        reason: String::new(),
+    };
+    let finish = |mut p: PrefixProbe, outcome: &str, reason: String| {
+        p.outcome = outcome.to_owned();
+        p.reason = reason;
+        p.latency_ms = started.elapsed().as_millis() as u64;
+        p
+    };
+    // HeadBucket and ListObjectsV2 go together (one round trip); HeadBucket's answer is judged
+    // first, so a missing bucket is reported as missing, not as unlistable.
+    let (head, list) = futures::join!(
+        s3.head_bucket().bucket(bucket).send(),
+        s3.list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .max_keys(1)
+            .send()
+    );
+    match head {
+        Ok(_) => p.bucket_exists = Some(true),
+        Err(e) => {
+            let status = e.raw_response().map(|r| r.status().as_u16());
+            return match status {
+                Some(404) => {
+                    p.bucket_exists = Some(false);
+                    finish(p, "fail", format!("bucket {bucket} does not exist"))
+                }
+                Some(403) => finish(p, "fail", format!("access to bucket {bucket} denied")),
+                _ => finish(
+                    p,
+                    "error",
+                    format!(
+                        "HeadBucket {bucket}: {}",
+                        crate::infra::aws::describe_sdk_error(&e)
+                    ),
+                ),
+            };
+        }
+    }
+    match list {
+        Ok(_) => p.readable = Some(true),
+        Err(e) => {
+            p.readable = Some(false);
+            return finish(
+                p,
+                "fail",
+                format!(
+                    "cannot list s3://{bucket}/{prefix}: {}",
+                    crate::infra::aws::describe_sdk_error(&e)
+                ),
+            );
+        }
+    }
+    if !write {
+        return finish(
+            p,
+            "pass",
+            format!(
+                "s3://{bucket}/{prefix} exists and is readable (write not probed under --plan)"
+            ),
+        );
+    }
+    let key = format!("{}_m4host_probe/{probe_name}.txt", with_slash(prefix));
+    p.probe_key = Some(key.clone());
+    let body = format!("m4host probe {probe_name}");
+    let put = s3
+        .put_object()
+        .bucket(bucket)
+        .key(&key)
+        .if_none_match("*")
+        .body(aws_sdk_s3::primitives::ByteStream::from(
+            body.clone().into_bytes(),
+        ))
+        .send()
+        .await;
+    if let Err(e) = put {
+        p.writable = Some(false);
+        return finish(
+            p,
+            "fail",
+            format!(
+                "cannot write s3://{bucket}/{key}: {}",
+                crate::infra::aws::describe_sdk_error(&e)
+            ),
+        );
+    }
+    let read = crate::infra::evidence::read_durable(s3, bucket, &key).await;
+    let _ = s3.delete_object().bucket(bucket).key(&key).send().await;
+    match read {
+        Ok(bytes) if bytes == body.as_bytes() => {
+            p.writable = Some(true);
+            finish(
+                p,
+                "pass",
+                format!("s3://{bucket}/{prefix} is readable and writable"),
+            )
+        }
+        Ok(_) => {
+            p.writable = Some(false);
+            finish(
+                p,
+                "fail",
+                format!("probe object s3://{bucket}/{key} read back different"),
+            )
+        }
+        Err(why) => {
+            p.writable = Some(false);
+            finish(p, "fail", why)
+        }
+    }
+}
+
+fn with_slash(prefix: &str) -> String {
+    if prefix.is_empty() || prefix.ends_with('/') {
+        prefix.to_owned()
+    } else {
+        format!("{prefix}/")
+    }
+}

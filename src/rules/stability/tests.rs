@@ -1,0 +1,546 @@
+//! The classifier over DescribeServices/DescribeTasks answers written in the API's own JSON shape
+//! (field names and values as in the ECS API reference and botocore's service model), turned into
+//! views by a small reader here, so the cases read like what ECS returns.
+
+use super::*;
+use serde_json::{json, Value};
+
+const SINCE: &str = "2026-12-01T10:00:00Z";
+
+fn at(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn string(v: &Value, k: &str) -> Option<String> {
+    v.get(k).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn int(v: &Value, k: &str) -> i32 {
+    v.get(k).and_then(Value::as_i64).unwrap_or(0) as i32
+}
+
+fn time(v: &Value, k: &str) -> Option<DateTime<Utc>> {
+    v.get(k).and_then(Value::as_str).and_then(at)
+}
+
+fn service(v: Value) -> ServiceView {
+    let list = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    ServiceView {
+        name: string(&v, "serviceName").unwrap(),
+        arn: string(&v, "serviceArn").unwrap_or_default(),
+        status: string(&v, "status").unwrap(),
+        desired_count: int(&v, "desiredCount"),
+        running_count: int(&v, "runningCount"),
+        pending_count: int(&v, "pendingCount"),
+        task_definition: string(&v, "taskDefinition").unwrap_or_default(),
+        launch_type: string(&v, "launchType"),
+        deployment_controller: v
+            .get("deploymentController")
+            .and_then(|c| string(c, "type")),
+        deployments: list("deployments")
+            .iter()
+            .map(|d| DeploymentView {
+                id: string(d, "id").unwrap(),
+                status: string(d, "status").unwrap(),
+                rollout_state: string(d, "rolloutState"),
+                rollout_state_reason: string(d, "rolloutStateReason"),
+                task_definition: string(d, "taskDefinition").unwrap(),
+                desired_count: int(d, "desiredCount"),
+                running_count: int(d, "runningCount"),
+                pending_count: int(d, "pendingCount"),
+                failed_tasks: int(d, "failedTasks"),
+                created_at: time(d, "createdAt"),
+                updated_at: time(d, "updatedAt"),
+            })
+            .collect(),
+        task_sets: list("taskSets")
+            .iter()
+            .map(|s| TaskSetView {
+                id: string(s, "id").unwrap(),
+                status: string(s, "status").unwrap(),
+                stability_status: string(s, "stabilityStatus"),
+                task_definition: string(s, "taskDefinition").unwrap_or_default(),
+                running_count: int(s, "runningCount"),
+                pending_count: int(s, "pendingCount"),
+            })
+            .collect(),
+        events: list("events")
+            .iter()
+            .map(|e| EventView {
+                created_at: time(e, "createdAt"),
+                message: string(e, "message").unwrap(),
+            })
+            .collect(),
+        subnets: vec![],
+        security_groups: vec![],
+        assign_public_ip: None,
+    }
+}
+
+fn task(v: Value) -> TaskView {
+    let containers: Vec<ContainerStateView> = v["containers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|c| ContainerStateView {
+            name: string(c, "name").unwrap(),
+            last_status: string(c, "lastStatus"),
+            exit_code: c.get("exitCode").and_then(Value::as_i64).map(|x| x as i32),
+            reason: string(c, "reason"),
+            health_status: string(c, "healthStatus"),
+        })
+        .collect();
+    TaskView {
+        arn: string(&v, "taskArn").unwrap(),
+        group: string(&v, "group"),
+        started_by: string(&v, "startedBy"),
+        task_definition: string(&v, "taskDefinitionArn").unwrap(),
+        last_status: string(&v, "lastStatus").unwrap(),
+        desired_status: string(&v, "desiredStatus").unwrap(),
+        health_status: string(&v, "healthStatus"),
+        stop_code: string(&v, "stopCode"),
+        stopped_reason: string(&v, "stoppedReason"),
+        exit_codes: containers.iter().map(|c| c.exit_code).collect(),
+        containers,
+        created_at: time(&v, "createdAt"),
+        started_at: time(&v, "startedAt"),
+        stopping_at: time(&v, "stoppingAt"),
+        execution_stopped_at: time(&v, "executionStoppedAt"),
+        stopped_at: time(&v, "stoppedAt"),
+    }
+}
+
+const TD: &str = "arn:aws:ecs:eu-west-2:123456789012:task-definition/ig:2";
+
+fn primary(state: &str, updated: &str) -> Value {
+    json!({"id": "ecs-svc/1", "status": "PRIMARY", "taskDefinition": TD, "desiredCount": 1,
+           "runningCount": 1, "pendingCount": 0, "failedTasks": 0, "rolloutState": state,
+           "rolloutStateReason": "ECS deployment ecs-svc/1 completed.",
+           "createdAt": "2026-11-30T09:00:00Z", "updatedAt": updated})
+}
+
+fn ig(running: i32, pending: i32, deployments: Vec<Value>, events: Vec<Value>) -> ServiceView {
+    service(
+        json!({"serviceName": "ig", "status": "ACTIVE", "desiredCount": 1,
+        "runningCount": running, "pendingCount": pending, "taskDefinition": TD,
+        "launchType": "FARGATE", "deploymentController": {"type": "ECS"},
+        "deployments": deployments, "events": events}),
+    )
+}
+
+fn running_task(id: &str, health: &str) -> TaskView {
+    task(
+        json!({"taskArn": format!("arn:aws:ecs:eu-west-2:123456789012:task/c/{id}"),
+        "group": "service:ig", "taskDefinitionArn": TD, "lastStatus": "RUNNING",
+        "desiredStatus": "RUNNING", "healthStatus": health, "createdAt": "2026-12-01T10:00:01Z",
+        "startedAt": "2026-12-01T10:00:05Z",
+        "containers": [{"name": "ig", "lastStatus": "RUNNING", "healthStatus": health}]}),
+    )
+}
+
+fn stopped_task(
+    id: &str,
+    stop_code: &str,
+    reason: &str,
+    exit: Value,
+    container_reason: Value,
+) -> TaskView {
+    task(
+        json!({"taskArn": format!("arn:aws:ecs:eu-west-2:123456789012:task/c/{id}"),
+        "group": "service:ig", "taskDefinitionArn": TD, "lastStatus": "STOPPED",
+        "desiredStatus": "STOPPED", "healthStatus": "UNKNOWN", "stopCode": stop_code,
+        "stoppedReason": reason, "createdAt": "2026-12-01T10:00:01Z",
+        "stoppingAt": "2026-12-01T10:00:20Z", "executionStoppedAt": "2026-12-01T10:00:20Z",
+        "stoppedAt": "2026-12-01T10:00:50Z",
+        "containers": [{"name": "ig", "lastStatus": "STOPPED", "exitCode": exit, "reason": container_reason}]}),
+    )
+}
+
+fn policy(health: bool) -> StabilityPolicy {
+    StabilityPolicy {
+        desired_count: 1,
+        expected_task_definition: Some(TD.into()),
+        stop_threshold: 1,
+        since: at(SINCE).unwrap(),
+        health: if health {
+            HealthDeclaration {
+                checks: vec![(
+                    "ig".into(),
+                    HealthCheckView {
+                        interval_s: 30,
+                        timeout_s: 5,
+                        retries: 3,
+                        start_period_s: 60,
+                    },
+                )],
+            }
+        } else {
+            HealthDeclaration::default()
+        },
+    }
+}
+
+fn steady() -> ServiceView {
+    ig(
+        1,
+        0,
+        vec![primary("COMPLETED", "2026-11-30T09:05:00Z")],
+        vec![],
+    )
+}
+
+#[test]
+fn running_singleton_without_a_declared_check_is_stable_but_health_unproven() {
+    let c = classify(&steady(), &[running_task("a", "UNKNOWN")], &policy(false));
+    assert_eq!(c.outcome, Outcome::Stable, "{}", c.reason);
+    assert_eq!(c.health, Health::NotDeclared);
+    assert!(c.reason.contains("not declared"), "{}", c.reason);
+}
+
+#[test]
+fn declared_check_needs_healthy() {
+    let c = classify(&steady(), &[running_task("a", "UNKNOWN")], &policy(true));
+    assert_eq!(c.outcome, Outcome::Settling, "{}", c.reason);
+    assert_eq!(c.health, Health::Unproven);
+    let c = classify(&steady(), &[running_task("a", "HEALTHY")], &policy(true));
+    assert_eq!(c.outcome, Outcome::Stable, "{}", c.reason);
+    assert_eq!(c.health, Health::Healthy);
+}
+
+#[test]
+fn running_but_unhealthy_names_the_container() {
+    let c = classify(&steady(), &[running_task("a", "UNHEALTHY")], &policy(true));
+    assert_eq!(c.outcome, Outcome::Unhealthy);
+    assert!(c.reason.contains("container `ig`"), "{}", c.reason);
+}
+
+#[test]
+fn scheduler_replacing_a_task_for_failed_health_checks_is_unhealthy() {
+    let killed = stopped_task(
+        "k",
+        "ServiceSchedulerInitiated",
+        "Task failed container health checks",
+        json!(137),
+        Value::Null,
+    );
+    let c = classify(
+        &steady(),
+        &[killed, running_task("b", "UNKNOWN")],
+        &policy(true),
+    );
+    assert_eq!(c.outcome, Outcome::Unhealthy, "{}", c.reason);
+    assert!(
+        c.reason.contains("failed container health checks"),
+        "{}",
+        c.reason
+    );
+}
+
+#[test]
+fn every_exit_counts_zero_none_or_oom() {
+    for (exit, creason, want) in [
+        (json!(0), Value::Null, "exit code 0"),
+        (Value::Null, Value::Null, "exit code none"),
+        (
+            json!(137),
+            json!("OutOfMemoryError: Container killed due to memory usage"),
+            "OutOfMemoryError",
+        ),
+    ] {
+        let t = stopped_task(
+            "s",
+            "EssentialContainerExited",
+            "Essential container in task exited",
+            exit,
+            creason,
+        );
+        let c = classify(
+            &steady(),
+            &[t, running_task("b", "UNKNOWN")],
+            &policy(false),
+        );
+        assert_eq!(c.outcome, Outcome::CrashLoop, "{}", c.reason);
+        assert!(c.reason.contains(want), "{want}: {}", c.reason);
+        assert_eq!(c.stops.len(), 1);
+    }
+}
+
+#[test]
+fn failed_to_start_counts_with_its_reason() {
+    let t = stopped_task("s", "TaskFailedToStart",
+        "ResourceInitializationError: unable to pull secrets or registry auth: unable to retrieve secrets from ssm",
+        Value::Null, Value::Null);
+    let c = classify(
+        &ig(0, 0, vec![primary("IN_PROGRESS", SINCE)], vec![]),
+        &[t],
+        &policy(false),
+    );
+    assert_eq!(c.outcome, Outcome::CrashLoop);
+    assert!(
+        c.reason.contains("ResourceInitializationError"),
+        "{}",
+        c.reason
+    );
+}
+
+#[test]
+fn a_task_still_stopping_already_counts() {
+    let mut t = stopped_task(
+        "s",
+        "EssentialContainerExited",
+        "Essential container in task exited",
+        json!(1),
+        Value::Null,
+    );
+    t.last_status = "STOPPING".into();
+    t.stopped_at = None;
+    let c = classify(
+        &steady(),
+        &[t, running_task("b", "UNKNOWN")],
+        &policy(false),
+    );
+    assert_eq!(c.outcome, Outcome::CrashLoop, "{}", c.reason);
+}
+
+#[test]
+fn planned_scheduler_stops_and_stops_before_the_update_do_not_count() {
+    let scaled = stopped_task(
+        "p",
+        "ServiceSchedulerInitiated",
+        "Scaling activity initiated by (deployment ecs-svc/1)",
+        json!(143),
+        Value::Null,
+    );
+    let mut old = stopped_task(
+        "o",
+        "EssentialContainerExited",
+        "Essential container in task exited",
+        json!(1),
+        Value::Null,
+    );
+    old.stopping_at = at("2026-12-01T09:00:00Z");
+    old.execution_stopped_at = old.stopping_at;
+    old.stopped_at = old.stopping_at;
+    let mut other = stopped_task(
+        "x",
+        "EssentialContainerExited",
+        "Essential container in task exited",
+        json!(1),
+        Value::Null,
+    );
+    other.group = Some("service:other".into());
+    let c = classify(
+        &steady(),
+        &[scaled, old, other, running_task("b", "UNKNOWN")],
+        &policy(false),
+    );
+    assert_eq!(c.outcome, Outcome::Stable, "{}", c.reason);
+}
+
+#[test]
+fn user_stops_count() {
+    let t = stopped_task(
+        "u",
+        "UserInitiated",
+        "Task stopped by user",
+        json!(143),
+        Value::Null,
+    );
+    let c = classify(
+        &steady(),
+        &[t, running_task("b", "UNKNOWN")],
+        &policy(false),
+    );
+    assert_eq!(c.outcome, Outcome::CrashLoop, "{}", c.reason);
+    assert!(c.reason.contains("UserInitiated"), "{}", c.reason);
+}
+
+#[test]
+fn intermediate_states_are_settling_and_a_stopping_task_still_runs() {
+    let mut t = running_task("a", "UNKNOWN");
+    t.last_status = "ACTIVATING".into();
+    let c = classify(
+        &ig(
+            0,
+            1,
+            vec![primary("COMPLETED", "2026-11-30T09:05:00Z")],
+            vec![],
+        ),
+        &[t],
+        &policy(false),
+    );
+    assert_eq!(c.outcome, Outcome::Settling);
+    assert!(c.reason.contains("ACTIVATING"), "{}", c.reason);
+    // Scaled to 0 (a rollback restore): the service counts say 0, but the task is still STOPPING.
+    let mut p = policy(false);
+    p.desired_count = 0;
+    let mut stopping = running_task("a", "UNKNOWN");
+    stopping.last_status = "STOPPING".into();
+    stopping.desired_status = "STOPPED".into();
+    stopping.stop_code = Some("ServiceSchedulerInitiated".into());
+    stopping.stopped_reason = Some("Scaling activity initiated by (deployment ecs-svc/1)".into());
+    let mut zero = ig(
+        0,
+        0,
+        vec![primary("COMPLETED", "2026-11-30T09:05:00Z")],
+        vec![],
+    );
+    zero.desired_count = 0;
+    let c = classify(&zero, &[stopping.clone()], &p);
+    assert_eq!(c.outcome, Outcome::Settling, "{}", c.reason);
+    assert!(c.reason.contains("STOPPING"), "{}", c.reason);
+    stopping.last_status = "STOPPED".into();
+    assert_eq!(classify(&zero, &[stopping], &p).outcome, Outcome::Stable);
+}
+
+#[test]
+fn placement_failure_events_are_reported_while_no_task_runs() {
+    let svc = ig(
+        0,
+        0,
+        vec![primary("IN_PROGRESS", SINCE)],
+        vec![
+            json!({"createdAt": "2026-12-01T10:00:03Z", "message": "(service ig) was unable to place a task. Reason: Capacity is unavailable at this time. Please try again later or in a different availability zone."}),
+            json!({"createdAt": "2026-11-30T08:00:00Z", "message": "(service ig) was unable to place a task because no container instance met all of its requirements."}),
+        ],
+    );
+    let c = classify(&svc, &[], &policy(false));
+    assert_eq!(c.outcome, Outcome::Settling);
+    assert!(c
+        .placement_problem
+        .as_deref()
+        .unwrap()
+        .contains("Capacity is unavailable"));
+    // An old event, from before the update, is not this update's problem.
+    let old = ig(
+        0,
+        0,
+        vec![primary("IN_PROGRESS", SINCE)],
+        vec![
+            json!({"createdAt": "2026-11-30T08:00:00Z", "message": "(service ig) was unable to place a task."}),
+        ],
+    );
+    assert_eq!(classify(&old, &[], &policy(false)).placement_problem, None);
+}
+
+#[test]
+fn code_deploy_with_empty_deployments_is_unsupported_at_once() {
+    let svc = service(
+        json!({"serviceName": "ig", "status": "ACTIVE", "desiredCount": 1,
+        "runningCount": 0, "pendingCount": 0, "deploymentController": {"type": "CODE_DEPLOY"},
+        "deployments": [], "taskSets": [{"id": "ecs-svc/9", "status": "PRIMARY",
+        "stabilityStatus": "STABILIZING", "taskDefinition": TD, "runningCount": 0, "pendingCount": 0}]}),
+    );
+    let c = classify(&svc, &[], &policy(false));
+    assert_eq!(c.outcome, Outcome::Unsupported);
+    assert!(
+        c.reason.contains("CODE_DEPLOY") && c.reason.contains("STABILIZING"),
+        "{}",
+        c.reason
+    );
+}
+
+#[test]
+fn failed_without_rollback_is_failed_not_rolled_back() {
+    let mut d = primary("FAILED", "2026-12-01T10:03:00Z");
+    d["rolloutStateReason"] = json!("ECS deployment circuit breaker: tasks failed to start.");
+    d["failedTasks"] = json!(3);
+    let c = classify(
+        &ig(0, 0, vec![d], vec![]),
+        &[],
+        &StabilityPolicy {
+            stop_threshold: 9,
+            ..policy(false)
+        },
+    );
+    assert_eq!(c.outcome, Outcome::Failed, "{}", c.reason);
+    assert!(
+        c.reason.contains("not rolled back") && c.reason.contains("3 failed"),
+        "{}",
+        c.reason
+    );
+}
+
+#[test]
+fn a_failed_rollout_from_before_the_update_is_not_evidence() {
+    let d = primary("FAILED", "2026-11-30T09:05:00Z");
+    let c = classify(
+        &ig(1, 0, vec![d], vec![]),
+        &[running_task("a", "UNKNOWN")],
+        &policy(false),
+    );
+    assert_eq!(c.outcome, Outcome::Stable, "{}", c.reason);
+}
+
+#[test]
+fn rolled_back_to_another_task_definition() {
+    let mut failed = primary("FAILED", "2026-12-01T10:02:00Z");
+    failed["status"] = json!("ACTIVE");
+    let mut back = primary("IN_PROGRESS", "2026-12-01T10:02:00Z");
+    back["taskDefinition"] = json!("arn:aws:ecs:eu-west-2:123456789012:task-definition/ig:1");
+    let c = classify(
+        &ig(1, 0, vec![back, failed], vec![]),
+        &[],
+        &StabilityPolicy {
+            stop_threshold: 9,
+            ..policy(false)
+        },
+    );
+    assert_eq!(c.outcome, Outcome::RolledBack, "{}", c.reason);
+}
+
+#[test]
+fn inactive_service_fails() {
+    let mut s = steady();
+    s.status = "DRAINING".into();
+    assert_eq!(classify(&s, &[], &policy(false)).outcome, Outcome::Failed);
+}
+
+#[test]
+fn soak_floor_is_start_period_plus_interval_times_retries() {
+    assert_eq!(
+        policy(true).health.soak_floor(),
+        Duration::from_secs(60 + 30 * 3)
+    );
+    assert_eq!(policy(false).health.soak_floor(), Duration::ZERO);
+}
+
+#[test]
+fn intervals_grow_and_cap() {
+    assert_eq!(next_interval(100, 2000), 150);
+    assert_eq!(next_interval(1900, 2000), 2000);
+    assert_eq!(next_interval(0, 2000), 50);
+}
+
+#[test]
+fn scaling_to_zero_is_not_judged_by_how_the_last_task_ended() {
+    let crashed = stopped_task(
+        "c",
+        "EssentialContainerExited",
+        "Essential container in task exited",
+        json!(1),
+        Value::Null,
+    );
+    let mut zero = ig(
+        0,
+        0,
+        vec![primary("COMPLETED", "2026-12-01T10:00:10Z")],
+        vec![],
+    );
+    zero.desired_count = 0;
+    let p = StabilityPolicy {
+        desired_count: 0,
+        ..policy(false)
+    };
+    let c = classify(&zero, &[crashed], &p);
+    assert_eq!(c.outcome, Outcome::Stable, "{}", c.reason);
+    assert_eq!(c.stops.len(), 1, "the stop is still reported");
+}

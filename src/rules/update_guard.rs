@@ -1,0 +1,195 @@
+//! The guarded service update, the tool's most important rule, as pure decisions (no I/O, no
+//! Rhai): which desired counts may be asked for, that a run holding a blocker takes no action,
+//! and that only a task definition carrying the run scope may be started. The host asks these
+//! before it sends anything; the M3 entry precondition (M4A-B1) is the host's own block.
+
+use crate::rules::task_definition::{run_scope_problem, TaskDefinitionView};
+
+/// Why an update is refused: a catchable error code, what happened and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: &'static str,
+    pub message: String,
+    pub help: String,
+}
+
+fn refusal(code: &'static str, message: String, help: &str) -> Refusal {
+    Refusal {
+        code,
+        message,
+        help: help.to_owned(),
+    }
+}
+
+/// What is asked of a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Request {
+    pub desired_count: i64,
+    /// A rollback returning a service to the count an execution recorded before it changed it.
+    pub restore: bool,
+}
+
+/// Refusals that hold whatever the service: the singleton law and a run already holding.
+pub fn refuse_request(service: &str, request: Request, held: bool) -> Option<Refusal> {
+    let Request {
+        desired_count: desired,
+        restore,
+    } = request;
+    // A rollback restores the counts an execution recorded before it changed them (0 or 1);
+    // bring-up itself only ever asks for the singleton.
+    if restore && !(0..=1).contains(&desired) {
+        return Some(refusal(
+            "NOT_SINGLETON",
+            format!("refused: restoring `{service}` to {desired} breaks the singleton law"),
+            "a v0 daemon is restored to 0 or 1",
+        ));
+    }
+    if !restore && desired != 1 {
+        return Some(refusal(
+            "NOT_SINGLETON",
+            format!("refused: desired count {desired} for `{service}` breaks the singleton law (v0 runs exactly 1)"),
+            "use #{desired_count: 1}",
+        ));
+    }
+    if held {
+        return Some(refusal(
+            "HELD",
+            format!("refused to update `{service}`: the run already holds a blocker, later sub-phases take no action"),
+            "fix the cause and start a new execution",
+        ));
+    }
+    None
+}
+
+/// Refusal of the run scope: the key the M3 handoff names must be known, and a start (desired
+/// count above 0) needs every essential container to carry `key=run_id`. Scaling to zero starts
+/// nothing, so only a start is held to the run-scope law.
+pub fn refuse_launch(
+    service: &str,
+    request: Request,
+    key: Option<&str>,
+    run_id: &str,
+    task_definition: &TaskDefinitionView,
+) -> Option<Refusal> {
+    let Some(key) = key else {
+        return Some(refusal(
+            "RUN_SCOPE_MISSING",
+            "the M3 handoff names no run-scope env key".to_owned(),
+            "",
+        ));
+    };
+    if request.desired_count == 0 {
+        return None;
+    }
+    run_scope_problem(task_definition, key, run_id).map(|problem| Refusal {
+        code: "RUN_SCOPE_MISMATCH",
+        message: format!("refused to start `{service}`: {problem}"),
+        help: format!("register a task definition whose containers carry {key}={run_id}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::task_definition::ContainerView;
+    use std::collections::BTreeMap;
+
+    const KEY: &str = "REQUIRED_PLATFORM_RUN_ID";
+
+    fn td(scope: Option<&str>) -> TaskDefinitionView {
+        TaskDefinitionView {
+            arn: "arn:td:1".into(),
+            family: "f".into(),
+            revision: 1,
+            network_mode: None,
+            task_role_arn: None,
+            execution_role_arn: None,
+            containers: vec![ContainerView {
+                name: "daemon".into(),
+                image: "i".into(),
+                essential: true,
+                environment: scope
+                    .map(|v| BTreeMap::from([(KEY.to_owned(), v.to_owned())]))
+                    .unwrap_or_default(),
+                secrets: vec![],
+                log_driver: None,
+                log_options: BTreeMap::new(),
+                health_check: None,
+            }],
+        }
+    }
+
+    fn start() -> Request {
+        Request {
+            desired_count: 1,
+            restore: false,
+        }
+    }
+
+    #[test]
+    fn the_singleton_is_allowed() {
+        assert_eq!(refuse_request("s", start(), false), None);
+        assert_eq!(
+            refuse_launch("s", start(), Some(KEY), "p1", &td(Some("p1"))),
+            None
+        );
+    }
+
+    #[test]
+    fn any_count_but_one_is_refused_and_restores_only_to_zero_or_one() {
+        for desired in [0, 2, -1] {
+            let r = Request {
+                desired_count: desired,
+                restore: false,
+            };
+            assert_eq!(refuse_request("s", r, false).unwrap().code, "NOT_SINGLETON");
+        }
+        let restore = |desired_count| Request {
+            desired_count,
+            restore: true,
+        };
+        assert_eq!(refuse_request("s", restore(0), false), None);
+        assert_eq!(refuse_request("s", restore(1), false), None);
+        assert_eq!(
+            refuse_request("s", restore(2), false).unwrap().code,
+            "NOT_SINGLETON"
+        );
+    }
+
+    #[test]
+    fn a_held_run_takes_no_action() {
+        let r = refuse_request("s", start(), true).unwrap();
+        assert_eq!(r.code, "HELD");
+        assert!(r.message.contains("already holds a blocker"));
+    }
+
+    #[test]
+    fn run_scope_key_missing_from_the_handoff_is_refused() {
+        assert_eq!(
+            refuse_launch("s", start(), None, "p1", &td(Some("p1")))
+                .unwrap()
+                .code,
+            "RUN_SCOPE_MISSING"
+        );
+    }
+
+    #[test]
+    fn a_start_without_or_with_another_run_scope_is_refused() {
+        let none = refuse_launch("s", start(), Some(KEY), "p1", &td(None)).unwrap();
+        assert_eq!(none.code, "RUN_SCOPE_MISMATCH");
+        assert!(none.message.contains("does not carry"));
+        let other = refuse_launch("s", start(), Some(KEY), "p1", &td(Some("p0"))).unwrap();
+        assert!(other
+            .message
+            .contains("carries REQUIRED_PLATFORM_RUN_ID=p0, not p1"));
+    }
+
+    #[test]
+    fn scaling_to_zero_starts_nothing_and_needs_no_run_scope() {
+        let stop = Request {
+            desired_count: 0,
+            restore: true,
+        };
+        assert_eq!(refuse_launch("s", stop, Some(KEY), "p1", &td(None)), None);
+    }
+}

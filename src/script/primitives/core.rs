@@ -1,0 +1,1013 @@
+//! Core primitives: handles, secrets, evidence, gates, run context and JSON.
+
+use super::{map_of, strings, Args, Failure, Primitive, Ty};
+use crate::host::handles::Resolution;
+use crate::host::json::{from_json, to_json};
+use crate::host::publish::{EmitOptions, Scope};
+use crate::host::{Fail, Host, Outcome};
+use crate::rules::gate::{self, PredicateValue};
+use crate::rules::secret::Secret;
+use rhai::{Dynamic, NativeCallContext};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// A resolved value as scripts see it: secrets wrapped, everything else as plain Rhai values.
+fn handle_value(key: &str, value: &serde_json::Value, secret: bool) -> Dynamic {
+    if secret {
+        Dynamic::from(Secret::new(key, crate::host::secret_text(value)))
+    } else {
+        from_json(value)
+    }
+}
+
+fn string_keys(host: &Host, keys: rhai::Array) -> Outcome<Vec<String>> {
+    let _ = host;
+    keys.into_iter()
+        .map(|k| {
+            k.into_string().map_err(|t| {
+                Fail::error(
+                    "BAD_ARGUMENT",
+                    format!("handle keys must be strings, found {t}"),
+                    "",
+                )
+            })
+        })
+        .collect()
+}
+
+// ----- handles ---------------------------------------------------------------------------------
+
+fn resolve_handle(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let key = args.str(0);
+    let (_, resolution) = host.resolve(std::slice::from_ref(&key))?.remove(0);
+    let help = "fix the handles registry, the terraform outputs or the SSM parameter it names";
+    match resolution {
+        Resolution::Resolved { value, secret, .. } => Ok(handle_value(&key, &value, secret)),
+        Resolution::Unresolved(why) => Err(Fail::error("HANDLE_UNRESOLVED", why, help)),
+        Resolution::Wildcard(why) => Err(Fail::error("HANDLE_WILDCARD", why, help)),
+        Resolution::Ambiguous(why) => Err(Fail::error("HANDLE_AMBIGUOUS", why, help)),
+    }
+}
+
+fn resolve_handles(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let keys = string_keys(host, args.array(0))?;
+    let results = host.resolve(&keys)?;
+    let mut resolved = rhai::Map::new();
+    let (mut unresolved, mut wildcard, mut ambiguous) =
+        (rhai::Map::new(), Vec::new(), rhai::Map::new());
+    for (key, r) in results {
+        match r {
+            Resolution::Resolved {
+                value,
+                origin,
+                source,
+                secret,
+            } => {
+                resolved.insert(
+                    key.as_str().into(),
+                    map_of([
+                        ("value", handle_value(&key, &value, secret)),
+                        ("origin", origin.as_str().into()),
+                        ("source", source.into()),
+                        (
+                            "secret_class",
+                            if secret { "secret" } else { "non_secret" }.into(),
+                        ),
+                    ]),
+                );
+            }
+            Resolution::Unresolved(why) => {
+                unresolved.insert(key.as_str().into(), why.into());
+            }
+            Resolution::Wildcard(why) => {
+                wildcard.push(key.clone());
+                unresolved.insert(key.as_str().into(), why.into());
+            }
+            Resolution::Ambiguous(why) => {
+                ambiguous.insert(key.as_str().into(), why.clone().into());
+                unresolved.insert(key.as_str().into(), why.into());
+            }
+        }
+    }
+    let unresolved_keys: Vec<String> = unresolved.keys().map(|k| k.to_string()).collect();
+    let ambiguous_keys: Vec<String> = ambiguous.keys().map(|k| k.to_string()).collect();
+    let closed = unresolved.is_empty();
+    Ok(map_of([
+        ("required_handle_keys", strings(keys)),
+        ("resolved_handle_count", (resolved.len() as i64).into()),
+        ("unresolved_handle_count", (unresolved.len() as i64).into()),
+        ("unresolved_handle_keys", strings(unresolved_keys)),
+        ("wildcard_key_present", (!wildcard.is_empty()).into()),
+        ("wildcard_keys", strings(wildcard)),
+        ("ambiguous_handle_keys", strings(ambiguous_keys)),
+        ("resolved", resolved.into()),
+        ("unresolved", unresolved.into()),
+        ("closed", closed.into()),
+    ]))
+}
+
+fn ssm_secret(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    Ok(Dynamic::from(host.ssm_secret(&args.str(0))?))
+}
+
+fn ssm_parameter(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let path = args.str(0);
+    let (value, secure) = host.ssm_value(&path)?;
+    if secure {
+        // A SecureString is never handed out as plain text; the vault now knows it.
+        return Err(Fail::error(
+            "SSM_SECURE",
+            format!("SSM parameter `{path}` is a SecureString"),
+            "read it with ssm_secret(path)",
+        ));
+    }
+    Ok(value.into())
+}
+
+fn ssm_prefetch(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let paths: Vec<String> = args.array(0).into_iter().map(|p| p.to_string()).collect();
+    let answers = host.ssm_fetch(&paths)?;
+    let mut unreadable = rhai::Array::new();
+    for path in &paths {
+        match answers.get(path) {
+            Some(crate::host::handles::SsmAnswer::Value { .. }) => {}
+            Some(crate::host::handles::SsmAnswer::Missing) => {
+                unreadable.push(format!("{path} (missing)").into())
+            }
+            Some(crate::host::handles::SsmAnswer::Error(why)) => {
+                unreadable.push(format!("{path} ({why})").into())
+            }
+            None => unreadable.push(format!("{path} (no answer)").into()),
+        }
+    }
+    let mut out = rhai::Map::new();
+    let verdict = if unreadable.is_empty() {
+        "pass"
+    } else {
+        "fail"
+    };
+    out.insert("outcome".into(), verdict.into());
+    out.insert(
+        "reason".into(),
+        if unreadable.is_empty() {
+            format!("{} parameter(s) read", paths.len())
+        } else {
+            format!(
+                "unreadable: {}",
+                unreadable
+                    .iter()
+                    .map(|u| u.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+        .into(),
+    );
+    out.insert("unreadable".into(), unreadable.into());
+    Ok(out.into())
+}
+
+fn is_secret(_: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    Ok(args.any(0).flatten_clone().is::<Secret>().into())
+}
+
+// ----- evidence ----------------------------------------------------------------------------------
+
+fn emit_options(host: &Host, options: rhai::Map) -> Outcome<EmitOptions> {
+    let _ = host;
+    let mut out = EmitOptions::default();
+    let text = |key: &str, v: &Dynamic| -> Outcome<String> {
+        v.clone()
+            .into_string()
+            .map_err(|_| Fail::error("BAD_OPTION", format!("option `{key}` must be a string"), ""))
+    };
+    let mut scope = "control".to_owned();
+    let mut path = None;
+    let mut execution: Option<String> = None;
+    for (k, v) in options.iter() {
+        match k.as_str() {
+            "scope" => scope = text(k, v)?,
+            "path" => path = Some(text(k, v)?),
+            "write_code" => out.write_code = Some(text(k, v)?),
+            "execution" => execution = Some(text(k, v)?),
+            "secret_code" => out.secret_code = Some(text(k, v)?),
+            other => {
+                return Err(Fail::error(
+                    "BAD_OPTION",
+                    format!("unknown emit_snapshot option `{other}`"),
+                    "options are scope (\"control\" | \"run\"), path, execution, write_code, secret_code",
+                ))
+            }
+        }
+    }
+    for code in [&out.write_code, &out.secret_code].into_iter().flatten() {
+        if !gate::is_valid_code(code) {
+            return Err(Fail::error(
+                "BAD_OPTION",
+                format!("`{code}` is not a blocker code like M4A-B3"),
+                "",
+            ));
+        }
+    }
+    if let Some(id) = &execution {
+        if scope != "control" || !crate::host::publish::valid_execution_id(id) {
+            return Err(Fail::error(
+                "BAD_OPTION",
+                format!(
+                    "`execution` = `{id}`: a control-scope execution id like m4_20260214T121004Z"
+                ),
+                "",
+            ));
+        }
+    }
+    out.scope = match (scope.as_str(), path) {
+        ("control", None) => match execution {
+            Some(execution_id) => Scope::Execution { execution_id },
+            None => Scope::Control,
+        },
+        ("run", Some(path)) => Scope::Run { path },
+        ("control", Some(_)) => {
+            return Err(Fail::error(
+                "BAD_OPTION",
+                "`path` applies only to scope \"run\"",
+                "",
+            ))
+        }
+        ("run", None) => {
+            return Err(Fail::error(
+                "BAD_OPTION",
+                "scope \"run\" needs a `path`, e.g. \"operate/daemons_ready\"",
+                "",
+            ))
+        }
+        (other, _) => {
+            return Err(Fail::error(
+                "BAD_OPTION",
+                format!("unknown scope `{other}`"),
+                "use \"control\" or \"run\"",
+            ))
+        }
+    };
+    Ok(out)
+}
+
+fn emit_snapshot(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let name = args.str(0);
+    let payload: Dynamic = args.map(1).into();
+    Ok(host
+        .emit_snapshot(&name, &payload, &EmitOptions::default())?
+        .into())
+}
+
+fn emit_snapshot_with(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let name = args.str(0);
+    let payload: Dynamic = args.map(1).into();
+    let options = emit_options(host, args.map(2))?;
+    Ok(host.emit_snapshot(&name, &payload, &options)?.into())
+}
+
+fn read_snapshot(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    Ok(from_json(&host.read_snapshot(&args.str(0))?))
+}
+
+fn read_durable_snapshots(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let names: Vec<String> = args.array(0).into_iter().map(|v| v.to_string()).collect();
+    let mut snapshots = rhai::Map::new();
+    let mut errors = rhai::Map::new();
+    for (name, read) in host.read_durable_snapshots(&names) {
+        match read {
+            Ok(doc) => {
+                snapshots.insert(name.into(), from_json(&doc));
+            }
+            Err(Fail::Error { code, message, .. }) => {
+                snapshots.insert(name.as_str().into(), Dynamic::UNIT);
+                errors.insert(name.into(), format!("{code}: {message}").into());
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    let mut out = rhai::Map::new();
+    out.insert("snapshots".into(), snapshots.into());
+    out.insert("errors".into(), errors.into());
+    Ok(out.into())
+}
+
+fn read_evidence(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    Ok(from_json(&host.read_evidence(&args.str(0), &args.str(1))?))
+}
+
+fn artifacts(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
+    let records = host.artifacts.lock().expect("artifacts lock").clone();
+    let value = serde_json::to_value(records).expect("records serialise");
+    Ok(from_json(&value))
+}
+
+// ----- gates -------------------------------------------------------------------------------------
+
+fn block(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let (code, reason) = (args.str(0), args.str(1));
+    // A malformed code still blocks (fail closed); the reason says what was wrong with it.
+    let reason = if gate::is_valid_code(&code) {
+        reason
+    } else {
+        format!("{reason} [blocker code `{code}` is not of the form M4A-B1]")
+    };
+    let reason = if reason.trim().is_empty() {
+        "no reason given".to_owned()
+    } else {
+        reason
+    };
+    Err(host.raise_block(&code, &reason))
+}
+
+fn hold(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let (code, reason) = (args.str(0), args.str(1));
+    if !gate::is_valid_code(&code) {
+        return Err(Fail::error(
+            "BAD_CODE",
+            format!("`{code}` is not a blocker code like M4A-B2"),
+            "",
+        ));
+    }
+    let reason = host.vault.redact(if reason.trim().is_empty() {
+        "no reason given"
+    } else {
+        &reason
+    });
+    let blocker = host.ledger().record(&code, &reason);
+    tracing::info!(code, phase = %blocker.phase, "blocker recorded (phase continues)");
+    Ok(Dynamic::UNIT)
+}
+
+fn skip_phase(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let id = args.str(0);
+    pass_phase_gate(host, &id)?;
+    let record = {
+        let mut ledger = host.ledger();
+        if ledger.phases.iter().any(|p| p.phase == id) {
+            return Err(Fail::error(
+                "PHASE_REPEATED",
+                format!("phase `{id}` already ran in this execution"),
+                "",
+            ));
+        }
+        let record = gate::PhaseRecord {
+            phase: id,
+            status: gate::PhaseStatus::Skip,
+            blocker_codes: vec![],
+            elapsed_ms: 0,
+        };
+        ledger.phases.push(record.clone());
+        ledger.gate_used = true;
+        record
+    };
+    crate::host::report::phase_line(host, &record);
+    Ok(Dynamic::UNIT)
+}
+
+fn blockers(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
+    let list = host.ledger().blockers.clone();
+    Ok(list
+        .into_iter()
+        .map(|b| map_of([("code", b.code), ("phase", b.phase), ("reason", b.reason)]))
+        .collect::<rhai::Array>()
+        .into())
+}
+
+fn held(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
+    Ok(host.ledger().held().into())
+}
+
+fn phases(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
+    let records = host.ledger().phases.clone();
+    Ok(from_json(
+        &serde_json::to_value(records).expect("phases serialise"),
+    ))
+}
+
+/// In a REPL session phases run only on the runbook's thread, when the operator lets them go.
+fn pass_phase_gate(host: &Host, id: &str) -> Outcome<()> {
+    let Some(gate) = host.gate.get() else {
+        return Ok(());
+    };
+    if !crate::host::stepper::on_runbook_thread() {
+        return Err(Fail::error(
+            "REPL_PHASE",
+            format!("phase `{id}` cannot be run from a REPL line"),
+            "phases run in order through :step, :run PHASE or :continue",
+        ));
+    }
+    if gate.before_phase(id) {
+        Ok(())
+    } else {
+        Err(Fail::Rhai(Box::new(rhai::EvalAltResult::ErrorTerminated(
+            "the REPL session ended".into(),
+            rhai::Position::NONE,
+        ))))
+    }
+}
+
+fn run_phase(host: &Host, ctx: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let id = args.str(0);
+    let body = args.fn_ptr(1);
+    if id.trim().is_empty() {
+        return Err(Fail::error(
+            "BAD_PHASE",
+            "phase id is empty",
+            "name it like M4.A",
+        ));
+    }
+    pass_phase_gate(host, &id)?;
+    {
+        let mut ledger = host.ledger();
+        if let Some(current) = &ledger.current_phase {
+            return Err(Fail::error(
+                "NESTED_PHASE",
+                format!("phase `{id}` started inside phase `{current}`"),
+                "run phases one after another from the top level",
+            ));
+        }
+        if ledger.phases.iter().any(|p| p.phase == id) {
+            return Err(Fail::error(
+                "PHASE_REPEATED",
+                format!("phase `{id}` already ran in this execution"),
+                "each phase runs once per execution; start a new execution to run it again",
+            ));
+        }
+        ledger.current_phase = Some(id.clone());
+        ledger.gate_used = true;
+    }
+    let started = Instant::now();
+    let result = body.call_raw(ctx, None, []);
+    let mut ledger = host.ledger();
+    if let Err(err) = result {
+        if ledger.halt_pending {
+            ledger.halt_pending = false;
+        } else if err.is_catchable() {
+            // An error nobody caught inside a phase is a hold, never a pass.
+            let what = host
+                .vault
+                .redact(&crate::host::report::describe_rhai_error(&err));
+            ledger.record(
+                "SCRIPT-FAULT",
+                &format!("uncaught error in phase {id}: {what}"),
+            );
+        } else {
+            ledger.current_phase = None;
+            return Err(Fail::Rhai(err));
+        }
+    }
+    ledger.current_phase = None;
+    let codes = ledger.blockers_of_phase(&id);
+    let record = gate::PhaseRecord {
+        phase: id.clone(),
+        status: if codes.is_empty() {
+            gate::PhaseStatus::Pass
+        } else {
+            gate::PhaseStatus::Hold
+        },
+        blocker_codes: codes.clone(),
+        elapsed_ms: started.elapsed().as_millis(),
+    };
+    ledger.phases.push(record.clone());
+    drop(ledger);
+    crate::host::report::phase_line(host, &record);
+    Ok(map_of([
+        ("phase", Dynamic::from(id)),
+        (
+            "status",
+            if codes.is_empty() { "PASS" } else { "HOLD" }.into(),
+        ),
+        ("blockers", strings(codes)),
+        ("elapsed_ms", (record.elapsed_ms as i64).into()),
+    ]))
+}
+
+fn verdict(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let predicates: BTreeMap<String, PredicateValue> = args
+        .map(0)
+        .into_iter()
+        .map(|(k, v)| {
+            let value = match v.as_bool() {
+                Ok(b) => PredicateValue::Bool(b),
+                Err(t) => PredicateValue::Invalid(t.to_owned()),
+            };
+            (k.to_string(), value)
+        })
+        .collect();
+    let (advance, hold) = (args.str(1), args.str(2));
+    if advance.is_empty() || hold.is_empty() || advance == hold {
+        return Err(Fail::error(
+            "BAD_VERDICT_NAMES",
+            "advance and hold verdict names must be two different non-empty strings",
+            "e.g. verdict(predicates, \"ADVANCE_TO_M5\", \"HOLD_M4\")",
+        ));
+    }
+    if host.gate.get().is_some() && !crate::host::stepper::on_runbook_thread() {
+        // A REPL verdict comes only from the runbook stepped in order, never from a typed line.
+        return Err(Fail::error(
+            "REPL_VERDICT",
+            "a verdict cannot be decided from a REPL line",
+            "step the runbook to its verdict phase with :step or :continue",
+        ));
+    }
+    let mut ledger = host.ledger();
+    ledger.gate_used = true;
+    if ledger.verdict.is_some() {
+        return Err(Fail::error(
+            "VERDICT_DECIDED",
+            "the verdict of this execution is already decided",
+            "decide it once, after every phase",
+        ));
+    }
+    let decided = gate::decide(predicates, &ledger.blockers, &advance, &hold);
+    ledger.verdict = Some(decided.clone());
+    drop(ledger);
+    Ok(from_json(
+        &serde_json::to_value(decided).expect("verdict serialises"),
+    ))
+}
+
+// ----- run context -------------------------------------------------------------------------------
+
+fn platform_run_id(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
+    Ok(host.platform_run_id()?.into())
+}
+
+fn m3_preconditions(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
+    let s = host.m3()?;
+    let opt = |v: &Option<String>| v.clone().map_or(Dynamic::UNIT, Dynamic::from);
+    Ok(map_of([
+        ("sound", Dynamic::from(s.sound())),
+        ("problems", strings(s.problems.clone())),
+        ("m3_verdict", opt(&s.verdict)),
+        ("m3_execution_id", opt(&s.m3_execution_id)),
+        ("required_platform_run_id_env_key", opt(&s.required_env_key)),
+        ("m3_verdict_uri", s.verdict_uri.clone().into()),
+        ("m3_handoff_uri", s.handoff_uri.clone().into()),
+    ]))
+}
+
+fn execution_id(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
+    Ok(host.clock.execution_id.clone().into())
+}
+
+fn run_stamp(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
+    Ok(host.clock.stamp.clone().into())
+}
+
+fn now_utc(_: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
+    Ok(chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+        .into())
+}
+
+fn now_ms(_: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
+    Ok(chrono::Utc::now().timestamp_millis().into())
+}
+
+fn setting(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let key = args.str(0);
+    let c = host.config()?;
+    let value = match key.as_str() {
+        "aws.region" => c.region.clone(),
+        "kafka.security_protocol" => match c.kafka_security_protocol {
+            crate::config::KafkaSecurityProtocol::Plaintext => "PLAINTEXT".into(),
+            crate::config::KafkaSecurityProtocol::SaslSsl => "SASL_SSL".into(),
+        },
+        "db.sslmode" => match c.db_sslmode {
+            crate::config::DbSslMode::Disable => "disable".into(),
+            crate::config::DbSslMode::Require => "require".into(),
+            crate::config::DbSslMode::VerifyFull => "verify-full".into(),
+        },
+        "evidence.environment" => c.evidence.environment.clone(),
+        other => return Err(Fail::error(
+            "UNKNOWN_SETTING",
+            format!("no setting `{other}`"),
+            "settings are aws.region, kafka.security_protocol, db.sslmode, evidence.environment",
+        )),
+    };
+    Ok(value.into())
+}
+
+fn arg(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let key = args.str(0);
+    host.args
+        .get(&key)
+        .map(|v| v.clone().into())
+        .ok_or_else(|| {
+            Fail::error(
+                "ARG_MISSING",
+                format!("no value for `{key}`"),
+                format!("pass --set {key}=VALUE"),
+            )
+        })
+}
+
+fn all_args(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
+    Ok(map_of(host.args.clone()))
+}
+
+fn plan_mode(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
+    Ok(host.plan().into())
+}
+
+// ----- JSON --------------------------------------------------------------------------------------
+
+fn to_json_text(_: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let value = to_json(&args.any(0), "value").map_err(|r| {
+        Fail::error(
+            "NOT_SERIALISABLE",
+            r.to_string(),
+            "leave secrets out of what you serialise",
+        )
+    })?;
+    Ok(serde_json::to_string(&crate::host::json::sorted(&value))
+        .expect("JSON serialises")
+        .into())
+}
+
+fn parse_json(_: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let text = args.str(0);
+    serde_json::from_str::<serde_json::Value>(&text)
+        .map(|v| from_json(&v))
+        .map_err(|e| Fail::error("BAD_JSON", format!("not valid JSON: {e}"), ""))
+}
+
+/// The core rows of the primitive table.
+pub const PRIMITIVES: &[Primitive] = &[
+    Primitive {
+        name: "resolve_handle",
+        params: &[("key", Ty::Str)],
+        returns: "String | Array | Secret",
+        doc: "Resolves one handle from the handles registry to its concrete value (a Secret for a \
+              handle classified secret). Never a default: an unresolved, wildcard or ambiguous \
+              handle raises HANDLE_UNRESOLVED, HANDLE_WILDCARD or HANDLE_AMBIGUOUS.",
+        example: "let cluster = resolve_handle(\"ECS_CLUSTER_NAME\");\nprint(cluster);",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: resolve_handle,
+    },
+    Primitive {
+        name: "resolve_handles",
+        params: &[("keys", Ty::Array)],
+        returns: "Map",
+        doc: "Resolves many handles in one pass (SSM parameters batched, concurrent) and reports \
+              closure: required_handle_keys, resolved (value, origin, source, secret_class per key), \
+              resolved_handle_count, unresolved_handle_count, unresolved_handle_keys, unresolved \
+              (reason per key), wildcard_key_present, wildcard_keys, ambiguous_handle_keys, closed.",
+        example: "let r = resolve_handles([\"ECS_CLUSTER_NAME\", \"NOT_A_HANDLE\"]);\nprint(r.unresolved_handle_keys);",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: resolve_handles,
+    },
+    Primitive {
+        name: "ssm_secret",
+        params: &[("path", Ty::Str)],
+        returns: "Secret",
+        doc: "The decrypted value stored at an SSM parameter path, as a Secret: shown as \
+              <redacted:PATH> everywhere, refused in evidence, usable only by primitives that need \
+              the plaintext.",
+        example: "let path = resolve_handle(\"SSM_CONFLUENT_API_SECRET_PATH\");\nlet s = ssm_secret(path);\nprint(`secret is ${s}`);",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: ssm_secret,
+    },
+    Primitive {
+        name: "ssm_parameter",
+        params: &[("path", Ty::Str)],
+        returns: "String",
+        doc: "The value of a plain (String) SSM parameter, e.g. the Kafka bootstrap or a DB user name. \
+              A SecureString is refused with SSM_SECURE: read those with ssm_secret.",
+        example: "print(ssm_parameter(\"/fraud-platform/dev_min/confluent/bootstrap\"));",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: ssm_parameter,
+    },
+    Primitive {
+        name: "ssm_prefetch",
+        params: &[("paths", Ty::Array)],
+        returns: "Map",
+        doc: "Reads SSM parameters together (GetParameters, 10 per call) and keeps their values for \
+              the run, so the ssm_parameter and ssm_secret calls that follow cost no round trip; no \
+              value is returned (SecureStrings go straight to the redaction vault). #{outcome (fail \
+              when any is missing or unreadable), reason, unreadable: [\"PATH (why)\"]}.",
+        example: "let r = ssm_prefetch([\"/fraud-platform/dev_min/confluent/bootstrap\", \"/no/such/parameter\"]);\nprint(`${r.outcome} ${r.unreadable}`);",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: ssm_prefetch,
+    },
+    Primitive {
+        name: "is_secret",
+        params: &[("value", Ty::Any)],
+        returns: "bool",
+        doc: "True when the value is a Secret.",
+        example: "print(is_secret(resolve_handle(\"DB_NAME\")));",
+        example_exit: 0,
+        failure: Failure::Never,
+        call: is_secret,
+    },
+    Primitive {
+        name: "emit_snapshot",
+        params: &[("name", Ty::Str), ("payload", Ty::Map)],
+        returns: "Map",
+        doc: "Publishes an evidence artifact: canonical JSON (sorted keys) written atomically to \
+              the local mirror <local_root>/<stamp>/<name>.json and once to \
+              s3://<evidence bucket>/evidence/<environment>/run_control/<execution_id>/<name>.json \
+              (If-None-Match), read back and SHA-256 compared. Refuses a Secret or a resolved \
+              secret's plaintext anywhere in the payload (blocker <PHASE>-B3). Returns #{name, \
+              local, uri, sha256, durable}. Under --plan only the local mirror is written.",
+        example: "let a = emit_snapshot(\"example_snapshot\", #{ overall_pass: true, blockers: [] });\nprint(a.sha256);",
+        example_exit: 0,
+        failure: Failure::Gate,
+        call: emit_snapshot,
+    },
+    Primitive {
+        name: "emit_snapshot",
+        params: &[("name", Ty::Str), ("payload", Ty::Map), ("options", Ty::Map)],
+        returns: "Map",
+        doc: "emit_snapshot with options: scope \"control\" (default) or \"run\" with path (e.g. \
+              \"operate/daemons_ready\" -> evidence/runs/<platform_run_id>/operate/daemons_ready.json), \
+              execution (another execution's control folder, for a rollback's snapshot), write_code and secret_code (blocker codes of a failed write or a secret refusal; \
+              default <PHASE>-B3).",
+        example: "emit_snapshot(\"example_run_scoped\", #{ ok: true }, #{ scope: \"run\", path: \"operate/example\", write_code: \"M4H-B2\" });",
+        example_exit: 0,
+        failure: Failure::Gate,
+        call: emit_snapshot_with,
+    },
+    Primitive {
+        name: "read_snapshot",
+        params: &[("name", Ty::Str)],
+        returns: "Map",
+        doc: "An artifact this execution published, as it was read back from durable storage and \
+              verified when it was written (the local mirror under --plan), its SHA-256 checked against \
+              the one recorded at write time: the entry condition of a later phase, at no extra round \
+              trip. Raises SNAPSHOT_MISSING, SNAPSHOT_UNREADABLE or SNAPSHOT_CHANGED.",
+        example: "emit_snapshot(\"example_read\", #{ n: 1 });\nprint(read_snapshot(\"example_read\").n);",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: read_snapshot,
+    },
+    Primitive {
+        name: "read_durable_snapshots",
+        params: &[("names", Ty::Array)],
+        returns: "Map",
+        doc: "Fetches artifacts this execution published afresh from durable storage (the local \
+              mirror under --plan), all at once, each checked against the SHA-256 recorded at write \
+              time (a verdict computed from evidence, not from memory): #{snapshots: name -> the \
+              document or () when missing, unreadable or changed, errors: name -> \"CODE: message\"}.",
+        example: "emit_snapshot(\"example_durable\", #{ n: 2 });\nlet r = read_durable_snapshots([\"example_durable\", \"never_written\"]);\nprint(`${r.snapshots.example_durable.n} ${r.snapshots.never_written} ${r.errors.never_written}`);",
+        example_exit: 0,
+        failure: Failure::Never,
+        call: read_durable_snapshots,
+    },
+    Primitive {
+        name: "read_evidence",
+        params: &[("execution_id", Ty::Str), ("name", Ty::Str)],
+        returns: "Map",
+        doc: "Reads an artifact another execution published, from durable storage: \
+              evidence/<environment>/run_control/<execution_id>/<name>.json (e.g. the M4.F \
+              snapshot a rollback restores from). Raises SNAPSHOT_UNREADABLE.",
+        example: "try { read_evidence(\"m4_20260214T121004Z\", \"m4_f_daemon_start_snapshot\") } catch (e) { print(e.code) }",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: read_evidence,
+    },
+    Primitive {
+        name: "artifacts",
+        params: &[],
+        returns: "Map",
+        doc: "Every artifact published in this execution: name -> #{local, uri, sha256}.",
+        example: "print(artifacts().len());",
+        example_exit: 0,
+        failure: Failure::Never,
+        call: artifacts,
+    },
+    Primitive {
+        name: "block",
+        params: &[("code", Ty::Str), ("reason", Ty::Str)],
+        returns: "()",
+        doc: "Records a blocker (code like M4D-B1, and a reason an operator can act on) and stops \
+              the current phase. try/catch cannot swallow it, nor can a module import; a run with \
+              a blocker always ends HOLD (exit 3).",
+        example: "block(\"M4D-B1\", \"kafka bootstrap unreachable\");",
+        example_exit: 3,
+        failure: Failure::Gate,
+        call: block,
+    },
+    Primitive {
+        name: "hold",
+        params: &[("code", Ty::Str), ("reason", Ty::Str)],
+        returns: "()",
+        doc: "Records a blocker and lets the phase go on, so that a phase can collect every finding \
+              and still write its snapshot; the phase ends HOLD and the run holds (exit 3). Nothing \
+              removes a recorded blocker.",
+        example: "run_phase(\"M9.A\", || { hold(\"M9A-B2\", \"two handles unresolved\"); print(\"snapshot still written\") });\nverdict(#{ a: true }, \"ADVANCE\", \"HOLD\");",
+        example_exit: 3,
+        failure: Failure::Catchable,
+        call: hold,
+    },
+    Primitive {
+        name: "skip_phase",
+        params: &[("id", Ty::Str)],
+        returns: "()",
+        doc: "Records that a phase did not run because an earlier one held (prints a SKIP line).",
+        example: "skip_phase(\"M9.B\");\nverdict(#{ a: true }, \"ADVANCE\", \"HOLD\");",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: skip_phase,
+    },
+    Primitive {
+        name: "blockers",
+        params: &[],
+        returns: "Array",
+        doc: "The blocker rollup so far: [#{code, phase, reason}].",
+        example: "print(blockers().len());",
+        example_exit: 0,
+        failure: Failure::Never,
+        call: blockers,
+    },
+    Primitive {
+        name: "held",
+        params: &[],
+        returns: "bool",
+        doc: "True once any blocker is recorded or a hold verdict is decided.",
+        example: "if held() { print(\"holding\") }",
+        example_exit: 0,
+        failure: Failure::Never,
+        call: held,
+    },
+    Primitive {
+        name: "phases",
+        params: &[],
+        returns: "Array",
+        doc: "Every phase run so far: [#{phase, status, blocker_codes, elapsed_ms}].",
+        example: "print(phases());",
+        example_exit: 0,
+        failure: Failure::Never,
+        call: phases,
+    },
+    Primitive {
+        name: "run_phase",
+        params: &[("id", Ty::Str), ("body", Ty::Fn)],
+        returns: "Map",
+        doc: "Runs one phase (e.g. \"M4.A\"): blockers raised inside are attributed to it, a block \
+              ends the phase (not the run), an uncaught error is a SCRIPT-FAULT blocker. Prints one \
+              line PASS/HOLD. Returns #{phase, status, blockers, elapsed_ms}. A script that runs a \
+              phase owes an explicit verdict.",
+        example: "let r = run_phase(\"M9.A\", || { block(\"M9A-B1\", \"example hold\") });\nprint(r.status);\nverdict(#{ a: r.status == \"PASS\" }, \"ADVANCE\", \"HOLD\");",
+        example_exit: 3,
+        failure: Failure::Catchable,
+        call: run_phase,
+    },
+    Primitive {
+        name: "verdict",
+        params: &[("predicates", Ty::Map), ("advance", Ty::Str), ("hold", Ty::Str)],
+        returns: "Map",
+        doc: "Decides the execution's verdict, once: `advance` only if there is at least one \
+              predicate, every predicate is the boolean true and the blocker rollup is empty; \
+              otherwise `hold`. Returns #{verdict, advance, predicates, failed_predicates, \
+              invalid_predicates, blocker_codes}. The exit status follows it (0 advance, 3 hold).",
+        example: "let v = verdict(#{ handles_closed: true }, \"ADVANCE_TO_M5\", \"HOLD_M4\");\nprint(v.verdict);",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: verdict,
+    },
+    Primitive {
+        name: "platform_run_id",
+        params: &[],
+        returns: "String",
+        doc: "The platform run id from the M3 handoff, only once the M3 preconditions hold \
+              (verdict ADVANCE_TO_M4, artifacts agree, non-secret); otherwise blocks with M4A-B1. \
+              Scripts cannot set it.",
+        example: "print(platform_run_id());",
+        example_exit: 0,
+        failure: Failure::Gate,
+        call: platform_run_id,
+    },
+    Primitive {
+        name: "m3_preconditions",
+        params: &[],
+        returns: "Map",
+        doc: "The M3 -> M4 precondition report: #{sound, problems, m3_verdict, m3_execution_id, \
+              required_platform_run_id_env_key, m3_verdict_uri, m3_handoff_uri}.",
+        example: "let m3 = m3_preconditions();\nprint(m3.sound);",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: m3_preconditions,
+    },
+    Primitive {
+        name: "execution_id",
+        params: &[],
+        returns: "String",
+        doc: "This execution's id, <prefix>_<YYYYMMDDTHHmmssZ> (e.g. m4_20260214T121004Z).",
+        example: "print(execution_id());",
+        example_exit: 0,
+        failure: Failure::Never,
+        call: execution_id,
+    },
+    Primitive {
+        name: "run_stamp",
+        params: &[],
+        returns: "String",
+        doc: "This execution's UTC stamp, YYYYMMDDTHHmmssZ (the local mirror folder name).",
+        example: "print(run_stamp());",
+        example_exit: 0,
+        failure: Failure::Never,
+        call: run_stamp,
+    },
+    Primitive {
+        name: "now_utc",
+        params: &[],
+        returns: "String",
+        doc: "The current time, UTC, RFC 3339 to the second (2026-02-14T12:10:04Z).",
+        example: "print(now_utc());",
+        example_exit: 0,
+        failure: Failure::Never,
+        call: now_utc,
+    },
+    Primitive {
+        name: "now_ms",
+        params: &[],
+        returns: "int",
+        doc: "The current time as milliseconds since the Unix epoch (for log filters).",
+        example: "print(now_ms() > 0);",
+        example_exit: 0,
+        failure: Failure::Never,
+        call: now_ms,
+    },
+    Primitive {
+        name: "setting",
+        params: &[("key", Ty::Str)],
+        returns: "String",
+        doc: "A non-secret setting of the environment file: aws.region, kafka.security_protocol, \
+              db.sslmode, evidence.environment.",
+        example: "print(setting(\"aws.region\"));",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: setting,
+    },
+    Primitive {
+        name: "arg",
+        params: &[("key", Ty::Str)],
+        returns: "String",
+        doc: "The value given with --set KEY=VALUE; raises ARG_MISSING when absent.",
+        example: "try { print(arg(\"who\")) } catch (e) { print(e.code) }",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: arg,
+    },
+    Primitive {
+        name: "args",
+        params: &[],
+        returns: "Map",
+        doc: "Every --set KEY=VALUE as a map.",
+        example: "print(args());",
+        example_exit: 0,
+        failure: Failure::Never,
+        call: all_args,
+    },
+    Primitive {
+        name: "plan_mode",
+        params: &[],
+        returns: "bool",
+        doc: "True under --plan (read-only rehearsal: mutations are recorded as would-do).",
+        example: "print(plan_mode());",
+        example_exit: 0,
+        failure: Failure::Never,
+        call: plan_mode,
+    },
+    Primitive {
+        name: "to_json",
+        params: &[("value", Ty::Map)],
+        returns: "String",
+        doc: "to_json for a map. Declared for maps too so that it takes precedence over Rhai's \
+              built-in map to_json, which would print a Secret as its type name.",
+        example: "try { to_json(#{ s: ssm_secret(resolve_handle(\"SSM_CONFLUENT_API_SECRET_PATH\")) }) } catch (e) { print(e.code) }",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: to_json_text,
+    },
+    Primitive {
+        name: "to_json",
+        params: &[("value", Ty::Any)],
+        returns: "String",
+        doc: "Compact JSON with sorted keys; raises NOT_SERIALISABLE for a Secret or a value with \
+              no JSON form.",
+        example: "print(to_json(#{ b: 1, a: [true, ()] }));",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: to_json_text,
+    },
+    Primitive {
+        name: "parse_json",
+        params: &[("text", Ty::Str)],
+        returns: "?",
+        doc: "Parses JSON text into maps, arrays and scalars; raises BAD_JSON.",
+        example: "print(parse_json(\"{\\\"a\\\": [1, 2]}\").a[1]);",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: parse_json,
+    },
+];

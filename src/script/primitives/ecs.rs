@@ -1,0 +1,715 @@
+//! ECS primitives: describe, task definitions, the guarded update, the stability waiter and task
+//! listings. Probes answer `#{outcome: "pass" | "fail" | "error", reason, ...}`; the update raises
+//! a catchable error when a host guard refuses it.
+
+use super::{Args, Failure, Primitive, Ty};
+use crate::host::json::from_json;
+use crate::host::{Fail, Host, Outcome, UpdateRecord};
+use crate::infra::ecs::{self, WaitOptions, WaitTarget};
+use crate::rules::stability::StabilityPolicy;
+use crate::rules::update_guard::{self, Refusal, Request};
+use rhai::{Dynamic, NativeCallContext};
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+fn names(array: rhai::Array, what: &str) -> Outcome<Vec<String>> {
+    array
+        .into_iter()
+        .map(|v| {
+            v.into_string().map_err(|t| {
+                Fail::error(
+                    "BAD_ARGUMENT",
+                    format!("{what} must be strings, found {t}"),
+                    "",
+                )
+            })
+        })
+        .collect()
+}
+
+fn to_map<T: serde::Serialize>(value: &T) -> Dynamic {
+    from_json(&serde_json::to_value(value).expect("views serialise"))
+}
+
+fn outcome(outcome: &str, reason: impl Into<String>, fields: Vec<(&str, Dynamic)>) -> Dynamic {
+    let mut m: rhai::Map = fields.into_iter().map(|(k, v)| (k.into(), v)).collect();
+    m.insert("outcome".into(), outcome.into());
+    m.insert("reason".into(), reason.into().into());
+    m.into()
+}
+
+fn int_option(options: &rhai::Map, key: &str) -> Outcome<Option<i64>> {
+    match options.get(key) {
+        None => Ok(None),
+        Some(v) => v.as_int().map(Some).map_err(|t| {
+            Fail::error(
+                "BAD_OPTION",
+                format!("option `{key}` must be an integer, found {t}"),
+                "",
+            )
+        }),
+    }
+}
+
+/// A map-valued option (empty when absent).
+fn map_option(options: &rhai::Map, key: &str, shape: &str) -> Outcome<rhai::Map> {
+    match options.get(key) {
+        None => Ok(rhai::Map::new()),
+        Some(v) => v
+            .clone()
+            .try_cast::<rhai::Map>()
+            .ok_or_else(|| Fail::error("BAD_OPTION", format!("{key} must be a map {shape}"), "")),
+    }
+}
+
+fn check_options(options: &rhai::Map, allowed: &[&str], primitive: &str) -> Outcome<()> {
+    for k in options.keys() {
+        if !allowed.contains(&k.as_str()) {
+            return Err(Fail::error(
+                "BAD_OPTION",
+                format!("unknown {primitive} option `{k}`"),
+                format!("options are {}", allowed.join(", ")),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn describe_services(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let cluster = args.str(0);
+    let wanted = names(args.array(1), "service names")?;
+    let aws = host.aws()?;
+    Ok(
+        match host.block_on(ecs::describe_services(&aws.ecs, &cluster, &wanted)) {
+            Err(why) => outcome(
+                "error",
+                why,
+                vec![
+                    ("services", rhai::Map::new().into()),
+                    ("missing", rhai::Array::new().into()),
+                ],
+            ),
+            Ok((services, missing)) => {
+                let by_name: BTreeMap<String, &crate::rules::stability::ServiceView> =
+                    services.iter().map(|s| (s.name.clone(), s)).collect();
+                let verdict = if missing.is_empty() { "pass" } else { "fail" };
+                let reason = if missing.is_empty() {
+                    format!("{} service(s) described", services.len())
+                } else {
+                    format!("not found: {}", missing.join(", "))
+                };
+                outcome(
+                    verdict,
+                    reason,
+                    vec![
+                        ("services", to_map(&by_name)),
+                        ("missing", to_map(&missing)),
+                    ],
+                )
+            }
+        },
+    )
+}
+
+/// A DescribeTaskDefinition answer as a primitive's outcome: fail when ECS says there is no such
+/// task definition, error when it could not be asked.
+fn task_definition_outcome(result: &Result<ecs::TaskDefinitionView, String>) -> Dynamic {
+    match result {
+        Ok(td) => outcome(
+            "pass",
+            format!("{} revision {}", td.family, td.revision),
+            vec![("task_definition", to_map(td))],
+        ),
+        Err(why) if why.contains("ClientException") || why.contains("Unable to describe") => {
+            outcome(
+                "fail",
+                why.clone(),
+                vec![("task_definition", Dynamic::UNIT)],
+            )
+        }
+        Err(why) => outcome(
+            "error",
+            why.clone(),
+            vec![("task_definition", Dynamic::UNIT)],
+        ),
+    }
+}
+
+fn task_definition(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    host.aws()?;
+    Ok(task_definition_outcome(&host.task_definition(&args.str(0))))
+}
+
+fn task_definitions(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let arns = names(args.array(0), "task definitions")?;
+    host.aws()?;
+    let described = host.task_definitions(&arns);
+    let map: rhai::Map = arns
+        .iter()
+        .map(|a| (a.as_str().into(), task_definition_outcome(&described[a])))
+        .collect();
+    Ok(map.into())
+}
+
+/// The request `#{desired_count, restore}` of ecs_update_service(s).
+fn update_request(options: &rhai::Map, primitive: &str) -> Outcome<Request> {
+    check_options(options, &["desired_count", "restore"], primitive)?;
+    let desired_count = int_option(options, "desired_count")?.ok_or_else(|| {
+        Fail::error(
+            "BAD_OPTION",
+            format!("{primitive} needs #{{desired_count: 1}}"),
+            "",
+        )
+    })?;
+    let restore = match options.get("restore") {
+        None => false,
+        Some(v) => v.as_bool().map_err(|t| {
+            Fail::error(
+                "BAD_OPTION",
+                format!("`restore` must be true or false, found {t}"),
+                "",
+            )
+        })?,
+    };
+    Ok(Request {
+        desired_count,
+        restore,
+    })
+}
+
+fn refused(r: Refusal) -> Fail {
+    Fail::error(r.code, r.message, r.help)
+}
+
+/// The guarded update of several services of one cluster: request-wide refusals (singleton law,
+/// held run, unsound M3 entry) end the call; then one batched DescribeServices, the task
+/// definitions concurrently (cached), the run-scope law per service, and the UpdateService calls
+/// concurrently (bounded). One row per service, in the order asked: its fields, or its refusal.
+fn guarded_updates(
+    host: &Host,
+    cluster: &str,
+    names: &[String],
+    request: Request,
+) -> Outcome<Vec<(String, Result<rhai::Map, Refusal>)>> {
+    let held = host.ledger().held();
+    if let Some(r) = names
+        .iter()
+        .find_map(|n| update_guard::refuse_request(n, request, held))
+    {
+        return Err(refused(r));
+    }
+    // Run scope comes from the M3 handoff only (blocks with M4A-B1 when unsound).
+    let run_id = host.platform_run_id()?;
+    let key = host.m3()?.required_env_key.clone();
+    let aws = host.aws()?;
+    let (found, missing) = host
+        .block_on(ecs::describe_services(&aws.ecs, cluster, names))
+        .map_err(|why| Fail::error("UPDATE_FAILED", why, "check the cluster and credentials"))?;
+    let by_name: BTreeMap<&str, &crate::rules::stability::ServiceView> =
+        found.iter().map(|s| (s.name.as_str(), s)).collect();
+    let arns: Vec<String> = found.iter().map(|s| s.task_definition.clone()).collect();
+    let tds = host.task_definitions(&arns);
+    let mut rows: Vec<(String, Result<rhai::Map, Refusal>)> = Vec::new();
+    for name in names {
+        let decided = match by_name.get(name.as_str()) {
+            None => Err(Refusal {
+                code: "UPDATE_FAILED",
+                message: format!(
+                    "service `{name}` not found in `{cluster}`: {}",
+                    missing.join(", ")
+                ),
+                help: String::new(),
+            }),
+            Some(current) => match &tds[&current.task_definition] {
+                Err(why) => Err(Refusal {
+                    code: "UPDATE_FAILED",
+                    message: why.clone(),
+                    help: String::new(),
+                }),
+                Ok(td) => {
+                    match update_guard::refuse_launch(name, request, key.as_deref(), &run_id, td) {
+                        Some(r) => Err(r),
+                        None => {
+                            let mut m = rhai::Map::new();
+                            m.insert("service".into(), name.clone().into());
+                            m.insert(
+                                "previous_desired_count".into(),
+                                (current.desired_count as i64).into(),
+                            );
+                            m.insert("desired_count".into(), request.desired_count.into());
+                            m.insert(
+                                "task_definition".into(),
+                                current.task_definition.clone().into(),
+                            );
+                            Ok(m)
+                        }
+                    }
+                }
+            },
+        };
+        rows.push((name.clone(), decided));
+    }
+    if host.plan() {
+        for (name, row) in rows.iter_mut() {
+            if let Ok(m) = row {
+                let line = format!(
+                    "would update {cluster}/{name}: desired count {} -> {}",
+                    m["previous_desired_count"], request.desired_count
+                );
+                host.would_do.lock().expect("plan lock").push(line.clone());
+                m.insert("performed".into(), false.into());
+                m.insert("would_do".into(), line.into());
+            }
+        }
+        return Ok(rows);
+    }
+    // Fail closed across the batch: once one service is refused, the call holds, so none of the
+    // others is started either (as a run that holds takes no further action).
+    if let Some((first, Err(r))) = rows.iter().find(|(_, r)| r.is_err()) {
+        let why = format!("`{first}` was refused ({})", r.code);
+        for (name, row) in rows.iter_mut() {
+            if row.is_ok() {
+                *row = Err(Refusal {
+                    code: "HELD",
+                    message: format!(
+                        "refused to update `{name}`: not sent, because {why} in the same call"
+                    ),
+                    help: "fix the refused service and start a new execution".into(),
+                });
+            }
+        }
+        return Ok(rows);
+    }
+    let sends = rows.iter().filter(|(_, r)| r.is_ok()).map(|(name, _)| {
+        let ecs = &aws.ecs;
+        async move {
+            let at = chrono::Utc::now();
+            let result =
+                ecs::update_desired_count(ecs, cluster, name, request.desired_count as i32).await;
+            (name.clone(), at, result)
+        }
+    });
+    let sent = host.block_on(crate::host::bounded(sends));
+    for (name, at, result) in sent {
+        let row = rows.iter_mut().find(|(n, _)| *n == name).expect("asked");
+        let Ok(m) = &mut row.1 else { continue };
+        match result {
+            Err(why) => {
+                row.1 = Err(Refusal {
+                    code: "UPDATE_FAILED",
+                    message: why,
+                    help: "see the service events in the ECS console".into(),
+                });
+            }
+            Ok(after) => {
+                host.record_update(
+                    &name,
+                    UpdateRecord {
+                        cluster: cluster.to_owned(),
+                        at,
+                        task_definition: m["task_definition"].to_string(),
+                        desired_count: request.desired_count,
+                    },
+                );
+                m.insert("performed".into(), true.into());
+                m.insert(
+                    "updated_at".into(),
+                    at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string().into(),
+                );
+                m.insert("service_after".into(), to_map(&after));
+            }
+        }
+    }
+    Ok(rows)
+}
+
+fn update_service(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let (cluster, service) = (args.str(0), args.str(1));
+    let request = update_request(&args.map(2), "ecs_update_service")?;
+    let mut rows = guarded_updates(host, &cluster, std::slice::from_ref(&service), request)?;
+    match rows.pop().map(|(_, r)| r) {
+        Some(Ok(m)) => Ok(m.into()),
+        Some(Err(r)) => Err(refused(r)),
+        None => Err(Fail::error("UPDATE_FAILED", "nothing was updated", "")),
+    }
+}
+
+fn update_services(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let cluster = args.str(0);
+    let services = names(args.array(1), "service names")?;
+    let request = update_request(&args.map(2), "ecs_update_services")?;
+    let rows = guarded_updates(host, &cluster, &services, request)?;
+    let refused: Vec<String> = rows
+        .iter()
+        .filter_map(|(n, r)| r.as_ref().err().map(|e| format!("{n}: {}", e.code)))
+        .collect();
+    let list: rhai::Array = rows
+        .into_iter()
+        .map(|(name, row)| {
+            let mut m = match row {
+                Ok(m) => m,
+                Err(r) => {
+                    let mut m = rhai::Map::new();
+                    m.insert("service".into(), name.into());
+                    m.insert("performed".into(), false.into());
+                    let mut e = rhai::Map::new();
+                    e.insert("code".into(), r.code.into());
+                    e.insert("message".into(), r.message.into());
+                    e.insert("help".into(), r.help.into());
+                    m.insert("error".into(), e.into());
+                    m
+                }
+            };
+            m.entry("error".into()).or_insert(Dynamic::UNIT);
+            m.into()
+        })
+        .collect();
+    let verdict = if refused.is_empty() { "pass" } else { "fail" };
+    let reason = if refused.is_empty() {
+        format!("{} service(s) updated", list.len())
+    } else {
+        format!("refused or failed: {}", refused.join(", "))
+    };
+    Ok(outcome(verdict, reason, vec![("services", list.into())]))
+}
+
+fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let cluster = args.str(0);
+    let services = names(args.array(1), "service names")?;
+    let options = args.map(2);
+    check_options(
+        &options,
+        &[
+            "timeout_ms",
+            "soak_ms",
+            "crash_threshold",
+            "placement_grace_ms",
+            "expected_task_definitions",
+            "desired_counts",
+        ],
+        "ecs_wait_stable",
+    )?;
+    let config = host.config()?;
+    let defaults = &config.ecs;
+    let ms = |key: &str, default: u64| -> Outcome<u64> {
+        Ok(int_option(&options, key)?.map_or(default, |v| v.max(0) as u64))
+    };
+    let timeout = ms("timeout_ms", defaults.stabilize_timeout_ms)?;
+    let soak = ms("soak_ms", defaults.soak_ms)?;
+    let grace = ms("placement_grace_ms", defaults.placement_grace_ms)?;
+    let threshold = int_option(&options, "crash_threshold")?
+        .map_or(defaults.crash_threshold, |v| v.max(1) as usize);
+    let expected: BTreeMap<String, String> =
+        map_option(&options, "expected_task_definitions", "name -> arn")?
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    let desired_counts: BTreeMap<String, i32> =
+        map_option(&options, "desired_counts", "name -> 0 | 1")?
+            .into_iter()
+            .map(|(k, v)| match v.as_int() {
+                Ok(n @ 0..=1) => Ok((k.to_string(), n as i32)),
+                _ => Err(Fail::error(
+                    "BAD_OPTION",
+                    format!("desired_counts.{k} must be 0 or 1"),
+                    "",
+                )),
+            })
+            .collect::<Outcome<_>>()?;
+    let started = chrono::Utc::now();
+    // The bring-up window: every service this execution started in the cluster is watched by
+    // every later wait, so a daemon that dies after it passed is still seen (late failure).
+    let mut wanted: Vec<(String, bool)> = services.iter().map(|n| (n.clone(), false)).collect();
+    for (name, update) in host.updated_services() {
+        if update.cluster == cluster && update.desired_count > 0 && !services.contains(&name) {
+            wanted.push((name, true));
+        }
+    }
+    let mut targets = BTreeMap::new();
+    for (name, watched) in wanted {
+        let update = host.update_of(&name);
+        let expected_td = expected
+            .get(&name)
+            .cloned()
+            .or_else(|| update.as_ref().map(|u| u.task_definition.clone()));
+        let desired = desired_counts.get(&name).copied().unwrap_or(1);
+        // Health checks come from the task definition the service must run; one that cannot be
+        // read leaves health unproven rather than guessed.
+        let health = match (&expected_td, desired) {
+            (Some(td), 1..) => host
+                .task_definition(td)
+                .map(|t| t.health())
+                .unwrap_or_default(),
+            _ => Default::default(),
+        };
+        targets.insert(
+            name.clone(),
+            WaitTarget {
+                watched,
+                policy: StabilityPolicy {
+                    desired_count: desired,
+                    expected_task_definition: expected_td,
+                    stop_threshold: threshold,
+                    // Stops count from this execution's update of the service (else from now).
+                    since: update.map(|u| u.at).unwrap_or(started),
+                    health,
+                },
+            },
+        );
+    }
+    let wait = WaitOptions {
+        timeout: Duration::from_millis(timeout),
+        soak: Duration::from_millis(soak),
+        first_poll_ms: defaults.first_poll_ms,
+        max_poll_ms: defaults.max_poll_ms,
+        placement_grace: Duration::from_millis(grace),
+        poll_failure_budget: Duration::from_millis(defaults.poll_failure_budget_ms),
+        endpoint: crate::infra::aws::endpoint_override(config)
+            .unwrap_or_else(|| format!("ecs.{}.amazonaws.com", config.region)),
+    };
+    let aws = host.aws()?;
+    let tty = std::io::stderr().is_terminal();
+    let asked = services.len();
+    let interrupted = || host.interrupted.load(std::sync::atomic::Ordering::SeqCst);
+    let report = host.block_on(ecs::wait_stable(
+        &aws.ecs,
+        &cluster,
+        &targets,
+        &wait,
+        &interrupted,
+        |results, elapsed| {
+            if tty {
+                let stable = results.values().filter(|r| r.stable && !r.watched).count();
+                crate::out::err_text(&format!(
+                    "\r  waiting: {stable}/{asked} stable ({:.1} s)   ",
+                    elapsed.as_secs_f64()
+                ));
+                let _ = std::io::stderr().flush();
+            }
+        },
+    ));
+    if tty {
+        crate::out::err_line("");
+    }
+    Ok(to_map(&report))
+}
+
+fn list_tasks(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let cluster = args.str(0);
+    let status = match args.str(1).as_str() {
+        "RUNNING" => aws_sdk_ecs::types::DesiredStatus::Running,
+        "STOPPED" => aws_sdk_ecs::types::DesiredStatus::Stopped,
+        "PENDING" => aws_sdk_ecs::types::DesiredStatus::Pending,
+        other => {
+            return Err(Fail::error(
+                "BAD_ARGUMENT",
+                format!("desired status `{other}`"),
+                "use RUNNING, STOPPED or PENDING",
+            ))
+        }
+    };
+    let aws = host.aws()?;
+    Ok(
+        match host.block_on(ecs::tasks(&aws.ecs, &cluster, status)) {
+            Ok(listing) if listing.failures.is_empty() => outcome(
+                "pass",
+                format!("{} task(s)", listing.tasks.len()),
+                vec![
+                    ("tasks", to_map(&listing.tasks)),
+                    ("failures", to_map(&listing.failures)),
+                ],
+            ),
+            // Tasks ECS listed but could not describe: the listing is incomplete, not empty.
+            Ok(listing) => outcome(
+                "error",
+                format!(
+                    "{} task(s) described, {} not: {}",
+                    listing.tasks.len(),
+                    listing.failures.len(),
+                    listing.failures.join(", ")
+                ),
+                vec![
+                    ("tasks", to_map(&listing.tasks)),
+                    ("failures", to_map(&listing.failures)),
+                ],
+            ),
+            Err(why) => outcome(
+                "error",
+                why,
+                vec![
+                    ("tasks", to_map(&Vec::<()>::new())),
+                    ("failures", to_map(&Vec::<()>::new())),
+                ],
+            ),
+        },
+    )
+}
+
+fn standalone_tasks(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let cluster = args.str(0);
+    let aws = host.aws()?;
+    Ok(
+        match host.block_on(ecs::tasks(
+            &aws.ecs,
+            &cluster,
+            aws_sdk_ecs::types::DesiredStatus::Running,
+        )) {
+            Ok(listing) if !listing.failures.is_empty() => outcome(
+                "error",
+                format!(
+                    "DescribeTasks could not describe {}",
+                    listing.failures.join(", ")
+                ),
+                vec![("tasks", to_map(&Vec::<()>::new()))],
+            ),
+            Ok(listing) => {
+                let alone: Vec<_> = listing
+                    .tasks
+                    .into_iter()
+                    .filter(|t| t.service().is_none())
+                    .collect();
+                let verdict = if alone.is_empty() { "pass" } else { "fail" };
+                let reason = if alone.is_empty() {
+                    "no running task outside a service".to_owned()
+                } else {
+                    format!(
+                        "{} running task(s) not started by a service (possible once-off consumers)",
+                        alone.len()
+                    )
+                };
+                outcome(verdict, reason, vec![("tasks", to_map(&alone))])
+            }
+            Err(why) => outcome("error", why, vec![("tasks", rhai::Array::new().into())]),
+        },
+    )
+}
+
+pub const PRIMITIVES: &[Primitive] = &[
+    Primitive {
+        name: "ecs_describe_services",
+        params: &[("cluster", Ty::Str), ("services", Ty::Array)],
+        returns: "Map",
+        doc: "Describes services, 10 per DescribeServices call, calls concurrent. Returns #{outcome, \
+              reason, services: name -> #{name, arn, status, desired_count, running_count, \
+              pending_count, task_definition, launch_type, deployments, events, subnets, \
+              security_groups, assign_public_ip}, missing}. outcome is fail when any is missing, \
+              error when ECS could not be asked.",
+        example: "let r = ecs_describe_services(\"fraud-platform-dev-min\", [\"fraud-platform-dev-min-ig\"]);\nprint(r.outcome);",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: describe_services,
+    },
+    Primitive {
+        name: "ecs_task_definition",
+        params: &[("task_definition", Ty::Str)],
+        returns: "Map",
+        doc: "Describes a task definition: #{outcome, reason, task_definition: #{arn, family, revision, \
+              network_mode, task_role_arn, execution_role_arn, containers: [#{name, image, essential, \
+              environment (name -> value), secrets ([#{name, value_from}]), log_driver, log_options}]}}.",
+        example: "let td = ecs_task_definition(\"fraud-platform-dev-min-ig\");\nprint(td.outcome);",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: task_definition,
+    },
+    Primitive {
+        name: "ecs_task_definitions",
+        params: &[("task_definitions", Ty::Array)],
+        returns: "Map",
+        doc: "ecs_task_definition for many at once (at most 8 in flight; a revisioned ARN is described \
+              once per run, since revisions never change): ARN or family -> its ecs_task_definition \
+              result; one failing does not hide the others.",
+        example: "let r = ecs_task_definitions([\"fraud-platform-dev-min-ig\", \"no-such-family\"]);\nprint(r.values().map(|t| t.outcome));",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: task_definitions,
+    },
+    Primitive {
+        name: "ecs_update_service",
+        params: &[("cluster", Ty::Str), ("service", Ty::Str), ("options", Ty::Map)],
+        returns: "Map",
+        doc: "Sets a service's desired count, behind host guards: only #{desired_count: 1} (singleton \
+              law, else NOT_SINGLETON); refused once the run holds a blocker (HELD); refused unless \
+              every essential container of its task definition carries REQUIRED_PLATFORM_RUN_ID=\
+              <platform_run_id> from the M3 handoff (RUN_SCOPE_MISMATCH). #{desired_count: 0 | 1, \
+              restore: true} returns a service to a recorded count (rollback). Under --plan records \
+              \"would update\" and changes nothing. Returns #{service, previous_desired_count, \
+              desired_count, task_definition, performed, updated_at | would_do}.",
+        example: "try { ecs_update_service(\"fraud-platform-dev-min\", \"fraud-platform-dev-min-ig\", #{ desired_count: 2 }) } catch (e) { print(e.code) }",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: update_service,
+    },
+    Primitive {
+        name: "ecs_update_services",
+        params: &[("cluster", Ty::Str), ("services", Ty::Array), ("options", Ty::Map)],
+        returns: "Map",
+        doc: "ecs_update_service for many services of one cluster at once, behind the same guards: \
+              one batched DescribeServices, the task definitions and the UpdateService calls \
+              concurrently (at most 8 in flight). The singleton law, a held run and an unsound M3 \
+              entry refuse the whole call (NOT_SINGLETON, HELD, block M4A-B1); a service that is \
+              missing or breaks the run-scope law gets its own error, and then none is sent (the \
+              others get HELD: the call holds, so it takes no action); an UpdateService that fails \
+              gets its own error without hiding the others. Returns #{outcome (pass when every service was updated or, under \
+              --plan, would be), reason, services: [#{service, previous_desired_count, desired_count, \
+              task_definition, performed, updated_at | would_do, error: () | #{code, message, help}}]}.",
+        example: "try { ecs_update_services(\"fraud-platform-dev-min\", [\"fraud-platform-dev-min-ig\", \"fraud-platform-dev-min-rtdl-ofp\"], #{ desired_count: 3 }) } catch (e) { print(e.code) }",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: update_services,
+    },
+    Primitive {
+        name: "ecs_wait_stable",
+        params: &[("cluster", Ty::Str), ("services", Ty::Array), ("options", Ty::Map)],
+        returns: "Map",
+        doc: "Waits, all services together, for singleton stability as ECS documents it: running == \
+              desired == 1 on the expected task definition (the one ecs_update_service saw, or \
+              options.expected_task_definitions), nothing else live (PROVISIONING, PENDING, ACTIVATING, \
+              DEACTIVATING, STOPPING, DEPROVISIONING tasks are not done), one PRIMARY deployment not \
+              IN_PROGRESS, and, where the task definition declares a container healthCheck, the task \
+              HEALTHY; all held for soak_ms, lengthened to the check's startPeriod + interval x retries. \
+              Final failures: crash_loop (unplanned stops since the update, any exit code, TaskFailedToStart, \
+              user stops; at or above crash_threshold), unhealthy (UNHEALTHY, or replaced for failed health \
+              checks), placement_failed (placement events and no task for longer than placement_grace_ms), \
+              rolled_back, failed (FAILED deployment without rollback, service not ACTIVE), unsupported \
+              (CODE_DEPLOY or EXTERNAL controller). Every service this execution started earlier in the \
+              cluster is watched too: one that fails ends the wait and comes back in late_failures. Polls \
+              that keep failing past [ecs] poll_failure_budget_ms end the wait with outcome error. Options: \
+              timeout_ms, soak_ms, crash_threshold, placement_grace_ms (defaults from [ecs]), desired_counts \
+              (name -> 0 | 1, for a rollback). Returns #{all_stable, outcome, services: name -> #{outcome, \
+              stable, reason, watched, failed_at, counts, primary_task_definition, rollout_state, failed_tasks, \
+              deployment_controller, task_arns, task_states, health, health_checks, soak_ms, soak_bound, \
+              stops, events_since_update, placement_problem}, late_failures, polls, failed_polls, elapsed_ms, \
+              error}.",
+        example: "let w = ecs_wait_stable(\"fraud-platform-dev-min\", [\"fraud-platform-dev-min-ig\"], #{ timeout_ms: 300 });\nprint(w.outcome);",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: wait_stable,
+    },
+    Primitive {
+        name: "ecs_tasks",
+        params: &[("cluster", Ty::Str), ("desired_status", Ty::Str)],
+        returns: "Map",
+        doc: "Every task of the cluster with desired status RUNNING, STOPPED or PENDING (ListTasks page by \
+              page, DescribeTasks 100 per call): #{outcome, reason, tasks: [#{arn, group, started_by, \
+              task_definition, last_status, desired_status, health_status, stop_code, stopped_reason, \
+              exit_codes, containers: [#{name, last_status, exit_code, reason, health_status}], created_at, \
+              started_at, stopping_at, execution_stopped_at, stopped_at}], failures}. outcome is error when \
+              ECS could not be asked or DescribeTasks reported failures (the listing is then incomplete).",
+        example: "print(ecs_tasks(\"fraud-platform-dev-min\", \"STOPPED\").outcome);",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: list_tasks,
+    },
+    Primitive {
+        name: "ecs_standalone_tasks",
+        params: &[("cluster", Ty::Str)],
+        returns: "Map",
+        doc: "Running tasks not started by a service (possible manual once-off consumers): \
+              #{outcome: pass when none, reason, tasks}.",
+        example: "print(ecs_standalone_tasks(\"fraud-platform-dev-min\").outcome);",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: standalone_tasks,
+    },
+];

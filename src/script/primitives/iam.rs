@@ -1,0 +1,194 @@
+//! IAM primitives: role existence and trust, and access posture through SimulatePrincipalPolicy.
+
+use super::{Args, Failure, Primitive, Ty};
+use crate::host::json::from_json;
+use crate::host::{Fail, Host, Outcome};
+use rhai::{Dynamic, NativeCallContext};
+
+async fn role_value(iam: &aws_sdk_iam::Client, name: &str) -> serde_json::Value {
+    let (outcome, mut value) = match crate::infra::iam::role(iam, name).await {
+        Ok(view) => {
+            let verdict = if view.exists && view.trust_allows_ecs_tasks {
+                "pass"
+            } else {
+                "fail"
+            };
+            (
+                verdict,
+                serde_json::to_value(&view).expect("role serialises"),
+            )
+        }
+        // The same keys as a pass, with the facts IAM did not give as ().
+        Err(why) => (
+            "error",
+            serde_json::json!({ "reason": why, "exists": null, "name": name, "arn": null,
+                "trust_allows_ecs_tasks": null, "trusted_services": [] }),
+        ),
+    };
+    value["outcome"] = outcome.into();
+    value
+}
+
+fn role(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let name = args.str(0);
+    let aws = host.aws()?;
+    Ok(from_json(&host.block_on(role_value(&aws.iam, &name))))
+}
+
+fn roles(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let names: Vec<String> = args.array(0).into_iter().map(|n| n.to_string()).collect();
+    let aws = host.aws()?;
+    let results = host.block_on(crate::host::bounded(
+        names
+            .iter()
+            .map(|n| async move { (n.clone(), role_value(&aws.iam, n).await) }),
+    ));
+    Ok(from_json(&serde_json::Value::Object(
+        results.into_iter().collect(),
+    )))
+}
+
+/// `[#{action, resource}]` as pairs.
+fn pairs_of(items: rhai::Array) -> Outcome<Vec<(String, String)>> {
+    let mut pairs = Vec::new();
+    for item in items {
+        let map = item
+            .try_cast::<rhai::Map>()
+            .ok_or_else(|| Fail::error("BAD_ARGUMENT", "each pair is #{action, resource}", ""))?;
+        let get = |k: &str| map.get(k).and_then(|v| v.clone().into_string().ok());
+        match (get("action"), get("resource")) {
+            (Some(a), Some(r)) => pairs.push((a, r)),
+            _ => {
+                return Err(Fail::error(
+                    "BAD_ARGUMENT",
+                    "each pair is #{action: String, resource: String}",
+                    "",
+                ))
+            }
+        }
+    }
+    if pairs.is_empty() {
+        return Err(Fail::error(
+            "BAD_ARGUMENT",
+            "no action/resource pairs to simulate",
+            "",
+        ));
+    }
+    Ok(pairs)
+}
+
+async fn simulate_value(
+    iam: &aws_sdk_iam::Client,
+    principal: &str,
+    pairs: &[(String, String)],
+) -> serde_json::Value {
+    match crate::infra::iam::simulate(iam, principal, pairs).await {
+        Ok(decisions) => {
+            let denied: Vec<&crate::infra::iam::Decision> =
+                decisions.iter().filter(|d| !d.allowed).collect();
+            let reason = if denied.is_empty() {
+                format!("{} action/resource pair(s) allowed", decisions.len())
+            } else {
+                denied
+                    .iter()
+                    .map(|d| format!("{} on {}: {}", d.action, d.resource, d.decision))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
+            serde_json::json!({
+                "outcome": if denied.is_empty() && decisions.len() == pairs.len() { "pass" } else { "fail" },
+                "all_allowed": denied.is_empty() && decisions.len() == pairs.len(),
+                "results": decisions,
+                "denied": denied,
+                "reason": reason,
+            })
+        }
+        Err(why) => {
+            serde_json::json!({ "outcome": "error", "all_allowed": false, "results": [], "denied": [], "reason": why })
+        }
+    }
+}
+
+fn simulate(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let principal = args.str(0);
+    let pairs = pairs_of(args.array(1))?;
+    let aws = host.aws()?;
+    Ok(from_json(
+        &host.block_on(simulate_value(&aws.iam, &principal, &pairs)),
+    ))
+}
+
+fn simulations(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let mut asked = Vec::new();
+    for (principal, items) in args.map(0) {
+        let items = items.try_cast::<rhai::Array>().ok_or_else(|| {
+            Fail::error(
+                "BAD_ARGUMENT",
+                format!("`{principal}` must map to [#{{action, resource}}]"),
+                "",
+            )
+        })?;
+        asked.push((principal.to_string(), pairs_of(items)?));
+    }
+    let aws = host.aws()?;
+    let results = host.block_on(crate::host::bounded(asked.iter().map(
+        |(principal, pairs)| async move {
+            (
+                principal.clone(),
+                simulate_value(&aws.iam, principal, pairs).await,
+            )
+        },
+    )));
+    Ok(from_json(&serde_json::Value::Object(
+        results.into_iter().collect(),
+    )))
+}
+
+pub const PRIMITIVES: &[Primitive] = &[
+    Primitive {
+        name: "iam_role",
+        params: &[("name_or_arn", Ty::Str)],
+        returns: "Map",
+        doc: "Whether a role exists and its trust policy lets ecs-tasks.amazonaws.com call \
+              sts:AssumeRole: #{outcome (pass only when both), exists, name, arn, \
+              trust_allows_ecs_tasks, trusted_services, reason}.",
+        example: "let r = iam_role(\"fraud-platform-dev-min-daemon-task\");\nprint(`${r.outcome}: ${r.reason}`);",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: role,
+    },
+    Primitive {
+        name: "iam_simulate",
+        params: &[("principal_arn", Ty::Str), ("pairs", Ty::Array)],
+        returns: "Map",
+        doc: "SimulatePrincipalPolicy for [#{action, resource}] pairs (one call per resource, \
+              concurrent): #{outcome, all_allowed, results: [#{action, resource, decision (allowed | \
+              explicitDeny | implicitDeny), allowed, matched_statements (policy#line)}], denied, reason}.",
+        example: "let role = iam_role(\"fraud-platform-dev-min-daemon-task\");\nlet s = iam_simulate(role.arn, [#{ action: \"s3:DeleteBucket\", resource: \"*\" }]);\nprint(s.outcome);",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: simulate,
+    },
+    Primitive {
+        name: "iam_roles",
+        params: &[("roles", Ty::Array)],
+        returns: "Map",
+        doc: "iam_role for many roles at once (at most 8 in flight): name or ARN -> its iam_role \
+              result (the same keys whatever its outcome); one role failing does not hide the others.",
+        example: "let r = iam_roles([\"fraud-platform-dev-min-daemon-task\", \"no-such-role\"]);\nprint(r.values().map(|x| x.outcome));",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: roles,
+    },
+    Primitive {
+        name: "iam_simulations",
+        params: &[("asked", Ty::Map)],
+        returns: "Map",
+        doc: "iam_simulate for many principals at once (at most 8 in flight): #{principal ARN: \
+              [#{action, resource}]} -> principal -> its iam_simulate result.",
+        example: "let role = iam_role(\"fraud-platform-dev-min-daemon-task\");\nlet asked = #{};\nasked[role.arn] = [#{ action: \"s3:DeleteBucket\", resource: \"*\" }];\nprint(iam_simulations(asked).values().map(|x| x.outcome));",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: simulations,
+    },
+];

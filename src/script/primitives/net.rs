@@ -1,0 +1,325 @@
+//! Kafka and PostgreSQL reachability primitives. Credentials are Secrets (from `ssm_secret` or a
+//! secret handle); a plain string where a password belongs is refused so it cannot leak by habit.
+
+use super::{Args, Failure, Primitive, Ty};
+use crate::config::{DbSslMode, KafkaSecurityProtocol};
+use crate::host::json::from_json;
+use crate::host::{Fail, Host, Outcome};
+use crate::rules::secret::Secret;
+use rhai::{Dynamic, NativeCallContext};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+struct Options {
+    map: rhai::Map,
+    primitive: &'static str,
+}
+
+impl Options {
+    fn new(map: rhai::Map, primitive: &'static str, allowed: &[&str]) -> Outcome<Options> {
+        for k in map.keys() {
+            if !allowed.contains(&k.as_str()) {
+                return Err(Fail::error(
+                    "BAD_OPTION",
+                    format!("unknown {primitive} option `{k}`"),
+                    format!("options are {}", allowed.join(", ")),
+                ));
+            }
+        }
+        Ok(Options { map, primitive })
+    }
+
+    fn text(&self, key: &str) -> Outcome<Option<String>> {
+        match self.map.get(key) {
+            None => Ok(None),
+            Some(v) if v.is_string() => Ok(v.clone().into_string().ok()),
+            Some(v) if v.is::<Secret>() => Err(Fail::error(
+                "BAD_OPTION",
+                format!(
+                    "{} option `{key}` is a Secret where a plain value belongs",
+                    self.primitive
+                ),
+                "",
+            )),
+            Some(v) => Err(Fail::error(
+                "BAD_OPTION",
+                format!(
+                    "{} option `{key}` must be a string, found {}",
+                    self.primitive,
+                    v.type_name()
+                ),
+                "",
+            )),
+        }
+    }
+
+    fn required(&self, key: &str) -> Outcome<String> {
+        self.text(key)?.ok_or_else(|| {
+            Fail::error(
+                "BAD_OPTION",
+                format!("{} needs `{key}`", self.primitive),
+                "",
+            )
+        })
+    }
+
+    fn secret(&self, key: &str, allow_plain: bool) -> Outcome<Option<Secret>> {
+        match self.map.get(key) {
+            None => Ok(None),
+            Some(v) => {
+                if let Some(s) = v.read_lock::<Secret>() {
+                    return Ok(Some(s.clone()));
+                }
+                if allow_plain && v.is_string() {
+                    return Ok(Some(Secret::new(
+                        key,
+                        v.clone().into_string().unwrap_or_default(),
+                    )));
+                }
+                Err(Fail::error(
+                    "NOT_A_SECRET",
+                    format!("{} option `{key}` must be a Secret", self.primitive),
+                    "pass ssm_secret(path) or a handle classified secret; plaintext never passes through scripts",
+                ))
+            }
+        }
+    }
+
+    fn millis(&self, key: &str, default: Duration) -> Outcome<Duration> {
+        match self.map.get(key) {
+            None => Ok(default),
+            Some(v) => v
+                .as_int()
+                .map(|ms| Duration::from_millis(ms.max(1) as u64))
+                .map_err(|t| {
+                    Fail::error(
+                        "BAD_OPTION",
+                        format!("`{key}` must be an integer, found {t}"),
+                        "",
+                    )
+                }),
+        }
+    }
+
+    fn strings(&self, key: &str) -> Outcome<Vec<String>> {
+        match self.map.get(key) {
+            None => Ok(vec![]),
+            Some(v) => v
+                .clone()
+                .try_cast::<rhai::Array>()
+                .ok_or_else(|| {
+                    Fail::error(
+                        "BAD_OPTION",
+                        format!("`{key}` must be an array of strings"),
+                        "",
+                    )
+                })?
+                .into_iter()
+                .map(|t| {
+                    t.into_string()
+                        .map_err(|t| Fail::error("BAD_OPTION", format!("`{key}` holds a {t}"), ""))
+                })
+                .collect(),
+        }
+    }
+}
+
+const KAFKA_OPTIONS: &[&str] = &[
+    "bootstrap",
+    "security_protocol",
+    "sasl_username",
+    "sasl_password",
+    "topics",
+    "timeout_ms",
+];
+
+fn kafka_connection(host: &Host, o: &Options) -> Outcome<crate::infra::kafka::Connection> {
+    let default_protocol = match host.config.as_ref().map(|c| c.kafka_security_protocol) {
+        Some(KafkaSecurityProtocol::Plaintext) => "PLAINTEXT",
+        _ => "SASL_SSL",
+    };
+    let protocol = o
+        .text("security_protocol")?
+        .unwrap_or_else(|| default_protocol.to_owned());
+    if protocol != "PLAINTEXT" && protocol != "SASL_SSL" {
+        return Err(Fail::error(
+            "BAD_OPTION",
+            format!("security_protocol `{protocol}`"),
+            "use SASL_SSL or PLAINTEXT",
+        ));
+    }
+    let timeout = host
+        .config
+        .as_ref()
+        .map_or(Duration::from_secs(10), |c| c.budgets.attempt_timeout());
+    Ok(crate::infra::kafka::Connection {
+        bootstrap: o.required("bootstrap")?,
+        security_protocol: protocol,
+        username: o.secret("sasl_username", true)?,
+        password: o.secret("sasl_password", false)?,
+        timeout: o.millis("timeout_ms", timeout)?,
+    })
+}
+
+fn kafka_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let o = Options::new(args.map(0), "kafka_probe", KAFKA_OPTIONS)?;
+    let conn = kafka_connection(host, &o)?;
+    let topics = o.strings("topics")?;
+    host.calls.add("kafka");
+    let report = crate::infra::kafka::probe(&conn, &topics);
+    Ok(from_json(
+        &serde_json::to_value(report).expect("probe serialises"),
+    ))
+}
+
+fn kafka_groups(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let o = Options::new(args.map(0), "kafka_groups", KAFKA_OPTIONS)?;
+    let conn = kafka_connection(host, &o)?;
+    host.calls.add("kafka");
+    let value = match crate::infra::kafka::groups(&conn) {
+        Ok(groups) => {
+            let mut by_topic: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            // Live consumers only: a group without members keeps its offsets but consumes nothing.
+            for g in groups.iter().filter(|g| !g.members.is_empty()) {
+                for t in g
+                    .members
+                    .iter()
+                    .flat_map(|m| &m.topics)
+                    .chain(&g.committed_topics)
+                {
+                    let list = by_topic.entry(t.clone()).or_default();
+                    if !list.contains(&g.name) {
+                        list.push(g.name.clone());
+                    }
+                }
+            }
+            serde_json::json!({
+                "outcome": "pass",
+                "reason": format!("{} group(s)", groups.len()),
+                "groups": groups.iter().map(|g| (g.name.clone(), g)).collect::<BTreeMap<_, _>>(),
+                "consumers_by_topic": by_topic,
+            })
+        }
+        Err(why) => {
+            serde_json::json!({"outcome": "error", "reason": why, "groups": {}, "consumers_by_topic": {}})
+        }
+    };
+    Ok(from_json(&value))
+}
+
+fn db_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let o = Options::new(
+        args.map(0),
+        "db_probe",
+        &[
+            "endpoint",
+            "host",
+            "port",
+            "dbname",
+            "user",
+            "password",
+            "sslmode",
+            "timeout_ms",
+        ],
+    )?;
+    let (mut host_name, mut port) = (o.text("host")?, 5432u16);
+    if let Some(endpoint) = o.text("endpoint")? {
+        let (h, p) = endpoint
+            .rsplit_once(':')
+            .unwrap_or((endpoint.as_str(), "5432"));
+        host_name = Some(h.to_owned());
+        port = p.parse().map_err(|_| {
+            Fail::error(
+                "BAD_OPTION",
+                format!("endpoint `{endpoint}` has no valid port"),
+                "",
+            )
+        })?;
+    }
+    if let Some(p) = o.map.get("port") {
+        port = p
+            .as_int()
+            .ok()
+            .and_then(|p| u16::try_from(p).ok())
+            .ok_or_else(|| Fail::error("BAD_OPTION", "port must be 1-65535", ""))?;
+    }
+    let config = host.config.as_ref();
+    let sslmode = match o.text("sslmode")?.as_deref() {
+        None => config.map_or(DbSslMode::Require, |c| c.db_sslmode),
+        Some("disable") => DbSslMode::Disable,
+        Some("require") => DbSslMode::Require,
+        Some("verify-full") => DbSslMode::VerifyFull,
+        Some(other) => {
+            return Err(Fail::error(
+                "BAD_OPTION",
+                format!("sslmode `{other}`"),
+                "use disable, require or verify-full",
+            ))
+        }
+    };
+    let password = o
+        .secret("password", false)?
+        .ok_or_else(|| Fail::error("BAD_OPTION", "db_probe needs `password` (a Secret)", ""))?;
+    let target = crate::infra::db::Target {
+        host: host_name
+            .ok_or_else(|| Fail::error("BAD_OPTION", "db_probe needs `endpoint` or `host`", ""))?,
+        port,
+        dbname: o.required("dbname")?,
+        user: o.required("user")?,
+        password,
+        sslmode,
+        ca_file: config.and_then(|c| c.db_ca_file.clone()),
+        timeout: o.millis(
+            "timeout_ms",
+            config.map_or(Duration::from_secs(5), |c| c.budgets.connect_timeout()),
+        )?,
+    };
+    host.calls.add("postgres");
+    let report = host.block_on(crate::infra::db::probe(&target));
+    Ok(from_json(
+        &serde_json::to_value(report).expect("probe serialises"),
+    ))
+}
+
+pub const PRIMITIVES: &[Primitive] = &[
+    Primitive {
+        name: "kafka_probe",
+        params: &[("options", Ty::Map)],
+        returns: "Map",
+        doc: "Kafka metadata reachability. Options: bootstrap, topics (required), security_protocol \
+              (SASL_SSL | PLAINTEXT; default from [kafka]), sasl_username and sasl_password (Secrets; \
+              SASL PLAIN), timeout_ms. Returns #{outcome, bootstrap, security_protocol, brokers, \
+              cluster_id, topics_present, topics_missing, latency_ms, reason}; an unreachable broker \
+              or a missing topic is fail.",
+        example: "let p = kafka_probe(#{ bootstrap: \"127.0.0.1:9092\", security_protocol: \"PLAINTEXT\", topics: [\"fp.bus.control.v1\"] });\nprint(`${p.outcome}: ${p.reason}`);",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: kafka_probe,
+    },
+    Primitive {
+        name: "kafka_groups",
+        params: &[("options", Ty::Map)],
+        returns: "Map",
+        doc: "Consumer groups through the classic ListGroups/DescribeGroups path (same connection \
+              options as kafka_probe): #{outcome, reason, groups: name -> #{name, state, protocol_type, \
+              members: [#{id, client_id, client_host, topics}], committed_topics}, consumers_by_topic: \
+              topic -> [group with live members] (from member metadata and committed offsets)}.",
+        example: "let g = kafka_groups(#{ bootstrap: \"127.0.0.1:9092\", security_protocol: \"PLAINTEXT\" });\nprint(g.outcome);",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: kafka_groups,
+    },
+    Primitive {
+        name: "db_probe",
+        params: &[("options", Ty::Map)],
+        returns: "Map",
+        doc: "PostgreSQL login and `select 1`. Options: endpoint (host:port) or host and port, dbname, \
+              user, password (a Secret), sslmode (disable | require | verify-full with [db] ca_file; \
+              default from [db]), timeout_ms. Returns #{outcome, host, port, dbname, user, sslmode, \
+              tls, server_version, latency_ms, reason}; a wrong password or an unreachable host is fail.",
+        example: "let pw = ssm_secret(\"/fraud-platform/dev_min/db/password\");\nlet d = db_probe(#{ endpoint: \"127.0.0.1:5432\", dbname: \"fraud_platform\", user: \"fraud_app\", password: pw, sslmode: \"disable\" });\nprint(`${d.outcome}: ${d.reason}`);",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: db_probe,
+    },
+];

@@ -1,0 +1,214 @@
+//! S3 and CloudWatch Logs probes. Each answers `#{outcome: "pass" | "fail" | "error", reason, ...}`;
+//! writes are skipped under --plan and recorded as would-do.
+
+use super::{Args, Failure, Primitive, Ty};
+use crate::host::json::from_json;
+use crate::host::{Fail, Host, Outcome};
+use rhai::{Dynamic, NativeCallContext};
+
+/// One bucket/prefix probe, ready to run with others.
+fn s3_probe_item(
+    host: &Host,
+    bucket: String,
+    prefix: String,
+) -> Outcome<impl std::future::Future<Output = serde_json::Value> + '_> {
+    let aws = host.aws()?;
+    let write = !host.plan();
+    if !write {
+        host.would_do.lock().expect("plan lock").push(format!(
+            "would write and remove a probe object under s3://{bucket}/{prefix}"
+        ));
+    }
+    let name = format!("{}-{}", host.clock.execution_id, host.next_probe_id());
+    Ok(async move {
+        let probe = crate::infra::s3::probe_prefix(&aws.s3, &bucket, &prefix, &name, write).await;
+        serde_json::to_value(probe).expect("probe serialises")
+    })
+}
+
+fn s3_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let probe = s3_probe_item(host, args.str(0), args.str(1))?;
+    Ok(from_json(&host.block_on(probe)))
+}
+
+fn s3_probes(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let mut probes = Vec::new();
+    for item in args.array(0) {
+        let map = item
+            .try_cast::<rhai::Map>()
+            .ok_or_else(|| Fail::error("BAD_ARGUMENT", "each item is #{bucket, prefix}", ""))?;
+        let get = |k: &str| map.get(k).and_then(|v| v.clone().into_string().ok());
+        let Some(bucket) = get("bucket") else {
+            return Err(Fail::error("BAD_ARGUMENT", "each item needs a bucket", ""));
+        };
+        probes.push(s3_probe_item(
+            host,
+            bucket,
+            get("prefix").unwrap_or_default(),
+        )?);
+    }
+    let results = host.block_on(crate::host::bounded(probes));
+    Ok(from_json(&serde_json::Value::Array(results)))
+}
+
+fn log_groups(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let prefix = args.str(0);
+    let aws = host.aws()?;
+    let value = match host.block_on(crate::infra::logs::groups(&aws.logs, &prefix)) {
+        Ok(groups) if groups.is_empty() => {
+            serde_json::json!({"outcome": "fail", "groups": [], "reason": format!("no log group under {prefix}")})
+        }
+        Ok(groups) => {
+            serde_json::json!({"outcome": "pass", "reason": format!("{} log group(s) under {prefix}", groups.len()), "groups": groups})
+        }
+        Err(why) => serde_json::json!({"outcome": "error", "groups": [], "reason": why}),
+    };
+    Ok(from_json(&value))
+}
+
+fn log_write_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let group = args.str(0);
+    if host.plan() {
+        host.would_do.lock().expect("plan lock").push(format!(
+            "would create a probe stream and put one event in {group}"
+        ));
+        return Ok(from_json(
+            &serde_json::json!({"outcome": "pass", "written": false,
+            "reason": format!("write to {group} not probed under --plan")}),
+        ));
+    }
+    let aws = host.aws()?;
+    let stream = format!(
+        "m4host-probe-{}-{}",
+        host.clock.execution_id,
+        host.next_probe_id()
+    );
+    let value = match host.block_on(crate::infra::logs::write_probe(
+        &aws.logs,
+        &group,
+        &stream,
+        "m4host write probe",
+    )) {
+        Ok(()) => serde_json::json!({"outcome": "pass", "written": true, "stream": stream,
+            "reason": format!("created {stream} and put one event in {group}")}),
+        Err(why) if why.contains("ResourceNotFound") => {
+            serde_json::json!({"outcome": "fail", "written": false, "reason": why})
+        }
+        Err(why) => serde_json::json!({"outcome": "error", "written": false, "reason": why}),
+    };
+    Ok(from_json(&value))
+}
+
+async fn log_filter_value(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    group: &str,
+    pattern: &str,
+    since_ms: i64,
+) -> serde_json::Value {
+    match crate::infra::logs::filter(logs, group, pattern, since_ms).await {
+        Ok(events) => {
+            serde_json::json!({"outcome": "pass", "count": events.len(), "events": events,
+            "reason": format!("{} event(s) match", events.len())})
+        }
+        Err(why) => {
+            serde_json::json!({"outcome": "error", "count": 0, "events": [], "reason": why})
+        }
+    }
+}
+
+fn log_filter(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let (group, pattern) = (args.str(0), args.str(1));
+    let since_ms = args.any(2).as_int().unwrap_or(0);
+    let aws = host.aws()?;
+    Ok(from_json(&host.block_on(log_filter_value(
+        &aws.logs, &group, &pattern, since_ms,
+    ))))
+}
+
+fn log_filters(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let groups: Vec<String> = args.array(0).into_iter().map(|g| g.to_string()).collect();
+    let pattern = args.str(1);
+    let since_ms = args.any(2).as_int().unwrap_or(0);
+    let aws = host.aws()?;
+    let pattern = &pattern;
+    let results = host.block_on(crate::host::bounded(groups.iter().map(|g| async move {
+        (
+            g.clone(),
+            log_filter_value(&aws.logs, g, pattern, since_ms).await,
+        )
+    })));
+    Ok(from_json(&serde_json::Value::Object(
+        results.into_iter().collect(),
+    )))
+}
+
+pub const PRIMITIVES: &[Primitive] = &[
+    Primitive {
+        name: "s3_probe",
+        params: &[("bucket", Ty::Str), ("prefix", Ty::Str)],
+        returns: "Map",
+        doc: "Bucket exists (HeadBucket), prefix readable (ListObjectsV2) and writable (a probe object \
+              under <prefix>/_m4host_probe/ written If-None-Match, read back, compared, deleted; not \
+              under --plan): #{outcome, bucket, prefix, bucket_exists, readable, writable, probe_key, \
+              latency_ms, reason}.",
+        example: "let p = s3_probe(resolve_handle(\"S3_EVIDENCE_BUCKET\"), \"evidence/\");\nprint(`${p.outcome}: ${p.reason}`);",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: s3_probe,
+    },
+    Primitive {
+        name: "s3_probes",
+        params: &[("items", Ty::Array)],
+        returns: "Array",
+        doc: "s3_probe for many buckets at once (at most 8 in flight): items [#{bucket, prefix}] -> \
+              one s3_probe result per item, in order; one bucket failing does not hide the others.",
+        example: "let b = resolve_handle(\"S3_EVIDENCE_BUCKET\");\nlet r = s3_probes([#{ bucket: b, prefix: \"evidence/\" }, #{ bucket: \"no-such-bucket-m4host\", prefix: \"\" }]);\nprint(r.map(|p| p.outcome));",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: s3_probes,
+    },
+    Primitive {
+        name: "log_groups",
+        params: &[("prefix", Ty::Str)],
+        returns: "Map",
+        doc: "Log groups under a prefix: #{outcome (fail when none), groups, reason}.",
+        example: "print(log_groups(\"/fraud-platform/dev_min\").groups.len());",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: log_groups,
+    },
+    Primitive {
+        name: "log_write_probe",
+        params: &[("group", Ty::Str)],
+        returns: "Map",
+        doc: "The write surface of a log group: creates a probe stream and puts one event (not under \
+              --plan): #{outcome, written, stream, reason}.",
+        example: "print(log_write_probe(\"/fraud-platform/dev_min/fraud-platform-dev-min-ig\").outcome);",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: log_write_probe,
+    },
+    Primitive {
+        name: "log_filter",
+        params: &[("group", Ty::Str), ("pattern", Ty::Str), ("since_ms", Ty::Int)],
+        returns: "Map",
+        doc: "Events of a log group matching a CloudWatch filter pattern since an epoch time in ms \
+              (e.g. run-scope mismatch lines): #{outcome, count, events: [#{stream, timestamp_ms, \
+              message}], reason}.",
+        example: "print(log_filter(\"/fraud-platform/dev_min/fraud-platform-dev-min-ig\", \"RUN_SCOPE_MISMATCH\", 0).count);",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: log_filter,
+    },
+    Primitive {
+        name: "log_filters",
+        params: &[("groups", Ty::Array), ("pattern", Ty::Str), ("since_ms", Ty::Int)],
+        returns: "Map",
+        doc: "log_filter over many log groups at once (at most 8 in flight): group -> its log_filter \
+              result; one group failing does not hide the others.",
+        example: "let r = log_filters([\"/fraud-platform/dev_min/fraud-platform-dev-min-ig\", \"/no/such/group\"], \"RUN_SCOPE_MISMATCH\", 0);\nprint(r.values().map(|f| f.outcome));",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: log_filters,
+    },
+];
