@@ -99,6 +99,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         json: args.output == OutputFormat::Json,
     };
     let host = Arc::new(Host::new(config, mode, sets, args.evidence_dir.clone())?);
+    host.spawn_run_signal_listener();
     let engine = crate::script::engine::build(&host, &script_root(&args.script));
     let ast = compile(&engine, &args.script)?;
     let started = Instant::now();

@@ -550,4 +550,39 @@ impl Host {
             }
         });
     }
+
+    /// A batch run's signals: SIGINT (Ctrl-C) and SIGTERM (an orchestrator stopping the job) end
+    /// the run at its next operation or poll, recorded as the running phase's RUN-INTERRUPTED
+    /// blocker, so the run holds (exit 3) and says what it was doing; evidence already written
+    /// stays, and nothing half-written carries a final name (write-once, temp + link).
+    pub fn spawn_run_signal_listener(self: &Arc<Self>) {
+        let host = Arc::clone(self);
+        self.runtime.spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
+                return;
+            };
+            let name = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            };
+            let reason = {
+                let ledger = host.ledger();
+                match &ledger.current_phase {
+                    Some(phase) => format!("interrupted by {name} during {phase}; services it changed may still be starting: see its snapshot, and roll back with scripts/m4/rollback.rhai if needed"),
+                    None => format!("interrupted by {name} between phases"),
+                }
+            };
+            {
+                let mut ledger = host.ledger();
+                ledger.record("RUN-INTERRUPTED", &reason);
+                ledger.halt_pending = true;
+            }
+            host.interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+            tracing::warn!("{reason}");
+        });
+    }
 }

@@ -2,7 +2,9 @@
 //! binary and moto: an ECS endpoint that stops answering in the middle of M4.F's wait holds within
 //! the poll-failure budget, IAM answering 500 holds M4.C with its code (never a Rhai property
 //! error), lasting ECS throttling holds in bounded time, S3 returning other bytes on read-back
-//! holds with the phase's write code, and transient faults a retry rides out still ADVANCE.
+//! holds with the phase's write code, transient faults a retry rides out still ADVANCE, a phase
+//! that faults still publishes its snapshot, SIGTERM ends a run as a recorded hold, and SIGKILL
+//! leaves no partial evidence.
 
 use crate::runbook::{assert_hold, Tenant};
 use crate::support::{endpoint, Outcome};
@@ -256,5 +258,100 @@ fn a_phase_that_faults_still_publishes_its_snapshot_with_the_fault() {
     assert!(
         !rollup.contains("M4I-B1"),
         "M4.I found every snapshot that ran: {rollup}"
+    );
+}
+
+/// Waits (bounded) until the run has published `name` in its local evidence folder.
+fn wait_for_evidence(t: &Tenant, name: &str, within: Duration) -> std::path::PathBuf {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Ok(stamps) = std::fs::read_dir(t.path("runs")) {
+            for stamp in stamps.flatten() {
+                let file = stamp.path().join(format!("{name}.json"));
+                if file.exists() {
+                    return stamp.path();
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "{name} never appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn spawn_run(t: &Tenant, soak_ms: u64) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_m4host"))
+        .arg("run")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/m4/main.rhai"))
+        .arg("--env")
+        .arg(t.path("local.toml"))
+        .args(["--output", "json", "--set", &format!("soak_ms={soak_ms}")])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn sigterm_ends_the_run_as_a_recorded_hold() {
+    let t = Tenant::new();
+    let child = spawn_run(&t, 120_000);
+    // M4.E's snapshot is written just before M4.F starts its (long) stability soak; wherever the
+    // signal lands from here on, the run must end as a recorded hold.
+    wait_for_evidence(&t, "m4_e_launch_contract_snapshot", Duration::from_secs(60));
+    let stopped = Instant::now();
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        stopped.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        stopped.elapsed()
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let b = &json["blockers"][0];
+    assert_eq!(b["code"], "RUN-INTERRUPTED", "{json}");
+    assert!(b["reason"].as_str().unwrap().contains("SIGTERM"), "{json}");
+}
+
+#[test]
+fn sigkill_leaves_no_partial_evidence_and_the_next_run_starts_clean() {
+    let t = Tenant::new();
+    let mut child = spawn_run(&t, 120_000);
+    let folder = wait_for_evidence(&t, "m4_e_launch_contract_snapshot", Duration::from_secs(60));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    for entry in std::fs::read_dir(&folder).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.starts_with('.') {
+            continue; // a temp file the kill interrupted never carries a final name
+        }
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text)
+            .unwrap_or_else(|e| panic!("{name} is not whole JSON: {e}"));
+    }
+    let killed = folder.file_name().unwrap().to_string_lossy().to_string();
+    std::thread::sleep(Duration::from_millis(1100)); // a new second: a new execution id
+    let out = t.run(&[]);
+    out.status(0);
+    let json = out.json();
+    assert_eq!(json["verdict"], "ADVANCE_TO_M5");
+    assert_ne!(
+        json["m4_execution_id"].as_str().unwrap(),
+        format!("m4_{killed}"),
+        "a new execution"
     );
 }
