@@ -15,5 +15,6 @@ mod probes;
 mod repl;
 mod runbook;
 mod secrets;
+mod shapes;
 mod substrate;
 mod support;
