@@ -417,7 +417,11 @@ fn judge(
         );
     }
     let live: Vec<&TaskView> = mine.iter().copied().filter(|t| t.live()).collect();
-    // UNHEALTHY is final whatever was declared: ECS said so, and replaces the task.
+    // UNHEALTHY is final: ECS said so, and replaces the task. The task's status counts only
+    // essential containers ("the container health check status of nonessential containers
+    // don't have an effect on the health status of a task"), so a container is named only when
+    // it is one of the essential ones with a declared check.
+    let essential_checked = |name: &str| policy.health.checks.iter().any(|(c, _)| c == name);
     let unhealthy: Vec<String> = live
         .iter()
         .filter(|t| t.desired_status == "RUNNING")
@@ -426,6 +430,7 @@ fn judge(
                 .containers
                 .iter()
                 .filter(|c| c.health_status.as_deref() == Some("UNHEALTHY"))
+                .filter(|c| essential_checked(&c.name))
                 .map(|c| format!("container `{}` of task {}", c.name, short_id(&t.arn)))
                 .collect();
             if containers.is_empty() && t.health_status.as_deref() == Some("UNHEALTHY") {

@@ -544,3 +544,18 @@ fn scaling_to_zero_is_not_judged_by_how_the_last_task_ended() {
     assert_eq!(c.outcome, Outcome::Stable, "{}", c.reason);
     assert_eq!(c.stops.len(), 1, "the stop is still reported");
 }
+
+#[test]
+fn a_nonessential_container_turning_unhealthy_does_not_hold() {
+    // Task.healthStatus counts essential containers only; the sidecar's own status is noise.
+    let mut t = running_task("a", "HEALTHY");
+    t.containers.push(ContainerStateView {
+        name: "sidecar".into(),
+        last_status: Some("RUNNING".into()),
+        exit_code: None,
+        reason: None,
+        health_status: Some("UNHEALTHY".into()),
+    });
+    let c = classify(&steady(), &[t], &policy(true));
+    assert_eq!(c.outcome, Outcome::Stable, "{}", c.reason);
+}
