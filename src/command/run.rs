@@ -72,12 +72,12 @@ pub fn compile(engine: &rhai::Engine, script: &Path) -> Result<rhai::AST> {
         ));
     }
     let text = crate::config::read_text(script)?;
+    let canonical = std::fs::canonicalize(script).unwrap_or_else(|_| script.to_path_buf());
     let mut ast = engine.compile(&text).map_err(|e| Error::Script {
         path: script.to_path_buf(),
         what: format!("syntax error: {e}"),
         help: "fix the script at that position; `m4host check` checks without running".to_owned(),
     })?;
-    let canonical = std::fs::canonicalize(script).unwrap_or_else(|_| script.to_path_buf());
     ast.set_source(canonical.display().to_string());
     Ok(ast)
 }
@@ -102,6 +102,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
     host.spawn_run_signal_listener();
     let engine = crate::script::engine::build(&host, &script_root(&args.script));
     let ast = compile(&engine, &args.script)?;
+    host.record_source(&args.script);
     let started = Instant::now();
     let result = engine.run_ast(&ast);
     let fault = match result {

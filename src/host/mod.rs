@@ -119,6 +119,8 @@ pub struct Host {
     /// Set by Ctrl-C (and by the REPL's own handler): the running script stops at its next
     /// operation and a wait ends at its next poll. Passed to what waits, never read from a global.
     pub interrupted: Arc<std::sync::atomic::AtomicBool>,
+    /// The runbook's files as loaded (path -> SHA-256 of the text), for provenance in evidence.
+    pub sources: Arc<Mutex<BTreeMap<String, String>>>,
     /// Services this execution updated, by name.
     updates: Mutex<BTreeMap<String, UpdateRecord>>,
     /// SSM parameter values read so far in this run, by path (read once per run).
@@ -163,6 +165,7 @@ impl Host {
             resolved: Mutex::new(HashMap::new()),
             updates: Mutex::new(BTreeMap::new()),
             interrupted: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            sources: Default::default(),
             task_definitions: Mutex::new(BTreeMap::new()),
             ssm_values: Mutex::new(HashMap::new()),
             probes: std::sync::atomic::AtomicU64::new(0),
@@ -443,6 +446,28 @@ impl Host {
             .expect("updates lock")
             .get(service)
             .cloned()
+    }
+
+    /// Records a runbook file the run loaded (its imports are recorded as they resolve).
+    pub fn record_source(&self, path: &std::path::Path) {
+        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        if let Ok(text) = std::fs::read(&canonical) {
+            self.sources.lock().expect("sources lock").insert(
+                crate::infra::evidence::source_name(&canonical),
+                crate::infra::evidence::sha256_hex(&text),
+            );
+        }
+    }
+
+    /// What produced this run's evidence: the m4host and Rhai versions, the environment and the
+    /// runbook files with their hashes. Every snapshot carries it.
+    pub fn provenance(&self) -> serde_json::Value {
+        serde_json::json!({
+            "m4host_version": env!("CARGO_PKG_VERSION"),
+            "rhai_version": env!("M4HOST_RHAI_VERSION"),
+            "environment": self.config.as_ref().map(|c| c.evidence.environment.clone()),
+            "runbook_files": *self.sources.lock().expect("sources lock"),
+        })
     }
 
     /// Every service this execution updated.

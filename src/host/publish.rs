@@ -189,6 +189,7 @@ impl Host {
         if self.mode.repl {
             document.insert("repl".into(), Value::Bool(true));
         }
+        document.insert("provenance".into(), self.provenance());
         let bytes = canonical_bytes(&Value::Object(document));
         let leaks = self.vault.leaks_in(&bytes);
         if !leaks.is_empty() {

@@ -75,6 +75,10 @@ pub fn describe_rhai_error(err: &EvalAltResult) -> String {
     }
 }
 
+/// The version of the `--output json` summary's shape (docs/run-summary.schema.json): raised when
+/// a key is removed or changes meaning, not when one is added.
+pub const SUMMARY_SCHEMA_VERSION: u32 = 1;
+
 /// True when the error is the termination a block caused.
 pub fn is_block(err: &EvalAltResult) -> bool {
     match err {
@@ -131,7 +135,11 @@ pub fn finish(host: &Host, fault: Option<String>, elapsed_ms: u128) -> i32 {
         let value = serde_json::json!({
             "verdict": ledger.verdict.as_ref().map(|v| v.verdict.clone()),
             "platform_run_id": run_id,
+            // Kept for M4's consumers; `execution_id` is the same for any runbook.
             "m4_execution_id": host.clock.execution_id,
+            "execution_id": host.clock.execution_id,
+            "schema_version": SUMMARY_SCHEMA_VERSION,
+            "m4host_version": env!("CARGO_PKG_VERSION"),
             "blockers": ledger.blockers,
             "phases": ledger.phases,
             "artifacts": artifacts,

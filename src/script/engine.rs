@@ -30,7 +30,10 @@ pub fn build(host: &Arc<Host>, script_root: &Path) -> Engine {
     // gates (found by gates::block_at_module_top_level_cannot_be_caught_around_import).
     engine.set_optimization_level(OptimizationLevel::None);
     engine.disable_symbol("eval");
-    engine.set_module_resolver(ConfinedResolver::new(script_root));
+    engine.set_module_resolver(ConfinedResolver::recording(
+        script_root,
+        Arc::clone(&host.sources),
+    ));
 
     register_secret(&mut engine);
 

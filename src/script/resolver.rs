@@ -15,6 +15,8 @@ pub struct ConfinedResolver {
     script_root: PathBuf,
     stdlib_root: Option<PathBuf>,
     cache: Mutex<HashMap<PathBuf, SharedModule>>,
+    /// Every file loaded, with the SHA-256 of its text: the runbook's provenance in evidence.
+    pub loaded: std::sync::Arc<Mutex<std::collections::BTreeMap<String, String>>>,
 }
 
 /// Finds the stdlib folder: `M4HOST_STDLIB`, else the nearest `stdlib/` above `start`.
@@ -46,6 +48,18 @@ impl ConfinedResolver {
             stdlib_root: find_stdlib(&script_root),
             script_root,
             cache: Mutex::new(HashMap::new()),
+            loaded: Default::default(),
+        }
+    }
+
+    /// The same, recording loaded files into `loaded` (shared with the host).
+    pub fn recording(
+        script_root: &Path,
+        loaded: std::sync::Arc<Mutex<std::collections::BTreeMap<String, String>>>,
+    ) -> ConfinedResolver {
+        ConfinedResolver {
+            loaded,
+            ..ConfinedResolver::new(script_root)
         }
     }
 
@@ -119,6 +133,12 @@ impl rhai::ModuleResolver for ConfinedResolver {
         let mut ast = engine
             .compile_file(file.clone())
             .map_err(|e| Box::new(EvalAltResult::ErrorInModule(path.to_owned(), e, pos)))?;
+        if let Ok(text) = std::fs::read(&file) {
+            self.loaded.lock().expect("loaded lock").insert(
+                crate::infra::evidence::source_name(&file),
+                crate::infra::evidence::sha256_hex(&text),
+            );
+        }
         ast.set_source(file.display().to_string());
         let module = Module::eval_ast_as_new(Scope::new(), &ast, engine).map_err(|err| {
             if err.is_catchable() {

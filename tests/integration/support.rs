@@ -400,6 +400,7 @@ impl Run {
             status: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            schema_checked: std::sync::OnceLock::new(),
         }
     }
 }
@@ -409,6 +410,8 @@ pub struct Outcome {
     pub status: i32,
     pub stdout: String,
     pub stderr: String,
+    /// Set once the JSON summary was validated against docs/run-summary.schema.json.
+    schema_checked: std::sync::OnceLock<()>,
 }
 
 impl Outcome {
@@ -457,10 +460,14 @@ impl Outcome {
     }
 
     /// The JSON object on the last stdout line (`--output json`).
+    /// Every summary a test reads is checked against the published JSON Schema, by a real
+    /// validator (Python's jsonschema, installed with moto).
     pub fn json(&self) -> serde_json::Value {
         let line = self.stdout.lines().last().unwrap_or_default();
-        serde_json::from_str(line)
-            .unwrap_or_else(|e| panic!("last line is not JSON ({e})\n{}", self.shown()))
+        let value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("last line is not JSON ({e})\n{}", self.shown()));
+        self.schema_checked.get_or_init(|| validate_summary(line));
+        value
     }
 
     /// The one message of a usage error: stderr holds exactly one `error[` line and no panic.
@@ -475,4 +482,34 @@ impl Outcome {
         assert!(!self.stderr.contains("panicked"), "panic\n{}", self.shown());
         self
     }
+}
+
+/// Validates one `--output json` summary against docs/run-summary.schema.json.
+fn validate_summary(line: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys, jsonschema\n\
+             schema = json.load(open(sys.argv[1]))\n\
+             jsonschema.Draft202012Validator(schema).validate(json.loads(sys.stdin.read()))",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/docs/run-summary.schema.json"),
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs the schema check");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(line.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the summary does not match docs/run-summary.schema.json: {}\n{line}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
