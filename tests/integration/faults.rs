@@ -355,3 +355,53 @@ fn sigkill_leaves_no_partial_evidence_and_the_next_run_starts_clean() {
         "a new execution"
     );
 }
+
+#[test]
+fn malformed_describe_services_answers_hold_m4b_cleanly() {
+    let t = Tenant::new();
+    let proxy = FaultProxy::start();
+    through(&t, &proxy);
+    proxy.rules(json!([{"service": "ecs", "operation": "DescribeServices", "kind": "malformed"}]));
+    let out = t.run(&[]);
+    assert_hold(&out, "M4B-B1", "M4.B");
+    out.nowhere("SCRIPT-FAULT").nowhere("panicked");
+}
+
+#[test]
+fn answers_slower_than_the_attempt_timeout_hold_in_bounded_time() {
+    let t = Tenant::new();
+    let proxy = FaultProxy::start();
+    through(&t, &proxy);
+    // Every IAM answer takes 5 s, past the 1 s attempt timeout: retried, then given up.
+    proxy.rules(json!([{"service": "iam", "kind": "slow", "delay_ms": 5000}]));
+    let started = Instant::now();
+    let out = t.run(&[]);
+    assert_hold(&out, "M4C-B1", "M4.C");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    let reason = first_reason(&out);
+    assert!(
+        reason.to_lowercase().contains("timeout") || reason.contains("timed out"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn connection_resets_a_retry_rides_out_still_advance() {
+    let t = Tenant::new();
+    let proxy = FaultProxy::start();
+    through(&t, &proxy);
+    proxy.rules(
+        json!([{"service": "*", "kind": "reset", "probability": 0.2, "first_attempt_only": true}]),
+    );
+    let out = t.run(&[]);
+    out.status(0).nowhere("SCRIPT-FAULT");
+    assert_eq!(out.json()["verdict"], "ADVANCE_TO_M5");
+    assert!(
+        proxy.stats()["faults"].to_string().contains(":reset"),
+        "resets were injected"
+    );
+}
