@@ -65,11 +65,17 @@ fn check_file(
     }
     let text = match std::fs::read_to_string(file) {
         Ok(t) => t,
-        Err(e) => return vec![format!("{}: cannot read: {e}", file.display())],
+        Err(e) => return vec![format!("{}:1:1: cannot read: {e}", file.display())],
     };
     let ast = match engine.compile(&text) {
         Ok(ast) => ast,
-        Err(e) => return vec![format!("{}: syntax error: {e}", file.display())],
+        Err(e) => {
+            return vec![format!(
+                "{}: syntax error: {}",
+                at(file, e.position()),
+                e.err_type()
+            )]
+        }
     };
     let defined: BTreeSet<String> = ast.iter_functions().map(|f| f.name.to_string()).collect();
     let resolver = ConfinedResolver::new(&crate::command::run::script_root(file));
@@ -81,13 +87,11 @@ fn check_file(
             Some(ASTNode::Stmt(Stmt::Import(x, pos))) => match &x.0 {
                 Expr::StringConstant(p, _) => match resolver.locate(Some(&source), p) {
                     Ok(found) => imports.push(found),
-                    Err(why) => {
-                        problems.push(format!("{}:{pos}: import \"{p}\": {why}", file.display()))
-                    }
+                    Err(why) => problems.push(format!("{}: import \"{p}\": {why}", at(file, *pos))),
                 },
                 _ => problems.push(format!(
-                    "{}:{pos}: import path is not a string constant; it cannot be checked",
-                    file.display()
+                    "{}: import path is not a string constant; it cannot be checked",
+                    at(file, *pos)
                 )),
             },
             Some(ASTNode::Expr(Expr::FnCall(call, pos)))
@@ -100,8 +104,8 @@ fn check_file(
                     && !KEYWORD_CALLS.contains(&name)
                 {
                     problems.push(format!(
-                        "{}:{pos}: call to unknown function `{name}`",
-                        file.display()
+                        "{}: call to unknown function `{name}`",
+                        at(file, *pos)
                     ));
                 }
             }
@@ -140,14 +144,26 @@ pub fn run(args: CheckArgs) -> Result<i32> {
         ));
         Ok(0)
     } else {
+        // `file:line:col: message`, the form editors and CI problem matchers read.
         for p in &problems {
-            crate::out::err_line(&format!("error[E-CHECK]: {p}"));
+            crate::out::err_line(p);
         }
         crate::out::err_line(&format!(
             "{} problem(s) in {} script(s)",
             problems.len(),
             seen.len()
         ));
-        Ok(crate::error::EXIT_USAGE)
+        // Findings are a failed check (1); 2 stays for usage errors (a path that does not exist).
+        Ok(1)
     }
+}
+
+/// `file:line:col` of a position (1:1 when Rhai gives none).
+fn at(file: &Path, pos: rhai::Position) -> String {
+    format!(
+        "{}:{}:{}",
+        file.display(),
+        pos.line().unwrap_or(1),
+        pos.position().unwrap_or(1)
+    )
 }

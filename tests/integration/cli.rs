@@ -151,10 +151,19 @@ fn check_reports_syntax_unknown_function_and_escaping_import() {
     env.write("bad/b.rhai", "resolve_handel(\"X\");");
     env.write("bad/c.rhai", "import \"../outside\" as o;");
     let out = Run::new().arg("check").arg(env.path("bad")).run();
-    out.status(2)
+    // Findings exit 1 (2 is for usage errors), one `file:line:col: message` line each.
+    out.status(1)
         .stderr_has("syntax error")
-        .stderr_has("unknown function `resolve_handel`")
+        .stderr_has("b.rhai:1:1: call to unknown function `resolve_handel`")
         .stderr_has("no absolute paths, no `..`");
+    let a = env.path("bad/a.rhai").display().to_string();
+    assert!(
+        out.stderr
+            .lines()
+            .any(|l| l.starts_with(&format!("{a}:1:"))),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
