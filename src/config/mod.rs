@@ -4,6 +4,7 @@
 //!
 //! What the runbook itself must judge (wildcards, ambiguity, M3 preconditions) is not checked here.
 
+pub mod duration;
 pub mod registry;
 pub mod terraform;
 
@@ -95,8 +96,11 @@ impl Default for Limits {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Budgets {
+    #[serde(deserialize_with = "duration::ms")]
     pub connect_timeout_ms: u64,
+    #[serde(deserialize_with = "duration::ms")]
     pub attempt_timeout_ms: u64,
+    #[serde(deserialize_with = "duration::ms")]
     pub call_timeout_ms: u64,
     pub max_attempts: u32,
 }
@@ -128,18 +132,24 @@ impl Budgets {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EcsConfig {
+    #[serde(deserialize_with = "duration::ms")]
     pub stabilize_timeout_ms: u64,
+    #[serde(deserialize_with = "duration::ms")]
     pub soak_ms: u64,
     /// Unplanned stops of a daemon since its update that make it unstable. A singleton has no
     /// redundancy: its first exit is an outage of its lane, and ECS's quick replacement would
     /// hide it from a later poll, so one stop holds by default.
     pub crash_threshold: usize,
+    #[serde(deserialize_with = "duration::ms")]
     pub first_poll_ms: u64,
+    #[serde(deserialize_with = "duration::ms")]
     pub max_poll_ms: u64,
     /// How long a placement failure (service events, no task) may last before the wait holds.
+    #[serde(deserialize_with = "duration::ms")]
     pub placement_grace_ms: u64,
     /// How long ECS polls may fail in a row (refused, reset, timed out, 5xx, throttled past the
     /// retries) before a wait ends with an error instead of spending its whole timeout.
+    #[serde(deserialize_with = "duration::ms")]
     pub poll_failure_budget_ms: u64,
 }
 

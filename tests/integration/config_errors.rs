@@ -141,3 +141,20 @@ fn m3_location_with_foreign_scheme() {
         "`inputs.m3_handoff`: `https://example.invalid/pack.json` uses a scheme other than s3://",
     );
 }
+
+#[test]
+fn durations_take_human_forms_and_refuse_the_rest() {
+    let env = Env::files_only();
+    let base = env.env_toml("http://127.0.0.1:4566");
+    env.write(
+        "m4host.toml",
+        &format!("{base}\n[ecs]\nsoak_ms = \"1m30s\"\nplacement_grace_ms = 45000\n"),
+    );
+    env.run("print(\"ran\");").run().status(0).stdout_has("ran");
+    env.write(
+        "m4host.toml",
+        &format!("{base}\n[ecs]\nsoak_ms = \"45 parsecs\"\n"),
+    );
+    expect_usage(&env, "not a duration");
+    env.run(SCRIPT).run().stderr_has("soak_ms");
+}

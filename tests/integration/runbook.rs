@@ -131,30 +131,43 @@ impl Tenant {
         );
     }
 
+    /// The task definition a service runs now.
+    pub(crate) fn current_task_definition(
+        &self,
+        short: &str,
+    ) -> aws_sdk_ecs::types::TaskDefinition {
+        let c = clients();
+        block_on(async {
+            let current = c
+                .ecs
+                .describe_services()
+                .cluster(self.prefix())
+                .services(self.service(short))
+                .send()
+                .await
+                .unwrap();
+            let td = current.services()[0].task_definition().unwrap().to_owned();
+            c.ecs
+                .describe_task_definition()
+                .task_definition(&td)
+                .send()
+                .await
+                .unwrap()
+                .task_definition()
+                .unwrap()
+                .clone()
+        })
+    }
+
     /// Registers a revision of a service's task definition that is the current one plus a
     /// container health check, and points the service at it (still at desired count 0).
     pub(crate) fn declare_health_check(&self, short: &str, interval: i32, retries: i32) -> String {
         use aws_sdk_ecs::types::{ContainerDefinition, HealthCheck};
         let c = clients();
         let service = self.service(short);
+        let old = self.current_task_definition(short);
+        let old = &old;
         block_on(async {
-            let current = c
-                .ecs
-                .describe_services()
-                .cluster(self.prefix())
-                .services(&service)
-                .send()
-                .await
-                .unwrap();
-            let td = current.services()[0].task_definition().unwrap().to_owned();
-            let old = c
-                .ecs
-                .describe_task_definition()
-                .task_definition(&td)
-                .send()
-                .await
-                .unwrap();
-            let old = old.task_definition().unwrap();
             let container = &old.container_definitions()[0];
             let check = HealthCheck::builder()
                 .command("CMD-SHELL")
@@ -252,24 +265,9 @@ impl Tenant {
         use aws_sdk_ecs::types::{ContainerDefinition, KeyValuePair};
         let c = clients();
         let service = self.service(short);
+        let old = self.current_task_definition(short);
+        let old = &old;
         block_on(async {
-            let current = c
-                .ecs
-                .describe_services()
-                .cluster(self.prefix())
-                .services(&service)
-                .send()
-                .await
-                .unwrap();
-            let td = current.services()[0].task_definition().unwrap().to_owned();
-            let old = c
-                .ecs
-                .describe_task_definition()
-                .task_definition(&td)
-                .send()
-                .await
-                .unwrap();
-            let old = old.task_definition().unwrap();
             let container = &old.container_definitions()[0];
             let mut builder = ContainerDefinition::builder()
                 .name(container.name().unwrap())
