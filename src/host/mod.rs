@@ -568,9 +568,16 @@ impl Host {
 impl Host {
     /// Turns SIGINT into `interrupted` for the rest of the process (REPL sessions).
     pub fn spawn_interrupt_listener(&self) {
+        use tokio::signal::unix::{signal, SignalKind};
+        // Registered here, before this returns: a handler installed only when a spawned task is
+        // first polled leaves a window in which Ctrl-C still kills the process.
+        let _entered = self.runtime.enter();
+        let Ok(mut int) = signal(SignalKind::interrupt()) else {
+            return;
+        };
         let interrupted = Arc::clone(&self.interrupted);
         self.runtime.spawn(async move {
-            while tokio::signal::ctrl_c().await.is_ok() {
+            while int.recv().await.is_some() {
                 interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
             }
         });
@@ -581,15 +588,17 @@ impl Host {
     /// blocker, so the run holds (exit 3) and says what it was doing; evidence already written
     /// stays, and nothing half-written carries a final name (write-once, temp + link).
     pub fn spawn_run_signal_listener(self: &Arc<Self>) {
+        use tokio::signal::unix::{signal, SignalKind};
+        // Registered before this returns (see spawn_interrupt_listener).
+        let _entered = self.runtime.enter();
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return;
+        };
         let host = Arc::clone(self);
         self.runtime.spawn(async move {
-            use tokio::signal::unix::{signal, SignalKind};
-            let (Ok(mut term), Ok(mut int)) = (
-                signal(SignalKind::terminate()),
-                signal(SignalKind::interrupt()),
-            ) else {
-                return;
-            };
             let name = tokio::select! {
                 _ = term.recv() => "SIGTERM",
                 _ = int.recv() => "SIGINT",
@@ -608,6 +617,14 @@ impl Host {
             }
             host.interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
             tracing::warn!("{reason}");
+            // A second signal is an operator who will not wait for the current call to return:
+            // stop now, still as a hold (nothing half-written carries a final evidence name).
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
+            crate::out::err_line(&format!("m4host: {reason}; stopped at once on a second signal"));
+            std::process::exit(crate::host::report::EXIT_HOLD);
         });
     }
 }

@@ -163,31 +163,39 @@ impl Tenant {
     /// container health check, and points the service at it (still at desired count 0).
     pub(crate) fn declare_health_check(&self, short: &str, interval: i32, retries: i32) -> String {
         use aws_sdk_ecs::types::{ContainerDefinition, HealthCheck};
-        let c = clients();
-        let service = self.service(short);
         let old = self.current_task_definition(short);
-        let old = &old;
+        let container = &old.container_definitions()[0];
+        let check = HealthCheck::builder()
+            .command("CMD-SHELL")
+            .command("test -f /tmp/healthy")
+            .interval(interval)
+            .timeout(2)
+            .retries(retries)
+            .start_period(0)
+            .build()
+            .unwrap();
+        let def = ContainerDefinition::builder()
+            .name(container.name().unwrap())
+            .image(container.image().unwrap())
+            .memory(512)
+            .essential(true)
+            .set_environment(Some(container.environment().to_vec()))
+            .set_secrets(Some(container.secrets().to_vec()))
+            .set_log_configuration(container.log_configuration().cloned())
+            .health_check(check)
+            .build();
+        self.deploy_revision(short, &old, def)
+    }
+
+    /// Registers a revision of `old`'s family with one container, and points the service at it.
+    fn deploy_revision(
+        &self,
+        short: &str,
+        old: &aws_sdk_ecs::types::TaskDefinition,
+        container: aws_sdk_ecs::types::ContainerDefinition,
+    ) -> String {
+        let c = clients();
         block_on(async {
-            let container = &old.container_definitions()[0];
-            let check = HealthCheck::builder()
-                .command("CMD-SHELL")
-                .command("test -f /tmp/healthy")
-                .interval(interval)
-                .timeout(2)
-                .retries(retries)
-                .start_period(0)
-                .build()
-                .unwrap();
-            let def = ContainerDefinition::builder()
-                .name(container.name().unwrap())
-                .image(container.image().unwrap())
-                .memory(512)
-                .essential(true)
-                .set_environment(Some(container.environment().to_vec()))
-                .set_secrets(Some(container.secrets().to_vec()))
-                .set_log_configuration(container.log_configuration().cloned())
-                .health_check(check)
-                .build();
             let arn = c
                 .ecs
                 .register_task_definition()
@@ -195,7 +203,7 @@ impl Tenant {
                 .set_network_mode(old.network_mode().cloned())
                 .set_execution_role_arn(old.execution_role_arn().map(str::to_owned))
                 .set_task_role_arn(old.task_role_arn().map(str::to_owned))
-                .container_definitions(def)
+                .container_definitions(container)
                 .send()
                 .await
                 .unwrap()
@@ -207,7 +215,7 @@ impl Tenant {
             c.ecs
                 .update_service()
                 .cluster(self.prefix())
-                .service(&service)
+                .service(self.service(short))
                 .task_definition(&arn)
                 .send()
                 .await
@@ -263,48 +271,19 @@ impl Tenant {
     /// an inline secret-named variable) and points the service at it, still at desired count 0.
     pub(crate) fn replace_task_definition(&self, short: &str, env: &[(&str, &str)]) -> String {
         use aws_sdk_ecs::types::{ContainerDefinition, KeyValuePair};
-        let c = clients();
-        let service = self.service(short);
         let old = self.current_task_definition(short);
-        let old = &old;
-        block_on(async {
-            let container = &old.container_definitions()[0];
-            let mut builder = ContainerDefinition::builder()
-                .name(container.name().unwrap())
-                .image(container.image().unwrap())
-                .memory(512)
-                .essential(true)
-                .set_secrets(Some(container.secrets().to_vec()))
-                .set_log_configuration(container.log_configuration().cloned());
-            for (k, v) in env {
-                builder = builder.environment(KeyValuePair::builder().name(*k).value(*v).build());
-            }
-            let new = c
-                .ecs
-                .register_task_definition()
-                .family(old.family().unwrap())
-                .set_execution_role_arn(old.execution_role_arn().map(str::to_owned))
-                .set_task_role_arn(old.task_role_arn().map(str::to_owned))
-                .container_definitions(builder.build())
-                .send()
-                .await
-                .unwrap();
-            let arn = new
-                .task_definition()
-                .unwrap()
-                .task_definition_arn()
-                .unwrap()
-                .to_owned();
-            c.ecs
-                .update_service()
-                .cluster(self.prefix())
-                .service(&service)
-                .task_definition(&arn)
-                .send()
-                .await
-                .unwrap();
-            arn
-        })
+        let container = &old.container_definitions()[0];
+        let mut builder = ContainerDefinition::builder()
+            .name(container.name().unwrap())
+            .image(container.image().unwrap())
+            .memory(512)
+            .essential(true)
+            .set_secrets(Some(container.secrets().to_vec()))
+            .set_log_configuration(container.log_configuration().cloned());
+        for (k, v) in env {
+            builder = builder.environment(KeyValuePair::builder().name(*k).value(*v).build());
+        }
+        self.deploy_revision(short, &old, builder.build())
     }
 }
 
