@@ -644,7 +644,7 @@ fn judge_poll(
         .as_ref()
         .and_then(|r| r.failed_at.filter(|_| r.outcome.is_final_failure()));
     let primary = service.deployments.iter().find(|d| d.status == "PRIMARY");
-    let mut events = stability::events_since(service, policy.since);
+    let mut events = stability::events_since(service, policy.window_start());
     events.truncate(20);
     ServiceWait {
         service: service.name.clone(),

@@ -239,6 +239,19 @@ pub struct StabilityPolicy {
     pub health: HealthDeclaration,
 }
 
+/// How far a server's timestamps may run behind the clock that stamped `since`: the update time
+/// is this host's clock, stoppingAt and event times are ECS's. A crash right after the update,
+/// stamped by a server a few seconds behind, must still count (a stop missed is a wrong
+/// ADVANCE; one counted from just before the update is at worst a HOLD to re-run).
+pub const CLOCK_SKEW_MARGIN_S: i64 = 5;
+
+impl StabilityPolicy {
+    /// Where the bring-up window starts for ECS's timestamps: `since`, less the skew margin.
+    pub fn window_start(&self) -> DateTime<Utc> {
+        self.since - chrono::Duration::seconds(CLOCK_SKEW_MARGIN_S)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -366,7 +379,7 @@ pub fn classify(
     for t in mine.iter().filter(|t| t.live()) {
         *task_states.entry(t.last_status.clone()).or_insert(0) += 1;
     }
-    let stops = stops_since(&service.name, tasks, policy.since);
+    let stops = stops_since(&service.name, tasks, policy.window_start());
     let mut c = judge(service, &mine, &stops, policy);
     c.stops = stops;
     c.task_states = task_states;
@@ -486,7 +499,7 @@ fn judge(
     let recent = |d: &DeploymentView| {
         d.updated_at
             .or(d.created_at)
-            .is_none_or(|at| at >= policy.since)
+            .is_none_or(|at| at >= policy.window_start())
     };
     if let Some(p) = primary.filter(|p| p.rollout_state.as_deref() == Some("FAILED") && recent(p)) {
         return class(
@@ -524,7 +537,7 @@ fn judge(
             );
         }
     }
-    if let Some(event) = events_since(service, policy.since)
+    if let Some(event) = events_since(service, policy.window_start())
         .into_iter()
         .find(|e| e.message.contains("rolling back"))
     {
@@ -595,7 +608,7 @@ fn judge(
         missing.push("rollout IN_PROGRESS".to_owned());
     }
     let placement_problem = if running.is_empty() && policy.desired_count > 0 {
-        events_since(service, policy.since)
+        events_since(service, policy.window_start())
             .into_iter()
             .find(|e| PLACEMENT_EVENTS.iter().any(|p| e.message.contains(p)))
             .map(|e| e.message)

@@ -559,3 +559,24 @@ fn a_nonessential_container_turning_unhealthy_does_not_hold() {
     let c = classify(&steady(), &[t], &policy(true));
     assert_eq!(c.outcome, Outcome::Stable, "{}", c.reason);
 }
+
+#[test]
+fn a_stop_stamped_by_a_server_clock_slightly_behind_still_counts() {
+    // ECS stamps stoppingAt with its clock; ours stamped the update 2 s "later" than the crash.
+    let mut t = stopped_task(
+        "s",
+        "EssentialContainerExited",
+        "Essential container in task exited",
+        json!(1),
+        Value::Null,
+    );
+    t.stopping_at = at("2026-12-01T09:59:58Z");
+    t.execution_stopped_at = t.stopping_at;
+    t.stopped_at = at("2026-12-01T10:00:01Z");
+    let c = classify(
+        &steady(),
+        &[t, running_task("b", "UNKNOWN")],
+        &policy(false),
+    );
+    assert_eq!(c.outcome, Outcome::CrashLoop, "{}", c.reason);
+}
