@@ -274,7 +274,7 @@ impl Host {
         let record = self.published(name)?;
         let bytes = match &record.verified {
             Some(verified) => verified.as_ref().clone(),
-            None => self.fetch_published(&record)?,
+            None => self.block_on(self.fetch_published(&record))?,
         };
         parse_verified(name, &record, &bytes)
     }
@@ -291,20 +291,7 @@ impl Host {
             let Some(record) = record else {
                 return (name.clone(), Err(missing(name)));
             };
-            let bytes = if record.uri.is_empty() {
-                std::fs::read(&record.local).map_err(|e| {
-                    Fail::error("SNAPSHOT_UNREADABLE", format!("{}: {e}", record.local), "")
-                })
-            } else {
-                match (self.aws(), split_uri(&record.uri)) {
-                    (Ok(aws), Ok((bucket, key))) => evidence::read_durable(&aws.s3, bucket, key)
-                        .await
-                        .map_err(|why| {
-                            Fail::error("SNAPSHOT_UNREADABLE", why, "check the evidence bucket")
-                        }),
-                    (Err(f), _) | (_, Err(f)) => Err(f),
-                }
-            };
+            let bytes = self.fetch_published(record).await;
             (
                 name.clone(),
                 bytes.and_then(|b| parse_verified(name, record, &b)),
@@ -322,7 +309,8 @@ impl Host {
             .ok_or_else(|| missing(name))
     }
 
-    fn fetch_published(&self, record: &ArtifactRecord) -> Outcome<Vec<u8>> {
+    /// A published artifact's bytes from durable storage (the local mirror under --plan).
+    async fn fetch_published(&self, record: &ArtifactRecord) -> Outcome<Vec<u8>> {
         if record.uri.is_empty() {
             return std::fs::read(&record.local).map_err(|e| {
                 Fail::error("SNAPSHOT_UNREADABLE", format!("{}: {e}", record.local), "")
@@ -330,7 +318,8 @@ impl Host {
         }
         let (bucket, key) = split_uri(&record.uri)?;
         let aws = self.aws()?;
-        self.block_on(evidence::read_durable(&aws.s3, bucket, key))
+        evidence::read_durable(&aws.s3, bucket, key)
+            .await
             .map_err(|why| Fail::error("SNAPSHOT_UNREADABLE", why, "check the evidence bucket"))
     }
 }

@@ -255,15 +255,7 @@ fn a_closed_stdout_pipe_never_panics() {
         ],
     ];
     for args in cases {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_m4host"))
-            .args(&args)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = crate::support::spawn_m4host(&args);
         // The reader goes before the first write (as `| head -1` does once it has its line), so
         // every write the command makes hits a closed pipe.
         drop(child.stdout.take());

@@ -275,19 +275,19 @@ fn wait_for_evidence(t: &Tenant, name: &str, within: Duration) -> std::path::Pat
 }
 
 fn spawn_run(t: &Tenant, soak_ms: u64) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_m4host"))
-        .arg("run")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/m4/main.rhai"))
-        .arg("--env")
-        .arg(t.path("local.toml"))
-        .args(["--output", "json", "--set", &format!("soak_ms={soak_ms}")])
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap()
+    let main = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/m4/main.rhai");
+    let env = t.path("local.toml");
+    let soak = format!("soak_ms={soak_ms}");
+    crate::support::spawn_m4host([
+        std::ffi::OsStr::new("run"),
+        main.as_ref(),
+        "--env".as_ref(),
+        env.as_os_str(),
+        "--output".as_ref(),
+        "json".as_ref(),
+        "--set".as_ref(),
+        soak.as_ref(),
+    ])
 }
 
 #[test]

@@ -513,3 +513,21 @@ fn validate_summary(line: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The binary started in the background with the substrate's credentials, no stdin and piped
+/// stdout/stderr, for tests that act on the running process (close its pipe, signal it).
+pub fn spawn_m4host<I, S>(args: I) -> std::process::Child
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    std::process::Command::new(env!("CARGO_BIN_EXE_m4host"))
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
