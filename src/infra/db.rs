@@ -131,7 +131,8 @@ pub async fn probe(target: &Target) -> DbProbe {
         Ok(Ok(Err(config_problem))) => report.reason = config_problem,
         Ok(Err(e)) => {
             report.outcome = "fail".into();
-            report.reason = match e.as_db_error() {
+            // The server is named: an operator reading "connection refused" must see which.
+            let cause = match e.as_db_error() {
                 Some(db) => format!("{}: {}", db.code().code(), db.message()),
                 None => format!(
                     "{e}{}",
@@ -140,6 +141,10 @@ pub async fn probe(target: &Target) -> DbProbe {
                         .unwrap_or_default()
                 ),
             };
+            report.reason = format!(
+                "{}:{}/{} as {}: {cause}",
+                target.host, target.port, target.dbname, target.user
+            );
         }
     }
     report.latency_ms = started.elapsed().as_millis() as u64;

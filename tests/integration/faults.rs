@@ -68,6 +68,20 @@ impl FaultProxy {
     pub(crate) fn stats(&self) -> serde_json::Value {
         self.request("GET", "/fault-proxy/stats", "")
     }
+
+    /// Lets every request a `pause` rule holds go on.
+    pub(crate) fn release(&self) {
+        self.request("POST", "/fault-proxy/release", "");
+    }
+
+    /// Waits (bounded) until a `pause` rule holds a request: the run stands at that point.
+    pub(crate) fn wait_paused(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        while self.stats()["paused"].as_u64().unwrap_or(0) == 0 {
+            assert!(Instant::now() < deadline, "the run never reached the pause");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 impl Drop for FaultProxy {
@@ -80,7 +94,7 @@ impl Drop for FaultProxy {
 /// Points a tenant's environment file at the proxy, with a 3 s poll-failure budget; the call
 /// budgets stay as dev_min sets them (attempt 5 s, call 15 s), which the Kafka and PostgreSQL
 /// probes of a loaded machine need too.
-fn through(t: &Tenant, proxy: &FaultProxy) {
+pub(crate) fn through(t: &Tenant, proxy: &FaultProxy) {
     t.edit(
         "local.toml",
         "endpoint_url = \"http://127.0.0.1:4566\"",
@@ -275,19 +289,26 @@ fn wait_for_evidence(t: &Tenant, name: &str, within: Duration) -> std::path::Pat
 }
 
 fn spawn_run(t: &Tenant, soak_ms: u64) -> std::process::Child {
+    spawn_run_with(t, &[&format!("soak_ms={soak_ms}")])
+}
+
+/// M4 in the background, with `--set` KEY=VALUE pairs.
+pub(crate) fn spawn_run_with(t: &Tenant, sets: &[&str]) -> std::process::Child {
     let main = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/m4/main.rhai");
     let env = t.path("local.toml");
-    let soak = format!("soak_ms={soak_ms}");
-    crate::support::spawn_m4host([
-        std::ffi::OsStr::new("run"),
-        main.as_ref(),
-        "--env".as_ref(),
-        env.as_os_str(),
-        "--output".as_ref(),
-        "json".as_ref(),
-        "--set".as_ref(),
-        soak.as_ref(),
-    ])
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "run".into(),
+        main.into(),
+        "--env".into(),
+        env.into_os_string(),
+        "--output".into(),
+        "json".into(),
+    ];
+    for set in sets {
+        args.push("--set".into());
+        args.push(set.into());
+    }
+    crate::support::spawn_m4host(args)
 }
 
 #[test]

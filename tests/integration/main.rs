@@ -3,6 +3,7 @@
 
 mod cli;
 mod config_errors;
+mod dying_servers;
 mod ecs_truth;
 mod evidence;
 mod examples;

@@ -90,7 +90,7 @@ try { let p = base; p.password = "plaintext"; db_probe(p) } catch (e) { print(e.
         .status(0)
         .stdout_has("disable: pass tls=false 15.")
         .stdout_has("require: pass tls=true 15.")
-        .stdout_has("wrong: 28P01: password authentication failed for user \"fraud_app\"")
+        .stdout_has("wrong: 127.0.0.1:5432/fraud_platform as fraud_app: 28P01: password authentication failed for user \"fraud_app\"")
         .stdout_has("down: fail")
         .stdout_has("verify-full: error: sslmode verify-full needs [db] ca_file")
         .stdout_has("NOT_A_SECRET");

@@ -22,6 +22,12 @@ pub(crate) struct Tenant {
 impl Tenant {
     /// Seeds a fresh copy of dev_min with fast scheduler timings.
     pub(crate) fn new() -> Tenant {
+        Tenant::with_replacements(&[])
+    }
+
+    /// Seeds a fresh copy of dev_min with one more text replacement per pair (OLD, NEW) in its
+    /// files, e.g. a private broker's or database's address, which the seeding then uses too.
+    pub(crate) fn with_replacements(replacements: &[(&str, &str)]) -> Tenant {
         aws(); // the substrate answers
         let tenant = Tenant {
             dir: tempfile::tempdir().unwrap(),
@@ -40,6 +46,11 @@ impl Tenant {
                 "--out",
             ])
             .arg(tenant.dir.path())
+            .args(
+                replacements
+                    .iter()
+                    .flat_map(|(old, new)| ["--replace".to_owned(), format!("{old}=>{new}")]),
+            )
             .args([
                 "--timing",
                 r#"{"start_delay": 0.1, "crash_after": 0.2, "restart_delay": 0.1}"#,

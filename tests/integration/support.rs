@@ -395,7 +395,13 @@ impl Run {
             .unwrap()
             .write_all(input.as_bytes())
             .unwrap();
-        let out = child.wait_with_output().unwrap();
+        Outcome::of(child.wait_with_output().unwrap())
+    }
+}
+
+impl Outcome {
+    /// What a finished process showed.
+    pub fn of(out: std::process::Output) -> Outcome {
         Outcome {
             status: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -12,10 +12,12 @@ Control (same port, never forwarded):
                              "probability": 0..1 (1), "after": N requests first let through (0),
                              "count": at most N faults (unlimited), "delay_ms": N,
                              "first_attempt_only": true = never fault an SDK retry (transient faults a
-                             retry rides out; read from the SDK's amz-sdk-request: attempt=N)}]
+                             retry rides out; read from the SDK's amz-sdk-request: attempt=N),
+                             "path_contains": "TEXT" = only requests whose path holds TEXT (an S3 key)}]
                            replaces all rules
+  POST /fault-proxy/release  lets every paused request go on (and those that pause later)
   GET  /fault-proxy/stats  {"calls": {"ecs": n, ...}, "operations": {"ecs:DescribeServices": n},
-                            "faults": {"ecs:throttle": n}}
+                            "faults": {"ecs:throttle": n}, "paused": requests held now}
 Kinds, each in the error shape of the service's protocol (the SDKs read these shapes):
   throttle   awsJson: 400 {"__type": "ThrottlingException"}; query (iam, sts): 400 <Code>Throttling</Code>;
              S3: 503 <Code>SlowDown</Code>
@@ -26,6 +28,9 @@ Kinds, each in the error shape of the service's protocol (the SDKs read these sh
   blackhole  holds the connection open and never answers (an endpoint that stopped answering)
   slow       answers correctly, but only after delay_ms (longer than the client's attempt timeout)
   corrupt    200 answers with one byte of the body changed (S3 returning other bytes than were put)
+  pause      holds the request unanswered until /fault-proxy/release, then forwards it: a test
+             holds a run at a known point (e.g. the PUT of a phase's snapshot), changes the world
+             (stops a server), and lets it go on, without racing the run
 """
 import argparse
 import http.client
@@ -43,7 +48,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 QUERY = {"iam", "sts"}
 LOCK = threading.Lock()
 RULES = []
-STATS = {"calls": {}, "operations": {}, "faults": {}}
+STATS = {"calls": {}, "operations": {}, "faults": {}, "paused": 0}
+RELEASED = threading.Event()
 SEEN = {}  # rule index -> requests matched so far
 FIRED = {}  # rule index -> faults injected so far
 UPSTREAM = None
@@ -84,10 +90,12 @@ def _error(service, kind):
     return status, "application/x-amz-json-1.1", json.dumps({"__type": code, "message": f"injected {kind}"}).encode()
 
 
-def _pick(service, operation, attempt):
+def _pick(service, operation, path, attempt):
     with LOCK:
         for i, rule in enumerate(RULES):
             if rule.get("service", "*") not in ("*", service):
+                continue
+            if rule.get("path_contains", "") not in path:
                 continue
             if rule.get("operation", "*") not in ("*", operation):
                 continue
@@ -126,6 +134,10 @@ class Handler(BaseHTTPRequestHandler):
                 RULES[:] = rules
                 SEEN.clear()
                 FIRED.clear()
+                RELEASED.clear()
+            return self._reply(200, "application/json", b'{"ok": true}')
+        if self.command == "POST" and self.path == "/fault-proxy/release":
+            RELEASED.set()
             return self._reply(200, "application/json", b'{"ok": true}')
         if self.command == "GET" and self.path == "/fault-proxy/stats":
             with LOCK:
@@ -144,7 +156,7 @@ class Handler(BaseHTTPRequestHandler):
             _bump("calls", service)
             _bump("operations", f"{service}:{operation}")
         attempt = re.search(r"attempt=(\d+)", self.headers.get("amz-sdk-request", ""))
-        rule = _pick(service, operation, int(attempt.group(1)) if attempt else 1)
+        rule = _pick(service, operation, self.path, int(attempt.group(1)) if attempt else 1)
         kind = rule["kind"] if rule else None
         if kind in ("throttle", "error5xx"):
             return self._reply(*_error(service, kind))
@@ -157,6 +169,12 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             time.sleep(3600)  # the client's timeout ends this, or the proxy is killed
             return
+        if kind == "pause":
+            with LOCK:
+                STATS["paused"] += 1
+            RELEASED.wait(timeout=300)  # bounded: a test that never releases still ends
+            with LOCK:
+                STATS["paused"] -= 1
         if kind in ("latency", "slow"):
             time.sleep(rule.get("delay_ms", 0) / 1000)
         status, headers, data = self._forward(body)

@@ -208,7 +208,8 @@ END $$;
 SET password_encryption = 'scram-sha-256';
 ALTER ROLE {spec['user']} PASSWORD :'pw';
 """
-        psql = ["runuser", "-u", "postgres", "--", "psql", "-v", "ON_ERROR_STOP=1", "-q", "-v", f"pw={password}"]
+        psql = ["runuser", "-u", "postgres", "--", "psql", "-p", str(spec["port"]), "-v", "ON_ERROR_STOP=1", "-q",
+                "-v", f"pw={password}"]
         subprocess.run(psql + ["-d", "postgres"], input=sql, text=True, check=True, capture_output=True)
         exists = subprocess.run(psql + ["-d", "postgres", "-tAc",
                                         f"SELECT 1 FROM pg_database WHERE datname = '{spec['name']}'"],
@@ -239,7 +240,7 @@ ALTER ROLE {spec['user']} PASSWORD :'pw';
         os.replace(tmp, path)
 
 
-def tenant_copy(source_dir, tenant, out_dir):
+def tenant_copy(source_dir, tenant, out_dir, extra=()):
     """Copies an environment folder for a tenant: every name, path, topic and the platform run id
     made the tenant's own, so that tests (and rehearsals) never share a cluster, a bucket, a lane
     or a run-scoped evidence path with each other or with dev_min."""
@@ -258,6 +259,7 @@ def tenant_copy(source_dir, tenant, out_dir):
         # would be reset by every tenant's seeding).
         (env["db"]["user"], f"{env['db']['user']}_{tenant.replace('-', '_')}"),
         (env["db"]["name"], f"{env['db']['name']}_{tenant.replace('-', '_')}"),
+        *extra,
     ]
     for rel in ["environment.toml", "handles.registry.toml", "local.toml",
                 "m3/m3_f_verdict_snapshot.json", "m3/m4_handoff_pack.json"]:
@@ -278,13 +280,16 @@ def main():
     parser.add_argument("--control", help="base URL of the moto extension's control endpoints")
     parser.add_argument("--tenant", help="seed a copy of the environment under this name (with --out)")
     parser.add_argument("--out", help="folder the tenant's environment files are written to")
+    parser.add_argument("--replace", action="append", default=[], metavar="OLD=>NEW",
+                        help="one more replacement in the tenant's copy, e.g. a private broker's address")
     parser.add_argument("--timing", help="JSON of per-service scheduler timings for the seeded services")
     parser.add_argument("seed")
     args = parser.parse_args()
     if args.tenant:
         if not args.out:
             sys.exit("--tenant needs --out")
-        args.seed = tenant_copy(os.path.dirname(os.path.abspath(args.seed)), args.tenant, args.out)
+        extra = [tuple(r.split("=>", 1)) for r in args.replace]
+        args.seed = tenant_copy(os.path.dirname(os.path.abspath(args.seed)), args.tenant, args.out, extra)
     with open(args.seed, "rb") as f:
         env = tomllib.load(f)
     seeder = Seeder(env, args.endpoint, os.path.dirname(os.path.abspath(args.seed)),
