@@ -13,7 +13,7 @@ fn text_entry(p: &Primitive) -> String {
     format!(
         "{}\n  {}\n  failure: {}\n  example:\n{example}",
         p.signature(),
-        p.doc,
+        p.full_doc(),
         p.failure.describe()
     )
 }
@@ -22,10 +22,22 @@ fn markdown_entry(p: &Primitive) -> String {
     format!(
         "### `{}`\n\n{}\n\nFailure: {}.\n\n```rhai\n{}\n```\n",
         p.signature(),
-        p.doc,
+        p.full_doc(),
         p.failure.describe(),
         p.example
     )
+}
+
+fn json_entry(p: &Primitive) -> serde_json::Value {
+    serde_json::json!({
+        "name": p.name,
+        "signature": p.signature(),
+        "doc": p.full_doc(),
+        "failure": p.failure.describe(),
+        "result_keys": p.shape.keys(),
+        "per_item": matches!(p.shape, primitives::Shape::PerItem(_)),
+        "example": p.example,
+    })
 }
 
 pub fn run(args: DocArgs) -> Result<i32> {
@@ -64,6 +76,11 @@ pub fn run(args: DocArgs) -> Result<i32> {
             rows
         }
     };
+    if args.json {
+        let table: Vec<serde_json::Value> = rows.iter().map(|p| json_entry(p)).collect();
+        crate::out::line(&serde_json::Value::Array(table).to_string());
+        return Ok(0);
+    }
     let body: Vec<String> = rows
         .iter()
         .map(|p| {

@@ -346,7 +346,7 @@ impl Session {
             ":doc" => {
                 return crate::script::primitives::all()
                     .filter(|p| rest.is_empty() || p.name == rest)
-                    .map(|p| format!("{}\n  {}", p.signature(), p.doc))
+                    .map(|p| format!("{}\n  {}", p.signature(), p.full_doc()))
                     .collect::<Vec<_>>()
                     .join("\n");
             }

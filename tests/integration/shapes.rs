@@ -1,6 +1,6 @@
 //! Every probe's outcome has one shape (issue 12): the same keys whether it passed, failed or
 //! could not ask, absent facts as (), so a script reading a field never trips over an error
-//! outcome. Each probe runs once against the live substrate and once against a dead endpoint
+//! outcome, and the keys are the ones the primitive table states. Each probe runs once against the live substrate and once against a dead endpoint
 //! (AWS on a closed port; Kafka and PostgreSQL on closed ports), and the key sets are compared.
 
 use crate::runbook::Tenant;
@@ -29,15 +29,29 @@ keys("ecs_wait_stable", ecs_wait_stable(cluster, [svc], #{ timeout_ms: 300, soak
 keys("iam_role", iam_role(role));
 keys("iam_roles.item", iam_roles([role])[role]);
 keys("iam_simulate", iam_simulate(role, [#{ action: "s3:GetObject", resource: "*" }]));
+let arn = iam_role(role).arn ?? "arn:aws:iam::123456789012:role/none";
+let asked = #{};
+asked[arn] = [#{ action: "s3:GetObject", resource: "*" }];
+keys("iam_simulations.item", iam_simulations(asked)[arn]);
 keys("s3_probe", s3_probe(bucket, "evidence/"));
 keys("s3_probes.item", s3_probes([#{ bucket: bucket, prefix: "evidence/" }])[0]);
 keys("log_groups", log_groups(prefix));
 keys("log_filter", log_filter(group, "RUN_SCOPE_MISMATCH", 0));
 keys("log_filters.item", log_filters([group], "RUN_SCOPE_MISMATCH", 0)[group]);
+keys("log_write_probe", log_write_probe(group));
 keys("ssm_prefetch", ssm_prefetch(["/no/such/parameter"]));
 let bootstrap = arg("bootstrap");
 keys("kafka_probe", kafka_probe(#{ bootstrap: bootstrap, security_protocol: "PLAINTEXT", topics: ["fp.bus.control.v1"], timeout_ms: 3000 }));
 keys("kafka_groups", kafka_groups(#{ bootstrap: bootstrap, security_protocol: "PLAINTEXT", timeout_ms: 3000 }));
+// A Secret cannot be had from a dead SSM, so the database is probed live and dead in the live run.
+if arg("db_down") != "" {
+    let db = #{ dbname: resolve_handle("DB_NAME"), user: ssm_parameter(resolve_handle("SSM_DB_USER_PATH")),
+                password: ssm_secret(resolve_handle("SSM_DB_PASSWORD_PATH")), sslmode: "disable", timeout_ms: 3000 };
+    db.endpoint = resolve_handle("RDS_ENDPOINT");
+    keys("db_probe", db_probe(db));
+    db.endpoint = arg("db_down");
+    keys("db_probe@dead", db_probe(db));
+}
 "#;
 
 fn lines(stdout: &str, tag: &str) -> BTreeMap<String, String> {
@@ -54,6 +68,7 @@ fn shapes(
     t: &Tenant,
     env: &str,
     bootstrap: &str,
+    db_down: &str,
 ) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
     let script = t.path("shapes.rhai");
     std::fs::write(&script, SCRIPT).unwrap();
@@ -63,6 +78,7 @@ fn shapes(
         .arg("--env")
         .arg(t.path(env))
         .args(["--set", &format!("bootstrap={bootstrap}")])
+        .args(["--set", &format!("db_down={db_down}")])
         .run();
     out.status(0);
     (lines(&out.stdout, "KEYS "), lines(&out.stdout, "OUTCOME "))
@@ -77,17 +93,66 @@ fn every_probe_has_the_same_keys_whether_it_passed_or_could_not_ask() {
         .replace("attempt_timeout_ms = 5000", "attempt_timeout_ms = 1000")
         .replace("call_timeout_ms = 15000", "call_timeout_ms = 2000");
     std::fs::write(t.path("dead.toml"), dead).unwrap();
-    let (up, _) = shapes(&t, "local.toml", "127.0.0.1:9092");
-    let (down, outcomes) = shapes(&t, "dead.toml", "127.0.0.1:9");
+    let (mut up, up_outcomes) = shapes(&t, "local.toml", "127.0.0.1:9092", "127.0.0.1:9");
+    let (mut down, outcomes) = shapes(&t, "dead.toml", "127.0.0.1:9", "");
+    // The database's dead probe ran in the live run (a Secret needs a live SSM).
+    down.insert("db_probe".into(), up.remove("db_probe@dead").unwrap());
+    assert_ne!(up_outcomes["db_probe@dead"], "pass");
     for (name, outcome) in &outcomes {
         assert_ne!(outcome, "pass", "{name} passed against a dead endpoint");
     }
-    assert_eq!(up.len(), 17, "{up:#?}");
-    for (name, keys) in &up {
+    // Every row of the table that states a result shape is probed, live and dead, and both key
+    // sets are the ones the table states.
+    let table = crate::support::Run::new().args(["doc", "--json"]).run();
+    let table: serde_json::Value = serde_json::from_str(&table.status(0).stdout).unwrap();
+    let mut declared = BTreeMap::new();
+    for row in table.as_array().unwrap() {
+        let Some(keys) = row["result_keys"].as_array() else {
+            continue;
+        };
+        let mut keys: Vec<String> = keys
+            .iter()
+            .map(|k| k.as_str().unwrap().to_owned())
+            .collect();
+        keys.sort();
+        let name = row["name"].as_str().unwrap();
+        let probe = if row["per_item"] == true {
+            format!("{name}.item")
+        } else {
+            name.to_owned()
+        };
+        declared.insert(probe, keys);
+    }
+    assert_eq!(declared.len(), 20, "{declared:#?}");
+    let parse = |shown: &str| -> Vec<String> {
+        let inner = shown.trim_start_matches('[').trim_end_matches(']');
+        inner
+            .split(", ")
+            .filter(|k| !k.is_empty())
+            .map(|k| k.trim_matches('"').to_owned())
+            .collect()
+    };
+    for (probe, keys) in &declared {
+        let live = up
+            .get(probe)
+            .unwrap_or_else(|| panic!("{probe} is not probed"));
+        let dead = down
+            .get(probe)
+            .unwrap_or_else(|| panic!("{probe} is not probed dead"));
         assert_eq!(
-            down.get(name),
-            Some(keys),
-            "{name}: keys differ between a pass and an error outcome"
+            &parse(live),
+            keys,
+            "{probe}: a pass outcome's keys are not the table's"
+        );
+        assert_eq!(
+            &parse(dead),
+            keys,
+            "{probe}: an error outcome's keys are not the table's"
         );
     }
+    assert_eq!(
+        up.len(),
+        declared.len(),
+        "a probe the table states no shape for: {up:#?}"
+    );
 }

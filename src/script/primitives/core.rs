@@ -1,6 +1,6 @@
 //! Core primitives: handles, secrets, evidence, gates, run context and JSON.
 
-use super::{map_of, strings, Args, Failure, Primitive, Ty};
+use super::{map_of, strings, Args, Failure, Primitive, Shape, Ty};
 use crate::host::handles::Resolution;
 use crate::host::json::{from_json, to_json};
 use crate::host::publish::{EmitOptions, Scope};
@@ -641,6 +641,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "resolve_handle",
         params: &[("key", Ty::Str)],
         returns: "String | Array | Secret",
+        shape: Shape::Value,
         doc: "Resolves one handle from the handles registry to its concrete value (a Secret for a \
               handle classified secret). Never a default: an unresolved, wildcard or ambiguous \
               handle raises HANDLE_UNRESOLVED, HANDLE_WILDCARD or HANDLE_AMBIGUOUS.",
@@ -653,6 +654,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "resolve_handles",
         params: &[("keys", Ty::Array)],
         returns: "Map",
+        shape: Shape::Value,
         doc: "Resolves many handles in one pass (SSM parameters batched, concurrent) and reports \
               closure: required_handle_keys, resolved (value, origin, source, secret_class per key), \
               resolved_handle_count, unresolved_handle_count, unresolved_handle_keys, unresolved \
@@ -666,6 +668,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "ssm_secret",
         params: &[("path", Ty::Str)],
         returns: "Secret",
+        shape: Shape::Value,
         doc: "The decrypted value stored at an SSM parameter path, as a Secret: shown as \
               <redacted:PATH> everywhere, refused in evidence, usable only by primitives that need \
               the plaintext.",
@@ -678,6 +681,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "ssm_parameter",
         params: &[("path", Ty::Str)],
         returns: "String",
+        shape: Shape::Value,
         doc: "The value of a plain (String) SSM parameter, e.g. the Kafka bootstrap or a DB user name. \
               A SecureString is refused with SSM_SECURE: read those with ssm_secret.",
         example: "print(ssm_parameter(\"/fraud-platform/dev_min/confluent/bootstrap\"));",
@@ -689,10 +693,12 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "ssm_prefetch",
         params: &[("paths", Ty::Array)],
         returns: "Map",
-        doc: "Reads SSM parameters together (GetParameters, 10 per call) and keeps their values for \
-              the run, so the ssm_parameter and ssm_secret calls that follow cost no round trip; no \
-              value is returned (SecureStrings go straight to the redaction vault). #{outcome (fail \
-              when any is missing or unreadable), reason, unreadable: [\"PATH (why)\"]}.",
+        shape: Shape::Outcome(&["outcome", "reason", "unreadable"]),
+        doc: "Reads SSM parameters together (GetParameters, 10 per call) and keeps their \
+              values for the run, so the ssm_parameter and ssm_secret calls that follow cost \
+              no round trip; no value is returned (SecureStrings go straight to the redaction \
+              vault). outcome is fail when any is missing or unreadable; unreadable lists \
+              [\"PATH (why)\"].",
         example: "let r = ssm_prefetch([\"/fraud-platform/dev_min/confluent/bootstrap\", \"/no/such/parameter\"]);\nprint(`${r.outcome} ${r.unreadable}`);",
         example_exit: 0,
         failure: Failure::Catchable,
@@ -702,6 +708,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "is_secret",
         params: &[("value", Ty::Any)],
         returns: "bool",
+        shape: Shape::Value,
         doc: "True when the value is a Secret.",
         example: "print(is_secret(resolve_handle(\"DB_NAME\")));",
         example_exit: 0,
@@ -712,6 +719,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "emit_snapshot",
         params: &[("name", Ty::Str), ("payload", Ty::Map)],
         returns: "Map",
+        shape: Shape::Value,
         doc: "Publishes an evidence artifact: canonical JSON (sorted keys) written atomically to \
               the local mirror <local_root>/<stamp>/<name>.json and once to \
               s3://<evidence bucket>/evidence/<environment>/run_control/<execution_id>/<name>.json \
@@ -727,6 +735,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "emit_snapshot",
         params: &[("name", Ty::Str), ("payload", Ty::Map), ("options", Ty::Map)],
         returns: "Map",
+        shape: Shape::Value,
         doc: "emit_snapshot with options: scope \"control\" (default) or \"run\" with path (e.g. \
               \"operate/daemons_ready\" -> evidence/runs/<platform_run_id>/operate/daemons_ready.json), \
               execution (another execution's control folder, for a rollback's snapshot), write_code and secret_code (blocker codes of a failed write or a secret refusal; \
@@ -740,6 +749,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "read_snapshot",
         params: &[("name", Ty::Str)],
         returns: "Map",
+        shape: Shape::Value,
         doc: "An artifact this execution published, as it was read back from durable storage and \
               verified when it was written (the local mirror under --plan), its SHA-256 checked against \
               the one recorded at write time: the entry condition of a later phase, at no extra round \
@@ -753,6 +763,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "read_durable_snapshots",
         params: &[("names", Ty::Array)],
         returns: "Map",
+        shape: Shape::Value,
         doc: "Fetches artifacts this execution published afresh from durable storage (the local \
               mirror under --plan), all at once, each checked against the SHA-256 recorded at write \
               time (a verdict computed from evidence, not from memory): #{snapshots: name -> the \
@@ -766,6 +777,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "read_evidence",
         params: &[("execution_id", Ty::Str), ("name", Ty::Str)],
         returns: "Map",
+        shape: Shape::Value,
         doc: "Reads an artifact another execution published, from durable storage: \
               evidence/<environment>/run_control/<execution_id>/<name>.json (e.g. the M4.F \
               snapshot a rollback restores from). Raises SNAPSHOT_UNREADABLE.",
@@ -778,6 +790,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "artifacts",
         params: &[],
         returns: "Map",
+        shape: Shape::Value,
         doc: "Every artifact published in this execution: name -> #{local, uri, sha256}.",
         example: "print(artifacts().len());",
         example_exit: 0,
@@ -788,6 +801,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "block",
         params: &[("code", Ty::Str), ("reason", Ty::Str)],
         returns: "()",
+        shape: Shape::Value,
         doc: "Records a blocker (code like M4D-B1, and a reason an operator can act on) and stops \
               the current phase. try/catch cannot swallow it, nor can a module import; a run with \
               a blocker always ends HOLD (exit 3).",
@@ -800,6 +814,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "hold",
         params: &[("code", Ty::Str), ("reason", Ty::Str)],
         returns: "()",
+        shape: Shape::Value,
         doc: "Records a blocker and lets the phase go on, so that a phase can collect every finding \
               and still write its snapshot; the phase ends HOLD and the run holds (exit 3). Nothing \
               removes a recorded blocker.",
@@ -812,6 +827,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "skip_phase",
         params: &[("id", Ty::Str)],
         returns: "()",
+        shape: Shape::Value,
         doc: "Records that a phase did not run because an earlier one held (prints a SKIP line).",
         example: "skip_phase(\"M9.B\");\nverdict(#{ a: true }, \"ADVANCE\", \"HOLD\");",
         example_exit: 0,
@@ -822,6 +838,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "blockers",
         params: &[],
         returns: "Array",
+        shape: Shape::Value,
         doc: "The blocker rollup so far: [#{code, phase, reason}].",
         example: "print(blockers().len());",
         example_exit: 0,
@@ -832,6 +849,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "held",
         params: &[],
         returns: "bool",
+        shape: Shape::Value,
         doc: "True once any blocker is recorded or a hold verdict is decided.",
         example: "if held() { print(\"holding\") }",
         example_exit: 0,
@@ -842,6 +860,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "phases",
         params: &[],
         returns: "Array",
+        shape: Shape::Value,
         doc: "Every phase run so far: [#{phase, status, blocker_codes, elapsed_ms}].",
         example: "print(phases());",
         example_exit: 0,
@@ -852,6 +871,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "run_phase",
         params: &[("id", Ty::Str), ("body", Ty::Fn)],
         returns: "Map",
+        shape: Shape::Value,
         doc: "Runs one phase (e.g. \"M4.A\"): blockers raised inside are attributed to it, a block \
               ends the phase (not the run), an uncaught error is a SCRIPT-FAULT blocker. Prints one \
               line PASS/HOLD. Returns #{phase, status, blockers, elapsed_ms}. A script that runs a \
@@ -865,6 +885,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "verdict",
         params: &[("predicates", Ty::Map), ("advance", Ty::Str), ("hold", Ty::Str)],
         returns: "Map",
+        shape: Shape::Value,
         doc: "Decides the execution's verdict, once: `advance` only if there is at least one \
               predicate, every predicate is the boolean true and the blocker rollup is empty; \
               otherwise `hold`. Returns #{verdict, advance, predicates, failed_predicates, \
@@ -878,6 +899,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "platform_run_id",
         params: &[],
         returns: "String",
+        shape: Shape::Value,
         doc: "The platform run id from the M3 handoff, only once the M3 preconditions hold \
               (verdict ADVANCE_TO_M4, artifacts agree, non-secret); otherwise blocks with M4A-B1. \
               Scripts cannot set it.",
@@ -890,6 +912,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "m3_preconditions",
         params: &[],
         returns: "Map",
+        shape: Shape::Value,
         doc: "The M3 -> M4 precondition report: #{sound, problems, m3_verdict, m3_execution_id, \
               required_platform_run_id_env_key, m3_verdict_uri, m3_handoff_uri}.",
         example: "let m3 = m3_preconditions();\nprint(m3.sound);",
@@ -901,6 +924,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "execution_id",
         params: &[],
         returns: "String",
+        shape: Shape::Value,
         doc: "This execution's id, <prefix>_<YYYYMMDDTHHmmssZ> (e.g. m4_20260214T121004Z).",
         example: "print(execution_id());",
         example_exit: 0,
@@ -911,6 +935,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "run_stamp",
         params: &[],
         returns: "String",
+        shape: Shape::Value,
         doc: "This execution's UTC stamp, YYYYMMDDTHHmmssZ (the local mirror folder name).",
         example: "print(run_stamp());",
         example_exit: 0,
@@ -921,6 +946,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "now_utc",
         params: &[],
         returns: "String",
+        shape: Shape::Value,
         doc: "The current time, UTC, RFC 3339 to the second (2026-02-14T12:10:04Z).",
         example: "print(now_utc());",
         example_exit: 0,
@@ -931,6 +957,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "now_ms",
         params: &[],
         returns: "int",
+        shape: Shape::Value,
         doc: "The current time as milliseconds since the Unix epoch (for log filters).",
         example: "print(now_ms() > 0);",
         example_exit: 0,
@@ -941,6 +968,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "setting",
         params: &[("key", Ty::Str)],
         returns: "String",
+        shape: Shape::Value,
         doc: "A non-secret setting of the environment file: aws.region, kafka.security_protocol, \
               db.sslmode, evidence.environment.",
         example: "print(setting(\"aws.region\"));",
@@ -952,6 +980,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "arg",
         params: &[("key", Ty::Str)],
         returns: "String",
+        shape: Shape::Value,
         doc: "The value given with --set KEY=VALUE; raises ARG_MISSING when absent.",
         example: "try { print(arg(\"who\")) } catch (e) { print(e.code) }",
         example_exit: 0,
@@ -962,6 +991,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "args",
         params: &[],
         returns: "Map",
+        shape: Shape::Value,
         doc: "Every --set KEY=VALUE as a map.",
         example: "print(args());",
         example_exit: 0,
@@ -972,6 +1002,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "plan_mode",
         params: &[],
         returns: "bool",
+        shape: Shape::Value,
         doc: "True under --plan (read-only rehearsal: mutations are recorded as would-do).",
         example: "print(plan_mode());",
         example_exit: 0,
@@ -982,6 +1013,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "to_json",
         params: &[("value", Ty::Map)],
         returns: "String",
+        shape: Shape::Value,
         doc: "to_json for a map. Declared for maps too so that it takes precedence over Rhai's \
               built-in map to_json, which would print a Secret as its type name.",
         example: "try { to_json(#{ s: ssm_secret(resolve_handle(\"SSM_CONFLUENT_API_SECRET_PATH\")) }) } catch (e) { print(e.code) }",
@@ -993,6 +1025,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "to_json",
         params: &[("value", Ty::Any)],
         returns: "String",
+        shape: Shape::Value,
         doc: "Compact JSON with sorted keys; raises NOT_SERIALISABLE for a Secret or a value with \
               no JSON form.",
         example: "print(to_json(#{ b: 1, a: [true, ()] }));",
@@ -1004,6 +1037,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "parse_json",
         params: &[("text", Ty::Str)],
         returns: "?",
+        shape: Shape::Value,
         doc: "Parses JSON text into maps, arrays and scalars; raises BAD_JSON.",
         example: "print(parse_json(\"{\\\"a\\\": [1, 2]}\").a[1]);",
         example_exit: 0,

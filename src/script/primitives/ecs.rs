@@ -2,7 +2,7 @@
 //! listings. Probes answer `#{outcome: "pass" | "fail" | "error", reason, ...}`; the update raises
 //! a catchable error when a host guard refuses it.
 
-use super::{Args, Failure, Primitive, Ty};
+use super::{Args, Failure, Primitive, Shape, Ty};
 use crate::host::json::from_json;
 use crate::host::{Fail, Host, Outcome, UpdateRecord};
 use crate::infra::ecs::{self, WaitOptions, WaitTarget};
@@ -590,11 +590,12 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "ecs_describe_services",
         params: &[("cluster", Ty::Str), ("services", Ty::Array)],
         returns: "Map",
-        doc: "Describes services, 10 per DescribeServices call, calls concurrent. Returns #{outcome, \
-              reason, services: name -> #{name, arn, status, desired_count, running_count, \
-              pending_count, task_definition, launch_type, deployments, events, subnets, \
-              security_groups, assign_public_ip}, missing}. outcome is fail when any is missing, \
-              error when ECS could not be asked.",
+        shape: Shape::Outcome(&["outcome", "reason", "services", "missing"]),
+        doc: "Describes services, 10 per DescribeServices call, calls concurrent. services: \
+              name -> #{name, arn, status, desired_count, running_count, pending_count, \
+              task_definition, launch_type, deployments, events, subnets, security_groups, \
+              assign_public_ip}; outcome is fail when any is missing, error when ECS could not \
+              be asked.",
         example: "let r = ecs_describe_services(\"fraud-platform-dev-min\", [\"fraud-platform-dev-min-ig\"]);\nprint(r.outcome);",
         example_exit: 0,
         failure: Failure::Catchable,
@@ -604,9 +605,11 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "ecs_task_definition",
         params: &[("task_definition", Ty::Str)],
         returns: "Map",
-        doc: "Describes a task definition: #{outcome, reason, task_definition: #{arn, family, revision, \
-              network_mode, task_role_arn, execution_role_arn, containers: [#{name, image, essential, \
-              environment (name -> value), secrets ([#{name, value_from}]), log_driver, log_options}]}}.",
+        shape: Shape::Outcome(&["outcome", "reason", "task_definition"]),
+        doc: "Describes a task definition; task_definition: #{arn, family, revision, \
+              network_mode, task_role_arn, execution_role_arn, containers: [#{name, image, \
+              essential, environment (name -> value), secrets ([#{name, value_from}]), \
+              log_driver, log_options}]}.",
         example: "let td = ecs_task_definition(\"fraud-platform-dev-min-ig\");\nprint(td.outcome);",
         example_exit: 0,
         failure: Failure::Catchable,
@@ -616,6 +619,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "ecs_task_definitions",
         params: &[("task_definitions", Ty::Array)],
         returns: "Map",
+        shape: Shape::PerItem(&["outcome", "reason", "task_definition"]),
         doc: "ecs_task_definition for many at once (at most 8 in flight; a revisioned ARN is described \
               once per run, since revisions never change): ARN or family -> its ecs_task_definition \
               result; one failing does not hide the others.",
@@ -628,6 +632,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "ecs_update_service",
         params: &[("cluster", Ty::Str), ("service", Ty::Str), ("options", Ty::Map)],
         returns: "Map",
+        shape: Shape::Value,
         doc: "Sets a service's desired count, behind host guards: only #{desired_count: 1} (singleton \
               law, else NOT_SINGLETON); refused once the run holds a blocker (HELD); refused unless \
               every essential container of its task definition carries REQUIRED_PLATFORM_RUN_ID=\
@@ -644,6 +649,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "ecs_update_services",
         params: &[("cluster", Ty::Str), ("services", Ty::Array), ("options", Ty::Map)],
         returns: "Map",
+        shape: Shape::Value,
         doc: "ecs_update_service for many services of one cluster at once, behind the same guards: \
               one batched DescribeServices, the task definitions and the UpdateService calls \
               concurrently (at most 8 in flight). The singleton law, a held run and an unsound M3 \
@@ -662,25 +668,28 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "ecs_wait_stable",
         params: &[("cluster", Ty::Str), ("services", Ty::Array), ("options", Ty::Map)],
         returns: "Map",
-        doc: "Waits, all services together, for singleton stability as ECS documents it: running == \
-              desired == 1 on the expected task definition (the one ecs_update_service saw, or \
-              options.expected_task_definitions), nothing else live (PROVISIONING, PENDING, ACTIVATING, \
-              DEACTIVATING, STOPPING, DEPROVISIONING tasks are not done), one PRIMARY deployment not \
-              IN_PROGRESS, and, where the task definition declares a container healthCheck, the task \
-              HEALTHY; all held for soak_ms, lengthened to the check's startPeriod + interval x retries. \
-              Final failures: crash_loop (unplanned stops since the update, any exit code, TaskFailedToStart, \
-              user stops; at or above crash_threshold), unhealthy (UNHEALTHY, or replaced for failed health \
-              checks), placement_failed (placement events and no task for longer than placement_grace_ms), \
-              rolled_back, failed (FAILED deployment without rollback, service not ACTIVE), unsupported \
-              (CODE_DEPLOY or EXTERNAL controller). Every service this execution started earlier in the \
-              cluster is watched too: one that fails ends the wait and comes back in late_failures. Polls \
-              that keep failing past [ecs] poll_failure_budget_ms end the wait with outcome error. Options: \
-              timeout_ms, soak_ms, crash_threshold, placement_grace_ms (defaults from [ecs]), desired_counts \
-              (name -> 0 | 1, for a rollback). Returns #{all_stable, outcome, services: name -> #{outcome, \
-              stable, reason, watched, failed_at, counts, primary_task_definition, rollout_state, failed_tasks, \
-              deployment_controller, task_arns, task_states, health, health_checks, soak_ms, soak_bound, \
-              stops, events_since_update, placement_problem}, late_failures, polls, failed_polls, elapsed_ms, \
-              error}.",
+        shape: Shape::Outcome(&["outcome", "all_stable", "services", "late_failures", "polls", "failed_polls", "elapsed_ms", "error"]),
+        doc: "Waits, all services together, for singleton stability as ECS documents it: \
+              running == desired == 1 on the expected task definition (the one \
+              ecs_update_service saw, or options.expected_task_definitions), nothing else live \
+              (PROVISIONING, PENDING, ACTIVATING, DEACTIVATING, STOPPING, DEPROVISIONING \
+              tasks are not done), one PRIMARY deployment not IN_PROGRESS, and, where the task \
+              definition declares a container healthCheck, the task HEALTHY; all held for \
+              soak_ms, lengthened to the check's startPeriod + interval x retries. Final \
+              failures: crash_loop (unplanned stops since the update, any exit code, \
+              TaskFailedToStart, user stops; at or above crash_threshold), unhealthy \
+              (UNHEALTHY, or replaced for failed health checks), placement_failed (placement \
+              events and no task for longer than placement_grace_ms), rolled_back, failed \
+              (FAILED deployment without rollback, service not ACTIVE), unsupported \
+              (CODE_DEPLOY or EXTERNAL controller). Every service this execution started \
+              earlier in the cluster is watched too: one that fails ends the wait and comes \
+              back in late_failures. Polls that keep failing past [ecs] poll_failure_budget_ms \
+              end the wait with outcome error. Options: timeout_ms, soak_ms, crash_threshold, \
+              placement_grace_ms (defaults from [ecs]), desired_counts (name -> 0 | 1, for a \
+              rollback). services: name -> #{outcome, stable, reason, watched, failed_at, \
+              counts, primary_task_definition, rollout_state, failed_tasks, \
+              deployment_controller, task_arns, task_states, health, health_checks, soak_ms, \
+              soak_bound, stops, events_since_update, placement_problem}.",
         example: "let w = ecs_wait_stable(\"fraud-platform-dev-min\", [\"fraud-platform-dev-min-ig\"], #{ timeout_ms: 300 });\nprint(w.outcome);",
         example_exit: 0,
         failure: Failure::Catchable,
@@ -690,12 +699,14 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "ecs_tasks",
         params: &[("cluster", Ty::Str), ("desired_status", Ty::Str)],
         returns: "Map",
-        doc: "Every task of the cluster with desired status RUNNING, STOPPED or PENDING (ListTasks page by \
-              page, DescribeTasks 100 per call): #{outcome, reason, tasks: [#{arn, group, started_by, \
-              task_definition, last_status, desired_status, health_status, stop_code, stopped_reason, \
-              exit_codes, containers: [#{name, last_status, exit_code, reason, health_status}], created_at, \
-              started_at, stopping_at, execution_stopped_at, stopped_at}], failures}. outcome is error when \
-              ECS could not be asked or DescribeTasks reported failures (the listing is then incomplete).",
+        shape: Shape::Outcome(&["outcome", "reason", "tasks", "failures"]),
+        doc: "Every task of the cluster with desired status RUNNING, STOPPED or PENDING \
+              (ListTasks page by page, DescribeTasks 100 per call); tasks: [#{arn, group, \
+              started_by, task_definition, last_status, desired_status, health_status, \
+              stop_code, stopped_reason, exit_codes, containers: [#{name, last_status, \
+              exit_code, reason, health_status}], created_at, started_at, stopping_at, \
+              execution_stopped_at, stopped_at}]; outcome is error when ECS could not be asked \
+              or DescribeTasks reported failures (the listing is then incomplete).",
         example: "print(ecs_tasks(\"fraud-platform-dev-min\", \"STOPPED\").outcome);",
         example_exit: 0,
         failure: Failure::Catchable,
@@ -705,8 +716,9 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "ecs_standalone_tasks",
         params: &[("cluster", Ty::Str)],
         returns: "Map",
-        doc: "Running tasks not started by a service (possible manual once-off consumers): \
-              #{outcome: pass when none, reason, tasks}.",
+        shape: Shape::Outcome(&["outcome", "reason", "tasks"]),
+        doc: "Running tasks not started by a service (possible manual once-off consumers); \
+              outcome is pass when there are none.",
         example: "print(ecs_standalone_tasks(\"fraud-platform-dev-min\").outcome);",
         example_exit: 0,
         failure: Failure::Catchable,

@@ -1,6 +1,6 @@
 //! IAM primitives: role existence and trust, and access posture through SimulatePrincipalPolicy.
 
-use super::{Args, Failure, Primitive, Ty};
+use super::{Args, Failure, Primitive, Shape, Ty};
 use crate::host::json::from_json;
 use crate::host::{Fail, Host, Outcome};
 use rhai::{Dynamic, NativeCallContext};
@@ -149,9 +149,9 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "iam_role",
         params: &[("name_or_arn", Ty::Str)],
         returns: "Map",
+        shape: Shape::Outcome(&["outcome", "reason", "exists", "name", "arn", "trust_allows_ecs_tasks", "trusted_services"]),
         doc: "Whether a role exists and its trust policy lets ecs-tasks.amazonaws.com call \
-              sts:AssumeRole: #{outcome (pass only when both), exists, name, arn, \
-              trust_allows_ecs_tasks, trusted_services, reason}.",
+              sts:AssumeRole; outcome is pass only when both hold.",
         example: "let r = iam_role(\"fraud-platform-dev-min-daemon-task\");\nprint(`${r.outcome}: ${r.reason}`);",
         example_exit: 0,
         failure: Failure::Catchable,
@@ -161,9 +161,10 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "iam_simulate",
         params: &[("principal_arn", Ty::Str), ("pairs", Ty::Array)],
         returns: "Map",
+        shape: Shape::Outcome(&["outcome", "reason", "all_allowed", "results", "denied"]),
         doc: "SimulatePrincipalPolicy for [#{action, resource}] pairs (one call per resource, \
-              concurrent): #{outcome, all_allowed, results: [#{action, resource, decision (allowed | \
-              explicitDeny | implicitDeny), allowed, matched_statements (policy#line)}], denied, reason}.",
+              concurrent); results: [#{action, resource, decision (allowed | explicitDeny | \
+              implicitDeny), allowed, matched_statements (policy#line)}].",
         example: "let role = iam_role(\"fraud-platform-dev-min-daemon-task\");\nlet s = iam_simulate(role.arn, [#{ action: \"s3:DeleteBucket\", resource: \"*\" }]);\nprint(s.outcome);",
         example_exit: 0,
         failure: Failure::Catchable,
@@ -173,8 +174,9 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "iam_roles",
         params: &[("roles", Ty::Array)],
         returns: "Map",
-        doc: "iam_role for many roles at once (at most 8 in flight): name or ARN -> its iam_role \
-              result (the same keys whatever its outcome); one role failing does not hide the others.",
+        shape: Shape::PerItem(&["outcome", "reason", "exists", "name", "arn", "trust_allows_ecs_tasks", "trusted_services"]),
+        doc: "iam_role for many roles at once (at most 8 in flight): name or ARN -> its \
+              iam_role result; one role failing does not hide the others.",
         example: "let r = iam_roles([\"fraud-platform-dev-min-daemon-task\", \"no-such-role\"]);\nprint(r.values().map(|x| x.outcome));",
         example_exit: 0,
         failure: Failure::Catchable,
@@ -184,6 +186,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "iam_simulations",
         params: &[("asked", Ty::Map)],
         returns: "Map",
+        shape: Shape::PerItem(&["outcome", "reason", "all_allowed", "results", "denied"]),
         doc: "iam_simulate for many principals at once (at most 8 in flight): #{principal ARN: \
               [#{action, resource}]} -> principal -> its iam_simulate result.",
         example: "let role = iam_role(\"fraud-platform-dev-min-daemon-task\");\nlet asked = #{};\nasked[role.arn] = [#{ action: \"s3:DeleteBucket\", resource: \"*\" }];\nprint(iam_simulations(asked).values().map(|x| x.outcome));",

@@ -10,7 +10,7 @@ mod iam;
 mod net;
 mod storage;
 
-use crate::host::{Host, Outcome};
+use crate::host::{Fail, Host, Outcome};
 use rhai::{Dynamic, FnPtr, ImmutableString, NativeCallContext};
 use std::any::TypeId;
 use std::sync::Arc;
@@ -85,12 +85,102 @@ impl Failure {
     }
 }
 
+/// The keys of what a primitive returns, stated once: the same in a pass, a fail and an error
+/// outcome (absent facts are `()`), so a script that reads a field never trips over an error
+/// outcome. Docs render it; the shapes test checks each against live and dead endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// A value, a document or a report whose keys the doc describes; not a probe outcome.
+    Value,
+    /// An outcome map with exactly these keys.
+    Outcome(&'static [&'static str]),
+    /// One outcome map per item (name -> result, or results in the order asked), each with
+    /// exactly these keys.
+    PerItem(&'static [&'static str]),
+}
+
+impl Shape {
+    /// The keys, when this is an outcome shape.
+    pub fn keys(self) -> Option<&'static [&'static str]> {
+        match self {
+            Shape::Value => None,
+            Shape::Outcome(keys) | Shape::PerItem(keys) => Some(keys),
+        }
+    }
+
+    /// Where `result` breaks this shape: the keys missing and the keys extra, per outcome map.
+    /// Empty when it keeps it (always for a plain value).
+    pub fn violations(self, result: &Dynamic) -> Vec<String> {
+        let check = |map: &rhai::Map, keys: &[&str], at: &str| -> Option<String> {
+            let missing: Vec<&str> = keys
+                .iter()
+                .copied()
+                .filter(|k| !map.contains_key(*k))
+                .collect();
+            let extra: Vec<&str> = map
+                .keys()
+                .map(|k| k.as_str())
+                .filter(|k| !keys.contains(k))
+                .collect();
+            (!missing.is_empty() || !extra.is_empty())
+                .then(|| format!("{at}missing {missing:?}, extra {extra:?}"))
+        };
+        match self {
+            Shape::Value => Vec::new(),
+            Shape::Outcome(keys) => match result.read_lock::<rhai::Map>() {
+                Some(map) => check(&map, keys, "").into_iter().collect(),
+                None => vec![format!("not a map but {}", result.type_name())],
+            },
+            Shape::PerItem(keys) => {
+                let items: Vec<(String, Dynamic)> =
+                    if let Some(map) = result.read_lock::<rhai::Map>() {
+                        map.iter()
+                            .map(|(k, v)| (k.to_string(), v.clone()))
+                            .collect()
+                    } else if let Some(array) = result.read_lock::<rhai::Array>() {
+                        array
+                            .iter()
+                            .enumerate()
+                            .map(|(i, v)| (i.to_string(), v.clone()))
+                            .collect()
+                    } else {
+                        return vec![format!("not a map or an array but {}", result.type_name())];
+                    };
+                items
+                    .iter()
+                    .filter_map(|(at, item)| match item.read_lock::<rhai::Map>() {
+                        Some(map) => check(&map, keys, &format!("item {at}: ")),
+                        None => Some(format!("item {at}: not a map")),
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// One sentence for the docs, or nothing for a plain value.
+    pub fn describe(self) -> Option<String> {
+        let keys = |k: &[&str]| k.join(", ");
+        match self {
+            Shape::Value => None,
+            Shape::Outcome(k) => Some(format!(
+                "Result keys, the same in pass, fail and error (absent facts are ()): #{{{}}}.",
+                keys(k)
+            )),
+            Shape::PerItem(k) => Some(format!(
+                "Each item's result has the same keys in pass, fail and error (absent facts are ()): #{{{}}}.",
+                keys(k)
+            )),
+        }
+    }
+}
+
 pub type Call = fn(&Host, &NativeCallContext, &mut Args) -> Outcome<Dynamic>;
 
 pub struct Primitive {
     pub name: &'static str,
     pub params: &'static [(&'static str, Ty)],
     pub returns: &'static str,
+    pub shape: Shape,
     pub doc: &'static str,
     /// A complete script, run by the examples test against the test environment.
     pub example: &'static str,
@@ -108,6 +198,14 @@ impl Primitive {
             .map(|(n, t)| format!("{n}: {}", t.rhai_name()))
             .collect();
         format!("{}({}) -> {}", self.name, params.join(", "), self.returns)
+    }
+
+    /// The doc, followed by the result shape where the row states one.
+    pub fn full_doc(&self) -> String {
+        match self.shape.describe() {
+            Some(shape) => format!("{} {shape}", self.doc),
+            None => self.doc.to_owned(),
+        }
     }
 }
 
@@ -170,7 +268,7 @@ pub fn register(engine: &mut rhai::Engine, host: &Arc<Host>) {
         info.push(primitive.returns.to_owned());
         let comments = [format!(
             "/// {}\n///\n/// Failure: {}.\n///\n/// ```rhai\n{}\n/// ```",
-            primitive.doc,
+            primitive.full_doc(),
             primitive.failure.describe(),
             primitive
                 .example
@@ -183,12 +281,32 @@ pub fn register(engine: &mut rhai::Engine, host: &Arc<Host>) {
         let host = Arc::clone(host);
         let call = primitive.call;
         let name = primitive.name;
+        let shape = primitive.shape;
         let func = move |ctx: Option<NativeCallContext>,
                          args: &mut [&mut Dynamic]|
               -> Result<Dynamic, Box<rhai::EvalAltResult>> {
             let ctx = ctx.expect("primitives are registered with a call context");
-            call(&host, &ctx, &mut Args::new(args))
-                .map_err(|fail| host.to_rhai_error(fail, name, ctx.call_position()))
+            let result = call(&host, &ctx, &mut Args::new(args))
+                .map_err(|fail| host.to_rhai_error(fail, name, ctx.call_position()))?;
+            // A result that breaks the table's shape is a host defect; the script gets a
+            // catchable error naming it rather than a field that is missing in one outcome only.
+            let broken = shape.violations(&result);
+            if broken.is_empty() {
+                Ok(result)
+            } else {
+                Err(host.to_rhai_error(
+                    Fail::error(
+                        "RESULT_SHAPE",
+                        format!(
+                            "{name} returned a result that breaks its stated shape: {}",
+                            broken.join("; ")
+                        ),
+                        "this is a defect of m4host; report it with the command that ran",
+                    ),
+                    name,
+                    ctx.call_position(),
+                ))
+            }
         };
         rhai::FuncRegistration::new(primitive.name)
             .in_global_namespace()
@@ -206,4 +324,54 @@ pub fn register(engine: &mut rhai::Engine, host: &Arc<Host>) {
             );
     }
     engine.register_global_module(module.into());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Shape;
+    use rhai::Dynamic;
+
+    fn map(keys: &[&str]) -> Dynamic {
+        keys.iter()
+            .map(|k| ((*k).into(), Dynamic::UNIT))
+            .collect::<rhai::Map>()
+            .into()
+    }
+
+    #[test]
+    fn an_outcome_keeps_its_shape_only_with_exactly_its_keys() {
+        let shape = Shape::Outcome(&["outcome", "reason", "stream"]);
+        assert!(shape
+            .violations(&map(&["outcome", "reason", "stream"]))
+            .is_empty());
+        let broken = shape.violations(&map(&["outcome", "reason", "extra"]));
+        assert_eq!(broken, vec![r#"missing ["stream"], extra ["extra"]"#]);
+        assert_eq!(shape.violations(&Dynamic::from("x")).len(), 1);
+        assert!(Shape::Value.violations(&Dynamic::from("x")).is_empty());
+    }
+
+    #[test]
+    fn every_item_of_a_batch_keeps_the_item_shape() {
+        let shape = Shape::PerItem(&["outcome", "reason"]);
+        let good: rhai::Array = vec![map(&["outcome", "reason"]), map(&["outcome", "reason"])];
+        assert!(shape.violations(&good.into()).is_empty());
+        let mut by_name = rhai::Map::new();
+        by_name.insert("a".into(), map(&["outcome", "reason"]));
+        by_name.insert("b".into(), map(&["outcome"]));
+        assert_eq!(
+            shape.violations(&by_name.into()),
+            vec![r#"item b: missing ["reason"], extra []"#]
+        );
+    }
+
+    #[test]
+    fn every_outcome_shape_leads_with_its_outcome() {
+        for p in super::all() {
+            if let Some(keys) = p.shape.keys() {
+                assert_eq!(keys[0], "outcome", "{}", p.name);
+                let why = keys.contains(&"reason") || keys.contains(&"error");
+                assert!(why, "{} states no reason", p.name);
+            }
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! Kafka and PostgreSQL reachability primitives. Credentials are Secrets (from `ssm_secret` or a
 //! secret handle); a plain string where a password belongs is refused so it cannot leak by habit.
 
-use super::{Args, Failure, Primitive, Ty};
+use super::{Args, Failure, Primitive, Shape, Ty};
 use crate::config::{DbSslMode, KafkaSecurityProtocol};
 use crate::host::json::from_json;
 use crate::host::{Fail, Host, Outcome};
@@ -286,11 +286,11 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "kafka_probe",
         params: &[("options", Ty::Map)],
         returns: "Map",
-        doc: "Kafka metadata reachability. Options: bootstrap, topics (required), security_protocol \
-              (SASL_SSL | PLAINTEXT; default from [kafka]), sasl_username and sasl_password (Secrets; \
-              SASL PLAIN), timeout_ms. Returns #{outcome, bootstrap, security_protocol, brokers, \
-              cluster_id, topics_present, topics_missing, latency_ms, reason}; an unreachable broker \
-              or a missing topic is fail.",
+        shape: Shape::Outcome(&["outcome", "reason", "bootstrap", "security_protocol", "brokers", "cluster_id", "topics_present", "topics_missing", "latency_ms"]),
+        doc: "Kafka metadata reachability. Options: bootstrap, topics (required), \
+              security_protocol (SASL_SSL | PLAINTEXT; default from [kafka]), sasl_username \
+              and sasl_password (Secrets; SASL PLAIN), timeout_ms. An unreachable broker or a \
+              missing topic is fail.",
         example: "let p = kafka_probe(#{ bootstrap: \"127.0.0.1:9092\", security_protocol: \"PLAINTEXT\", topics: [\"fp.bus.control.v1\"] });\nprint(`${p.outcome}: ${p.reason}`);",
         example_exit: 0,
         failure: Failure::Catchable,
@@ -300,10 +300,12 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "kafka_groups",
         params: &[("options", Ty::Map)],
         returns: "Map",
-        doc: "Consumer groups through the classic ListGroups/DescribeGroups path (same connection \
-              options as kafka_probe): #{outcome, reason, groups: name -> #{name, state, protocol_type, \
-              members: [#{id, client_id, client_host, topics}], committed_topics}, consumers_by_topic: \
-              topic -> [group with live members] (from member metadata and committed offsets)}.",
+        shape: Shape::Outcome(&["outcome", "reason", "groups", "consumers_by_topic"]),
+        doc: "Consumer groups through the classic ListGroups/DescribeGroups path (same \
+              connection options as kafka_probe); groups: name -> #{name, state, \
+              protocol_type, members: [#{id, client_id, client_host, topics}], \
+              committed_topics}, consumers_by_topic: topic -> [group with live members] (from \
+              member metadata and committed offsets).",
         example: "let g = kafka_groups(#{ bootstrap: \"127.0.0.1:9092\", security_protocol: \"PLAINTEXT\" });\nprint(g.outcome);",
         example_exit: 0,
         failure: Failure::Catchable,
@@ -313,10 +315,11 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "db_probe",
         params: &[("options", Ty::Map)],
         returns: "Map",
-        doc: "PostgreSQL login and `select 1`. Options: endpoint (host:port) or host and port, dbname, \
-              user, password (a Secret), sslmode (disable | require | verify-full with [db] ca_file; \
-              default from [db]), timeout_ms. Returns #{outcome, host, port, dbname, user, sslmode, \
-              tls, server_version, latency_ms, reason}; a wrong password or an unreachable host is fail.",
+        shape: Shape::Outcome(&["outcome", "reason", "host", "port", "dbname", "user", "sslmode", "tls", "server_version", "latency_ms"]),
+        doc: "PostgreSQL login and `select 1`. Options: endpoint (host:port) or host and port, \
+              dbname, user, password (a Secret), sslmode (disable | require | verify-full \
+              with [db] ca_file; default from [db]), timeout_ms. A wrong password or an \
+              unreachable host is fail.",
         example: "let pw = ssm_secret(\"/fraud-platform/dev_min/db/password\");\nlet d = db_probe(#{ endpoint: \"127.0.0.1:5432\", dbname: \"fraud_platform\", user: \"fraud_app\", password: pw, sslmode: \"disable\" });\nprint(`${d.outcome}: ${d.reason}`);",
         example_exit: 0,
         failure: Failure::Catchable,

@@ -1,7 +1,7 @@
 //! S3 and CloudWatch Logs probes. Each answers `#{outcome: "pass" | "fail" | "error", reason, ...}`;
 //! writes are skipped under --plan and recorded as would-do.
 
-use super::{Args, Failure, Primitive, Ty};
+use super::{Args, Failure, Primitive, Shape, Ty};
 use crate::host::json::from_json;
 use crate::host::{Fail, Host, Outcome};
 use rhai::{Dynamic, NativeCallContext};
@@ -73,7 +73,7 @@ fn log_write_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outco
             "would create a probe stream and put one event in {group}"
         ));
         return Ok(from_json(
-            &serde_json::json!({"outcome": "pass", "written": false,
+            &serde_json::json!({"outcome": "pass", "written": false, "stream": null,
             "reason": format!("write to {group} not probed under --plan")}),
         ));
     }
@@ -92,9 +92,11 @@ fn log_write_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outco
         Ok(()) => serde_json::json!({"outcome": "pass", "written": true, "stream": stream,
             "reason": format!("created {stream} and put one event in {group}")}),
         Err(why) if why.contains("ResourceNotFound") => {
-            serde_json::json!({"outcome": "fail", "written": false, "reason": why})
+            serde_json::json!({"outcome": "fail", "written": false, "stream": null, "reason": why})
         }
-        Err(why) => serde_json::json!({"outcome": "error", "written": false, "reason": why}),
+        Err(why) => {
+            serde_json::json!({"outcome": "error", "written": false, "stream": null, "reason": why})
+        }
     };
     Ok(from_json(&value))
 }
@@ -147,10 +149,10 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "s3_probe",
         params: &[("bucket", Ty::Str), ("prefix", Ty::Str)],
         returns: "Map",
-        doc: "Bucket exists (HeadBucket), prefix readable (ListObjectsV2) and writable (a probe object \
-              under <prefix>/_m4host_probe/ written If-None-Match, read back, compared, deleted; not \
-              under --plan): #{outcome, bucket, prefix, bucket_exists, readable, writable, probe_key, \
-              latency_ms, reason}.",
+        shape: Shape::Outcome(&["outcome", "reason", "bucket", "prefix", "bucket_exists", "readable", "writable", "probe_key", "latency_ms"]),
+        doc: "Bucket exists (HeadBucket), prefix readable (ListObjectsV2) and writable (a \
+              probe object under <prefix>/_m4host_probe/ written If-None-Match, read back, \
+              compared, deleted; not under --plan).",
         example: "let p = s3_probe(resolve_handle(\"S3_EVIDENCE_BUCKET\"), \"evidence/\");\nprint(`${p.outcome}: ${p.reason}`);",
         example_exit: 0,
         failure: Failure::Catchable,
@@ -160,6 +162,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "s3_probes",
         params: &[("items", Ty::Array)],
         returns: "Array",
+        shape: Shape::PerItem(&["outcome", "reason", "bucket", "prefix", "bucket_exists", "readable", "writable", "probe_key", "latency_ms"]),
         doc: "s3_probe for many buckets at once (at most 8 in flight): items [#{bucket, prefix}] -> \
               one s3_probe result per item, in order; one bucket failing does not hide the others.",
         example: "let b = resolve_handle(\"S3_EVIDENCE_BUCKET\");\nlet r = s3_probes([#{ bucket: b, prefix: \"evidence/\" }, #{ bucket: \"no-such-bucket-m4host\", prefix: \"\" }]);\nprint(r.map(|p| p.outcome));",
@@ -171,7 +174,8 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "log_groups",
         params: &[("prefix", Ty::Str)],
         returns: "Map",
-        doc: "Log groups under a prefix: #{outcome (fail when none), groups, reason}.",
+        shape: Shape::Outcome(&["outcome", "reason", "groups"]),
+        doc: "Log groups under a prefix; outcome is fail when there are none.",
         example: "print(log_groups(\"/fraud-platform/dev_min\").groups.len());",
         example_exit: 0,
         failure: Failure::Catchable,
@@ -181,8 +185,9 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "log_write_probe",
         params: &[("group", Ty::Str)],
         returns: "Map",
-        doc: "The write surface of a log group: creates a probe stream and puts one event (not under \
-              --plan): #{outcome, written, stream, reason}.",
+        shape: Shape::Outcome(&["outcome", "reason", "written", "stream"]),
+        doc: "The write surface of a log group: creates a probe stream and puts one event (not \
+              under --plan).",
         example: "print(log_write_probe(\"/fraud-platform/dev_min/fraud-platform-dev-min-ig\").outcome);",
         example_exit: 0,
         failure: Failure::Catchable,
@@ -192,9 +197,10 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "log_filter",
         params: &[("group", Ty::Str), ("pattern", Ty::Str), ("since_ms", Ty::Int)],
         returns: "Map",
-        doc: "Events of a log group matching a CloudWatch filter pattern since an epoch time in ms \
-              (e.g. run-scope mismatch lines): #{outcome, count, events: [#{stream, timestamp_ms, \
-              message}], reason}.",
+        shape: Shape::Outcome(&["outcome", "reason", "count", "events"]),
+        doc: "Events of a log group matching a CloudWatch filter pattern since an epoch time \
+              in ms (e.g. run-scope mismatch lines); events: [#{stream, timestamp_ms, \
+              message}].",
         example: "print(log_filter(\"/fraud-platform/dev_min/fraud-platform-dev-min-ig\", \"RUN_SCOPE_MISMATCH\", 0).count);",
         example_exit: 0,
         failure: Failure::Catchable,
@@ -204,6 +210,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "log_filters",
         params: &[("groups", Ty::Array), ("pattern", Ty::Str), ("since_ms", Ty::Int)],
         returns: "Map",
+        shape: Shape::PerItem(&["outcome", "reason", "count", "events"]),
         doc: "log_filter over many log groups at once (at most 8 in flight): group -> its log_filter \
               result; one group failing does not hide the others.",
         example: "let r = log_filters([\"/fraud-platform/dev_min/fraud-platform-dev-min-ig\", \"/no/such/group\"], \"RUN_SCOPE_MISMATCH\", 0);\nprint(r.values().map(|f| f.outcome));",
