@@ -30,6 +30,26 @@ pub enum Command {
     Check(CheckArgs),
     /// Print the reference of every primitive, or write editor definitions.
     Doc(DocArgs),
+    /// Print a shell completion script (e.g. `m4host completions bash > /etc/bash_completion.d/m4host`).
+    Completions(CompletionsArgs),
+    /// Print a man page (roff), e.g. `m4host man > m4host.1`, or write them all with --dir.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The subcommand whose page to print (m4host-run(1) for `run`); the top page when absent.
+    pub subcommand: Option<String>,
+    /// Write every page (m4host.1, m4host-run.1, ...) into this folder instead.
+    #[arg(long, value_name = "DIR", conflicts_with = "subcommand")]
+    pub dir: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -50,6 +70,10 @@ pub struct RunArgs {
     /// Overrides `[evidence] local_root` of the environment file.
     #[arg(long, value_name = "DIR")]
     pub evidence_dir: Option<PathBuf>,
+    /// Also write a report file when the run ends: junit=FILE (one test case per phase, each
+    /// blocker a failure) or markdown=FILE (phases, blockers, evidence); repeatable.
+    #[arg(long = "report", value_name = "KIND=FILE")]
+    pub report: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -88,8 +112,12 @@ pub struct DocArgs {
     #[arg(long, value_name = "DIR")]
     pub definitions: Option<PathBuf>,
     /// Print the reference as Markdown.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "json")]
     pub markdown: bool,
+    /// Print the table as JSON (one object per primitive: name, signature, doc, failure,
+    /// result_keys, per_item, example), for editors and tools.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -98,7 +126,7 @@ pub enum OutputFormat {
     Json,
 }
 
-const SUBCOMMANDS: &[&str] = &["run", "repl", "check", "doc", "help"];
+const SUBCOMMANDS: &[&str] = &["run", "repl", "check", "doc", "completions", "man", "help"];
 
 impl Cli {
     /// Parses the arguments, treating `m4host SCRIPT ...` as `m4host run SCRIPT ...`.

@@ -1,8 +1,10 @@
-//! The commands a user runs: the raw command line, `run`, `check`, `doc` and the REPL. Each builds
-//! what it needs from the layers below and turns the outcome into an exit status.
+//! The commands a user runs: the raw command line, `run`, `check`, `doc`, the REPL, and the
+//! shell's `completions` and `man`. Each builds what it needs from the layers below and turns
+//! the outcome into an exit status.
 
 pub mod check;
 pub mod cli;
 pub mod doc;
 pub mod repl;
 pub mod run;
+pub mod shell;

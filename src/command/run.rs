@@ -6,6 +6,7 @@ use crate::command::cli::{EnvArgs, OutputFormat, RunArgs};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::host::report;
+use crate::host::reports::ReportKind;
 use crate::host::{Host, Mode};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -90,9 +91,41 @@ pub fn script_root(script: &Path) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// `--report KIND=FILE` values, checked before the run starts so that a typo costs nothing.
+pub fn parse_reports(values: &[String]) -> Result<Vec<(ReportKind, PathBuf)>> {
+    let kinds = ReportKind::NAMES.join(", ");
+    values
+        .iter()
+        .map(|value| {
+            let (kind, file) = value.split_once('=').ok_or_else(|| {
+                Error::usage(
+                    format!("--report {value}: expected KIND=FILE"),
+                    format!("e.g. --report junit=m4.xml (kinds: {kinds})"),
+                )
+            })?;
+            let kind = ReportKind::parse(kind).ok_or_else(|| {
+                Error::usage(
+                    format!("--report {value}: no report kind `{kind}`"),
+                    format!("kinds: {kinds}"),
+                )
+            })?;
+            let path = PathBuf::from(file);
+            let folder = path.parent().filter(|d| !d.as_os_str().is_empty());
+            if file.is_empty() || folder.is_some_and(|d| !d.is_dir()) {
+                return Err(Error::usage(
+                    format!("--report {value}: {file:?} is not a file in an existing folder"),
+                    "create the folder first, or name a file in the current one",
+                ));
+            }
+            Ok((kind, path))
+        })
+        .collect()
+}
+
 pub fn run(args: RunArgs) -> Result<i32> {
     let config = load_env(&args.env)?;
     let sets = parse_sets(&args.set)?;
+    let reports = parse_reports(&args.report)?;
     let mode = Mode {
         plan: args.plan,
         repl: false,
@@ -116,5 +149,10 @@ pub fn run(args: RunArgs) -> Result<i32> {
         }
         Err(err) => Some(report::describe_rhai_error(&err)),
     };
-    Ok(report::finish(&host, fault, started.elapsed().as_millis()))
+    Ok(report::finish(
+        &host,
+        fault,
+        started.elapsed().as_millis(),
+        &reports,
+    ))
 }

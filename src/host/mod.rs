@@ -8,6 +8,7 @@ pub mod handles;
 pub mod json;
 pub mod publish;
 pub mod report;
+pub mod reports;
 pub mod stepper;
 
 use crate::config::{Config, Location};

@@ -3,11 +3,13 @@
 //!
 //! Every line passes through the vault's redaction before it is written.
 
+use crate::host::reports::ReportKind;
 use crate::host::Host;
 use crate::host::BLOCK_MARKER;
 use crate::rules::gate::{Ledger, PhaseRecord, PhaseStatus};
 use rhai::EvalAltResult;
 use std::io::Write;
+use std::path::PathBuf;
 
 pub const EXIT_ADVANCE: i32 = 0;
 pub const EXIT_HOLD: i32 = 3;
@@ -110,10 +112,18 @@ pub fn exit_status(ledger: &Ledger, faulted: bool) -> i32 {
     }
 }
 
-/// The final report of a run: the verdict block (text) or the JSON object (last stdout line).
-pub fn finish(host: &Host, fault: Option<String>, elapsed_ms: u128) -> i32 {
+/// The final report of a run: the verdict block (text) or the JSON object (last stdout line),
+/// and the report files asked for with `--report`, all from one summary. A report that cannot
+/// be written is an error on stderr and makes an advance exit 1: CI that asked for it must not
+/// pass without it.
+pub fn finish(
+    host: &Host,
+    fault: Option<String>,
+    elapsed_ms: u128,
+    reports: &[(ReportKind, PathBuf)],
+) -> i32 {
     let ledger = host.ledger();
-    let status = exit_status(&ledger, fault.is_some());
+    let mut status = exit_status(&ledger, fault.is_some());
     let fault = fault.map(|f| host.vault.redact(&f));
     if let Some(f) = &fault {
         crate::out::err_line(&format!("error[E-SCRIPT]: {f}"));
@@ -131,8 +141,8 @@ pub fn finish(host: &Host, fault: Option<String>, elapsed_ms: u128) -> i32 {
     let artifacts = host.artifacts.lock().expect("artifacts lock").clone();
     let calls = host.calls.snapshot();
     let run_id = host.known_platform_run_id();
-    if host.mode.json {
-        let value = serde_json::json!({
+    let summary = |status: i32| {
+        crate::host::json::sorted(&serde_json::json!({
             "verdict": ledger.verdict.as_ref().map(|v| v.verdict.clone()),
             "platform_run_id": run_id,
             // Kept for M4's consumers; `execution_id` is the same for any runbook.
@@ -149,9 +159,19 @@ pub fn finish(host: &Host, fault: Option<String>, elapsed_ms: u128) -> i32 {
             "would_do": *host.would_do.lock().expect("plan lock"),
             "exit_status": status,
             "error": fault,
-        });
-        let line =
-            serde_json::to_string(&crate::host::json::sorted(&value)).expect("report serialises");
+        }))
+    };
+    for (kind, path) in reports {
+        let text = host.vault.redact(&kind.render(&summary(status)));
+        if let Err(why) = crate::infra::evidence::write_local_replacing(path, text.as_bytes()) {
+            crate::out::err_line(&format!("error[E-REPORT]: {why}"));
+            if status == EXIT_ADVANCE {
+                status = crate::error::EXIT_FAULT;
+            }
+        }
+    }
+    if host.mode.json {
+        let line = serde_json::to_string(&summary(status)).expect("report serialises");
         crate::out::line(&host.vault.redact(&line));
         return status;
     }

@@ -84,6 +84,32 @@ pub fn write_local_once(path: &Path, bytes: &[u8]) -> Result<(), String> {
     })
 }
 
+/// Writes `bytes` to `path` atomically, replacing what was there (a report file CI reads, not
+/// evidence): temp file in the same folder, fsync, rename over the final name. A reader sees the
+/// old file or the new one, never half of either.
+pub fn write_local_replacing(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let file_name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("report");
+    let temp: PathBuf = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result.map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
 /// Writes the object once and proves it landed, in two round trips: PUT with `If-None-Match: *`
 /// (S3 answers 412 when the key exists, so no overwrite and no HEAD before it; S3 User Guide,
 /// "conditional writes"), then GET and compare SHA-256 with what was sent. Returns the bytes read

@@ -245,6 +245,9 @@ fn a_closed_stdout_pipe_never_panics() {
     let cases: Vec<Vec<String>> = vec![
         vec!["doc".into()],
         vec!["doc".into(), "--markdown".into()],
+        vec!["doc".into(), "--json".into()],
+        vec!["completions".into(), "bash".into()],
+        vec!["man".into()],
         vec!["check".into(), format!("{hello}/hello.rhai")],
         vec!["--help".into()],
         vec![
@@ -268,4 +271,103 @@ fn a_closed_stdout_pipe_never_panics() {
         );
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
+}
+
+/// Issue 16: completions from the clap model, tried by bash itself: the script loads, and asking
+/// for the words after `m4host ` offers the subcommands, after `m4host run --output ` the formats.
+#[test]
+fn bash_completion_offers_subcommands_and_flag_values() {
+    let out = Run::new().args(["completions", "bash"]).run();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("m4host.bash");
+    std::fs::write(&script, &out.status(0).stdout).unwrap();
+    // Bash calls a completion function with the command, the word being completed and the one
+    // before it ($1 $2 $3), beside COMP_WORDS/COMP_CWORD.
+    let complete = |words: &str, cword: usize, prev: &str| -> String {
+        let probe = format!(
+            "source {}; COMP_WORDS=({words}); COMP_CWORD={cword}; COMP_LINE='{words}'; \
+             COMP_POINT=${{#COMP_LINE}}; _m4host m4host '' {prev}; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script.display()
+        );
+        let shown = std::process::Command::new("bash")
+            .args(["-c", &probe])
+            .output()
+            .unwrap();
+        assert!(
+            shown.status.success(),
+            "{}",
+            String::from_utf8_lossy(&shown.stderr)
+        );
+        String::from_utf8_lossy(&shown.stdout).into_owned()
+    };
+    let offered = complete("m4host ''", 1, "m4host");
+    for sub in ["run", "repl", "check", "doc", "completions", "man"] {
+        assert!(
+            offered.lines().any(|l| l == sub),
+            "{sub} not offered: {offered}"
+        );
+    }
+    let formats = complete("m4host run x.rhai --output ''", 4, "--output");
+    assert!(formats.lines().any(|l| l == "json"), "{formats}");
+    for shell in ["zsh", "fish"] {
+        Run::new()
+            .args(["completions", shell])
+            .run()
+            .status(0)
+            .stdout_has("completions")
+            .stdout_has("report");
+    }
+}
+
+/// Issue 16: every man page (the top one and one per subcommand, as its SUBCOMMANDS section names
+/// them) renders with groff's warnings on, and each subcommand's page lists its own flags.
+#[test]
+fn every_man_page_renders_without_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Run::new().args(["man", "--dir"]).arg(dir.path()).run();
+    out.status(0);
+    let render = |name: &str| -> String {
+        let shown = std::process::Command::new("groff")
+            .args(["-man", "-Tascii", "-P-cbou", "-ww"])
+            .arg(dir.path().join(format!("{name}.1")))
+            .output()
+            .unwrap();
+        let warnings = String::from_utf8_lossy(&shown.stderr);
+        assert!(
+            shown.status.success() && warnings.is_empty(),
+            "{name}: {warnings}"
+        );
+        String::from_utf8_lossy(&shown.stdout).into_owned()
+    };
+    let top = render("m4host");
+    assert!(top.contains("Exit status"), "{top}");
+    for (sub, flag) in [
+        ("run", "--report"),
+        ("repl", "--plan"),
+        ("check", "SCRIPTS"),
+        ("doc", "--definitions"),
+        ("completions", "SHELL"),
+        ("man", "--dir"),
+    ] {
+        assert!(top.contains(&format!("m4host-{sub}(1)")), "{sub}: {top}");
+        // groff justifies lines; compare words, not spacing.
+        let page = render(&format!("m4host-{sub}"));
+        let page = page.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            page.contains(&format!("m4host-{sub} - ")) && page.contains(flag),
+            "{sub}: {page}"
+        );
+    }
+    // One page to stdout, and a usage error for a page that does not exist.
+    Run::new()
+        .args(["man", "run"])
+        .run()
+        .status(0)
+        .stdout_has(".TH m4host-run 1")
+        .stdout_has(r"\fB\-\-evidence\-dir\fR");
+    Run::new()
+        .args(["man", "nope"])
+        .run()
+        .status(2)
+        .stderr_has("no man page for `m4host-nope`");
 }

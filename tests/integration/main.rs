@@ -14,6 +14,7 @@ mod infra;
 mod m3;
 mod probes;
 mod repl;
+mod reports;
 mod runbook;
 mod secrets;
 mod shapes;
