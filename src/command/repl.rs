@@ -9,7 +9,7 @@
 
 use crate::command::cli::ReplArgs;
 use crate::error::Result;
-use crate::host::stepper::{Breakpoints, Pause, PhaseGate};
+use crate::host::stepper::{Breakpoints, Pause, PhaseGate, Resume, Stepping};
 use crate::host::{Host, Mode};
 use crate::rules::secret::Secret;
 use rhai::{Dynamic, Engine, Scope, AST};
@@ -39,7 +39,22 @@ const COMMANDS: &[(&str, &str)] = &[
         ":break FILE:LINE",
         "stop at a statement inside a phase (:break alone lists them)",
     ),
-    (":next", "from a stop, run to the next statement"),
+    (
+        ":next",
+        "from a stop, the next statement here, running calls whole",
+    ),
+    (
+        ":step-in",
+        "from a stop, the next statement, inside a call it makes",
+    ),
+    (
+        ":finish",
+        "from a stop, run the current function out, stop in its caller",
+    ),
+    (
+        ":watch EXPR",
+        "show EXPR at every stop (:watch alone lists, :unwatch clears)",
+    ),
     (
         ":locals",
         "the runbook's variables where it stopped (secrets redacted)",
@@ -153,7 +168,16 @@ impl Session {
     fn where_now(&self, pause: Pause) -> String {
         match pause {
             Pause::Before(id) => format!("waiting before {id} (:step to run it)"),
-            Pause::At(location) => format!("stopped at {location} (:next, :continue, :locals)"),
+            Pause::At(location) => {
+                // The first line is where; the lines after it are the watches.
+                let (at, watches) = location.split_once('\n').unwrap_or((&location, ""));
+                let hint = "(:next, :step-in, :finish, :continue, :locals)";
+                if watches.is_empty() {
+                    format!("stopped at {at} {hint}")
+                } else {
+                    format!("stopped at {at} {hint}\n{watches}")
+                }
+            }
             Pause::Finished => {
                 self.host
                     .interrupted
@@ -192,8 +216,8 @@ impl Session {
         match self.gate.pause() {
             Some(Pause::Finished) => return self.where_now(Pause::Finished),
             Some(Pause::At(_)) => {
-                self.breakpoints.set_stepping(false);
-                self.gate.resume(false);
+                self.breakpoints.set_stepping(Stepping::Off);
+                self.gate.resume(Resume::Run);
                 return self.where_now(self.gate.wait_pause());
             }
             Some(Pause::Before(next)) => {
@@ -213,20 +237,36 @@ impl Session {
         if let Err(e) = self.require_runbook() {
             return e;
         }
-        self.breakpoints.set_stepping(false);
+        self.breakpoints.set_stepping(Stepping::Off);
         self.gate.run_all();
-        self.gate.resume(false);
+        self.gate.resume(Resume::Run);
         self.where_now(self.gate.wait_pause())
     }
 
-    fn next_statement(&mut self) -> String {
+    /// `:next`, `:step-in`, `:finish`: from a stop inside a phase, on to the next stop.
+    fn resume_stepping(&mut self, how: Resume) -> String {
         if !matches!(self.gate.pause(), Some(Pause::At(_))) {
             return "the runbook is not stopped inside a phase (:break FILE:LINE, then :step)"
                 .into();
         }
-        self.breakpoints.set_stepping(true);
-        self.gate.resume(true);
+        self.gate.resume(how);
         self.where_now(self.gate.wait_pause())
+    }
+
+    fn watch(&self, expr: &str) -> String {
+        if expr.is_empty() {
+            let list = self.breakpoints.watches();
+            return if list.is_empty() {
+                "no watches".into()
+            } else {
+                list.join("\n")
+            };
+        }
+        if let Err(e) = watch_engine().compile_expression(expr) {
+            return format!("not an expression: {e}");
+        }
+        self.breakpoints.watch(expr);
+        format!("watching {expr} (shown at every stop)")
     }
 
     fn add_breakpoint(&self, spec: &str) -> String {
@@ -290,7 +330,14 @@ impl Session {
             ":step" => return self.step(None),
             ":run" if !rest.is_empty() => return self.step(Some(rest)),
             ":continue" => return self.continue_all(),
-            ":next" => return self.next_statement(),
+            ":next" => return self.resume_stepping(Resume::Over),
+            ":step-in" => return self.resume_stepping(Resume::Into),
+            ":finish" => return self.resume_stepping(Resume::Out),
+            ":watch" => return self.watch(rest),
+            ":unwatch" => {
+                self.breakpoints.unwatch();
+                return "no watches".into();
+            }
             ":break" => return self.add_breakpoint(rest),
             ":locals" => {
                 return self
@@ -449,14 +496,18 @@ fn attach_debugger(
     host: &Arc<Host>,
 ) {
     let (gate, points, host) = (Arc::clone(gate), Arc::clone(points), Arc::clone(host));
+    let watcher = watch_engine();
     engine.register_debugger(
         |_, debugger| debugger,
-        move |context, event, node, source, pos| {
+        move |context, event, _node, source, pos| {
             use rhai::debugger::{DebuggerCommand, DebuggerEvent};
-            let statement = matches!(node, rhai::ASTNode::Stmt(_));
+            // Any node that begins a line counts as that line's statement: Rhai hands a call
+            // statement (`rb::expect(...)`) to the debugger as an expression node, so stopping
+            // only at statement nodes would skip every line that is a bare call.
             let step = matches!(event, DebuggerEvent::Start | DebuggerEvent::Step);
-            if let (true, true, Some(source), Some(line)) = (statement, step, source, pos.line()) {
-                if points.should_stop(source, line) {
+            let level = context.call_level();
+            if let (true, Some(source), Some(line)) = (step, source, pos.line()) {
+                if points.should_stop(source, line, level) {
                     let text = std::fs::read_to_string(source)
                         .ok()
                         .and_then(|t| t.lines().nth(line - 1).map(|l| l.trim().to_owned()))
@@ -477,16 +528,41 @@ fn attach_debugger(
                         })
                         .collect::<Vec<_>>()
                         .join("\n");
-                    let next = gate.stop_at(
-                        host.vault.redact(&format!("{short}:{line}: {text}")),
-                        locals,
-                    );
-                    points.set_stepping(next);
+                    let mut shown = format!("{short}:{line}: {text}");
+                    for expr in points.watches() {
+                        let value = watch_value(&watcher, context.scope(), &expr, &host);
+                        shown.push_str(&format!("\n  watch {expr} = {value}"));
+                    }
+                    let how = gate.stop_at(host.vault.redact(&shown), locals);
+                    points.set_stepping(Stepping::after(how, level));
                 }
             }
             Ok(DebuggerCommand::StepInto)
         },
     );
+}
+
+/// The engine a watch is evaluated by: Rhai's standard library and none of the host's
+/// primitives, so a watch can read the runbook's variables but never call AWS, publish evidence
+/// or record a blocker; bounded, so a watch cannot hang a stop.
+fn watch_engine() -> Engine {
+    let mut engine = Engine::new();
+    engine.set_max_operations(10_000);
+    engine.set_max_call_levels(16);
+    engine.set_max_expr_depths(64, 32);
+    engine.on_print(|_| {});
+    engine.on_debug(|_, _, _| {});
+    engine
+}
+
+/// A watch's value where the runbook stopped (its scope cloned: a watch changes nothing),
+/// redacted like every REPL echo.
+fn watch_value(engine: &Engine, scope: &Scope, expr: &str, host: &Host) -> String {
+    let mut scope = scope.clone();
+    match engine.eval_expression_with_scope::<Dynamic>(&mut scope, expr) {
+        Ok(value) => echo(host, &value).replace('\n', " "),
+        Err(e) => host.vault.redact(&format!("<{e}>")),
+    }
 }
 
 /// Joins lines ending in `\` into one input.

@@ -27,8 +27,54 @@ struct GateState {
     done: bool,
     /// Where the runbook stopped inside a phase (breakpoint or :next), with its locals.
     at: Option<(String, String)>,
-    /// How to go on from `at`: Some(true) = stop at the next statement, Some(false) = run on.
-    resume: Option<bool>,
+    /// How to go on from `at`, once the REPL said.
+    resume: Option<Resume>,
+}
+
+/// How a runbook stopped inside a phase goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resume {
+    /// Run on to the next breakpoint (`:continue`).
+    Run,
+    /// Stop at the next statement, inside a function the statement calls too (`:step-in`).
+    Into,
+    /// Stop at the next statement of this function or a caller, running calls whole (`:next`).
+    Over,
+    /// Run the current function to its end, stop at the caller's next statement (`:finish`).
+    Out,
+}
+
+/// Where the debugger hook stops next, besides breakpoints: from the Resume the operator chose
+/// and the call depth of the statement it was given at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Stepping {
+    #[default]
+    Off,
+    Into,
+    /// At a statement no deeper than this call level.
+    Over(usize),
+    /// At a statement shallower than this call level.
+    Out(usize),
+}
+
+impl Stepping {
+    pub fn after(resume: Resume, level: usize) -> Stepping {
+        match resume {
+            Resume::Run => Stepping::Off,
+            Resume::Into => Stepping::Into,
+            Resume::Over => Stepping::Over(level),
+            Resume::Out => Stepping::Out(level),
+        }
+    }
+
+    fn stops_at(self, level: usize) -> bool {
+        match self {
+            Stepping::Off => false,
+            Stepping::Into => true,
+            Stepping::Over(at) => level <= at,
+            Stepping::Out(at) => level < at,
+        }
+    }
 }
 
 /// What the REPL sees after letting the runbook go.
@@ -95,9 +141,9 @@ impl PhaseGate {
         self.changed.notify_all();
     }
 
-    /// Called by the runbook's debugger hook: stops at `location` until the REPL resumes;
-    /// true when the operator asked for the next statement.
-    pub fn stop_at(&self, location: String, locals: String) -> bool {
+    /// Called by the runbook's debugger hook: stops at `location` until the REPL resumes, and
+    /// says how to go on (a session that ends runs on to its end).
+    pub fn stop_at(&self, location: String, locals: String) -> Resume {
         let mut s = self.state.lock().expect("gate lock");
         s.at = Some((location, locals));
         s.resume = None;
@@ -106,16 +152,16 @@ impl PhaseGate {
             s = self.changed.wait(s).expect("gate lock");
         }
         s.at = None;
-        s.resume.take().unwrap_or(false)
+        s.resume.take().unwrap_or(Resume::Run)
     }
 
     /// Resumes a runbook stopped inside a phase.
-    pub fn resume(&self, next_statement: bool) -> bool {
+    pub fn resume(&self, how: Resume) -> bool {
         let mut s = self.state.lock().expect("gate lock");
         if s.at.is_none() {
             return false;
         }
-        s.resume = Some(next_statement);
+        s.resume = Some(how);
         s.at = None;
         self.changed.notify_all();
         true
@@ -168,8 +214,10 @@ impl PhaseGate {
 #[derive(Debug, Default)]
 pub struct Breakpoints {
     points: Mutex<Vec<(String, usize)>>,
-    stepping: std::sync::atomic::AtomicBool,
+    stepping: Mutex<Stepping>,
     last: Mutex<Option<(String, usize)>>,
+    /// Expressions shown at every stop (`:watch`).
+    watches: Mutex<Vec<String>>,
 }
 
 impl Breakpoints {
@@ -189,14 +237,15 @@ impl Breakpoints {
             .collect()
     }
 
-    /// Whether the runbook should stop at this statement; a line stops once per arrival.
-    pub fn should_stop(&self, source: &str, line: usize) -> bool {
+    /// Whether the runbook should stop at this statement (at call depth `level`); a line stops
+    /// once per arrival.
+    pub fn should_stop(&self, source: &str, line: usize, level: usize) -> bool {
         let here = (source.to_owned(), line);
         let mut last = self.last.lock().expect("breakpoints lock");
         if last.as_ref() == Some(&here) {
             return false;
         }
-        let hit = self.stepping.load(std::sync::atomic::Ordering::SeqCst)
+        let hit = self.stepping.lock().expect("stepping lock").stops_at(level)
             || self
                 .points
                 .lock()
@@ -207,8 +256,23 @@ impl Breakpoints {
         hit
     }
 
-    pub fn set_stepping(&self, on: bool) {
-        self.stepping.store(on, std::sync::atomic::Ordering::SeqCst);
+    pub fn watch(&self, expr: &str) {
+        self.watches
+            .lock()
+            .expect("watches lock")
+            .push(expr.to_owned());
+    }
+
+    pub fn watches(&self) -> Vec<String> {
+        self.watches.lock().expect("watches lock").clone()
+    }
+
+    pub fn unwatch(&self) {
+        self.watches.lock().expect("watches lock").clear();
+    }
+
+    pub fn set_stepping(&self, how: Stepping) {
+        *self.stepping.lock().expect("stepping lock") = how;
     }
 }
 
@@ -265,14 +329,38 @@ mod breakpoint_tests {
     fn breakpoints_match_by_path_suffix_once_per_arrival() {
         let b = Breakpoints::default();
         b.add("scripts/m4/d_dependencies.rhai", 12);
-        assert!(b.should_stop("/repo/scripts/m4/d_dependencies.rhai", 12));
+        assert!(b.should_stop("/repo/scripts/m4/d_dependencies.rhai", 12, 1));
         assert!(
-            !b.should_stop("/repo/scripts/m4/d_dependencies.rhai", 12),
+            !b.should_stop("/repo/scripts/m4/d_dependencies.rhai", 12, 1),
             "same line, same arrival"
         );
-        assert!(!b.should_stop("/repo/scripts/m4/d_dependencies.rhai", 13));
-        assert!(!b.should_stop("/repo/scripts/m4/xd_dependencies.rhai", 12));
-        b.set_stepping(true);
-        assert!(b.should_stop("/repo/stdlib/runbook.rhai", 3));
+        assert!(!b.should_stop("/repo/scripts/m4/d_dependencies.rhai", 13, 1));
+        assert!(!b.should_stop("/repo/scripts/m4/xd_dependencies.rhai", 12, 1));
+        b.set_stepping(Stepping::Into);
+        assert!(b.should_stop("/repo/stdlib/runbook.rhai", 3, 4));
+    }
+
+    #[test]
+    fn next_steps_over_calls_and_finish_runs_out_of_the_function() {
+        let b = Breakpoints::default();
+        // Stopped at call level 2: :next stops at level 2 or shallower, never inside a call.
+        b.set_stepping(Stepping::after(Resume::Over, 2));
+        assert!(
+            !b.should_stop("/r/stdlib/runbook.rhai", 10, 3),
+            "inside a call"
+        );
+        assert!(b.should_stop("/r/scripts/m4/d.rhai", 20, 2));
+        assert!(
+            b.should_stop("/r/scripts/m4/main.rhai", 30, 1),
+            "the caller, after a return"
+        );
+        b.set_stepping(Stepping::after(Resume::Out, 2));
+        assert!(
+            !b.should_stop("/r/scripts/m4/d.rhai", 21, 2),
+            "still in the function"
+        );
+        assert!(b.should_stop("/r/scripts/m4/main.rhai", 31, 1));
+        b.set_stepping(Stepping::after(Resume::Run, 2));
+        assert!(!b.should_stop("/r/scripts/m4/main.rhai", 32, 1));
     }
 }

@@ -275,7 +275,7 @@ fn tab_completes_primitives_commands_and_handle_keys() {
 }
 
 #[test]
-fn breakpoint_inside_a_phase_shows_locals_and_continues() {
+fn breakpoint_inside_a_phase_shows_locals_watches_and_steps_over_in_and_out() {
     let t = Tenant::new();
     let d = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -287,14 +287,56 @@ fn breakpoint_inside_a_phase_shows_locals_and_continues() {
         .position(|l| l.contains("let p = kafka_probe(options);"))
         .unwrap()
         + 1;
-    let input = format!(":break scripts/m4/d_dependencies.rhai:{line}\n:continue\n:locals\n:next\n:continue\n:quit\n");
+    assert!(d
+        .lines()
+        .nth(line)
+        .unwrap()
+        .contains("rb::expect(p.outcome"));
+    // Stop at the probe; :next runs it whole (the next stop is the line after, in the same
+    // function); :step-in enters rb::expect in the stdlib; :finish runs it out and stops at the
+    // caller's next statement. The watches are shown at every stop, a secret never.
+    let input = format!(
+        ":break scripts/m4/d_dependencies.rhai:{line}\n:watch p.outcome\n:watch options.security_protocol\n\
+         :watch 1 +\n:watch\n:continue\n:locals\n:next\n:step-in\n:finish\n:continue\n:quit\n"
+    );
     let out = repl(&t, &input);
+    let after = |marker: &str| -> String {
+        let at = out
+            .stdout
+            .find(marker)
+            .unwrap_or_else(|| panic!("{marker:?} not shown:\n{}", out.stdout));
+        out.stdout[at..]
+            .lines()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     out.status(0)
-        .stdout_has(&format!(
-            "stopped at m4/d_dependencies.rhai:{line}: let p = kafka_probe(options);"
-        ))
+        .stdout_has("watching p.outcome (shown at every stop)")
+        .stdout_has("not an expression")
+        .stdout_has("p.outcome\noptions.security_protocol")
         .stdout_has("\"security_protocol\": \"PLAINTEXT\"")
-        .stdout_has("stopped at stdlib/runbook.rhai:")
         .stdout_has("runbook finished: ADVANCE_TO_M5, 0 blocker(s)")
         .nowhere(&db_password(&t));
+    let at_probe = after(&format!(
+        "stopped at m4/d_dependencies.rhai:{line}: let p = kafka_probe(options);"
+    ));
+    assert!(
+        at_probe.contains("watch options.security_protocol = \"PLAINTEXT\""),
+        "{at_probe}"
+    );
+    assert!(
+        at_probe.contains("watch p.outcome = <"),
+        "p is not set yet: {at_probe}"
+    );
+    let over = after(&format!(
+        "stopped at m4/d_dependencies.rhai:{}: rb::expect(p.outcome",
+        line + 1
+    ));
+    assert!(over.contains("watch p.outcome = \"pass\""), "{over}");
+    after("stopped at stdlib/runbook.rhai:110: fn expect(condition, code, reason) {");
+    after(&format!(
+        "stopped at m4/d_dependencies.rhai:{}: p",
+        line + 2
+    ));
 }
