@@ -607,11 +607,17 @@ fn judge(
     if primary.rollout_state.as_deref() == Some("IN_PROGRESS") {
         missing.push("rollout IN_PROGRESS".to_owned());
     }
+    // The first of PLACEMENT_EVENTS that appeared wins over the later ones: "was unable to place
+    // a task" carries ECS's reason (capacity, constraints), which the scheduler's later summary
+    // ("is unable to consistently start tasks") does not; newest first within a kind.
     let placement_problem = if running.is_empty() && policy.desired_count > 0 {
-        events_since(service, policy.window_start())
-            .into_iter()
-            .find(|e| PLACEMENT_EVENTS.iter().any(|p| e.message.contains(p)))
-            .map(|e| e.message)
+        let events = events_since(service, policy.window_start());
+        PLACEMENT_EVENTS.iter().find_map(|p| {
+            events
+                .iter()
+                .find(|e| e.message.contains(p))
+                .map(|e| e.message.clone())
+        })
     } else {
         None
     };

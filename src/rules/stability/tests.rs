@@ -432,6 +432,39 @@ fn placement_failure_events_are_reported_while_no_task_runs() {
 }
 
 #[test]
+fn the_placement_event_with_ecs_reason_is_quoted_over_the_later_summary() {
+    // After repeated failures ECS adds "is unable to consistently start tasks successfully"
+    // (newest first in DescribeServices); the reason an operator acts on is in the earlier one.
+    let svc = ig(
+        0,
+        0,
+        vec![primary("IN_PROGRESS", SINCE)],
+        vec![
+            json!({"createdAt": "2026-12-01T10:00:09Z", "message": "(service ig) is unable to consistently start tasks successfully."}),
+            json!({"createdAt": "2026-12-01T10:00:03Z", "message": "(service ig) was unable to place a task. Reason: Capacity is unavailable at this time."}),
+        ],
+    );
+    let c = classify(&svc, &[], &policy(false));
+    assert!(c
+        .placement_problem
+        .as_deref()
+        .unwrap()
+        .contains("Reason: Capacity is unavailable"));
+    // The summary alone still counts as a placement problem.
+    let only = ig(
+        0,
+        0,
+        vec![primary("IN_PROGRESS", SINCE)],
+        vec![
+            json!({"createdAt": "2026-12-01T10:00:09Z", "message": "(service ig) is unable to consistently start tasks successfully."}),
+        ],
+    );
+    assert!(classify(&only, &[], &policy(false))
+        .placement_problem
+        .is_some());
+}
+
+#[test]
 fn code_deploy_with_empty_deployments_is_unsupported_at_once() {
     let svc = service(
         json!({"serviceName": "ig", "status": "ACTIVE", "desiredCount": 1,
