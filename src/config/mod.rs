@@ -352,17 +352,16 @@ impl Config {
             .run
             .and_then(|r| r.execution_prefix)
             .unwrap_or_else(|| "m4".to_owned());
-        if execution_prefix.is_empty()
-            || !execution_prefix
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        {
+        if !crate::rules::execution_id::valid_prefix(&execution_prefix) {
             return Err(Error::config(
                 env_file,
                 format!(
                     "`run.execution_prefix` = `{execution_prefix}` is not a lower-case identifier"
                 ),
-                "use letters, digits and `_`, e.g. \"m4\"",
+                format!(
+                    "execution ids are {}; use such a prefix, e.g. \"m4\" or \"m4_dev\"",
+                    crate::rules::execution_id::GRAMMAR
+                ),
             ));
         }
         let db = raw.db;

@@ -76,11 +76,11 @@ pub struct RunClock {
 
 impl RunClock {
     pub fn new(prefix: &str, now: DateTime<Utc>) -> RunClock {
-        let stamp = now.format("%Y%m%dT%H%M%SZ").to_string();
+        let id = crate::rules::execution_id::ExecutionId::new(prefix, now);
         RunClock {
             started: now,
-            execution_id: format!("{prefix}_{stamp}"),
-            stamp,
+            execution_id: id.id(),
+            stamp: id.stamp,
         }
     }
 }
@@ -389,9 +389,7 @@ impl Host {
 fn run_instant() -> Result<DateTime<Utc>> {
     match std::env::var("M4HOST_RUN_STAMP") {
         Ok(stamp) if !stamp.is_empty() => {
-            chrono::NaiveDateTime::parse_from_str(&stamp, "%Y%m%dT%H%M%SZ")
-                .map(|t| t.and_utc())
-                .map_err(|_| {
+            crate::rules::execution_id::parse_stamp(&stamp).ok_or_else(|| {
                     Error::usage(
                         format!("M4HOST_RUN_STAMP `{stamp}` is not YYYYMMDDTHHmmssZ"),
                         "unset it, or write it like 20260214T121004Z",

@@ -40,21 +40,34 @@ impl Default for EmitOptions {
     }
 }
 
-/// `m4_20260214T121004Z`: a lower-case prefix, `_`, and a UTC stamp.
+/// See `rules::execution_id` for the grammar.
 pub fn valid_execution_id(id: &str) -> bool {
-    match id.split_once('_') {
-        Some((prefix, stamp)) => {
-            !prefix.is_empty()
-                && prefix
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-                && chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%SZ").is_ok()
-        }
-        None => false,
-    }
+    crate::rules::execution_id::ExecutionId::parse(id).is_some()
 }
 
+/// The key under which every snapshot lists the artifacts this execution published before it,
+/// with their SHA-256: a hash chain, so that the last artifact vouches for every earlier one and
+/// `m4host report` can tell evidence changed after it was written.
+pub const EVIDENCE_CHAIN_KEY: &str = "evidence_chain";
+
 impl Host {
+    /// `[#{name, uri, sha256}]` of every artifact published so far, by name.
+    fn evidence_chain(&self) -> Value {
+        let records = self.artifacts.lock().expect("artifacts lock");
+        Value::Array(
+            records
+                .iter()
+                .map(|(name, r)| {
+                    serde_json::json!({
+                        "name": name,
+                        "uri": if r.uri.is_empty() { Value::Null } else { Value::String(r.uri.clone()) },
+                        "sha256": r.sha256,
+                    })
+                })
+                .collect(),
+        )
+    }
+
     /// The default blocker code of an evidence failure in the current phase: `<PHASE>-B3`.
     fn evidence_code(&self, given: &Option<String>) -> String {
         given.clone().unwrap_or_else(|| {
@@ -98,7 +111,10 @@ impl Host {
         if !valid_execution_id(execution_id) || !evidence::valid_artifact_name(name) {
             return Err(Fail::error(
                 "BAD_ARTIFACT_NAME",
-                format!("`{execution_id}`/`{name}` is not an execution id and artifact name"),
+                format!(
+                    "`{execution_id}`/`{name}` is not an execution id and artifact name (an id is {})",
+                    crate::rules::execution_id::GRAMMAR
+                ),
                 "e.g. read_evidence(\"m4_20260214T121004Z\", \"m4_f_daemon_start_snapshot\")",
             ));
         }
@@ -190,6 +206,7 @@ impl Host {
             document.insert("repl".into(), Value::Bool(true));
         }
         document.insert("provenance".into(), self.provenance());
+        document.insert(EVIDENCE_CHAIN_KEY.into(), self.evidence_chain());
         let bytes = canonical_bytes(&Value::Object(document));
         let leaks = self.vault.leaks_in(&bytes);
         if !leaks.is_empty() {

@@ -327,6 +327,28 @@ pub struct ServiceWait {
     /// The service's events since the update, newest first (at most 20).
     pub events_since_update: Vec<EventView>,
     pub placement_problem: Option<String>,
+    pub timeline: BringUpTimeline,
+}
+
+/// When one service passed each step of its bring-up. Two clocks, said per field: ECS stamps
+/// task creation and start; health and stability have no ECS timestamp, so they are this host's
+/// clock at the poll that first saw them (at most one poll interval late).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BringUpTimeline {
+    /// This host's clock when it sent the update (none when this execution did not update it).
+    pub update_sent_at: Option<DateTime<Utc>>,
+    /// ECS: createdAt of the first task since the update (it entered PENDING).
+    pub first_pending_at: Option<DateTime<Utc>>,
+    /// ECS: startedAt of the first task since the update (PENDING to RUNNING).
+    pub first_running_at: Option<DateTime<Utc>>,
+    /// This host: the first poll that saw the task HEALTHY (none without a declared check).
+    pub first_healthy_seen_at: Option<DateTime<Utc>>,
+    /// This host: the first poll of the stable stretch that satisfied the soak.
+    pub stable_since: Option<DateTime<Utc>>,
+    /// This host: the poll that found the soak complete.
+    pub stable_at: Option<DateTime<Utc>>,
+    /// This host: the poll that first saw the final failure.
+    pub failed_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -361,11 +383,16 @@ pub struct WaitTarget {
     pub policy: StabilityPolicy,
     /// Watched only: must not fail, need not soak.
     pub watched: bool,
+    /// When this execution sent the service's update, for the timeline.
+    pub update_sent_at: Option<DateTime<Utc>>,
 }
 
+#[derive(Default)]
 struct Tracker {
-    stable_since: Option<Instant>,
+    /// The waiter's clocks (monotonic) and the same instants in UTC for the timeline.
+    stable_since: Option<(Instant, DateTime<Utc>)>,
     placement_seen: Option<Instant>,
+    healthy_seen: Option<DateTime<Utc>>,
     result: Option<ServiceWait>,
 }
 
@@ -385,16 +412,7 @@ pub async fn wait_stable(
     let names: Vec<String> = targets.keys().cloned().collect();
     let mut trackers: BTreeMap<String, Tracker> = names
         .iter()
-        .map(|n| {
-            (
-                n.clone(),
-                Tracker {
-                    stable_since: None,
-                    placement_seen: None,
-                    result: None,
-                },
-            )
-        })
+        .map(|n| (n.clone(), Tracker::default()))
         .collect();
     let mut interval = options.first_poll_ms;
     let (mut polls, mut failed_polls) = (0, 0);
@@ -447,7 +465,7 @@ pub async fn wait_stable(
                         .into_iter()
                         .filter(|t| !known.contains(&t.arn)),
                 );
-                let now = Instant::now();
+                let now = (Instant::now(), Utc::now());
                 for service in &services {
                     let Some(target) = targets.get(&service.name) else {
                         continue;
@@ -467,6 +485,8 @@ pub async fn wait_stable(
                         );
                         r.watched = targets[&short].watched;
                         r.failed_at = Some(Utc::now());
+                        r.timeline.update_sent_at = targets[&short].update_sent_at;
+                        r.timeline.failed_at = r.failed_at;
                         tracker.result = Some(r);
                     }
                 }
@@ -570,7 +590,7 @@ fn judge_poll(
     judged: Classification,
     tracker: &mut Tracker,
     options: &WaitOptions,
-    now: Instant,
+    (now, now_utc): (Instant, DateTime<Utc>),
 ) -> ServiceWait {
     let policy = &target.policy;
     let floor = policy.health.soak_floor();
@@ -623,12 +643,15 @@ fn judge_poll(
         }
         None => tracker.placement_seen = None,
     }
-    let since = if outcome == Outcome::Stable {
-        *tracker.stable_since.get_or_insert(now)
+    let (since, since_utc) = if outcome == Outcome::Stable {
+        *tracker.stable_since.get_or_insert((now, now_utc))
     } else {
         tracker.stable_since = None;
-        now
+        (now, now_utc)
     };
+    if health == Health::Healthy {
+        tracker.healthy_seen.get_or_insert(now_utc);
+    }
     let stable_for = now.duration_since(since);
     let soaked = outcome == Outcome::Stable && (target.watched || stable_for >= soak);
     if outcome == Outcome::Stable && !soaked {
@@ -646,15 +669,32 @@ fn judge_poll(
     let primary = service.deployments.iter().find(|d| d.status == "PRIMARY");
     let mut events = stability::events_since(service, policy.window_start());
     events.truncate(20);
+    let failed_at = outcome
+        .is_final_failure()
+        .then(|| previous_failure.unwrap_or(now_utc));
+    let previous_stable_at = tracker
+        .result
+        .as_ref()
+        .filter(|r| r.stable)
+        .and_then(|r| r.timeline.stable_at);
+    let (first_pending_at, first_running_at) =
+        stability::first_task_times(&service.name, tasks, policy.window_start());
+    let timeline = BringUpTimeline {
+        update_sent_at: target.update_sent_at,
+        first_pending_at,
+        first_running_at,
+        first_healthy_seen_at: tracker.healthy_seen,
+        stable_since: soaked.then_some(since_utc),
+        stable_at: soaked.then(|| previous_stable_at.unwrap_or(now_utc)),
+        failed_at,
+    };
     ServiceWait {
         service: service.name.clone(),
         outcome,
         stable: soaked,
         reason,
         watched: target.watched,
-        failed_at: outcome
-            .is_final_failure()
-            .then(|| previous_failure.unwrap_or_else(Utc::now)),
+        failed_at,
         desired_count: service.desired_count,
         running_count: service.running_count,
         pending_count: service.pending_count,
@@ -676,6 +716,7 @@ fn judge_poll(
         stops,
         events_since_update: events,
         placement_problem,
+        timeline,
     }
 }
 
@@ -706,6 +747,7 @@ impl ServiceWait {
             stops: vec![],
             events_since_update: vec![],
             placement_problem: None,
+            timeline: BringUpTimeline::default(),
         }
     }
 }

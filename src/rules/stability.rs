@@ -331,6 +331,26 @@ pub fn events_since(service: &ServiceView, since: DateTime<Utc>) -> Vec<EventVie
         .collect()
 }
 
+/// When the service's first task since `since` entered PENDING and when the first went RUNNING,
+/// on ECS's clock: Task.createdAt is "the time when the task entered the PENDING state" and
+/// Task.startedAt "the time when the task transitioned from the PENDING state to the RUNNING
+/// state" (ECS API Reference, Task). Earlier tasks of the service are not part of this bring-up.
+pub fn first_task_times(
+    service: &str,
+    tasks: &[TaskView],
+    since: DateTime<Utc>,
+) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+    let since_update: Vec<&TaskView> = tasks
+        .iter()
+        .filter(|t| t.service() == Some(service))
+        .filter(|t| t.created_at.is_some_and(|at| at >= since))
+        .collect();
+    (
+        since_update.iter().filter_map(|t| t.created_at).min(),
+        since_update.iter().filter_map(|t| t.started_at).min(),
+    )
+}
+
 /// Unplanned stops of the service's tasks since `since`, oldest first.
 pub fn stops_since(service: &str, tasks: &[TaskView], since: DateTime<Utc>) -> Vec<Stop> {
     let mut stops: Vec<Stop> = tasks

@@ -278,6 +278,26 @@ impl Tenant {
         .unwrap_or_default()
     }
 
+    /// The bytes of an object in the tenant's evidence bucket.
+    pub(crate) fn object(&self, key: &str) -> Vec<u8> {
+        block_on(async {
+            aws()
+                .s3
+                .get_object()
+                .bucket(format!("{}-evidence", self.prefix()))
+                .key(key)
+                .send()
+                .await
+                .unwrap()
+                .body
+                .collect()
+                .await
+                .unwrap()
+                .into_bytes()
+                .to_vec()
+        })
+    }
+
     /// Registers a task definition revision for a service (optionally without run scope or with
     /// an inline secret-named variable) and points the service at it, still at desired count 0.
     pub(crate) fn replace_task_definition(&self, short: &str, env: &[(&str, &str)]) -> String {
@@ -817,6 +837,46 @@ fn rollback_restores_what_a_held_execution_changed_and_is_harmless_twice() {
         2,
         "each rollback publishes its own snapshot beside the execution: {snapshots:?}"
     );
+}
+
+/// One execution-id grammar: a prefix with `_` names the run's ids and snapshot field, and the
+/// rollback that reads its evidence back by id accepts them (it used to refuse `m4_dev_…`).
+#[test]
+fn a_prefix_with_an_underscore_names_its_ids_and_rolls_back() {
+    let t = Tenant::new();
+    t.edit(
+        "local.toml",
+        "[inputs]",
+        "[run]\nexecution_prefix = \"m4_dev\"\n\n[inputs]",
+    );
+    t.fault("case-ls", "crash_loop", None);
+    let held = t.run_with(&["soak_ms=1500"], &[]);
+    assert_hold(&held, "M4F-B3", "M4.F");
+    let execution = held.json()["execution_id"].as_str().unwrap().to_owned();
+    assert!(
+        execution.starts_with("m4_dev_2"),
+        "execution id {execution} carries the prefix"
+    );
+    let snapshot = t
+        .bucket_keys()
+        .into_iter()
+        .find(|k| k.ends_with(&format!("run_control/{execution}/m4_f_daemon_start_snapshot.json")))
+        .expect("the F snapshot is under the execution's folder");
+    let f: serde_json::Value = serde_json::from_slice(&t.object(&snapshot)).unwrap();
+    assert_eq!(f["m4_dev_execution_id"], execution.as_str());
+    std::thread::sleep(std::time::Duration::from_millis(1100)); // the rollback's own execution id
+    let rollback = Run::new()
+        .args([
+            "run",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/m4/rollback.rhai"),
+            "--env",
+        ])
+        .arg(t.path("local.toml"))
+        .args(["--output", "json", "--set", &format!("execution={execution}")])
+        .run();
+    rollback.status(0);
+    assert_eq!(rollback.json()["verdict"], "ROLLED_BACK");
+    assert_eq!(t.desired_counts(), vec![0, 0, 0, 0]);
 }
 
 #[test]

@@ -552,6 +552,11 @@ fn execution_id(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dyn
     Ok(host.clock.execution_id.clone().into())
 }
 
+fn execution_prefix(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
+    let id = crate::rules::execution_id::ExecutionId::parse(&host.clock.execution_id);
+    Ok(id.map(|i| i.prefix).unwrap_or_default().into())
+}
+
 fn run_stamp(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
     Ok(host.clock.stamp.clone().into())
 }
@@ -930,6 +935,19 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         failure: Failure::Never,
         call: execution_id,
+    },
+    Primitive {
+        name: "execution_prefix",
+        params: &[],
+        returns: "String",
+        shape: Shape::Value,
+        doc: "This execution's prefix, `[run] execution_prefix` (lower-case letters, digits and \
+              `_`): what precedes the stamp in execution_id(). Snapshots name the id's field \
+              `<prefix>_execution_id`.",
+        example: "let p = execution_prefix();\nprint(execution_id().starts_with(`${p}_`) && p != \"\");",
+        example_exit: 0,
+        failure: Failure::Never,
+        call: execution_prefix,
     },
     Primitive {
         name: "run_stamp",

@@ -447,6 +447,7 @@ fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
             name.clone(),
             WaitTarget {
                 watched,
+                update_sent_at: update.as_ref().map(|u| u.at),
                 policy: StabilityPolicy {
                     desired_count: desired,
                     expected_task_definition: expected_td,
@@ -689,7 +690,10 @@ pub const PRIMITIVES: &[Primitive] = &[
               rollback). services: name -> #{outcome, stable, reason, watched, failed_at, \
               counts, primary_task_definition, rollout_state, failed_tasks, \
               deployment_controller, task_arns, task_states, health, health_checks, soak_ms, \
-              soak_bound, stops, events_since_update, placement_problem}.",
+              soak_bound, stops, events_since_update, placement_problem, timeline: \
+              #{update_sent_at, first_pending_at, first_running_at (ECS's createdAt and \
+              startedAt), first_healthy_seen_at, stable_since, stable_at, failed_at (this host's \
+              clock at the poll that saw them)}}.",
         example: "let w = ecs_wait_stable(\"fraud-platform-dev-min\", [\"fraud-platform-dev-min-ig\"], #{ timeout_ms: 300 });\nprint(w.outcome);",
         example_exit: 0,
         failure: Failure::Catchable,
