@@ -55,6 +55,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
         Command::Repl(args) => command::repl::run(args),
         Command::Check(args) => command::check::run(args),
         Command::Doc(args) => command::doc::run(args),
+        Command::Report(args) => command::report::run(args),
         Command::Completions(args) => command::shell::completions(args),
         Command::Man(args) => command::shell::man(args),
     };

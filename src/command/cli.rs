@@ -30,10 +30,27 @@ pub enum Command {
     Check(CheckArgs),
     /// Print the reference of every primitive, or write editor definitions.
     Doc(DocArgs),
+    /// Read an execution's evidence back from durable storage, check every artifact's hash, and
+    /// draw its bring-up timeline (text, and SVG with --svg). Exit 0 verified, 1 not, 2 usage.
+    Report(ReportArgs),
     /// Print a shell completion script (e.g. `m4host completions bash > /etc/bash_completion.d/m4host`).
     Completions(CompletionsArgs),
     /// Print a man page (roff), e.g. `m4host man > m4host.1`, or write them all with --dir.
     Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The execution id, e.g. m4_20260214T121004Z (`--output json` of a run prints it).
+    pub execution: String,
+    #[command(flatten)]
+    pub env: EnvArgs,
+    /// Also draw the bring-up timeline into this SVG file (replaced if it exists).
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+    /// Where this machine's local evidence mirror is; overrides `[evidence] local_root`.
+    #[arg(long, value_name = "DIR")]
+    pub evidence_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -126,7 +143,16 @@ pub enum OutputFormat {
     Json,
 }
 
-const SUBCOMMANDS: &[&str] = &["run", "repl", "check", "doc", "completions", "man", "help"];
+const SUBCOMMANDS: &[&str] = &[
+    "run",
+    "repl",
+    "check",
+    "doc",
+    "report",
+    "completions",
+    "man",
+    "help",
+];
 
 impl Cli {
     /// Parses the arguments, treating `m4host SCRIPT ...` as `m4host run SCRIPT ...`.

@@ -1,4 +1,4 @@
-//! The commands a user runs: the raw command line, `run`, `check`, `doc`, the REPL, and the
+//! The commands a user runs: the raw command line, `run`, `check`, `doc`, the REPL, `report`, and the
 //! shell's `completions` and `man`. Each builds what it needs from the layers below and turns
 //! the outcome into an exit status.
 
@@ -6,5 +6,6 @@ pub mod check;
 pub mod cli;
 pub mod doc;
 pub mod repl;
+pub mod report;
 pub mod run;
 pub mod shell;

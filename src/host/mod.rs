@@ -4,12 +4,14 @@
 //!
 //! Not here: argument marshalling (`primitives`), engine setup (`engine`), output (`report`).
 
+pub mod evidence_report;
 pub mod handles;
 pub mod json;
 pub mod publish;
 pub mod report;
 pub mod reports;
 pub mod stepper;
+pub mod timeline;
 
 use crate::config::{Config, Location};
 use crate::error::{Error, Result};
@@ -388,14 +390,13 @@ impl Host {
 /// rehearsal's evidence paths reproducible and lets tests prove write-once across runs.
 fn run_instant() -> Result<DateTime<Utc>> {
     match std::env::var("M4HOST_RUN_STAMP") {
-        Ok(stamp) if !stamp.is_empty() => {
-            crate::rules::execution_id::parse_stamp(&stamp).ok_or_else(|| {
-                    Error::usage(
-                        format!("M4HOST_RUN_STAMP `{stamp}` is not YYYYMMDDTHHmmssZ"),
-                        "unset it, or write it like 20260214T121004Z",
-                    )
-                })
-        }
+        Ok(stamp) if !stamp.is_empty() => crate::rules::execution_id::parse_stamp(&stamp)
+            .ok_or_else(|| {
+                Error::usage(
+                    format!("M4HOST_RUN_STAMP `{stamp}` is not YYYYMMDDTHHmmssZ"),
+                    "unset it, or write it like 20260214T121004Z",
+                )
+            }),
         _ => Ok(Utc::now()),
     }
 }

@@ -80,29 +80,36 @@ impl Host {
     }
 
     fn evidence_bucket(&self, write_code: &str) -> Outcome<String> {
+        self.durable_bucket()?
+            .map_err(|why| self.raise_block(write_code, &format!("{why}: cannot publish")))
+    }
+
+    /// The evidence bucket, from `[evidence] bucket_handle`; the outer error is a host failure,
+    /// the inner one says why the handle names no bucket.
+    pub(crate) fn durable_bucket(&self) -> Outcome<std::result::Result<String, String>> {
         let handle = self.config()?.evidence.bucket_handle.clone();
         let resolved = self.resolve(std::slice::from_ref(&handle))?;
-        match resolved.into_iter().next().map(|(_, r)| r) {
+        Ok(match resolved.into_iter().next().map(|(_, r)| r) {
             Some(Resolution::Resolved {
                 value: Value::String(bucket),
                 ..
             }) => Ok(bucket),
-            Some(other) => Err(self.raise_block(
-                write_code,
-                &format!(
-                    "evidence bucket handle `{handle}` is {}: cannot publish",
-                    other.outcome()
-                ),
+            Some(other) => Err(format!(
+                "evidence bucket handle `{handle}` is {}",
+                other.outcome()
             )),
-            None => Err(self.raise_block(write_code, "evidence bucket handle unresolved")),
-        }
+            None => Err(format!("evidence bucket handle `{handle}` unresolved")),
+        })
+    }
+
+    /// `evidence/<environment>/run_control/<execution_id>/`
+    pub(crate) fn control_prefix(&self, execution_id: &str) -> Outcome<String> {
+        let env = &self.config()?.evidence.environment;
+        Ok(format!("evidence/{env}/run_control/{execution_id}/"))
     }
 
     fn control_key(&self, execution_id: &str, name: &str) -> Outcome<String> {
-        let env = &self.config()?.evidence.environment;
-        Ok(format!(
-            "evidence/{env}/run_control/{execution_id}/{name}.json"
-        ))
+        Ok(format!("{}{name}.json", self.control_prefix(execution_id)?))
     }
 
     /// Reads an artifact another execution published (e.g. the M4.F snapshot a rollback restores
@@ -118,25 +125,9 @@ impl Host {
                 "e.g. read_evidence(\"m4_20260214T121004Z\", \"m4_f_daemon_start_snapshot\")",
             ));
         }
-        let handle = self.config()?.evidence.bucket_handle.clone();
-        let bucket = match self
-            .resolve(std::slice::from_ref(&handle))?
-            .into_iter()
-            .next()
-            .map(|(_, r)| r)
-        {
-            Some(Resolution::Resolved {
-                value: Value::String(b),
-                ..
-            }) => b,
-            _ => {
-                return Err(Fail::error(
-                    "SNAPSHOT_UNREADABLE",
-                    format!("evidence bucket handle `{handle}` unresolved"),
-                    "",
-                ))
-            }
-        };
+        let bucket = self
+            .durable_bucket()?
+            .map_err(|why| Fail::error("SNAPSHOT_UNREADABLE", why, ""))?;
         let key = self.control_key(execution_id, name)?;
         let aws = self.aws()?;
         let bytes = self

@@ -157,6 +157,40 @@ pub async fn write_durable_once(
     Ok(body)
 }
 
+/// The keys under `prefix`, every page of ListObjectsV2 (1,000 keys each).
+pub async fn list_durable(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Vec<String>, String> {
+    let mut keys = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_continuation_token(token.take())
+            .send()
+            .await
+            .map_err(|err| {
+                format!(
+                    "cannot list s3://{bucket}/{prefix}: {}",
+                    crate::infra::aws::describe_sdk_error(&err)
+                )
+            })?;
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned)),
+        );
+        match page.next_continuation_token() {
+            Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_owned()),
+            _ => return Ok(keys),
+        }
+    }
+}
+
 /// Reads an object whole.
 pub async fn read_durable(
     s3: &aws_sdk_s3::Client,

@@ -250,6 +250,13 @@ fn a_closed_stdout_pipe_never_panics() {
         vec!["man".into()],
         vec!["check".into(), format!("{hello}/hello.rhai")],
         vec!["--help".into()],
+        // A report of an execution that left no evidence: the findings go to a closed pipe.
+        vec![
+            "report".into(),
+            "m4_20260214T121004Z".into(),
+            "--env".into(),
+            format!("{hello}/m4host.toml"),
+        ],
         vec![
             "run".into(),
             format!("{hello}/hello.rhai"),
@@ -301,7 +308,15 @@ fn bash_completion_offers_subcommands_and_flag_values() {
         String::from_utf8_lossy(&shown.stdout).into_owned()
     };
     let offered = complete("m4host ''", 1, "m4host");
-    for sub in ["run", "repl", "check", "doc", "completions", "man"] {
+    for sub in [
+        "run",
+        "repl",
+        "check",
+        "doc",
+        "report",
+        "completions",
+        "man",
+    ] {
         assert!(
             offered.lines().any(|l| l == sub),
             "{sub} not offered: {offered}"
@@ -346,6 +361,7 @@ fn every_man_page_renders_without_warnings() {
         ("repl", "--plan"),
         ("check", "SCRIPTS"),
         ("doc", "--definitions"),
+        ("report", "--svg"),
         ("completions", "SHELL"),
         ("man", "--dir"),
     ] {

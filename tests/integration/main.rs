@@ -20,3 +20,4 @@ mod secrets;
 mod shapes;
 mod substrate;
 mod support;
+mod timeline;

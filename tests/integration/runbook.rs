@@ -278,6 +278,33 @@ impl Tenant {
         .unwrap_or_default()
     }
 
+    /// Writes an object into the tenant's evidence bucket over whatever is there (what someone
+    /// changing evidence after a run would do; m4host itself never overwrites).
+    pub(crate) fn put_object(&self, key: &str, bytes: &[u8]) {
+        block_on(
+            aws()
+                .s3
+                .put_object()
+                .bucket(format!("{}-evidence", self.prefix()))
+                .key(key)
+                .body(aws_sdk_s3::primitives::ByteStream::from(bytes.to_vec()))
+                .send(),
+        )
+        .unwrap();
+    }
+
+    pub(crate) fn delete_object(&self, key: &str) {
+        block_on(
+            aws()
+                .s3
+                .delete_object()
+                .bucket(format!("{}-evidence", self.prefix()))
+                .key(key)
+                .send(),
+        )
+        .unwrap();
+    }
+
     /// The bytes of an object in the tenant's evidence bucket.
     pub(crate) fn object(&self, key: &str) -> Vec<u8> {
         block_on(async {
@@ -860,10 +887,26 @@ fn a_prefix_with_an_underscore_names_its_ids_and_rolls_back() {
     let snapshot = t
         .bucket_keys()
         .into_iter()
-        .find(|k| k.ends_with(&format!("run_control/{execution}/m4_f_daemon_start_snapshot.json")))
+        .find(|k| {
+            k.ends_with(&format!(
+                "run_control/{execution}/m4_f_daemon_start_snapshot.json"
+            ))
+        })
         .expect("the F snapshot is under the execution's folder");
     let f: serde_json::Value = serde_json::from_slice(&t.object(&snapshot)).unwrap();
     assert_eq!(f["m4_dev_execution_id"], execution.as_str());
+    // The held execution's evidence verifies, and its timeline marks the failure.
+    let report = crate::timeline::report(&t, &execution, &[]);
+    report.status(0).stdout_has("M4.F   HOLD");
+    let case_ls = report
+        .stdout
+        .lines()
+        .find(|l| l.contains(&format!("{}-case-ls ", t.prefix())))
+        .unwrap_or_else(|| panic!("no case-ls lane:\n{}", report.stdout));
+    assert!(
+        case_ls.contains("crash_loop at +") && case_ls.contains('X'),
+        "{case_ls}"
+    );
     std::thread::sleep(std::time::Duration::from_millis(1100)); // the rollback's own execution id
     let rollback = Run::new()
         .args([
@@ -872,7 +915,12 @@ fn a_prefix_with_an_underscore_names_its_ids_and_rolls_back() {
             "--env",
         ])
         .arg(t.path("local.toml"))
-        .args(["--output", "json", "--set", &format!("execution={execution}")])
+        .args([
+            "--output",
+            "json",
+            "--set",
+            &format!("execution={execution}"),
+        ])
         .run();
     rollback.status(0);
     assert_eq!(rollback.json()["verdict"], "ROLLED_BACK");

@@ -619,17 +619,23 @@ fn a_stop_stamped_by_a_server_clock_slightly_behind_still_counts() {
 /// task do not count, and a replacement does not move "first".
 #[test]
 fn first_task_times_are_the_first_since_the_update() {
-    let earlier = task(json!({"taskArn": "arn:aws:ecs:eu-west-2:123456789012:task/c/old",
+    let earlier = task(
+        json!({"taskArn": "arn:aws:ecs:eu-west-2:123456789012:task/c/old",
         "group": "service:ig", "taskDefinitionArn": TD, "lastStatus": "STOPPED",
         "desiredStatus": "STOPPED", "createdAt": "2026-12-01T09:00:00Z",
-        "startedAt": "2026-12-01T09:00:04Z", "containers": []}));
-    let other = task(json!({"taskArn": "arn:aws:ecs:eu-west-2:123456789012:task/c/other",
+        "startedAt": "2026-12-01T09:00:04Z", "containers": []}),
+    );
+    let other = task(
+        json!({"taskArn": "arn:aws:ecs:eu-west-2:123456789012:task/c/other",
         "group": "service:ofp", "taskDefinitionArn": TD, "lastStatus": "RUNNING",
         "desiredStatus": "RUNNING", "createdAt": "2026-12-01T10:00:00Z",
-        "startedAt": "2026-12-01T10:00:02Z", "containers": []}));
-    let replacement = task(json!({"taskArn": "arn:aws:ecs:eu-west-2:123456789012:task/c/new",
+        "startedAt": "2026-12-01T10:00:02Z", "containers": []}),
+    );
+    let replacement = task(
+        json!({"taskArn": "arn:aws:ecs:eu-west-2:123456789012:task/c/new",
         "group": "service:ig", "taskDefinitionArn": TD, "lastStatus": "PENDING",
-        "desiredStatus": "RUNNING", "createdAt": "2026-12-01T10:00:30Z", "containers": []}));
+        "desiredStatus": "RUNNING", "createdAt": "2026-12-01T10:00:30Z", "containers": []}),
+    );
     let first = running_task("t1", "HEALTHY");
     let tasks = [earlier, other, replacement, first];
     let (pending, running) = first_task_times("ig", &tasks, at(SINCE).unwrap());
