@@ -319,6 +319,11 @@ impl Session {
 
     /// Evaluates one input; returns the text to show.
     fn eval(&mut self, input: &str) -> String {
+        // A Ctrl-C that landed after the last operation of the previous line (a probe it cut
+        // short, say) was for that line; left set, it would stop this one at its first step.
+        self.host
+            .interrupted
+            .store(false, std::sync::atomic::Ordering::SeqCst);
         let trimmed = input.trim();
         let (command, rest) = trimmed
             .split_once(' ')

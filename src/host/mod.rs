@@ -178,8 +178,34 @@ impl Host {
     }
 
     /// Runs a future to completion on the host runtime. Primitives are synchronous to Rhai.
+    /// Not cut short by Ctrl-C: for what must finish once begun (updates, evidence writes) and
+    /// for waits that watch `interrupted` themselves.
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         self.runtime.block_on(future)
+    }
+
+    /// Runs a read-only call (a probe, a describe, a lookup) unless Ctrl-C or a signal comes first:
+    /// then the call is dropped and `INTERRUPTED` raised at once, instead of the operator waiting
+    /// out the call's own timeouts and retries. The flag is only read here; the engine's progress
+    /// hook still ends the script at its next operation.
+    pub fn call<F: Future>(&self, future: F) -> Outcome<F::Output> {
+        let flag = Arc::clone(&self.interrupted);
+        let interrupted = async move {
+            while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+        };
+        self.runtime.block_on(async {
+            tokio::select! {
+                biased;
+                out = future => Ok(out),
+                () = interrupted => Err(Fail::error(
+                    "INTERRUPTED",
+                    "interrupted (Ctrl-C or a signal) while the call was in flight; it was abandoned",
+                    "nothing was changed by a read; run the line or the phase again",
+                )),
+            }
+        })
     }
 
     pub fn config(&self) -> Outcome<&Config> {
@@ -232,7 +258,7 @@ impl Host {
             BTreeMap::new()
         } else {
             let aws = self.aws()?;
-            self.block_on(handles::fetch_ssm(&aws.ssm, &names))
+            self.call(handles::fetch_ssm(&aws.ssm, &names))?
         };
         let mut out = Vec::with_capacity(keys.len());
         let mut cache = self.resolved.lock().expect("handles lock");

@@ -242,6 +242,77 @@ fn ctrl_c_stops_a_running_wait_and_the_session_goes_on() {
     );
 }
 
+/// Issue 16: Ctrl-C at every other moment of a session. At the idle prompt, with the runbook
+/// waiting before its first phase, it drops the line being typed and nothing else; inside a probe
+/// (M4.C's IAM calls, held by the fault proxy so the moment is certain) it abandons the call at
+/// once rather than after the SDK's timeouts and retries, and ends the runbook there; inside a
+/// typed probe it returns to the prompt, and the next line runs as if nothing had happened.
+#[test]
+fn ctrl_c_at_the_prompt_before_a_phase_and_inside_probes_leaves_the_session_usable() {
+    use crate::faults::{through, FaultProxy};
+    let t = Tenant::new();
+    let proxy = FaultProxy::start();
+    through(&t, &proxy);
+    proxy.rules(serde_json::json!([{"service": "iam", "kind": "pause"}]));
+    let dir = tempfile::tempdir().unwrap();
+    let command = format!(
+        "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true {} repl --env {} {MAIN}",
+        env!("CARGO_BIN_EXE_m4host"),
+        t.path("local.toml").display()
+    );
+    let tmux = Tmux::start(dir.path(), &command);
+    tmux.wait_for("waiting before M4.A");
+    let ctrl_c = || {
+        std::process::Command::new("tmux")
+            .args(["send-keys", "-t", &tmux.session, "C-c"])
+            .status()
+            .unwrap();
+    };
+
+    // At the idle prompt, before a phase: the half-typed line goes, the runbook still waits.
+    std::process::Command::new("tmux")
+        .args(["send-keys", "-t", &tmux.session, "-l", "let abandoned = 1"])
+        .status()
+        .unwrap();
+    ctrl_c();
+    tmux.keys("40 + 2");
+    tmux.wait_for("\n42");
+    tmux.keys(":phases");
+    tmux.wait_for("M4.A   next");
+    tmux.keys("abandoned");
+    tmux.wait_for("Undefined variable: abandoned");
+
+    // Inside a probe of a phase: M4.C's IAM calls are held; Ctrl-C abandons them at once.
+    tmux.keys(":continue");
+    proxy.wait_paused(Duration::from_secs(60));
+    let started = Instant::now();
+    ctrl_c();
+    let screen = tmux.wait_for("runbook finished");
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(4),
+        "Ctrl-C took {took:?} to end a held IAM call (attempt timeout 5 s):\n{screen}"
+    );
+    tmux.keys(":phases");
+    let screen = tmux.wait_for("(runbook finished)");
+    assert!(screen.contains("M4.B   Pass"), "{screen}");
+    assert!(
+        !screen.contains("M4.C   Pass") && !screen.contains("M4.D   Pass"),
+        "nothing passed after the interruption:\n{screen}"
+    );
+
+    // Inside a typed probe (IAM still held): back at the prompt, and the next line is not
+    // stopped by the Ctrl-C that was meant for the probe.
+    tmux.keys("iam_role(\"m4-held-role\")");
+    proxy.wait_paused(Duration::from_secs(30));
+    ctrl_c();
+    tmux.wait_for("INTERRUPTED");
+    tmux.keys("\"still \" + \"here\"");
+    tmux.wait_for("still here");
+    proxy.release();
+    tmux.keys(":quit");
+}
+
 #[test]
 fn tab_completes_primitives_commands_and_handle_keys() {
     let t = Tenant::new();

@@ -81,7 +81,7 @@ fn describe_services(host: &Host, _: &NativeCallContext, args: &mut Args) -> Out
     let wanted = names(args.array(1), "service names")?;
     let aws = host.aws()?;
     Ok(
-        match host.block_on(ecs::describe_services(&aws.ecs, &cluster, &wanted)) {
+        match host.call(ecs::describe_services(&aws.ecs, &cluster, &wanted))? {
             Err(why) => outcome(
                 "error",
                 why,
@@ -204,7 +204,7 @@ fn guarded_updates(
     let key = host.m3()?.required_env_key.clone();
     let aws = host.aws()?;
     let (found, missing) = host
-        .block_on(ecs::describe_services(&aws.ecs, cluster, names))
+        .call(ecs::describe_services(&aws.ecs, cluster, names))?
         .map_err(|why| Fail::error("UPDATE_FAILED", why, "check the cluster and credentials"))?;
     let by_name: BTreeMap<&str, &crate::rules::stability::ServiceView> =
         found.iter().map(|s| (s.name.as_str(), s)).collect();
@@ -511,51 +511,49 @@ fn list_tasks(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dy
         }
     };
     let aws = host.aws()?;
-    Ok(
-        match host.block_on(ecs::tasks(&aws.ecs, &cluster, status)) {
-            Ok(listing) if listing.failures.is_empty() => outcome(
-                "pass",
-                format!("{} task(s)", listing.tasks.len()),
-                vec![
-                    ("tasks", to_map(&listing.tasks)),
-                    ("failures", to_map(&listing.failures)),
-                ],
+    Ok(match host.call(ecs::tasks(&aws.ecs, &cluster, status))? {
+        Ok(listing) if listing.failures.is_empty() => outcome(
+            "pass",
+            format!("{} task(s)", listing.tasks.len()),
+            vec![
+                ("tasks", to_map(&listing.tasks)),
+                ("failures", to_map(&listing.failures)),
+            ],
+        ),
+        // Tasks ECS listed but could not describe: the listing is incomplete, not empty.
+        Ok(listing) => outcome(
+            "error",
+            format!(
+                "{} task(s) described, {} not: {}",
+                listing.tasks.len(),
+                listing.failures.len(),
+                listing.failures.join(", ")
             ),
-            // Tasks ECS listed but could not describe: the listing is incomplete, not empty.
-            Ok(listing) => outcome(
-                "error",
-                format!(
-                    "{} task(s) described, {} not: {}",
-                    listing.tasks.len(),
-                    listing.failures.len(),
-                    listing.failures.join(", ")
-                ),
-                vec![
-                    ("tasks", to_map(&listing.tasks)),
-                    ("failures", to_map(&listing.failures)),
-                ],
-            ),
-            Err(why) => outcome(
-                "error",
-                why,
-                vec![
-                    ("tasks", to_map(&Vec::<()>::new())),
-                    ("failures", to_map(&Vec::<()>::new())),
-                ],
-            ),
-        },
-    )
+            vec![
+                ("tasks", to_map(&listing.tasks)),
+                ("failures", to_map(&listing.failures)),
+            ],
+        ),
+        Err(why) => outcome(
+            "error",
+            why,
+            vec![
+                ("tasks", to_map(&Vec::<()>::new())),
+                ("failures", to_map(&Vec::<()>::new())),
+            ],
+        ),
+    })
 }
 
 fn standalone_tasks(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let cluster = args.str(0);
     let aws = host.aws()?;
     Ok(
-        match host.block_on(ecs::tasks(
+        match host.call(ecs::tasks(
             &aws.ecs,
             &cluster,
             aws_sdk_ecs::types::DesiredStatus::Running,
-        )) {
+        ))? {
             Ok(listing) if !listing.failures.is_empty() => outcome(
                 "error",
                 format!(

@@ -32,17 +32,16 @@ async fn role_value(iam: &aws_sdk_iam::Client, name: &str) -> serde_json::Value 
 fn role(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let name = args.str(0);
     let aws = host.aws()?;
-    Ok(from_json(&host.block_on(role_value(&aws.iam, &name))))
+    Ok(from_json(&host.call(role_value(&aws.iam, &name))?))
 }
 
 fn roles(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let names: Vec<String> = args.array(0).into_iter().map(|n| n.to_string()).collect();
     let aws = host.aws()?;
-    let results = host.block_on(crate::host::bounded(
-        names
-            .iter()
-            .map(|n| async move { (n.clone(), role_value(&aws.iam, n).await) }),
-    ));
+    let results =
+        host.call(crate::host::bounded(names.iter().map(|n| async move {
+            (n.clone(), role_value(&aws.iam, n).await)
+        })))?;
     Ok(from_json(&serde_json::Value::Object(
         results.into_iter().collect(),
     )))
@@ -114,7 +113,7 @@ fn simulate(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dyna
     let pairs = pairs_of(args.array(1))?;
     let aws = host.aws()?;
     Ok(from_json(
-        &host.block_on(simulate_value(&aws.iam, &principal, &pairs)),
+        &host.call(simulate_value(&aws.iam, &principal, &pairs))?,
     ))
 }
 
@@ -131,14 +130,14 @@ fn simulations(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
         asked.push((principal.to_string(), pairs_of(items)?));
     }
     let aws = host.aws()?;
-    let results = host.block_on(crate::host::bounded(asked.iter().map(
+    let results = host.call(crate::host::bounded(asked.iter().map(
         |(principal, pairs)| async move {
             (
                 principal.clone(),
                 simulate_value(&aws.iam, principal, pairs).await,
             )
         },
-    )));
+    )))?;
     Ok(from_json(&serde_json::Value::Object(
         results.into_iter().collect(),
     )))

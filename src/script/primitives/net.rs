@@ -275,7 +275,7 @@ fn db_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dyna
         )?,
     };
     host.calls.add("postgres");
-    let report = host.block_on(crate::infra::db::probe(&target));
+    let report = host.call(crate::infra::db::probe(&target))?;
     Ok(from_json(
         &serde_json::to_value(report).expect("probe serialises"),
     ))

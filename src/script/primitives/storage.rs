@@ -28,7 +28,7 @@ fn s3_probe_item(
 
 fn s3_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let probe = s3_probe_item(host, args.str(0), args.str(1))?;
-    Ok(from_json(&host.block_on(probe)))
+    Ok(from_json(&host.call(probe)?))
 }
 
 fn s3_probes(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
@@ -47,14 +47,14 @@ fn s3_probes(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dyn
             get("prefix").unwrap_or_default(),
         )?);
     }
-    let results = host.block_on(crate::host::bounded(probes));
+    let results = host.call(crate::host::bounded(probes))?;
     Ok(from_json(&serde_json::Value::Array(results)))
 }
 
 fn log_groups(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let prefix = args.str(0);
     let aws = host.aws()?;
-    let value = match host.block_on(crate::infra::logs::groups(&aws.logs, &prefix)) {
+    let value = match host.call(crate::infra::logs::groups(&aws.logs, &prefix))? {
         Ok(groups) if groups.is_empty() => {
             serde_json::json!({"outcome": "fail", "groups": [], "reason": format!("no log group under {prefix}")})
         }
@@ -83,12 +83,12 @@ fn log_write_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outco
         host.clock.execution_id,
         host.next_probe_id()
     );
-    let value = match host.block_on(crate::infra::logs::write_probe(
+    let value = match host.call(crate::infra::logs::write_probe(
         &aws.logs,
         &group,
         &stream,
         "m4host write probe",
-    )) {
+    ))? {
         Ok(()) => serde_json::json!({"outcome": "pass", "written": true, "stream": stream,
             "reason": format!("created {stream} and put one event in {group}")}),
         Err(why) if why.contains("ResourceNotFound") => {
@@ -122,9 +122,9 @@ fn log_filter(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dy
     let (group, pattern) = (args.str(0), args.str(1));
     let since_ms = args.any(2).as_int().unwrap_or(0);
     let aws = host.aws()?;
-    Ok(from_json(&host.block_on(log_filter_value(
+    Ok(from_json(&host.call(log_filter_value(
         &aws.logs, &group, &pattern, since_ms,
-    ))))
+    ))?))
 }
 
 fn log_filters(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
@@ -133,12 +133,12 @@ fn log_filters(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
     let since_ms = args.any(2).as_int().unwrap_or(0);
     let aws = host.aws()?;
     let pattern = &pattern;
-    let results = host.block_on(crate::host::bounded(groups.iter().map(|g| async move {
+    let results = host.call(crate::host::bounded(groups.iter().map(|g| async move {
         (
             g.clone(),
             log_filter_value(&aws.logs, g, pattern, since_ms).await,
         )
-    })));
+    })))?;
     Ok(from_json(&serde_json::Value::Object(
         results.into_iter().collect(),
     )))
