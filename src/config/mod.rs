@@ -192,6 +192,7 @@ struct RawEnv {
 struct RawAws {
     region: String,
     endpoint_url: Option<String>,
+    profile: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -246,6 +247,9 @@ pub struct Config {
     pub env_file: PathBuf,
     pub region: String,
     pub endpoint_url: Option<String>,
+    /// A named profile of the shared config and credentials files (`[aws] profile`); else the
+    /// SDK's chain decides (`AWS_PROFILE`, then the environment, container and instance roles).
+    pub aws_profile: Option<String>,
     pub registry: HandlesRegistry,
     pub outputs: TerraformOutputs,
     pub m3_verdict: Location,
@@ -315,6 +319,20 @@ impl Config {
                 ));
             }
         }
+        if let Some(profile) = &raw.aws.profile {
+            // Profile names as the shared files allow them: no blanks, no brackets.
+            let plain = !profile.is_empty()
+                && profile.chars().all(|c| {
+                    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | '@' | '+')
+                });
+            if !plain {
+                return Err(Error::config(
+                    env_file,
+                    format!("`aws.profile` = `{profile}` is not a profile name"),
+                    "name a profile of ~/.aws/config (e.g. \"m4-operator\"), or remove the key to use AWS_PROFILE or the default chain",
+                ));
+            }
+        }
         if raw.limits.max_operations == 0 || raw.limits.max_call_levels == 0 {
             return Err(Error::config(
                 env_file,
@@ -369,6 +387,7 @@ impl Config {
             env_file: env_file.to_path_buf(),
             region: raw.aws.region,
             endpoint_url: raw.aws.endpoint_url,
+            aws_profile: raw.aws.profile,
             registry,
             outputs,
             m3_verdict,

@@ -67,6 +67,7 @@ impl Intercept for CountCalls {
 /// The clients this host uses.
 #[derive(Debug, Clone)]
 pub struct Aws {
+    pub sts: aws_sdk_sts::Client,
     pub s3: aws_sdk_s3::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub ecs: aws_sdk_ecs::Client,
@@ -101,6 +102,29 @@ impl Aws {
         if let Some(url) = &config.endpoint_url {
             loader = loader.endpoint_url(url);
         }
+        // A named profile may assume a role (`role_arn` + `source_profile`): aws-config asks STS
+        // for it, at the profile's `endpoint_url` or `AWS_ENDPOINT_URL(_STS)` when one is set.
+        // Named in the env file, the profile is the only source: the default chain would prefer
+        // keys in the environment and act, silently, as someone else.
+        if let Some(profile) = &config.aws_profile {
+            // The STS client that assumes a profile's role gets the run's region and budgets.
+            let provider_config = aws_config::provider_config::ProviderConfig::default()
+                .with_region(Some(Region::new(config.region.clone())))
+                .with_timeout_config(
+                    TimeoutConfig::builder()
+                        .connect_timeout(budgets.connect_timeout())
+                        .operation_attempt_timeout(budgets.attempt_timeout())
+                        .operation_timeout(budgets.call_timeout())
+                        .build(),
+                )
+                .with_retry_config(RetryConfig::standard().with_max_attempts(budgets.max_attempts));
+            loader = loader.profile_name(profile).credentials_provider(
+                aws_config::profile::ProfileFileCredentialsProvider::builder()
+                    .configure(&provider_config)
+                    .profile_name(profile)
+                    .build(),
+            );
+        }
         let shared = loader.load().await;
         let path_style = endpoint_override(config).is_some();
         let s3 = aws_sdk_s3::config::Builder::from(&shared)
@@ -119,13 +143,41 @@ impl Aws {
         let logs = aws_sdk_cloudwatchlogs::config::Builder::from(&shared)
             .interceptor(counter.interceptor("logs"))
             .build();
+        let sts = aws_sdk_sts::config::Builder::from(&shared)
+            .interceptor(counter.interceptor("sts"))
+            .build();
         Aws {
+            sts: aws_sdk_sts::Client::from_conf(sts),
             s3: aws_sdk_s3::Client::from_conf(s3),
             ssm: aws_sdk_ssm::Client::from_conf(ssm),
             ecs: aws_sdk_ecs::Client::from_conf(ecs),
             iam: aws_sdk_iam::Client::from_conf(iam),
             logs: aws_sdk_cloudwatchlogs::Client::from_conf(logs),
         }
+    }
+}
+
+/// Who the credentials in force are, as STS GetCallerIdentity says (never the keys).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Identity {
+    pub account: String,
+    pub arn: String,
+    pub user_id: String,
+}
+
+pub async fn caller_identity(sts: &aws_sdk_sts::Client) -> Result<Identity, String> {
+    let out = sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| format!("GetCallerIdentity: {}", describe_sdk_error(&e)))?;
+    match (out.account(), out.arn()) {
+        (Some(account), Some(arn)) => Ok(Identity {
+            account: account.to_owned(),
+            arn: arn.to_owned(),
+            user_id: out.user_id().unwrap_or_default().to_owned(),
+        }),
+        _ => Err("GetCallerIdentity answered without an account or ARN".to_owned()),
     }
 }
 
@@ -149,9 +201,17 @@ where
         SdkError::DispatchFailure(e) => {
             let detail = aws_smithy_types::error::display::DisplayErrorContext(err).to_string();
             if detail.contains("credentials") {
-                "no usable AWS credentials (standard chain: environment, profile/SSO, container or \
-                 instance role); set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-                    .to_owned()
+                // The chain's own words name the profile or file at fault; they carry no keys.
+                let cause = detail
+                    .rsplit(": ")
+                    .find(|part| part.contains("profile") || part.contains("role"))
+                    .map(|c| format!(" ({})", c.trim()))
+                    .unwrap_or_default();
+                format!(
+                    "no usable AWS credentials{cause} (standard chain: environment, profile/SSO, \
+                     container or instance role); set [aws] profile or AWS_PROFILE, or \
+                     AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+                )
             } else if e.is_timeout() {
                 "timed out connecting to the endpoint".to_owned()
             } else if e.is_io() {

@@ -1,6 +1,7 @@
 //! Integration tests: the real `m4host` binary against the local substrate (moto on loopback).
 //! Start it with tests/substrate/up.sh (tests/run.sh does).
 
+mod aws_profiles;
 mod cli;
 mod config_errors;
 mod dying_servers;

@@ -20,6 +20,7 @@ let prefix = resolve_handle("CLOUDWATCH_LOG_GROUP_PREFIX");
 let role = resolve_handle("ROLE_ECS_TASK_EXECUTION");
 let td = resolve_handle("TD_ORACLE_SEED");
 let group = `${prefix}/${svc}`;
+keys("aws_identity", aws_identity());
 keys("ecs_describe_services", ecs_describe_services(cluster, [svc]));
 keys("ecs_task_definition", ecs_task_definition(td));
 keys("ecs_task_definitions.item", ecs_task_definitions([td])[td]);
@@ -123,7 +124,7 @@ fn every_probe_has_the_same_keys_whether_it_passed_or_could_not_ask() {
         };
         declared.insert(probe, keys);
     }
-    assert_eq!(declared.len(), 20, "{declared:#?}");
+    assert_eq!(declared.len(), 21, "{declared:#?}");
     let parse = |shown: &str| -> Vec<String> {
         let inner = shown.trim_start_matches('[').trim_end_matches(']');
         inner

@@ -371,6 +371,11 @@ impl Run {
         self
     }
 
+    pub fn env_remove(mut self, key: &str) -> Run {
+        self.command.env_remove(key);
+        self
+    }
+
     pub fn cwd(mut self, dir: &Path) -> Run {
         self.command.current_dir(dir);
         self

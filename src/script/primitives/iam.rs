@@ -1,4 +1,5 @@
-//! IAM primitives: role existence and trust, and access posture through SimulatePrincipalPolicy.
+//! IAM and STS primitives: who the run acts as, role existence and trust, and access posture
+//! through SimulatePrincipalPolicy.
 
 use super::{Args, Failure, Primitive, Shape, Ty};
 use crate::host::json::from_json;
@@ -143,7 +144,62 @@ fn simulations(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
     )))
 }
 
+/// Where the credentials in force were chosen: the env file's profile, `AWS_PROFILE`, or the
+/// rest of the SDK's chain.
+/// Where the credentials in force were chosen, in the SDK's order of precedence: the env file's
+/// profile (the only source when named), keys in the environment (which the default chain
+/// prefers to `AWS_PROFILE`), `AWS_PROFILE`, then the rest of the chain.
+fn credential_source(host: &Host) -> String {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    if let Some(p) = host.config().ok().and_then(|c| c.aws_profile.clone()) {
+        return format!("profile {p} ([aws] profile)");
+    }
+    match (var("AWS_ACCESS_KEY_ID"), var("AWS_PROFILE")) {
+        (Some(_), Some(p)) => format!(
+            "keys in the environment (AWS_ACCESS_KEY_ID; the SDK prefers them to AWS_PROFILE={p})"
+        ),
+        (Some(_), None) => "keys in the environment (AWS_ACCESS_KEY_ID)".to_owned(),
+        (None, Some(p)) => format!("profile {p} (AWS_PROFILE)"),
+        (None, None) => {
+            "the default chain (default profile, web identity, container or instance role)"
+                .to_owned()
+        }
+    }
+}
+
+fn identity(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
+    let aws = host.aws()?;
+    let source = credential_source(host);
+    let value = match host.call(crate::infra::aws::caller_identity(&aws.sts))? {
+        Ok(who) => serde_json::json!({
+            "outcome": "pass",
+            "reason": format!("{} in account {}", who.arn, who.account),
+            "account": who.account, "arn": who.arn, "user_id": who.user_id,
+            "credential_source": source,
+        }),
+        Err(why) => serde_json::json!({
+            "outcome": "error", "reason": why, "account": null, "arn": null, "user_id": null,
+            "credential_source": source,
+        }),
+    };
+    Ok(from_json(&value))
+}
+
 pub const PRIMITIVES: &[Primitive] = &[
+    Primitive {
+        name: "aws_identity",
+        params: &[],
+        returns: "Map",
+        shape: Shape::Outcome(&["outcome", "reason", "account", "arn", "user_id", "credential_source"]),
+        doc: "Who this run acts as on AWS: STS GetCallerIdentity with the credentials in force \
+              (the env file's [aws] profile, else AWS_PROFILE, else the SDK's default chain; a \
+              profile with role_arn + source_profile is assumed through STS). Account, ARN and \
+              user id only: never a key.",
+        example: "let who = aws_identity();\nprint(`${who.outcome}: ${who.arn} via ${who.credential_source}`);",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: identity,
+    },
     Primitive {
         name: "iam_role",
         params: &[("name_or_arn", Ty::Str)],
