@@ -63,6 +63,17 @@ pub enum DbSslMode {
     VerifyFull,
 }
 
+impl DbSslMode {
+    /// As the env file and libpq write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DbSslMode::Disable => "disable",
+            DbSslMode::Require => "require",
+            DbSslMode::VerifyFull => "verify-full",
+        }
+    }
+}
+
 /// Rhai engine limits; every one explicit so that debug and release builds behave alike.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]

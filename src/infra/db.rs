@@ -54,6 +54,27 @@ fn tls(target: &Target) -> Result<postgres_openssl::MakeTlsConnector, String> {
     Ok(postgres_openssl::MakeTlsConnector::new(builder.build()))
 }
 
+/// What an operator does about a refused certificate (OpenSSL's words are exact but terse).
+fn tls_hint(target: &Target, cause: &str) -> String {
+    if !cause.contains("certificate verify failed") {
+        return String::new();
+    }
+    if cause.contains("mismatch") {
+        format!(
+            " (the server's certificate does not name `{}`: connect by a name it carries, for RDS the instance endpoint)",
+            target.host
+        )
+    } else {
+        format!(
+            " (the server's certificate does not chain to a CA in [db] ca_file {}: use the RDS CA bundle of its region)",
+            target
+                .ca_file
+                .as_ref()
+                .map_or("(none)".to_owned(), |p| p.display().to_string())
+        )
+    }
+}
+
 pub async fn probe(target: &Target) -> DbProbe {
     let started = Instant::now();
     let mut report = DbProbe {
@@ -62,7 +83,7 @@ pub async fn probe(target: &Target) -> DbProbe {
         port: target.port,
         dbname: target.dbname.clone(),
         user: target.user.clone(),
-        sslmode: format!("{:?}", target.sslmode).to_lowercase(),
+        sslmode: target.sslmode.as_str().to_owned(),
         tls: target.sslmode != DbSslMode::Disable,
         server_version: None,
         latency_ms: 0,
@@ -142,8 +163,12 @@ pub async fn probe(target: &Target) -> DbProbe {
                 ),
             };
             report.reason = format!(
-                "{}:{}/{} as {}: {cause}",
-                target.host, target.port, target.dbname, target.user
+                "{}:{}/{} as {}: {cause}{}",
+                target.host,
+                target.port,
+                target.dbname,
+                target.user,
+                tls_hint(target, &cause)
             );
         }
     }

@@ -4,6 +4,7 @@
 mod aws_profiles;
 mod cli;
 mod config_errors;
+mod db_tls;
 mod dying_servers;
 mod ecs_truth;
 mod evidence;
@@ -18,6 +19,7 @@ mod repl;
 mod reports;
 mod runbook;
 mod secrets;
+mod servers;
 mod shapes;
 mod substrate;
 mod support;

@@ -80,6 +80,29 @@ start() { # name, command... : starts in the background, records the PID
   echo $! >"$state/$name.pid"
 }
 
+# --- a test CA of the substrate's own -------------------------------------------------------------
+# For TLS as production speaks it: PostgreSQL like RDS (sslmode verify-full against a CA bundle)
+# and the Kafka SASL_SSL gateway. server.pem carries SAN localhost and 127.0.0.1 only, so a client
+# that reaches the same server by another loopback address must refuse it; other-ca.pem is an
+# unrelated CA a client must not accept the server under. Regenerated when missing or near expiry.
+tls="$state/tls"
+if ! openssl x509 -checkend 86400 -noout -in "$tls/server.pem" >/dev/null 2>&1; then
+  log "generating the test CA and a server certificate in $tls"
+  mkdir -p "$tls"
+  (
+    cd "$tls"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=m4host substrate test CA" \
+      -keyout ca.key -out ca.pem 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server.key -out server.csr 2>/dev/null
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' >server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 \
+      -extfile server.ext -out server.pem 2>/dev/null
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=m4host untrusted CA" \
+      -keyout other-ca.key -out other-ca.pem 2>/dev/null
+    chmod 0600 ./*.key
+  )
+fi
+
 # --- moto with m4host's extension ----------------------------------------------------------------
 moto_up() { curl -s -o /dev/null -m 2 "$MOTO_URL/m4host-substrate/state"; }
 if moto_up; then
