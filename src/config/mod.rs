@@ -227,6 +227,8 @@ struct RawEvidence {
 #[serde(deny_unknown_fields)]
 struct RawKafka {
     security_protocol: KafkaSecurityProtocol,
+    /// CA bundle for the brokers' TLS (SASL_SSL); the system's trust store when absent.
+    ca_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -269,6 +271,7 @@ pub struct Config {
     pub kafka_security_protocol: KafkaSecurityProtocol,
     pub db_sslmode: DbSslMode,
     pub db_ca_file: Option<PathBuf>,
+    pub kafka_ca_file: Option<PathBuf>,
     pub execution_prefix: String,
     pub limits: Limits,
     pub budgets: Budgets,
@@ -416,8 +419,10 @@ impl Config {
             },
             kafka_security_protocol: raw
                 .kafka
+                .as_ref()
                 .map(|k| k.security_protocol)
                 .unwrap_or(KafkaSecurityProtocol::SaslSsl),
+            kafka_ca_file: raw.kafka.and_then(|k| k.ca_file).map(|f| under(&base, &f)),
             db_sslmode: db.as_ref().map(|d| d.sslmode).unwrap_or(DbSslMode::Require),
             db_ca_file: db.and_then(|d| d.ca_file).map(|f| under(&base, &f)),
             execution_prefix,

@@ -4,11 +4,14 @@
 //! Calls block (librdkafka), each bounded by a timeout; the host calls them off the async runtime.
 
 use crate::rules::secret::Secret;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::client::ClientContext;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 use std::collections::BTreeSet;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
@@ -18,15 +21,19 @@ pub struct Connection {
     pub security_protocol: String,
     pub username: Option<Secret>,
     pub password: Option<Secret>,
+    /// CA bundle the brokers' certificates must chain to (`[kafka] ca_file`); else the system's.
+    pub ca_file: Option<std::path::PathBuf>,
     pub timeout: Duration,
 }
 
-fn client(conn: &Connection) -> Result<BaseConsumer, String> {
+/// The client options every connection shares, stated once: bootstrap, protocol, timeouts and,
+/// for SASL_SSL, PLAIN with the credentials and the CA bundle (host names verified, librdkafka's
+/// default `ssl.endpoint.identification.algorithm=https`).
+fn base_config(conn: &Connection) -> Result<ClientConfig, String> {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", &conn.bootstrap)
         .set("security.protocol", &conn.security_protocol)
-        .set("client.id", "m4host-probe")
         .set("socket.timeout.ms", conn.timeout.as_millis().to_string())
         .set(
             "socket.connection.setup.timeout.ms",
@@ -40,11 +47,85 @@ fn client(conn: &Connection) -> Result<BaseConsumer, String> {
         config
             .set("sasl.mechanisms", "PLAIN")
             .set("sasl.username", user.expose())
-            .set("sasl.password", password.expose());
+            .set("sasl.password", password.expose())
+            .set("ssl.endpoint.identification.algorithm", "https");
+        if let Some(ca) = &conn.ca_file {
+            if !ca.is_file() {
+                return Err(format!(
+                    "[kafka] ca_file {} is not a readable file",
+                    ca.display()
+                ));
+            }
+            config.set("ssl.ca.location", ca.display().to_string());
+        }
     }
-    config
-        .create()
+    Ok(config)
+}
+
+/// Keeps what librdkafka says went wrong on the wire (a TLS certificate refused, a SASL login
+/// failed), which its API errors reduce to "broker transport failure": the operator needs the cause.
+/// librdkafka never writes the SASL password into these.
+#[derive(Default)]
+pub struct Diagnosis {
+    seen: Mutex<Vec<String>>,
+}
+
+impl Diagnosis {
+    fn note(&self, what: String) {
+        let mut seen = self.seen.lock().expect("diagnosis lock");
+        if !seen.contains(&what) && seen.len() < 8 {
+            seen.push(what);
+        }
+    }
+
+    /// The most telling cause seen: a TLS or SASL failure before any other.
+    fn cause(&self) -> Option<String> {
+        let seen = self.seen.lock().expect("diagnosis lock");
+        seen.iter()
+            .find(|s| s.contains("SSL") || s.contains("SASL") || s.contains("uthentication"))
+            .or_else(|| seen.first())
+            .cloned()
+    }
+}
+
+impl ClientContext for Diagnosis {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        if matches!(
+            level,
+            RDKafkaLogLevel::Emerg
+                | RDKafkaLogLevel::Alert
+                | RDKafkaLogLevel::Critical
+                | RDKafkaLogLevel::Error
+                | RDKafkaLogLevel::Warning
+        ) {
+            self.note(format!("{fac}: {message}"));
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.note(format!("{error}: {reason}"));
+    }
+}
+
+impl ConsumerContext for Diagnosis {}
+
+type Client = BaseConsumer<Diagnosis>;
+
+fn client(conn: &Connection) -> Result<Client, String> {
+    base_config(conn)?
+        .set("client.id", "m4host-probe")
+        .create_with_context(Diagnosis::default())
         .map_err(|e| format!("cannot configure the Kafka client: {e}"))
+}
+
+/// `what` failed with `error`: said with the cause librdkafka reported on the wire, if any.
+fn explain(consumer: &Client, what: String, error: KafkaError) -> String {
+    // Errors reach the context when the client's queue is served.
+    let _ = consumer.poll(Duration::ZERO);
+    match consumer.context().cause() {
+        Some(cause) => format!("{what}: {error}; {cause}"),
+        None => format!("{what}: {error}"),
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -88,10 +169,14 @@ pub fn probe(conn: &Connection, topics: &[String]) -> KafkaProbe {
         Err(e) => {
             // Nothing answered within the budget: the dependency is not reachable.
             report.outcome = "fail".into();
-            report.reason = format!(
-                "no metadata from {} within {} ms: {e}",
-                conn.bootstrap,
-                conn.timeout.as_millis()
+            report.reason = explain(
+                &consumer,
+                format!(
+                    "no metadata from {} within {} ms",
+                    conn.bootstrap,
+                    conn.timeout.as_millis()
+                ),
+                e,
             );
             return report;
         }
@@ -158,20 +243,12 @@ fn committed_topics(
     group: &str,
     partitions: &TopicPartitionList,
 ) -> Result<Vec<String>, String> {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", &conn.bootstrap)
-        .set("security.protocol", &conn.security_protocol)
+    let consumer: Client = base_config(conn)?
+        .set("client.id", "m4host-probe")
         .set("group.id", group)
         .set("enable.auto.commit", "false")
-        .set("log_level", "3");
-    if let (Some(user), Some(password)) = (&conn.username, &conn.password) {
-        config
-            .set("sasl.mechanisms", "PLAIN")
-            .set("sasl.username", user.expose())
-            .set("sasl.password", password.expose());
-    }
-    let consumer: BaseConsumer = config.create().map_err(|e| e.to_string())?;
+        .create_with_context(Diagnosis::default())
+        .map_err(|e| e.to_string())?;
     let committed = consumer
         .committed_offsets(partitions.clone(), conn.timeout)
         .map_err(|e| format!("OffsetFetch for {group}: {e}"))?;
@@ -189,12 +266,16 @@ fn committed_topics(
 /// has committed offsets on.
 pub fn groups(conn: &Connection) -> Result<Vec<Group>, String> {
     let consumer = client(conn)?;
-    let list = consumer
-        .fetch_group_list(None, conn.timeout)
-        .map_err(|e| format!("ListGroups/DescribeGroups on {}: {e}", conn.bootstrap))?;
+    let list = consumer.fetch_group_list(None, conn.timeout).map_err(|e| {
+        explain(
+            &consumer,
+            format!("ListGroups/DescribeGroups on {}", conn.bootstrap),
+            e,
+        )
+    })?;
     let metadata = consumer
         .fetch_metadata(None, conn.timeout)
-        .map_err(|e| format!("metadata from {}: {e}", conn.bootstrap))?;
+        .map_err(|e| explain(&consumer, format!("metadata from {}", conn.bootstrap), e))?;
     let mut partitions = TopicPartitionList::new();
     for t in metadata
         .topics()

@@ -13,6 +13,7 @@ mod faults;
 mod gates;
 mod handles;
 mod infra;
+mod kafka_sasl;
 mod m3;
 mod probes;
 mod repl;

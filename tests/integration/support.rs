@@ -75,6 +75,21 @@ pub fn unique(prefix: &str) -> String {
 }
 
 /// An SSM parameter's value on the substrate, decrypted (to check what must never be shown).
+/// Writes a SecureString parameter (overwriting), as an operator rotating a secret would.
+pub fn put_ssm_secret(name: &str, value: &str) {
+    block_on(
+        aws()
+            .ssm
+            .put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .overwrite(true)
+            .send(),
+    )
+    .unwrap();
+}
+
 pub fn ssm_value(name: &str) -> String {
     block_on(
         aws()

@@ -25,6 +25,15 @@ def log(msg):
     print(f"seed: {msg}", file=sys.stderr)
 
 
+
+def kafka_security(sasl):
+    """kafka-python's options for a SASL_SSL PLAIN login, or none for PLAINTEXT."""
+    if not sasl:
+        return {}
+    return {"security_protocol": "SASL_SSL", "sasl_mechanism": "PLAIN",
+            "sasl_plain_username": sasl["username"], "sasl_plain_password": sasl["password"],
+            "ssl_cafile": sasl["cafile"]}
+
 class Seeder:
     def __init__(self, env, endpoint, folder, control):
         self.env, self.folder, self.control = env, folder, control
@@ -179,7 +188,16 @@ class Seeder:
             return
         from kafka import KafkaAdminClient
         from kafka.admin import NewTopic
-        admin = KafkaAdminClient(bootstrap_servers=spec["bootstrap"], client_id="m4host-seed")
+        # Over SASL_SSL (the substrate's gateway) the seeder and the stand-in daemons log in as the
+        # daemons do in production: PLAIN with the API key and secret seeded in SSM, the test CA.
+        sasl = None
+        if spec.get("security_protocol", "PLAINTEXT") == "SASL_SSL":
+            ssm = self.env["ssm_prefix"]
+            sasl = {"username": self.parameter_value(f"{ssm}/confluent/api_key"),
+                    "password": self.parameter_value(f"{ssm}/confluent/api_secret"),
+                    "cafile": spec["ca_file"]}
+        admin = KafkaAdminClient(bootstrap_servers=spec["bootstrap"], client_id="m4host-seed",
+                                 **kafka_security(sasl))
         missing = [t for t in spec["topics"] if t not in set(admin.list_topics())]
         if missing:
             admin.create_topics([NewTopic(t, 1, 1) for t in missing])
@@ -188,7 +206,8 @@ class Seeder:
             if svc.get("consumes"):
                 body = json.dumps({"cluster": self.env["cluster"]["name"], "service": svc["name"],
                                    "group": svc["name"], "topics": svc["consumes"],
-                                   "bootstrap": spec["bootstrap"], "region": self.region}).encode()
+                                   "bootstrap": spec["bootstrap"], "region": self.region,
+                                   "sasl": sasl}).encode()
                 request = urllib.request.Request(f"{self.control}/lanes", data=body, method="POST",
                                                  headers={"Content-Type": "application/json"})
                 urllib.request.urlopen(request, timeout=5).read()

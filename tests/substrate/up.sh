@@ -4,6 +4,7 @@
 #   tests/substrate/up.sh --reset    stop what this script started, start afresh, seed
 # Servers:  moto + m4host's extension (AWS APIs)  127.0.0.1:4566
 #           tansu (Kafka protocol, memory storage) 127.0.0.1:9092
+#           SASL_SSL gateway (TLS + PLAIN) -> tansu     localhost:9094 -> 127.0.0.1:9093
 #           PostgreSQL 15 (Debian cluster 15/main) 127.0.0.1:5432
 # What this script starts is recorded by PID in tests/substrate/.state/ and stopped by down.sh.
 # Timings of the ECS scheduler come from M4HOST_ECS_START_DELAY, M4HOST_ECS_CRASH_AFTER,
@@ -132,6 +133,27 @@ else
   wait_for tansu kafka_up
 fi
 
+# --- Kafka over SASL_SSL as Confluent Cloud speaks it ----------------------------------------------
+# A second tansu (plain, 127.0.0.1:9093) that advertises the gateway, and the gateway in front of it
+# (TLS with the test CA's certificate for localhost, SASL PLAIN checked against SSM) on 9094.
+SASL_PORT=9094
+SASL_UPSTREAM_PORT=9093
+sasl_upstream_up() { (exec 3<>/dev/tcp/127.0.0.1/$SASL_UPSTREAM_PORT) 2>/dev/null; }
+sasl_up() { (exec 3<>/dev/tcp/127.0.0.1/$SASL_PORT) 2>/dev/null; }
+if ! sasl_upstream_up; then
+  log "starting tansu behind the SASL_SSL gateway on 127.0.0.1:$SASL_UPSTREAM_PORT"
+  start tansu_sasl "$TANSU" broker --listener-url "tcp://127.0.0.1:$SASL_UPSTREAM_PORT" \
+    --advertised-listener-url "tcp://localhost:$SASL_PORT" --storage-engine memory://tansu-sasl/
+  wait_for tansu_sasl sasl_upstream_up
+fi
+if ! sasl_up; then
+  log "starting the SASL_SSL gateway on localhost:$SASL_PORT"
+  start sasl_gateway python3 "$here/sasl_gateway.py" --listen "127.0.0.1:$SASL_PORT" \
+    --upstream "127.0.0.1:$SASL_UPSTREAM_PORT" --cert "$tls/server.pem" --key "$tls/server.key" \
+    --aws-endpoint "$MOTO_URL"
+  wait_for sasl_gateway sasl_up
+fi
+
 # --- PostgreSQL ----------------------------------------------------------------------------------
 pg_up() { runuser -u postgres -- pg_isready -q -h 127.0.0.1 -p 5432; }
 if pg_up; then
@@ -150,4 +172,4 @@ for seed in "$repo"/examples/*/seed.toml "$repo"/examples/*/environment.toml; do
   [[ -f "$seed" ]] || continue
   python3 "$here/seed.py" --endpoint "$MOTO_URL" "$seed"
 done
-log "ready: moto $MOTO_URL, kafka 127.0.0.1:$KAFKA_PORT, postgresql 127.0.0.1:5432"
+log "ready: moto $MOTO_URL, kafka 127.0.0.1:$KAFKA_PORT (SASL_SSL localhost:$SASL_PORT), postgresql 127.0.0.1:5432"

@@ -157,6 +157,7 @@ fn kafka_connection(host: &Host, o: &Options) -> Outcome<crate::infra::kafka::Co
         security_protocol: protocol,
         username: o.secret("sasl_username", true)?,
         password: o.secret("sasl_password", false)?,
+        ca_file: host.config.as_ref().and_then(|c| c.kafka_ca_file.clone()),
         timeout: o.millis("timeout_ms", timeout)?,
     })
 }

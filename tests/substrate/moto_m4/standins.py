@@ -16,7 +16,8 @@ _LOCK = threading.Lock()
 
 def register_lane(body):
     key = f"{body['cluster']}/{body['service']}"
-    LANES[key] = {"group": body["group"], "topics": list(body["topics"]), "bootstrap": body["bootstrap"]}
+    LANES[key] = {"group": body["group"], "topics": list(body["topics"]), "bootstrap": body["bootstrap"],
+                  "sasl": body.get("sasl")}
 
 
 def _consume(lane, stop, joined=None):
@@ -24,9 +25,13 @@ def _consume(lane, stop, joined=None):
     from kafka.structs import OffsetAndMetadata
     consumer = None
     try:
+        sasl = lane.get("sasl")
+        security = {} if not sasl else {
+            "security_protocol": "SASL_SSL", "sasl_mechanism": "PLAIN", "sasl_plain_username": sasl["username"],
+            "sasl_plain_password": sasl["password"], "ssl_cafile": sasl["cafile"]}
         consumer = KafkaConsumer(*lane["topics"], bootstrap_servers=lane["bootstrap"], group_id=lane["group"],
                                  enable_auto_commit=False, session_timeout_ms=6000, heartbeat_interval_ms=1000,
-                                 client_id=f"standin-{lane['group']}")
+                                 client_id=f"standin-{lane['group']}", **security)
         committed = False
         while not stop.is_set():
             consumer.poll(timeout_ms=1000)
