@@ -170,3 +170,44 @@ fn an_untrusted_ca_and_a_gateway_that_is_down_fail_inside_the_budget() {
     );
     assert!(started.elapsed() < Duration::from_secs(90));
 }
+
+/// `examples/dev_min/local-sasl.toml`, the environment an operator runs M4 over SASL_SSL with
+/// (up.sh seeds its tenant): a rehearsal reaches Kafka through the gateway in M4.D. A rehearsal,
+/// because a full run's evidence is write-once per platform run and this copy is shared.
+#[test]
+fn the_local_sasl_environment_reaches_kafka_through_the_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Run::new()
+        .args([
+            "run",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/m4/main.rhai"),
+            "--env",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/examples/dev_min/local-sasl.toml"
+            ),
+            "--plan",
+            "--output",
+            "json",
+            "--evidence-dir",
+        ])
+        .arg(dir.path())
+        .run();
+    let summary = out.json();
+    let d = summary["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["phase"] == "M4.D")
+        .unwrap()
+        .clone();
+    assert_eq!(d["status"], "PASS", "{}", out.stdout);
+    let local = summary["artifacts"]["m4_d_dependency_snapshot"]["local"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(local).unwrap()).unwrap();
+    assert_eq!(doc["kafka"]["security_protocol"], "SASL_SSL");
+    assert_eq!(doc["kafka"]["bootstrap"], GATEWAY);
+    assert_eq!(doc["kafka"]["outcome"], "pass", "{}", doc["kafka"]);
+}

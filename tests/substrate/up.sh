@@ -172,4 +172,10 @@ for seed in "$repo"/examples/*/seed.toml "$repo"/examples/*/environment.toml; do
   [[ -f "$seed" ]] || continue
   python3 "$here/seed.py" --endpoint "$MOTO_URL" "$seed"
 done
+# dev_min once more as the tenant `dev-min-sasl`, its Kafka the SASL_SSL gateway: the environment
+# examples/dev_min/local-sasl.toml runs M4 against (its files in examples/dev_min/generated/sasl/).
+python3 "$here/seed.py" --endpoint "$MOTO_URL" --tenant dev-min-sasl --out "$repo/examples/dev_min/generated/sasl" \
+  --replace $'bootstrap = "127.0.0.1:9092"=>bootstrap = "localhost:'"$SASL_PORT"$'"\nsecurity_protocol = "SASL_SSL"\nca_file = "'"$tls/ca.pem"'"' \
+  --replace 'value = "127.0.0.1:9092"=>value = "localhost:'"$SASL_PORT"'"' \
+  "$repo/examples/dev_min/environment.toml"
 log "ready: moto $MOTO_URL, kafka 127.0.0.1:$KAFKA_PORT (SASL_SSL localhost:$SASL_PORT), postgresql 127.0.0.1:5432"
