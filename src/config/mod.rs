@@ -183,6 +183,8 @@ impl Default for EcsConfig {
 struct RawEnv {
     aws: RawAws,
     inputs: RawInputs,
+    #[serde(default)]
+    entry: Option<RawEntry>,
     evidence: RawEvidence,
     #[serde(default)]
     kafka: Option<RawKafka>,
@@ -211,8 +213,19 @@ struct RawAws {
 struct RawInputs {
     handles_registry: String,
     terraform_outputs: String,
-    m3_verdict: String,
-    m3_handoff: String,
+    /// The names M4's first environment files gave the entry artifacts; `[entry]` is the
+    /// general form.
+    m3_verdict: Option<String>,
+    m3_handoff: Option<String>,
+}
+
+/// Where this environment keeps the previous milestone's verdict and handoff (path or s3:// URI).
+/// What the runbook requires of them, it declares itself (`declare_entry`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntry {
+    verdict: String,
+    handoff: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -265,8 +278,9 @@ pub struct Config {
     pub aws_profile: Option<String>,
     pub registry: HandlesRegistry,
     pub outputs: TerraformOutputs,
-    pub m3_verdict: Location,
-    pub m3_handoff: Location,
+    /// The previous milestone's verdict snapshot and handoff pack (`[entry]`).
+    pub entry_verdict: Location,
+    pub entry_handoff: Location,
     pub evidence: EvidenceConfig,
     pub kafka_security_protocol: KafkaSecurityProtocol,
     pub db_sslmode: DbSslMode,
@@ -372,8 +386,34 @@ impl Config {
                 )
             })
         };
-        let m3_verdict = location("inputs.m3_verdict", &raw.inputs.m3_verdict)?;
-        let m3_handoff = location("inputs.m3_handoff", &raw.inputs.m3_handoff)?;
+        let (entry_verdict, entry_handoff) = match (
+            &raw.entry,
+            &raw.inputs.m3_verdict,
+            &raw.inputs.m3_handoff,
+        ) {
+            (Some(entry), None, None) => (
+                location("entry.verdict", &entry.verdict)?,
+                location("entry.handoff", &entry.handoff)?,
+            ),
+            (None, Some(verdict), Some(handoff)) => (
+                location("inputs.m3_verdict", verdict)?,
+                location("inputs.m3_handoff", handoff)?,
+            ),
+            (Some(_), _, _) => {
+                return Err(Error::config(
+                    env_file,
+                    "the entry artifacts are given twice: `[entry]` and `inputs.m3_verdict`/`inputs.m3_handoff`",
+                    "keep `[entry] verdict = ...` and `handoff = ...`, and remove the two `inputs.m3_*` keys",
+                ))
+            }
+            (None, _, _) => {
+                return Err(Error::config(
+                    env_file,
+                    "no entry artifacts: the previous milestone's verdict snapshot and handoff pack",
+                    "add `[entry]` with `verdict = \"PATH or s3://...\"` and `handoff = \"PATH or s3://...\"`",
+                ))
+            }
+        };
 
         non_empty("inputs.handles_registry", &raw.inputs.handles_registry)?;
         non_empty("inputs.terraform_outputs", &raw.inputs.terraform_outputs)?;
@@ -404,8 +444,8 @@ impl Config {
             aws_profile: raw.aws.profile,
             registry,
             outputs,
-            m3_verdict,
-            m3_handoff,
+            entry_verdict,
+            entry_handoff,
             evidence: EvidenceConfig {
                 local_root: under(&base, &raw.evidence.local_root),
                 bucket_handle: raw

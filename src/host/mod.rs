@@ -17,8 +17,8 @@ use crate::config::{Config, Location};
 use crate::error::{Error, Result};
 use crate::host::handles::Resolution;
 use crate::infra::aws::{Aws, CallCounter};
+use crate::rules::entry::{self, Entry, EntryStatus};
 use crate::rules::gate::{Blocker, Ledger};
-use crate::rules::m3::{self, M3Status};
 use crate::rules::secret::{Secret, Vault};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -55,9 +55,6 @@ pub type Outcome<T> = std::result::Result<T, Fail>;
 /// Marker key of the payload a block terminates evaluation with (the engine raises it, the
 /// report recognises it).
 pub const BLOCK_MARKER: &str = "m4host_block";
-
-/// The blocker code M3 precondition failures are recorded under (plan M4.A blocker 1).
-pub const M3_PRECONDITION_CODE: &str = "M4A-B1";
 
 /// How the run was started.
 #[derive(Debug, Clone, Copy, Default)]
@@ -113,7 +110,9 @@ pub struct Host {
     pub evidence_root: Option<PathBuf>,
     runtime: tokio::runtime::Runtime,
     aws: OnceLock<Aws>,
-    m3: OnceLock<M3Status>,
+    /// What the runbook declared it enters from (`declare_entry`), and that entry as judged.
+    entry: OnceLock<Entry>,
+    entry_status: OnceLock<EntryStatus>,
     resolved: Mutex<HashMap<String, Resolution>>,
     probes: std::sync::atomic::AtomicU64,
     plan: std::sync::atomic::AtomicBool,
@@ -164,7 +163,8 @@ impl Host {
             evidence_root,
             runtime,
             aws: OnceLock::new(),
-            m3: OnceLock::new(),
+            entry: OnceLock::new(),
+            entry_status: OnceLock::new(),
             resolved: Mutex::new(HashMap::new()),
             updates: Mutex::new(BTreeMap::new()),
             interrupted: Arc::new(std::sync::atomic::AtomicBool::new(false)),
@@ -362,24 +362,56 @@ impl Host {
         }
     }
 
-    // ----- M3 handoff -------------------------------------------------------------------
+    // ----- entry precondition -------------------------------------------------------------
 
-    /// The M3 preconditions, read once per run.
-    pub fn m3(&self) -> Outcome<&M3Status> {
-        if let Some(status) = self.m3.get() {
+    /// Records what this runbook enters from; once per run, before it is first judged.
+    pub fn declare_entry(&self, declared: Entry) -> Outcome<()> {
+        if let Some(existing) = self.entry.get() {
+            if *existing == declared {
+                return Ok(());
+            }
+            return Err(Fail::error(
+                "ENTRY_DECLARED",
+                format!(
+                    "this run already entered from {} ({}); a run has one entry",
+                    existing.from, existing.required_verdict
+                ),
+                "declare the entry once, at the top of the runbook",
+            ));
+        }
+        let _ = self.entry.set(declared);
+        Ok(())
+    }
+
+    pub fn declared_entry(&self) -> Option<&Entry> {
+        self.entry.get()
+    }
+
+    /// The entry precondition as judged, once per run; `NO_ENTRY` until the runbook declared it.
+    pub fn entry_status(&self) -> Outcome<&EntryStatus> {
+        if let Some(status) = self.entry_status.get() {
             return Ok(status);
         }
+        let declared = self.entry.get().ok_or_else(|| {
+            Fail::error(
+                "NO_ENTRY",
+                "this runbook declared no entry precondition, so it has no run scope",
+                "call declare_entry(#{from, handoff_name, required_verdict, execution_field, agree, \
+                 env_key_field, blocker}) before its first phase",
+            )
+        })?;
         let config = self.config()?;
-        let verdict = self.read_json_artifact(&config.m3_verdict);
-        let handoff = self.read_json_artifact(&config.m3_handoff);
-        let status = m3::judge(
+        let verdict = self.read_json_artifact(&config.entry_verdict);
+        let handoff = self.read_json_artifact(&config.entry_handoff);
+        let status = entry::judge(
+            declared,
             verdict,
             handoff,
-            &config.m3_verdict.display(),
-            &config.m3_handoff.display(),
+            &config.entry_verdict.display(),
+            &config.entry_handoff.display(),
             &[],
         );
-        Ok(self.m3.get_or_init(|| status))
+        Ok(self.entry_status.get_or_init(|| status))
     }
 
     fn read_json_artifact(
@@ -396,18 +428,23 @@ impl Host {
         serde_json::from_slice(&bytes).map_err(|e| format!("not valid JSON: {e}"))
     }
 
-    /// The platform run id, only once the M3 handoff is sound; otherwise the run blocks (M4A-B1).
+    /// The platform run id, only once the entry precondition holds; otherwise the run blocks
+    /// with the declared code (M4's: M4A-B1).
     pub fn platform_run_id(&self) -> Outcome<String> {
-        let status = self.m3()?;
+        let status = self.entry_status()?;
         match (&status.platform_run_id, status.problems.is_empty()) {
             (Some(id), true) => Ok(id.clone()),
-            _ => Err(self.raise_block(
-                M3_PRECONDITION_CODE,
-                &format!(
-                    "M3 handoff preconditions do not hold: {}",
-                    status.problems.join("; ")
-                ),
-            )),
+            _ => {
+                let declared = self.entry.get().expect("judged after declared");
+                Err(self.raise_block(
+                    &declared.blocker,
+                    &format!(
+                        "{} handoff preconditions do not hold: {}",
+                        declared.from,
+                        status.problems.join("; ")
+                    ),
+                ))
+            }
         }
     }
 }
@@ -436,9 +473,9 @@ pub fn secret_text(value: &serde_json::Value) -> String {
 }
 
 impl Host {
-    /// The platform run id if the M3 handoff was already read and is sound; never reads it.
+    /// The platform run id if the entry was already judged and is sound; never reads it.
     pub fn known_platform_run_id(&self) -> Option<String> {
-        self.m3
+        self.entry_status
             .get()
             .filter(|s| s.sound())
             .and_then(|s| s.platform_run_id.clone())
@@ -506,18 +543,23 @@ impl Host {
     pub fn task_definition(
         &self,
         arn: &str,
-    ) -> Result<crate::infra::ecs::TaskDefinitionView, String> {
+    ) -> Result<crate::infra::ecs::TaskDefinitionView, crate::infra::aws::AwsError> {
         let arns = [arn.to_owned()];
-        self.task_definitions(&arns)
-            .remove(arn)
-            .unwrap_or_else(|| Err(format!("{arn} was not described")))
+        self.task_definitions(&arns).remove(arn).unwrap_or_else(|| {
+            Err(crate::infra::aws::AwsError::new(
+                format!("DescribeTaskDefinition {arn}"),
+                crate::infra::aws::AwsErrorKind::Other,
+                "was not described",
+            ))
+        })
     }
 
     /// Task definitions by ARN, the ones not cached yet described concurrently (bounded).
     pub fn task_definitions(
         &self,
         arns: &[String],
-    ) -> BTreeMap<String, Result<crate::infra::ecs::TaskDefinitionView, String>> {
+    ) -> BTreeMap<String, Result<crate::infra::ecs::TaskDefinitionView, crate::infra::aws::AwsError>>
+    {
         let mut out = BTreeMap::new();
         let mut wanted = Vec::new();
         {
@@ -539,7 +581,14 @@ impl Host {
             Ok(aws) => aws,
             Err(_) => {
                 for arn in wanted {
-                    out.insert(arn, Err("AWS is not configured".to_owned()));
+                    out.insert(
+                        arn,
+                        Err(crate::infra::aws::AwsError::new(
+                            "DescribeTaskDefinition",
+                            crate::infra::aws::AwsErrorKind::Credentials,
+                            "AWS is not configured",
+                        )),
+                    );
                 }
                 return out;
             }

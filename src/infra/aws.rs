@@ -181,6 +181,200 @@ pub async fn caller_identity(sts: &aws_sdk_sts::Client) -> Result<Identity, Stri
     }
 }
 
+/// What kind of failure an AWS call met, from the error metadata the SDK hands back (the
+/// service's error code, the HTTP status, the dispatch failure), so that callers decide on a kind
+/// rather than on words in a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AwsErrorKind {
+    /// The service is rate-limiting this caller (and the SDK's retries did not outlast it).
+    Throttled,
+    /// The resource asked about does not exist.
+    NotFound,
+    /// The caller may not do this.
+    AccessDenied,
+    /// No credentials, or the service does not accept the ones used.
+    Credentials,
+    /// The service refused the request as the caller's error (4xx, e.g. ECS ClientException).
+    Rejected,
+    /// The service failed (5xx).
+    ServerError,
+    /// No answer within the budget.
+    Timeout,
+    /// The endpoint could not be reached (refused, reset, no route).
+    Unreachable,
+    /// An answer that is not what the API returns.
+    Malformed,
+    Other,
+}
+
+impl AwsErrorKind {
+    /// How an operator would say it of an endpoint that "kept …" failing this way.
+    pub fn said(self) -> &'static str {
+        match self {
+            AwsErrorKind::Throttled => "throttling this caller past the SDK's retries",
+            AwsErrorKind::NotFound => "answering that the resource does not exist",
+            AwsErrorKind::AccessDenied => "denying access",
+            AwsErrorKind::Credentials => "refusing the credentials",
+            AwsErrorKind::Rejected => "rejecting the request",
+            AwsErrorKind::ServerError => "answering with server errors",
+            AwsErrorKind::Timeout => "timing out",
+            AwsErrorKind::Unreachable => "refusing or dropping connections",
+            AwsErrorKind::Malformed => "answering with malformed responses",
+            AwsErrorKind::Other => "failing",
+        }
+    }
+}
+
+/// Throttling codes as the services and the SDKs' standard retry strategy name them.
+const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+];
+
+const NOT_FOUND_CODES: &[&str] = &[
+    "ResourceNotFoundException",
+    "NoSuchEntity",
+    "NoSuchKey",
+    "NoSuchBucket",
+    "NotFound",
+    "ParameterNotFound",
+    "ClusterNotFoundException",
+    "ServiceNotFoundException",
+];
+
+const ACCESS_CODES: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+];
+
+const CREDENTIAL_CODES: &[&str] = &[
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+];
+
+/// The kind of a service error from its code, else its HTTP status.
+pub fn kind_of_service_error(code: Option<&str>, status: Option<u16>) -> AwsErrorKind {
+    let is = |list: &[&str]| code.is_some_and(|c| list.contains(&c));
+    if is(THROTTLING_CODES) || status == Some(429) {
+        AwsErrorKind::Throttled
+    } else if is(NOT_FOUND_CODES) || status == Some(404) {
+        AwsErrorKind::NotFound
+    } else if is(CREDENTIAL_CODES) {
+        AwsErrorKind::Credentials
+    } else if is(ACCESS_CODES) || status == Some(403) {
+        AwsErrorKind::AccessDenied
+    } else if status.is_some_and(|s| s >= 500) {
+        AwsErrorKind::ServerError
+    } else if status.is_some_and(|s| (400..500).contains(&s)) {
+        AwsErrorKind::Rejected
+    } else {
+        AwsErrorKind::Other
+    }
+}
+
+/// An AWS call that did not succeed: which operation, what kind of failure, the service's code
+/// and HTTP status when it answered, and one line for the operator.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{operation}: {detail}")]
+pub struct AwsError {
+    pub operation: String,
+    pub kind: AwsErrorKind,
+    pub code: Option<String>,
+    pub status: Option<u16>,
+    pub detail: String,
+}
+
+/// Shown to an operator, an AWS error is its one line.
+impl From<AwsError> for String {
+    fn from(e: AwsError) -> String {
+        e.to_string()
+    }
+}
+
+impl AwsError {
+    pub fn from_sdk<E>(
+        operation: impl Into<String>,
+        err: &aws_smithy_runtime_api::client::result::SdkError<
+            E,
+            aws_smithy_runtime_api::http::Response,
+        >,
+    ) -> AwsError
+    where
+        E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + 'static,
+    {
+        use aws_sdk_s3::error::SdkError;
+        let status = err.raw_response().map(|r| r.status().as_u16());
+        let (kind, code) = match err {
+            SdkError::ServiceError(e) => {
+                let code = e.err().code().map(str::to_owned);
+                (kind_of_service_error(code.as_deref(), status), code)
+            }
+            SdkError::TimeoutError(_) => (AwsErrorKind::Timeout, None),
+            SdkError::DispatchFailure(e) => {
+                let detail = aws_smithy_types::error::display::DisplayErrorContext(err).to_string();
+                let kind = if detail.contains("credentials") {
+                    AwsErrorKind::Credentials
+                } else if e.is_timeout() {
+                    AwsErrorKind::Timeout
+                } else if e.is_io() {
+                    AwsErrorKind::Unreachable
+                } else {
+                    AwsErrorKind::Other
+                };
+                (kind, None)
+            }
+            SdkError::ResponseError(_) => (AwsErrorKind::Malformed, None),
+            _ => (AwsErrorKind::Other, None),
+        };
+        AwsError {
+            operation: operation.into(),
+            kind,
+            code,
+            status,
+            detail: describe_sdk_error(err),
+        }
+    }
+
+    /// A failure the SDK did not raise: an answer without what the API promises, say.
+    pub fn new(
+        operation: impl Into<String>,
+        kind: AwsErrorKind,
+        detail: impl Into<String>,
+    ) -> AwsError {
+        AwsError {
+            operation: operation.into(),
+            kind,
+            code: None,
+            status: None,
+            detail: detail.into(),
+        }
+    }
+
+    /// The same failure said of a longer operation name.
+    pub fn within(mut self, operation: impl Into<String>) -> AwsError {
+        self.operation = operation.into();
+        self
+    }
+}
+
 /// One line that says what went wrong with an SDK call, with the service's code when it sent one.
 pub fn describe_sdk_error<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> String
 where
@@ -245,4 +439,37 @@ where
         .buffered(AWS_CONCURRENCY)
         .collect()
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Codes and statuses as the services answer them (ECS ThrottlingException and
+    /// ClientException, S3 SlowDown and NoSuchKey, IAM NoSuchEntity, STS ExpiredToken).
+    #[test]
+    fn service_errors_are_classified_by_code_then_status() {
+        use AwsErrorKind::*;
+        for (code, status, kind) in [
+            (Some("ThrottlingException"), Some(400), Throttled),
+            (Some("SlowDown"), Some(503), Throttled),
+            (None, Some(429), Throttled),
+            (Some("NoSuchKey"), Some(404), NotFound),
+            (Some("NoSuchEntity"), Some(404), NotFound),
+            (Some("ResourceNotFoundException"), Some(400), NotFound),
+            (Some("AccessDeniedException"), Some(400), AccessDenied),
+            (None, Some(403), AccessDenied),
+            (Some("ExpiredToken"), Some(403), Credentials),
+            (Some("ClientException"), Some(400), Rejected),
+            (Some("ServerException"), Some(500), ServerError),
+            (None, Some(502), ServerError),
+            (None, None, Other),
+        ] {
+            assert_eq!(
+                kind_of_service_error(code, status),
+                kind,
+                "{code:?} {status:?}"
+            );
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! definitions, tasks, updates) and the stability waiter that polls it with backoff. The decisions
 //! (stable, crash loop, rolled back; run-scope guard) are pure functions in `stability` and here.
 
+use crate::infra::aws::{AwsError, AwsErrorKind};
 use crate::rules::stability::{
     self, Classification, ContainerStateView, DeploymentView, EventView, Health, HealthCheckView,
     Outcome, ServiceView, StabilityPolicy, Stop, TaskSetView, TaskView,
@@ -18,12 +19,14 @@ fn time(t: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
     t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
 }
 
-fn err<E, R>(what: &str, e: &aws_sdk_ecs::error::SdkError<E, R>) -> String
+fn err<E>(
+    what: &str,
+    e: &aws_sdk_ecs::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> AwsError
 where
     E: std::error::Error + aws_sdk_ecs::error::ProvideErrorMetadata + 'static,
-    R: std::fmt::Debug,
 {
-    format!("{what}: {}", crate::infra::aws::describe_sdk_error(e))
+    AwsError::from_sdk(what, e)
 }
 
 fn service_view(s: &aws_sdk_ecs::types::Service) -> ServiceView {
@@ -132,7 +135,7 @@ pub async fn describe_services(
     ecs: &Client,
     cluster: &str,
     names: &[String],
-) -> Result<(Vec<ServiceView>, Vec<String>), String> {
+) -> Result<(Vec<ServiceView>, Vec<String>), AwsError> {
     let calls = names.chunks(10).map(|batch| {
         ecs.describe_services()
             .cluster(cluster)
@@ -160,16 +163,20 @@ pub async fn describe_services(
 pub async fn describe_task_definition(
     ecs: &Client,
     task_definition: &str,
-) -> Result<TaskDefinitionView, String> {
+) -> Result<TaskDefinitionView, AwsError> {
     let out = ecs
         .describe_task_definition()
         .task_definition(task_definition)
         .send()
         .await
         .map_err(|e| err(&format!("DescribeTaskDefinition {task_definition}"), &e))?;
-    let td = out
-        .task_definition()
-        .ok_or("DescribeTaskDefinition returned no task definition")?;
+    let td = out.task_definition().ok_or_else(|| {
+        AwsError::new(
+            format!("DescribeTaskDefinition {task_definition}"),
+            AwsErrorKind::Malformed,
+            "the answer holds no task definition",
+        )
+    })?;
     Ok(TaskDefinitionView {
         arn: td.task_definition_arn().unwrap_or_default().to_owned(),
         family: td.family().unwrap_or_default().to_owned(),
@@ -237,7 +244,7 @@ pub async fn tasks(
     ecs: &Client,
     cluster: &str,
     desired: aws_sdk_ecs::types::DesiredStatus,
-) -> Result<TaskListing, String> {
+) -> Result<TaskListing, AwsError> {
     let mut arns = Vec::new();
     let mut token = None;
     loop {
@@ -281,7 +288,7 @@ pub async fn update_desired_count(
     cluster: &str,
     service: &str,
     desired: i32,
-) -> Result<ServiceView, String> {
+) -> Result<ServiceView, AwsError> {
     let out = ecs
         .update_service()
         .cluster(cluster)
@@ -290,9 +297,13 @@ pub async fn update_desired_count(
         .send()
         .await
         .map_err(|e| err(&format!("UpdateService {service}"), &e))?;
-    out.service()
-        .map(service_view)
-        .ok_or_else(|| "UpdateService returned no service".to_owned())
+    out.service().map(service_view).ok_or_else(|| {
+        AwsError::new(
+            format!("UpdateService {service}"),
+            AwsErrorKind::Malformed,
+            "the answer holds no service",
+        )
+    })
 }
 
 /// One service's state at the end of a wait.
@@ -442,15 +453,19 @@ pub async fn wait_stable(
             (Ok(d), Ok(s), Ok(r)) if s.failures.is_empty() && r.failures.is_empty() => {
                 Ok((d, s, r))
             }
-            (Ok(_), Ok(s), Ok(r)) => Err(format!(
-                "DescribeTasks could not describe {}",
-                [s.failures, r.failures].concat().join(", ")
+            (Ok(_), Ok(s), Ok(r)) => Err(AwsError::new(
+                "DescribeTasks",
+                AwsErrorKind::Other,
+                format!(
+                    "could not describe {}",
+                    [s.failures, r.failures].concat().join(", ")
+                ),
             )),
             (a, b, c) => Err([a.err(), b.err(), c.err()]
                 .into_iter()
                 .flatten()
                 .next()
-                .unwrap_or_default()),
+                .unwrap_or_else(|| AwsError::new("poll", AwsErrorKind::Other, "failed"))),
         };
         match poll {
             Ok(((services, missing), stopped, running)) => {
@@ -497,11 +512,12 @@ pub async fn wait_stable(
                 failed_polls += 1;
                 // The failure clock starts when the first failing poll was sent.
                 let since = *failing_since.get_or_insert(poll_started);
-                error = Some(why.clone());
+                error = Some(why.to_string());
                 if since.elapsed() >= options.poll_failure_budget {
                     error = Some(format!(
-                        "ECS at {} kept failing for {:.1} s ({} poll(s) in a row); last error: {why}",
+                        "ECS at {} kept {} for {:.1} s ({} poll(s) in a row); last error: {why}",
                         options.endpoint,
+                        why.kind.said(),
                         since.elapsed().as_secs_f64(),
                         failed_polls
                     ));

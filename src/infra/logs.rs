@@ -1,6 +1,7 @@
 //! CloudWatch Logs: log groups under a prefix, the write surface (a probe stream and one event),
 //! and filtering a group's events for a pattern (e.g. run-scope mismatch lines).
 
+use crate::infra::aws::{AwsError, AwsErrorKind};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -47,35 +48,25 @@ pub async fn write_probe(
     group: &str,
     stream: &str,
     message: &str,
-) -> Result<(), String> {
+) -> Result<(), AwsError> {
     logs.create_log_stream()
         .log_group_name(group)
         .log_stream_name(stream)
         .send()
         .await
-        .map_err(|e| {
-            format!(
-                "CreateLogStream {group}/{stream}: {}",
-                crate::infra::aws::describe_sdk_error(&e)
-            )
-        })?;
+        .map_err(|e| AwsError::from_sdk(format!("CreateLogStream {group}/{stream}"), &e))?;
     let event = aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
         .timestamp(chrono::Utc::now().timestamp_millis())
         .message(message)
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| AwsError::new("PutLogEvents", AwsErrorKind::Other, e.to_string()))?;
     logs.put_log_events()
         .log_group_name(group)
         .log_stream_name(stream)
         .log_events(event)
         .send()
         .await
-        .map_err(|e| {
-            format!(
-                "PutLogEvents {group}/{stream}: {}",
-                crate::infra::aws::describe_sdk_error(&e)
-            )
-        })?;
+        .map_err(|e| AwsError::from_sdk(format!("PutLogEvents {group}/{stream}"), &e))?;
     Ok(())
 }
 

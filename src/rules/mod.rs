@@ -1,10 +1,10 @@
 //! Pure rules, no I/O and no Rhai: gates and the verdict ledger, ECS stability, the guarded update, the execution-id grammar,
-//! the task definition's run-scope law, the M3 entry precondition, secrets and their redaction.
+//! the task definition's run-scope law, the entry precondition, secrets and their redaction.
 //! Unit-tested over documented response shapes.
 
+pub mod entry;
 pub mod execution_id;
 pub mod gate;
-pub mod m3;
 pub mod secret;
 pub mod stability;
 pub mod task_definition;

@@ -3,6 +3,7 @@
 //! plaintext resolved in this run so that outgoing text (stdout, errors, evidence, REPL history)
 //! can be scanned and redacted by construction, including copies a script made by other means.
 
+use serde_json::Value;
 use std::sync::{Arc, Mutex};
 
 /// A secret value. Cloning shares the plaintext; no method returns it except `expose`, which
@@ -96,6 +97,87 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
+/// Words that mark a key as holding a secret value.
+const SECRET_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "private_key",
+    "api_key",
+    "credential",
+];
+/// Endings that mark a key as naming where a secret lives, which is not itself secret.
+const REFERENCE_ENDINGS: &[&str] = &[
+    "_path", "_ref", "_arn", "_handle", "_env_key", "_key_env", "_uri", "_name", "_id", "_keys",
+];
+
+/// Whether a key or variable name says it holds a secret value: one of the secret words, and not
+/// a name for where a secret lives (`DB_PASSWORD_PATH`, `api_key_arn`), which is not secret. The
+/// one statement of the rule: evidence, handoff packs and task-definition environments use it.
+pub fn secret_named(name: &str) -> bool {
+    let key = name.to_ascii_lowercase();
+    SECRET_WORDS.iter().any(|w| key.contains(w))
+        && !REFERENCE_ENDINGS.iter().any(|e| key.ends_with(e))
+}
+
+/// Places in a JSON document that look like secret content: secret-named keys with a value, PEM
+/// private keys, AWS access key ids, or any plaintext in `known_plaintexts`.
+pub fn secret_content(doc: &Value, known_plaintexts: &[String]) -> Vec<String> {
+    let mut found = Vec::new();
+    walk(doc, "$", known_plaintexts, &mut found);
+    found
+}
+
+fn walk(value: &Value, path: &str, known: &[String], found: &mut Vec<String>) {
+    match value {
+        Value::Object(members) => {
+            for (k, v) in members {
+                let here = format!("{path}.{k}");
+                let secret_named = secret_named(k);
+                let has_value = match v {
+                    Value::String(s) => !s.is_empty(),
+                    Value::Null | Value::Bool(_) => false,
+                    _ => true,
+                };
+                if secret_named && has_value {
+                    found.push(format!("{here} (secret-named key with a value)"));
+                } else {
+                    walk(v, &here, known, found);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                walk(v, &format!("{path}[{i}]"), known, found);
+            }
+        }
+        Value::String(s) => {
+            if s.contains("PRIVATE KEY-----") {
+                found.push(format!("{path} (PEM private key)"));
+            } else if looks_like_access_key_id(s) {
+                found.push(format!("{path} (AWS access key id)"));
+            } else if known
+                .iter()
+                .any(|k| !k.is_empty() && s.contains(k.as_str()))
+            {
+                found.push(format!("{path} (plaintext of a resolved secret)"));
+            }
+        }
+        _ => {}
+    }
+}
+
+fn looks_like_access_key_id(s: &str) -> bool {
+    s.split(|c: char| !c.is_ascii_alphanumeric()).any(|word| {
+        word.len() == 20
+            && (word.starts_with("AKIA") || word.starts_with("ASIA"))
+            && word
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +207,33 @@ mod tests {
         let v = Vault::default();
         v.remember(&Secret::new("EMPTY", ""));
         assert_eq!(v.redact("text"), "text");
+    }
+}
+
+#[cfg(test)]
+mod secret_name_tests {
+    use super::secret_named;
+
+    #[test]
+    fn secret_names_and_names_of_where_secrets_live() {
+        for name in [
+            "DB_PASSWORD",
+            "KAFKA_API_SECRET",
+            "api_key",
+            "GITHUB_TOKEN",
+            "passwd",
+            "TLS_PRIVATE_KEY",
+        ] {
+            assert!(secret_named(name), "{name}");
+        }
+        for name in [
+            "DB_PASSWORD_PATH",
+            "ssm_confluent_api_secret_path",
+            "KAFKA_API_KEY_ARN",
+            "SERVICE_NAME",
+            "REQUIRED_PLATFORM_RUN_ID",
+        ] {
+            assert!(!secret_named(name), "{name}");
+        }
     }
 }

@@ -56,23 +56,10 @@ fn m4_advances_through_an_assumed_role_profile_and_records_who_it_acted_as() {
     );
     // Keys stay in the environment too: a profile named in the env file is the only source, so
     // the run acts as the assumed role and not as whoever the environment's keys belong to.
-    let run = Run::new()
+    let run = t
+        .m4(&[])
         .env("AWS_CONFIG_FILE", &files.0)
         .env("AWS_SHARED_CREDENTIALS_FILE", &files.1)
-        .args([
-            "run",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/m4/main.rhai"),
-            "--env",
-        ])
-        .arg(t.path("local.toml"))
-        .args([
-            "--output",
-            "json",
-            "--set",
-            "soak_ms=300",
-            "--set",
-            "stabilization_interval_ms=200",
-        ])
         .run();
     run.status(0);
     assert_eq!(run.json()["verdict"], "ADVANCE_TO_M5");
@@ -115,31 +102,29 @@ fn m4_advances_through_an_assumed_role_profile_and_records_who_it_acted_as() {
     }
 }
 
-fn identity_script(t: &Tenant) -> std::path::PathBuf {
+/// A script that prints who it acts as, run with only the shared files for credentials.
+fn who(t: &Tenant, files: &(String, String)) -> Run {
     let path = t.path("who.rhai");
     std::fs::write(
         &path,
         "let who = aws_identity();\nprint(`${who.outcome}|${who.arn}|${who.credential_source}|${who.reason}`);\n",
     )
     .unwrap();
-    path
+    with_files(
+        Run::new()
+            .arg("run")
+            .arg(&path)
+            .arg("--env")
+            .arg(t.path("local.toml")),
+        files,
+    )
 }
 
 #[test]
 fn aws_profile_from_the_environment_and_a_profile_that_does_not_exist() {
     let t = Tenant::new();
     let files = shared_files(&t);
-    let script = identity_script(&t);
-    let out = with_files(
-        Run::new()
-            .arg("run")
-            .arg(&script)
-            .arg("--env")
-            .arg(t.path("local.toml")),
-        &files,
-    )
-    .env("AWS_PROFILE", "m4-operator")
-    .run();
+    let out = who(&t, &files).env("AWS_PROFILE", "m4-operator").run();
     out.status(0)
         .stdout_has("pass|arn:aws:sts::123456789012:assumed-role/m4-operator/m4host-profile-test|profile m4-operator (AWS_PROFILE)");
 
@@ -150,15 +135,7 @@ fn aws_profile_from_the_environment_and_a_profile_that_does_not_exist() {
         "region = \"eu-west-2\"",
         "region = \"eu-west-2\"\nprofile = \"m4-missing\"",
     );
-    let out = with_files(
-        Run::new()
-            .arg("run")
-            .arg(&script)
-            .arg("--env")
-            .arg(t.path("local.toml")),
-        &files,
-    )
-    .run();
+    let out = who(&t, &files).run();
     out.status(0)
         .stdout_has("error|")
         .stdout_has("profile `m4-missing` was not defined");
@@ -169,15 +146,8 @@ fn aws_profile_from_the_environment_and_a_profile_that_does_not_exist() {
         "profile = \"m4-missing\"",
         "profile = \"m4 [missing]\"",
     );
-    with_files(
-        Run::new()
-            .arg("run")
-            .arg(&script)
-            .arg("--env")
-            .arg(t.path("local.toml")),
-        &files,
-    )
-    .run()
-    .status(2)
-    .stderr_has("`aws.profile` = `m4 [missing]` is not a profile name");
+    who(&t, &files)
+        .run()
+        .status(2)
+        .stderr_has("`aws.profile` = `m4 [missing]` is not a profile name");
 }

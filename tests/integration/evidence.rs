@@ -41,7 +41,7 @@ fn snapshot_lands_locally_and_durably_with_matching_hash() {
 #[test]
 fn run_scoped_artifact_goes_under_the_platform_run() {
     let env = Env::new();
-    env.run("emit_snapshot(\"daemons_ready\", #{ packs: [] }, #{ scope: \"run\", path: \"operate/daemons_ready\", write_code: \"M4H-B2\" });")
+    env.run(&format!("{}emit_snapshot(\"daemons_ready\", #{{ packs: [] }}, #{{ scope: \"run\", path: \"operate/daemons_ready\", write_code: \"M4H-B2\" }});", crate::support::M4_ENTRY))
         .run()
         .status(0);
     assert_eq!(

@@ -130,12 +130,35 @@ fn ecs_that_stops_answering_mid_wait_holds_within_the_budget() {
     assert!(
         reason.contains("could not be read")
             && reason.contains(&proxy.url())
-            && reason.contains("kept failing"),
+            && reason.contains("kept timing out"),
         "{reason}"
     );
     // Budget 3 s, measured from the first failing poll, plus at most one call timeout (15 s).
     assert!(took < Duration::from_secs(40), "took {took:?}");
     assert_eq!(out.json()["phases"][5]["status"], "HOLD");
+}
+
+/// The same wait against ECS that keeps throttling instead: the reason says which of the two it
+/// is (from the error's code, not its words), so the operator knows to wait or to raise a quota
+/// rather than to look for a dead endpoint.
+#[test]
+fn ecs_that_keeps_throttling_a_wait_says_so() {
+    let t = Tenant::new();
+    let proxy = FaultProxy::start();
+    through(&t, &proxy);
+    proxy.rules(
+        json!([{"service": "ecs", "operation": "ListTasks", "kind": "throttle", "after": 2}]),
+    );
+    let started = Instant::now();
+    let out = t.run_with(&["timeout_ms=600000"], &[]);
+    assert_hold(&out, "M4F-B2", "M4.F");
+    let reason = first_reason(&out);
+    assert!(
+        reason.contains("kept throttling this caller past the SDK's retries")
+            && reason.contains("ThrottlingException"),
+        "{reason}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(60));
 }
 
 #[test]

@@ -2,11 +2,11 @@
 //! crash loop, stuck pending, rollback, plan mode, describe batching, IAM posture.
 
 use crate::substrate::{clients, OwnService};
-use crate::support::{block_on, Env, PLATFORM_RUN_ID};
+use crate::support::{block_on, Env, M4_ENTRY, PLATFORM_RUN_ID};
 
 fn wait_script(own: &OwnService, timeout_ms: u64) -> String {
     format!(
-        r#"let u = ecs_update_service("{c}", "{s}", #{{ desired_count: 1 }});
+        r#"{M4_ENTRY}let u = ecs_update_service("{c}", "{s}", #{{ desired_count: 1 }});
 print(`performed=${{u.performed}} previous=${{u.previous_desired_count}}`);
 let w = ecs_wait_stable("{c}", ["{s}"], #{{ timeout_ms: {timeout_ms}, soak_ms: 300 }});
 let r = w.services["{s}"];
@@ -91,7 +91,7 @@ fn update_guards_refuse() {
     let env = Env::new();
     let wrong_scope = OwnService::new(None); // carries REQUIRED_PLATFORM_RUN_ID=platform_x
     let script = format!(
-        r#"for d in [2, 0] {{ try {{ ecs_update_service("{c}", "{s}", #{{ desired_count: d }}) }} catch (e) {{ print(`${{d}}: ${{e.code}}`) }} }}
+        r#"{M4_ENTRY}for d in [2, 0] {{ try {{ ecs_update_service("{c}", "{s}", #{{ desired_count: d }}) }} catch (e) {{ print(`${{d}}: ${{e.code}}`) }} }}
 try {{ ecs_update_service("{c}", "{s}", #{{ desired_count: 1 }}) }} catch (e) {{ print(`${{e.code}}: ${{e.message}}`) }}"#,
         c = wrong_scope.cluster,
         s = wrong_scope.service
@@ -111,7 +111,7 @@ fn no_action_after_a_hold() {
     let env = Env::new();
     let own = OwnService::with_run_id(None, PLATFORM_RUN_ID);
     let script = format!(
-        r#"run_phase("M4.D", || {{ block("M4D-B1", "kafka unreachable") }});
+        r#"{M4_ENTRY}run_phase("M4.D", || {{ block("M4D-B1", "kafka unreachable") }});
 run_phase("M4.F", || {{ try {{ ecs_update_service("{c}", "{s}", #{{ desired_count: 1 }}) }} catch (e) {{ print(e.code) }} }});
 verdict(#{{ a: true }}, "ADVANCE_TO_M5", "HOLD_M4");"#,
         c = own.cluster,
@@ -126,7 +126,7 @@ fn plan_mode_records_would_update_and_changes_nothing() {
     let env = Env::new();
     let own = OwnService::with_run_id(None, PLATFORM_RUN_ID);
     let script = format!(
-        r#"let u = ecs_update_service("{c}", "{s}", #{{ desired_count: 1 }});
+        r#"{M4_ENTRY}let u = ecs_update_service("{c}", "{s}", #{{ desired_count: 1 }});
 print(`performed=${{u.performed}}`);"#,
         c = own.cluster,
         s = own.service

@@ -1,9 +1,12 @@
-//! M3 -> M4 preconditions: reported to the script for M4A-B1, and the platform run id is released
-//! only when they hold.
+//! Entry preconditions, M4's from M3 as the runbook declares them: reported to the script for
+//! M4A-B1, and the platform run id is released only when they hold. The environment files here
+//! still name the artifacts `[inputs] m3_verdict`/`m3_handoff`, as M4's first ones did: they keep
+//! working. Other milestones declare other entries (`another_milestone_declares_its_entry`).
 
 use crate::support::{aws, block_on, Env, PLATFORM_RUN_ID};
 
-const PROBE: &str = "let m3 = m3_preconditions();\nprint(`sound=${m3.sound}`);\nfor p in m3.problems { print(`problem: ${p}`) }\nprint(`run=${platform_run_id()}`);";
+/// M4's entry, declared as scripts/m4/contract.rhai declares it, then judged.
+const PROBE: &str = "declare_entry(#{ from: \"M3\", handoff_name: \"M4 handoff pack\", required_verdict: \"ADVANCE_TO_M4\", execution_field: \"m3_execution_id\", agree: [\"platform_run_id\", \"m3_execution_id\"], env_key_field: \"required_platform_run_id_env_key\", blocker: \"M4A-B1\" });\nlet m3 = entry_preconditions();\nprint(`sound=${m3.sound}`);\nfor p in m3.problems { print(`problem: ${p}`) }\nprint(`run=${platform_run_id()}`);";
 
 fn expect_hold(env: &Env, problem: &str) {
     let out = env.run(PROBE).args(["--output", "json"]).run();
@@ -115,4 +118,66 @@ fn handoff_s3_object_missing() {
         );
     env.write("m4host.toml", &text);
     expect_hold(&env, "NoSuchKey");
+}
+
+/// The general form: the environment file says where the artifacts are (`[entry]`), the runbook
+/// declares what it requires of them. A runbook that requires another verdict holds under its own
+/// blocker code; one that declares nothing has no run scope; both forms at once are refused.
+#[test]
+fn another_milestone_declares_its_entry() {
+    let env = Env::files_only();
+    let legacy = std::fs::read_to_string(env.path("m4host.toml")).unwrap();
+    let general = legacy
+        .replace("m3_verdict = \"m3/m3_f_verdict_snapshot.json\"\n", "")
+        .replace("m3_handoff = \"m3/m4_handoff_pack.json\"\n", "")
+        + "\n[entry]\nverdict = \"m3/m3_f_verdict_snapshot.json\"\nhandoff = \"m3/m4_handoff_pack.json\"\n";
+    assert_ne!(general, legacy);
+    env.write("m4host.toml", &general);
+    env.run(PROBE)
+        .run()
+        .status(0)
+        .stdout_has("sound=true")
+        .stdout_has(&format!("run={PLATFORM_RUN_ID}"));
+
+    let m9 = "declare_entry(#{ from: \"M8\", handoff_name: \"M9 handoff pack\", required_verdict: \"ADVANCE_TO_M9\", \
+              execution_field: \"m3_execution_id\", agree: [\"platform_run_id\"], \
+              env_key_field: \"required_platform_run_id_env_key\", blocker: \"M9A-B1\" });\n\
+              print(`run=${platform_run_id()}`);";
+    let out = env.run(m9).args(["--output", "json"]).run();
+    out.status(3).nowhere("run=");
+    assert_eq!(out.json()["blockers"][0]["code"], "M9A-B1");
+    let reason = out.json()["blockers"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        reason.starts_with("M8 handoff preconditions do not hold")
+            && reason.contains("M8 verdict is `ADVANCE_TO_M4`, not `ADVANCE_TO_M9`"),
+        "{reason}"
+    );
+
+    // No declaration: a catchable NO_ENTRY, never a run id.
+    env.run("try { platform_run_id(); print(\"run=\"); } catch (e) { print(`code=${e.code}`) }")
+        .run()
+        .status(0)
+        .stdout_has("code=NO_ENTRY")
+        .nowhere("run=");
+
+    // A second, different declaration is refused.
+    env.run(&format!(
+        "{}\ntry {{ {m9} }} catch (e) {{ print(`code=${{e.code}}`) }}",
+        PROBE
+    ))
+    .run()
+    .stdout_has("code=ENTRY_DECLARED");
+
+    // The artifacts given twice: a configuration error that says what to keep.
+    env.write(
+        "m4host.toml",
+        &format!("{legacy}\n[entry]\nverdict = \"a\"\nhandoff = \"b\"\n"),
+    );
+    env.run(PROBE)
+        .run()
+        .status(2)
+        .stderr_has("the entry artifacts are given twice");
 }

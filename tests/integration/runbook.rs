@@ -88,6 +88,11 @@ impl Tenant {
 
     /// Runs M4 with fast windows; `sets` (KEY=VALUE) override them.
     pub(crate) fn run_with(&self, sets: &[&str], flags: &[&str]) -> Outcome {
+        self.m4(sets).args(flags).run()
+    }
+
+    /// The M4 run of `run_with`, not yet started (a test may add to its environment).
+    pub(crate) fn m4(&self, sets: &[&str]) -> Run {
         let mut values = std::collections::BTreeMap::from([
             ("soak_ms", "300".to_owned()),
             ("stabilization_interval_ms", "200".to_owned()),
@@ -103,7 +108,31 @@ impl Tenant {
         for (k, v) in values {
             run = run.args(["--set", &format!("{k}={v}")]);
         }
-        run.args(flags).run()
+        run
+    }
+
+    /// Rolls back `execution` with scripts/m4/rollback.rhai, in a second of its own (execution
+    /// ids are stamped to the second, so two runs in one second would share one).
+    pub(crate) fn rollback(&self, execution: &str) -> Outcome {
+        let now = chrono::Utc::now();
+        let next = now.timestamp_subsec_millis();
+        std::thread::sleep(std::time::Duration::from_millis(
+            u64::from(1000 - next.min(999)) + 10,
+        ));
+        Run::new()
+            .args([
+                "run",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/m4/rollback.rhai"),
+                "--env",
+            ])
+            .arg(self.path("local.toml"))
+            .args([
+                "--output",
+                "json",
+                "--set",
+                &format!("execution={execution}"),
+            ])
+            .run()
     }
 
     pub(crate) fn run(&self, flags: &[&str]) -> Outcome {
@@ -831,28 +860,11 @@ fn rollback_restores_what_a_held_execution_changed_and_is_harmless_twice() {
         vec![1, 1, 1, 0],
         "ingress, rtdl and case waves were started"
     );
-    let rollback = |n: u64| {
-        std::thread::sleep(std::time::Duration::from_millis(n)); // each run its own execution id
-        Run::new()
-            .args([
-                "run",
-                concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/m4/rollback.rhai"),
-                "--env",
-            ])
-            .arg(t.path("local.toml"))
-            .args([
-                "--output",
-                "json",
-                "--set",
-                &format!("execution={execution}"),
-            ])
-            .run()
-    };
-    let first = rollback(1100);
+    let first = t.rollback(&execution);
     first.status(0);
     assert_eq!(first.json()["verdict"], "ROLLED_BACK");
     assert_eq!(t.desired_counts(), vec![0, 0, 0, 0]);
-    let second = rollback(1100);
+    let second = t.rollback(&execution);
     second.status(0);
     let snapshots: Vec<String> = t
         .bucket_keys()
@@ -907,21 +919,7 @@ fn a_prefix_with_an_underscore_names_its_ids_and_rolls_back() {
         case_ls.contains("crash_loop at +") && case_ls.contains('X'),
         "{case_ls}"
     );
-    std::thread::sleep(std::time::Duration::from_millis(1100)); // the rollback's own execution id
-    let rollback = Run::new()
-        .args([
-            "run",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/m4/rollback.rhai"),
-            "--env",
-        ])
-        .arg(t.path("local.toml"))
-        .args([
-            "--output",
-            "json",
-            "--set",
-            &format!("execution={execution}"),
-        ])
-        .run();
+    let rollback = t.rollback(&execution);
     rollback.status(0);
     assert_eq!(rollback.json()["verdict"], "ROLLED_BACK");
     assert_eq!(t.desired_counts(), vec![0, 0, 0, 0]);

@@ -75,6 +75,12 @@ pub fn unique(prefix: &str) -> String {
 }
 
 /// An SSM parameter's value on the substrate, decrypted (to check what must never be shown).
+/// The entry M4 declares (scripts/m4/contract.rhai), for test scripts that need a run scope.
+pub const M4_ENTRY: &str = "declare_entry(#{ from: \"M3\", handoff_name: \"M4 handoff pack\", \
+    required_verdict: \"ADVANCE_TO_M4\", execution_field: \"m3_execution_id\", \
+    agree: [\"platform_run_id\", \"m3_execution_id\"], \
+    env_key_field: \"required_platform_run_id_env_key\", blocker: \"M4A-B1\" });\n";
+
 /// Writes a SecureString parameter (overwriting), as an operator rotating a secret would.
 pub fn put_ssm_secret(name: &str, value: &str) {
     block_on(

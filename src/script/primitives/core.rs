@@ -534,22 +534,103 @@ fn platform_run_id(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<
     Ok(host.platform_run_id()?.into())
 }
 
-fn m3_preconditions(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
-    let s = host.m3()?;
+const ENTRY_KEYS: &[&str] = &[
+    "from",
+    "handoff_name",
+    "required_verdict",
+    "execution_field",
+    "agree",
+    "env_key_field",
+    "blocker",
+];
+
+fn declare_entry(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let map = args.map(0);
+    let bad = |what: String| {
+        Fail::error(
+            "BAD_ENTRY",
+            what,
+            "declare #{from, handoff_name, required_verdict, execution_field, agree: [fields], \
+             env_key_field, blocker}",
+        )
+    };
+    if let Some(unknown) = map.keys().find(|k| !ENTRY_KEYS.contains(&k.as_str())) {
+        return Err(bad(format!("unknown entry key `{unknown}`")));
+    }
+    let text = |key: &str| -> Outcome<String> {
+        map.get(key)
+            .and_then(|v| v.clone().into_string().ok())
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| bad(format!("entry `{key}` must be a non-empty string")))
+    };
+    let agree = map
+        .get("agree")
+        .and_then(|v| v.clone().try_cast::<rhai::Array>())
+        .ok_or_else(|| bad("entry `agree` must be an array of field names".into()))?
+        .into_iter()
+        .map(|v| {
+            v.into_string()
+                .map_err(|_| bad("entry `agree` holds a non-string".into()))
+        })
+        .collect::<Outcome<Vec<String>>>()?;
+    let blocker = text("blocker")?;
+    if !crate::rules::gate::is_valid_code(&blocker) {
+        return Err(bad(format!(
+            "entry `blocker` `{blocker}` is not a blocker code"
+        )));
+    }
+    host.declare_entry(crate::rules::entry::Entry {
+        from: text("from")?,
+        handoff_name: text("handoff_name")?,
+        required_verdict: text("required_verdict")?,
+        execution_field: text("execution_field")?,
+        agree,
+        env_key_field: text("env_key_field")?,
+        blocker,
+    })?;
+    Ok(Dynamic::UNIT)
+}
+
+fn entry_preconditions(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
     let opt = |v: &Option<String>| v.clone().map_or(Dynamic::UNIT, Dynamic::from);
+    let s = match host.entry_status() {
+        Ok(s) => s,
+        // Not declared: nothing holds, and the report says why instead of raising.
+        Err(Fail::Error { message, .. }) => {
+            return Ok(map_of([
+                ("sound", Dynamic::from(false)),
+                ("declared", Dynamic::from(false)),
+                ("problems", strings([message])),
+                ("verdict", Dynamic::UNIT),
+                ("previous_execution_id", Dynamic::UNIT),
+                ("required_platform_run_id_env_key", Dynamic::UNIT),
+                ("verdict_uri", Dynamic::UNIT),
+                ("handoff_uri", Dynamic::UNIT),
+                ("blocker", Dynamic::UNIT),
+            ]))
+        }
+        Err(other) => return Err(other),
+    };
+    let blocker = host.declared_entry().map(|e| e.blocker.clone());
     Ok(map_of([
         ("sound", Dynamic::from(s.sound())),
+        ("declared", Dynamic::from(true)),
         ("problems", strings(s.problems.clone())),
-        ("m3_verdict", opt(&s.verdict)),
-        ("m3_execution_id", opt(&s.m3_execution_id)),
+        ("verdict", opt(&s.verdict)),
+        ("previous_execution_id", opt(&s.previous_execution_id)),
         ("required_platform_run_id_env_key", opt(&s.required_env_key)),
-        ("m3_verdict_uri", s.verdict_uri.clone().into()),
-        ("m3_handoff_uri", s.handoff_uri.clone().into()),
+        ("verdict_uri", s.verdict_uri.clone().into()),
+        ("handoff_uri", s.handoff_uri.clone().into()),
+        ("blocker", opt(&blocker)),
     ]))
 }
 
 fn execution_id(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
     Ok(host.clock.execution_id.clone().into())
+}
+
+fn secret_named(_: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    Ok(crate::rules::secret::secret_named(&args.str(0)).into())
 }
 
 fn execution_prefix(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
@@ -745,7 +826,7 @@ pub const PRIMITIVES: &[Primitive] = &[
               \"operate/daemons_ready\" -> evidence/runs/<platform_run_id>/operate/daemons_ready.json), \
               execution (another execution's control folder, for a rollback's snapshot), write_code and secret_code (blocker codes of a failed write or a secret refusal; \
               default <PHASE>-B3).",
-        example: "emit_snapshot(\"example_run_scoped\", #{ ok: true }, #{ scope: \"run\", path: \"operate/example\", write_code: \"M4H-B2\" });",
+        example: concat!(m4_entry_example!(), "emit_snapshot(\"example_run_scoped\", #{ ok: true }, #{ scope: \"run\", path: \"operate/example\", write_code: \"M4H-B2\" });"),
         example_exit: 0,
         failure: Failure::Gate,
         call: emit_snapshot_with,
@@ -905,25 +986,45 @@ pub const PRIMITIVES: &[Primitive] = &[
         params: &[],
         returns: "String",
         shape: Shape::Value,
-        doc: "The platform run id from the M3 handoff, only once the M3 preconditions hold \
-              (verdict ADVANCE_TO_M4, artifacts agree, non-secret); otherwise blocks with M4A-B1. \
-              Scripts cannot set it.",
-        example: "print(platform_run_id());",
+        doc: "The platform run id from the previous milestone's handoff, only once the entry \
+              precondition the runbook declared holds (the required verdict, the artifacts agree, \
+              nothing secret); otherwise blocks with the declared code (M4: M4A-B1). Raises \
+              NO_ENTRY when no entry was declared. Scripts cannot set it.",
+        example: concat!(m4_entry_example!(), "print(platform_run_id());"),
         example_exit: 0,
         failure: Failure::Gate,
         call: platform_run_id,
     },
     Primitive {
-        name: "m3_preconditions",
+        name: "declare_entry",
+        params: &[("entry", Ty::Map)],
+        returns: "()",
+        shape: Shape::Value,
+        doc: "Declares what this runbook enters from, once, before its first phase: #{from (the \
+              previous milestone, e.g. \"M3\"), handoff_name, required_verdict, execution_field \
+              (the previous execution id's field), agree (fields both artifacts carry and must \
+              agree on), env_key_field (the handoff field naming the run-scope env key), blocker \
+              (the code of a precondition that does not hold)}. Where the two artifacts are is \
+              the environment file's [entry] verdict and handoff. Raises BAD_ENTRY, or \
+              ENTRY_DECLARED for a second, different declaration.",
+        example: concat!(m4_entry_example!(), "print(entry_preconditions().declared);"),
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: declare_entry,
+    },
+    Primitive {
+        name: "entry_preconditions",
         params: &[],
         returns: "Map",
         shape: Shape::Value,
-        doc: "The M3 -> M4 precondition report: #{sound, problems, m3_verdict, m3_execution_id, \
-              required_platform_run_id_env_key, m3_verdict_uri, m3_handoff_uri}.",
-        example: "let m3 = m3_preconditions();\nprint(m3.sound);",
+        doc: "The entry precondition as judged against the declaration: #{sound, declared, \
+              problems, verdict, previous_execution_id, required_platform_run_id_env_key, \
+              verdict_uri, handoff_uri, blocker}; sound false with the reason when the runbook \
+              declared none.",
+        example: "let e = entry_preconditions();\nprint(`${e.declared} ${e.sound}`);",
         example_exit: 0,
         failure: Failure::Catchable,
-        call: m3_preconditions,
+        call: entry_preconditions,
     },
     Primitive {
         name: "execution_id",
@@ -935,6 +1036,20 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         failure: Failure::Never,
         call: execution_id,
+    },
+    Primitive {
+        name: "secret_named",
+        params: &[("name", Ty::Str)],
+        returns: "bool",
+        shape: Shape::Value,
+        doc: "Whether a key or variable name says it holds a secret value (password, secret, \
+              token, api_key, private_key, credential …), and is not the name of where one lives \
+              (…_PATH, …_ARN, …_REF): the host's one statement of the rule, which evidence and \
+              handoff checks use too. Such a task-definition variable must come by valueFrom.",
+        example: "print(`${secret_named(\"DB_PASSWORD\")} ${secret_named(\"DB_PASSWORD_PATH\")} ${secret_named(\"SERVICE_NAME\")}`);",
+        example_exit: 0,
+        failure: Failure::Never,
+        call: secret_named,
     },
     Primitive {
         name: "execution_prefix",

@@ -114,23 +114,26 @@ fn describe_services(host: &Host, _: &NativeCallContext, args: &mut Args) -> Out
 
 /// A DescribeTaskDefinition answer as a primitive's outcome: fail when ECS says there is no such
 /// task definition, error when it could not be asked.
-fn task_definition_outcome(result: &Result<ecs::TaskDefinitionView, String>) -> Dynamic {
+fn task_definition_outcome(
+    result: &Result<ecs::TaskDefinitionView, crate::infra::aws::AwsError>,
+) -> Dynamic {
+    use crate::infra::aws::AwsErrorKind;
     match result {
         Ok(td) => outcome(
             "pass",
             format!("{} revision {}", td.family, td.revision),
             vec![("task_definition", to_map(td))],
         ),
-        Err(why) if why.contains("ClientException") || why.contains("Unable to describe") => {
-            outcome(
-                "fail",
-                why.clone(),
-                vec![("task_definition", Dynamic::UNIT)],
-            )
-        }
+        // ECS answers a task definition it does not have with ClientException ("Unable to
+        // describe task definition"), a 400: the definition is missing, which is a finding.
+        Err(why) if matches!(why.kind, AwsErrorKind::NotFound | AwsErrorKind::Rejected) => outcome(
+            "fail",
+            why.to_string(),
+            vec![("task_definition", Dynamic::UNIT)],
+        ),
         Err(why) => outcome(
             "error",
-            why.clone(),
+            why.to_string(),
             vec![("task_definition", Dynamic::UNIT)],
         ),
     }
@@ -199,9 +202,9 @@ fn guarded_updates(
     {
         return Err(refused(r));
     }
-    // Run scope comes from the M3 handoff only (blocks with M4A-B1 when unsound).
+    // Run scope comes from the declared entry only (blocks with its code when unsound).
     let run_id = host.platform_run_id()?;
-    let key = host.m3()?.required_env_key.clone();
+    let key = host.entry_status()?.required_env_key.clone();
     let aws = host.aws()?;
     let (found, missing) = host
         .call(ecs::describe_services(&aws.ecs, cluster, names))?
@@ -224,7 +227,7 @@ fn guarded_updates(
             Some(current) => match &tds[&current.task_definition] {
                 Err(why) => Err(Refusal {
                     code: "UPDATE_FAILED",
-                    message: why.clone(),
+                    message: why.to_string(),
                     help: String::new(),
                 }),
                 Ok(td) => {
@@ -298,7 +301,7 @@ fn guarded_updates(
             Err(why) => {
                 row.1 = Err(Refusal {
                     code: "UPDATE_FAILED",
-                    message: why,
+                    message: why.to_string(),
                     help: "see the service events in the ECS console".into(),
                 });
             }

@@ -4,6 +4,14 @@
 //!
 //! Each row's `call` is a thin adapter from Rhai arguments to a `Host` operation.
 
+/// The entry M4 declares (scripts/m4/contract.rhai), for the examples of primitives that need a
+/// run scope; a literal so that `concat!` can put it in front of an example.
+macro_rules! m4_entry_example {
+    () => {
+        "declare_entry(#{ from: \"M3\", handoff_name: \"M4 handoff pack\", required_verdict: \"ADVANCE_TO_M4\", execution_field: \"m3_execution_id\", agree: [\"platform_run_id\", \"m3_execution_id\"], env_key_field: \"required_platform_run_id_env_key\", blocker: \"M4A-B1\" });\n"
+    };
+}
+
 mod core;
 mod ecs;
 mod iam;

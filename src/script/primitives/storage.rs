@@ -91,11 +91,12 @@ fn log_write_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outco
     ))? {
         Ok(()) => serde_json::json!({"outcome": "pass", "written": true, "stream": stream,
             "reason": format!("created {stream} and put one event in {group}")}),
-        Err(why) if why.contains("ResourceNotFound") => {
-            serde_json::json!({"outcome": "fail", "written": false, "stream": null, "reason": why})
+        // No such group is a finding; a call that could not be made is not.
+        Err(why) if why.kind == crate::infra::aws::AwsErrorKind::NotFound => {
+            serde_json::json!({"outcome": "fail", "written": false, "stream": null, "reason": why.to_string()})
         }
         Err(why) => {
-            serde_json::json!({"outcome": "error", "written": false, "stream": null, "reason": why})
+            serde_json::json!({"outcome": "error", "written": false, "stream": null, "reason": why.to_string()})
         }
     };
     Ok(from_json(&value))
