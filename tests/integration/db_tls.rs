@@ -81,6 +81,7 @@ fn verify_full_with_the_ca_and_require_reach_a_tls_database() {
         &section("verify-full", Some("ca.pem")),
         &section("require", None),
     );
+    crate::runbook::next_execution_second(); // this tenant's second run: its own execution id
     let out = t.run(&["--plan"]);
     assert_eq!(phase_status(&out, "M4.D"), "PASS", "{}", out.stdout);
     assert_eq!(database_row(&out)["sslmode"], "require");
@@ -137,6 +138,7 @@ fn require_refuses_a_server_without_tls() {
         &section("require", None),
         &section("disable", None),
     );
+    crate::runbook::next_execution_second(); // this tenant's second run: its own execution id
     let out = t.run(&["--plan"]);
     assert_eq!(phase_status(&out, "M4.D"), "PASS", "{}", out.stdout);
 }

@@ -19,6 +19,15 @@ pub(crate) struct Tenant {
     pub(crate) name: String,
 }
 
+/// Waits for the wall clock's next second: execution ids (and the local mirror's folders) are
+/// stamped to the second, so a second run of the same tenant must start in a later one.
+pub(crate) fn next_execution_second() {
+    let millis = chrono::Utc::now().timestamp_subsec_millis().min(999);
+    std::thread::sleep(std::time::Duration::from_millis(
+        u64::from(1000 - millis) + 10,
+    ));
+}
+
 impl Tenant {
     /// Seeds a fresh copy of dev_min with fast scheduler timings.
     pub(crate) fn new() -> Tenant {
@@ -114,11 +123,7 @@ impl Tenant {
     /// Rolls back `execution` with scripts/m4/rollback.rhai, in a second of its own (execution
     /// ids are stamped to the second, so two runs in one second would share one).
     pub(crate) fn rollback(&self, execution: &str) -> Outcome {
-        let now = chrono::Utc::now();
-        let next = now.timestamp_subsec_millis();
-        std::thread::sleep(std::time::Duration::from_millis(
-            u64::from(1000 - next.min(999)) + 10,
-        ));
+        next_execution_second();
         Run::new()
             .args([
                 "run",
