@@ -148,6 +148,14 @@ if ! sasl_up; then
     --aws-endpoint "$MOTO_URL"
   wait_for sasl_gateway sasl_up
 fi
+# A gateway already answering may be another checkout's, with another test CA: the tests here
+# would then fail on TLS for a reason nobody could see. Say so instead.
+if ! openssl s_client -connect "127.0.0.1:$SASL_PORT" -servername localhost -CAfile "$tls/ca.pem" \
+     -verify_return_error </dev/null >/dev/null 2>&1; then
+  log "the SASL_SSL gateway on 127.0.0.1:$SASL_PORT does not present this checkout's test CA ($tls/ca.pem):"
+  log "another checkout's substrate is running; stop it with that checkout's tests/substrate/down.sh"
+  exit 1
+fi
 
 # --- PostgreSQL ----------------------------------------------------------------------------------
 pg_up() { runuser -u postgres -- pg_isready -q -h 127.0.0.1 -p 5432; }
