@@ -141,12 +141,17 @@ pub fn finish(
     let artifacts = host.artifacts.lock().expect("artifacts lock").clone();
     let calls = host.calls.snapshot();
     let run_id = host.known_platform_run_id();
+    // `<prefix>_execution_id` beside `execution_id`, as the runbook's snapshots name it:
+    // `m4_execution_id` for M4's consumers, `m5_execution_id` for M5's.
+    let prefixed_key = crate::rules::execution_id::ExecutionId::parse(&host.clock.execution_id)
+        .map_or_else(
+            || "m4_execution_id".to_owned(),
+            |id| format!("{}_execution_id", id.prefix),
+        );
     let summary = |status: i32| {
-        crate::host::json::sorted(&serde_json::json!({
+        let mut value = serde_json::json!({
             "verdict": ledger.verdict.as_ref().map(|v| v.verdict.clone()),
             "platform_run_id": run_id,
-            // Kept for M4's consumers; `execution_id` is the same for any runbook.
-            "m4_execution_id": host.clock.execution_id,
             "execution_id": host.clock.execution_id,
             "schema_version": SUMMARY_SCHEMA_VERSION,
             "m4host_version": env!("CARGO_PKG_VERSION"),
@@ -159,7 +164,9 @@ pub fn finish(
             "would_do": *host.would_do.lock().expect("plan lock"),
             "exit_status": status,
             "error": fault,
-        }))
+        });
+        value[prefixed_key.as_str()] = host.clock.execution_id.clone().into();
+        crate::host::json::sorted(&value)
     };
     for (kind, path) in reports {
         let text = host.vault.redact(&kind.render(&summary(status)));

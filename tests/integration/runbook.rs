@@ -897,6 +897,9 @@ fn a_prefix_with_an_underscore_names_its_ids_and_rolls_back() {
     let held = t.run_with(&["soak_ms=1500"], &[]);
     assert_hold(&held, "M4F-B3", "M4.F");
     let execution = held.json()["execution_id"].as_str().unwrap().to_owned();
+    // The summary names the id as the snapshots do, and not as M4's default prefix would.
+    assert_eq!(held.json()["m4_dev_execution_id"], execution.as_str());
+    assert!(held.json().get("m4_execution_id").is_none());
     assert!(
         execution.starts_with("m4_dev_2"),
         "execution id {execution} carries the prefix"
