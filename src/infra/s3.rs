@@ -2,6 +2,7 @@
 //! written under `<prefix>/_m4host_probe/`, read back, compared and removed). Under --plan the
 //! write is not made; writability is then unknown, never assumed.
 
+use crate::infra::aws::{AwsError, AwsErrorKind};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -56,36 +57,25 @@ pub async fn probe_prefix(
     match head {
         Ok(_) => p.bucket_exists = Some(true),
         Err(e) => {
-            let status = e.raw_response().map(|r| r.status().as_u16());
-            return match status {
-                Some(404) => {
+            let e = AwsError::from_sdk(format!("HeadBucket {bucket}"), &e);
+            return match e.kind {
+                AwsErrorKind::NotFound => {
                     p.bucket_exists = Some(false);
                     finish(p, "fail", format!("bucket {bucket} does not exist"))
                 }
-                Some(403) => finish(p, "fail", format!("access to bucket {bucket} denied")),
-                _ => finish(
-                    p,
-                    "error",
-                    format!(
-                        "HeadBucket {bucket}: {}",
-                        crate::infra::aws::describe_sdk_error(&e)
-                    ),
-                ),
+                AwsErrorKind::AccessDenied => {
+                    finish(p, "fail", format!("access to bucket {bucket} denied"))
+                }
+                _ => finish(p, "error", e.to_string()),
             };
         }
     }
     match list {
         Ok(_) => p.readable = Some(true),
         Err(e) => {
+            let e = AwsError::from_sdk(format!("ListObjectsV2 s3://{bucket}/{prefix}"), &e);
             p.readable = Some(false);
-            return finish(
-                p,
-                "fail",
-                format!(
-                    "cannot list s3://{bucket}/{prefix}: {}",
-                    crate::infra::aws::describe_sdk_error(&e)
-                ),
-            );
+            return finish(p, finding_or_error(&e), format!("cannot list: {e}"));
         }
     }
     if !write {
@@ -111,15 +101,9 @@ pub async fn probe_prefix(
         .send()
         .await;
     if let Err(e) = put {
+        let e = AwsError::from_sdk(format!("PutObject s3://{bucket}/{key}"), &e);
         p.writable = Some(false);
-        return finish(
-            p,
-            "fail",
-            format!(
-                "cannot write s3://{bucket}/{key}: {}",
-                crate::infra::aws::describe_sdk_error(&e)
-            ),
-        );
+        return finish(p, finding_or_error(&e), format!("cannot write: {e}"));
     }
     let read = crate::infra::evidence::read_durable(s3, bucket, &key).await;
     let _ = s3.delete_object().bucket(bucket).key(&key).send().await;
@@ -147,10 +131,39 @@ pub async fn probe_prefix(
     }
 }
 
+/// A refusal by S3 (denied, missing, rejected) is a finding about the bucket; throttling, timeouts,
+/// dead endpoints and server errors only say the probe could not ask.
+fn finding_or_error(e: &AwsError) -> &'static str {
+    match e.kind {
+        AwsErrorKind::AccessDenied | AwsErrorKind::NotFound | AwsErrorKind::Rejected => "fail",
+        _ => "error",
+    }
+}
+
 fn with_slash(prefix: &str) -> String {
     if prefix.is_empty() || prefix.ends_with('/') {
         prefix.to_owned()
     } else {
         format!("{prefix}/")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_findings_and_the_rest_could_not_ask() {
+        let of = |kind| finding_or_error(&AwsError::new("ListObjectsV2", kind, "x"));
+        assert_eq!(of(AwsErrorKind::AccessDenied), "fail");
+        assert_eq!(of(AwsErrorKind::NotFound), "fail");
+        for kind in [
+            AwsErrorKind::Throttled,
+            AwsErrorKind::Timeout,
+            AwsErrorKind::Unreachable,
+            AwsErrorKind::ServerError,
+        ] {
+            assert_eq!(of(kind), "error", "{kind:?}");
+        }
     }
 }
