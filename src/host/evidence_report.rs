@@ -223,26 +223,29 @@ impl Host {
         let keys = self
             .block_on(evidence::list_durable(&aws.s3, &bucket, &prefix))
             .map_err(Error::fault)?;
-        let fetch = |bucket: String, key: String| async move {
-            let uri = format!("s3://{bucket}/{key}");
-            let name = key
-                .rsplit('/')
-                .next()
-                .unwrap_or(&key)
-                .trim_end_matches(".json")
-                .to_owned();
-            let bytes = evidence::read_durable(&aws.s3, &bucket, &key).await;
-            (name, uri, bytes)
+        // Every artifact (name, s3 URI) is read the same way, bounded.
+        let read_all = |wanted: Vec<(String, String)>| -> Vec<Artifact> {
+            let reads = wanted.into_iter().map(|(name, uri)| async move {
+                let bytes = match evidence::split_s3_uri(&uri) {
+                    Some((b, k)) => evidence::read_durable(&aws.s3, b, k).await,
+                    None => Err(format!("`{uri}` is not an s3:// URI")),
+                };
+                Artifact::read(name, uri, bytes)
+            });
+            self.block_on(crate::infra::aws::bounded(reads))
         };
         let listed = keys
             .iter()
             .filter(|k| k.ends_with(".json"))
-            .map(|k| fetch(bucket.clone(), k.clone()));
-        let mut artifacts: Vec<Artifact> = self
-            .block_on(crate::infra::aws::bounded(listed))
-            .into_iter()
-            .map(|(name, uri, bytes)| Artifact::read(name, uri, bytes))
+            .map(|key| {
+                let name = key.rsplit('/').next().unwrap_or(key);
+                (
+                    name.trim_end_matches(".json").to_owned(),
+                    format!("s3://{bucket}/{key}"),
+                )
+            })
             .collect();
+        let mut artifacts = read_all(listed);
         // Evidence the chain names outside the control folder (run-scoped, e.g. daemons_ready);
         // one inside it that the listing lacks is missing, and the chain check says so.
         let mut elsewhere: Vec<(String, String)> = artifacts
@@ -255,19 +258,7 @@ impl Host {
             .collect();
         elsewhere.sort();
         elsewhere.dedup();
-        let more = elsewhere.into_iter().filter_map(|(name, uri)| {
-            let (b, k) = uri.strip_prefix("s3://")?.split_once('/')?;
-            let (b, k) = (b.to_owned(), k.to_owned());
-            Some(async move {
-                let bytes = evidence::read_durable(&aws.s3, &b, &k).await;
-                (name, uri, bytes)
-            })
-        });
-        artifacts.extend(
-            self.block_on(crate::infra::aws::bounded(more))
-                .into_iter()
-                .map(|(name, uri, bytes)| Artifact::read(name, uri, bytes)),
-        );
+        artifacts.extend(read_all(elsewhere));
         let mirror: Option<PathBuf> = self
             .evidence_root
             .as_ref()

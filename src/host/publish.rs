@@ -341,8 +341,7 @@ fn missing(name: &str) -> Fail {
 }
 
 fn split_uri(uri: &str) -> Outcome<(&str, &str)> {
-    uri.strip_prefix("s3://")
-        .and_then(|r| r.split_once('/'))
+    evidence::split_s3_uri(uri)
         .ok_or_else(|| Fail::error("SNAPSHOT_UNREADABLE", format!("bad uri {uri}"), ""))
 }
 

@@ -330,16 +330,7 @@ impl AwsError {
             SdkError::TimeoutError(_) => (AwsErrorKind::Timeout, None),
             SdkError::DispatchFailure(e) => {
                 let detail = aws_smithy_types::error::display::DisplayErrorContext(err).to_string();
-                let kind = if detail.contains("credentials") {
-                    AwsErrorKind::Credentials
-                } else if e.is_timeout() {
-                    AwsErrorKind::Timeout
-                } else if e.is_io() {
-                    AwsErrorKind::Unreachable
-                } else {
-                    AwsErrorKind::Other
-                };
-                (kind, None)
+                (dispatch_kind(e, &detail), None)
             }
             SdkError::ResponseError(_) => (AwsErrorKind::Malformed, None),
             _ => (AwsErrorKind::Other, None),
@@ -375,6 +366,23 @@ impl AwsError {
     }
 }
 
+/// What kind of failure a request that never got an answer met: no credentials (the chain's error
+/// travels as a dispatch failure), a timeout, or a connection refused or dropped.
+fn dispatch_kind(
+    e: &aws_smithy_runtime_api::client::result::DispatchFailure,
+    detail: &str,
+) -> AwsErrorKind {
+    if detail.contains("credentials") {
+        AwsErrorKind::Credentials
+    } else if e.is_timeout() {
+        AwsErrorKind::Timeout
+    } else if e.is_io() {
+        AwsErrorKind::Unreachable
+    } else {
+        AwsErrorKind::Other
+    }
+}
+
 /// One line that says what went wrong with an SDK call, with the service's code when it sent one.
 pub fn describe_sdk_error<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> String
 where
@@ -394,7 +402,8 @@ where
         SdkError::TimeoutError(_) => "timed out (budget in [budgets] spent)".to_owned(),
         SdkError::DispatchFailure(e) => {
             let detail = aws_smithy_types::error::display::DisplayErrorContext(err).to_string();
-            if detail.contains("credentials") {
+            let kind = dispatch_kind(e, &detail);
+            if kind == AwsErrorKind::Credentials {
                 // The chain's own words name the profile or file at fault; they carry no keys.
                 let cause = detail
                     .rsplit(": ")
@@ -406,9 +415,9 @@ where
                      container or instance role); set [aws] profile or AWS_PROFILE, or \
                      AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
                 )
-            } else if e.is_timeout() {
+            } else if kind == AwsErrorKind::Timeout {
                 "timed out connecting to the endpoint".to_owned()
-            } else if e.is_io() {
+            } else if kind == AwsErrorKind::Unreachable {
                 format!(
                     "could not connect to the endpoint ({})",
                     aws_smithy_types::error::display::DisplayErrorContext(err)

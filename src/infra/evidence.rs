@@ -191,6 +191,11 @@ pub async fn list_durable(
     }
 }
 
+/// `s3://BUCKET/KEY` as (bucket, key).
+pub fn split_s3_uri(uri: &str) -> Option<(&str, &str)> {
+    uri.strip_prefix("s3://")?.split_once('/')
+}
+
 /// Reads an object whole.
 pub async fn read_durable(
     s3: &aws_sdk_s3::Client,

@@ -208,11 +208,6 @@ mod tests {
         v.remember(&Secret::new("EMPTY", ""));
         assert_eq!(v.redact("text"), "text");
     }
-}
-
-#[cfg(test)]
-mod secret_name_tests {
-    use super::secret_named;
 
     #[test]
     fn secret_names_and_names_of_where_secrets_live() {
