@@ -23,7 +23,7 @@ pub enum Location {
 }
 
 impl Location {
-    fn parse(base: &Path, text: &str) -> std::result::Result<Location, String> {
+    pub fn parse(base: &Path, text: &str) -> std::result::Result<Location, String> {
         if let Some(rest) = text.strip_prefix("s3://") {
             match rest.split_once('/') {
                 Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => Ok(Location::S3 {
@@ -279,8 +279,9 @@ pub struct Config {
     pub registry: HandlesRegistry,
     pub outputs: TerraformOutputs,
     /// The previous milestone's verdict snapshot and handoff pack (`[entry]`).
-    pub entry_verdict: Location,
-    pub entry_handoff: Location,
+    /// None when the file has no `[entry]`: a runbook that enters from this host's own evidence
+    /// names the artifacts itself (`declare_entry` with `verdict_uri`, `handoff_uri`).
+    pub entry: Option<(Location, Location)>,
     pub evidence: EvidenceConfig,
     pub kafka_security_protocol: KafkaSecurityProtocol,
     pub db_sslmode: DbSslMode,
@@ -386,19 +387,15 @@ impl Config {
                 )
             })
         };
-        let (entry_verdict, entry_handoff) = match (
-            &raw.entry,
-            &raw.inputs.m3_verdict,
-            &raw.inputs.m3_handoff,
-        ) {
-            (Some(entry), None, None) => (
+        let entry = match (&raw.entry, &raw.inputs.m3_verdict, &raw.inputs.m3_handoff) {
+            (Some(entry), None, None) => Some((
                 location("entry.verdict", &entry.verdict)?,
                 location("entry.handoff", &entry.handoff)?,
-            ),
-            (None, Some(verdict), Some(handoff)) => (
+            )),
+            (None, Some(verdict), Some(handoff)) => Some((
                 location("inputs.m3_verdict", verdict)?,
                 location("inputs.m3_handoff", handoff)?,
-            ),
+            )),
             (Some(_), _, _) => {
                 return Err(Error::config(
                     env_file,
@@ -406,11 +403,12 @@ impl Config {
                     "keep `[entry] verdict = ...` and `handoff = ...`, and remove the two `inputs.m3_*` keys",
                 ))
             }
+            (None, None, None) => None,
             (None, _, _) => {
                 return Err(Error::config(
                     env_file,
-                    "no entry artifacts: the previous milestone's verdict snapshot and handoff pack",
-                    "add `[entry]` with `verdict = \"PATH or s3://...\"` and `handoff = \"PATH or s3://...\"`",
+                    "only one of `inputs.m3_verdict` and `inputs.m3_handoff` is given",
+                    "give the entry artifacts as `[entry]` with `verdict = \"PATH or s3://...\"` and `handoff = \"PATH or s3://...\"`",
                 ))
             }
         };
@@ -444,8 +442,7 @@ impl Config {
             aws_profile: raw.aws.profile,
             registry,
             outputs,
-            entry_verdict,
-            entry_handoff,
+            entry,
             evidence: EvidenceConfig {
                 local_root: under(&base, &raw.evidence.local_root),
                 bucket_handle: raw

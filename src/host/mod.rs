@@ -111,7 +111,7 @@ pub struct Host {
     runtime: tokio::runtime::Runtime,
     aws: OnceLock<Aws>,
     /// What the runbook declared it enters from (`declare_entry`), and that entry as judged.
-    entry: OnceLock<Entry>,
+    entry: OnceLock<(Entry, Option<(Location, Location)>)>,
     entry_status: OnceLock<EntryStatus>,
     resolved: Mutex<HashMap<String, Resolution>>,
     probes: std::sync::atomic::AtomicU64,
@@ -364,10 +364,15 @@ impl Host {
 
     // ----- entry precondition -------------------------------------------------------------
 
-    /// Records what this runbook enters from; once per run, before it is first judged.
-    pub fn declare_entry(&self, declared: Entry) -> Outcome<()> {
-        if let Some(existing) = self.entry.get() {
-            if *existing == declared {
+    /// Records what this runbook enters from, and where its two artifacts are when the runbook
+    /// names them (`locations`; else the environment file's `[entry]`); once per run.
+    pub fn declare_entry(
+        &self,
+        declared: Entry,
+        locations: Option<(Location, Location)>,
+    ) -> Outcome<()> {
+        if let Some((existing, existing_locations)) = self.entry.get() {
+            if *existing == declared && *existing_locations == locations {
                 return Ok(());
             }
             return Err(Fail::error(
@@ -379,20 +384,22 @@ impl Host {
                 "declare the entry once, at the top of the runbook",
             ));
         }
-        let _ = self.entry.set(declared);
+        let _ = self.entry.set((declared, locations));
         Ok(())
     }
 
     pub fn declared_entry(&self) -> Option<&Entry> {
-        self.entry.get()
+        self.entry.get().map(|(entry, _)| entry)
     }
 
     /// The entry precondition as judged, once per run; `NO_ENTRY` until the runbook declared it.
+    /// The two artifacts are read concurrently, hashed as read, and the handoff pack's evidence
+    /// chain (when it has one) must vouch for the verdict snapshot's bytes.
     pub fn entry_status(&self) -> Outcome<&EntryStatus> {
         if let Some(status) = self.entry_status.get() {
             return Ok(status);
         }
-        let declared = self.entry.get().ok_or_else(|| {
+        let (declared, named) = self.entry.get().ok_or_else(|| {
             Fail::error(
                 "NO_ENTRY",
                 "this runbook declared no entry precondition, so it has no run scope",
@@ -401,31 +408,65 @@ impl Host {
             )
         })?;
         let config = self.config()?;
-        let verdict = self.read_json_artifact(&config.entry_verdict);
-        let handoff = self.read_json_artifact(&config.entry_handoff);
-        let status = entry::judge(
-            declared,
-            verdict,
-            handoff,
-            &config.entry_verdict.display(),
-            &config.entry_handoff.display(),
-            &[],
-        );
+        let status = match named.as_ref().or(config.entry.as_ref()) {
+            None => EntryStatus {
+                problems: vec![format!(
+                    "no {} artifacts to enter from: the runbook names none and the environment file has no `[entry]` \
+                     (add `[entry]` with `verdict = \"PATH or s3://...\"` and `handoff = \"PATH or s3://...\"`)",
+                    declared.from
+                )],
+                ..EntryStatus::default()
+            },
+            Some((verdict_at, handoff_at)) => {
+                if [verdict_at, handoff_at].iter().any(|l| matches!(l, Location::S3 { .. })) {
+                    self.aws()?;
+                }
+                let (verdict, handoff) = self.block_on(async {
+                    futures::join!(
+                        self.read_artifact_bytes(verdict_at),
+                        self.read_artifact_bytes(handoff_at)
+                    )
+                });
+                let hash = |r: &std::result::Result<Vec<u8>, String>| {
+                    r.as_ref().ok().map(|b| crate::infra::evidence::sha256_hex(b))
+                };
+                let (verdict_sha, handoff_sha) = (hash(&verdict), hash(&handoff));
+                let json = |r: std::result::Result<Vec<u8>, String>| {
+                    r.and_then(|b| {
+                        serde_json::from_slice(&b).map_err(|e| format!("not valid JSON: {e}"))
+                    })
+                };
+                let mut status = entry::judge(
+                    declared,
+                    json(verdict),
+                    json(handoff),
+                    &verdict_at.display(),
+                    &handoff_at.display(),
+                    verdict_sha.as_deref(),
+                    &[],
+                );
+                status.verdict_sha256 = verdict_sha;
+                status.handoff_sha256 = handoff_sha;
+                status
+            }
+        };
         Ok(self.entry_status.get_or_init(|| status))
     }
 
-    fn read_json_artifact(
+    async fn read_artifact_bytes(
         &self,
         location: &Location,
-    ) -> std::result::Result<serde_json::Value, String> {
-        let bytes = match location {
-            Location::File(path) => std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?,
+    ) -> std::result::Result<Vec<u8>, String> {
+        match location {
+            Location::File(path) => std::fs::read(path).map_err(|e| format!("cannot read: {e}")),
             Location::S3 { bucket, key } => {
-                let aws = self.aws().map_err(|_| "no AWS configuration".to_owned())?;
-                self.block_on(crate::infra::evidence::read_durable(&aws.s3, bucket, key))?
+                let aws = self
+                    .aws
+                    .get()
+                    .ok_or_else(|| "no AWS configuration".to_owned())?;
+                crate::infra::evidence::read_durable(&aws.s3, bucket, key).await
             }
-        };
-        serde_json::from_slice(&bytes).map_err(|e| format!("not valid JSON: {e}"))
+        }
     }
 
     /// The platform run id, only once the entry precondition holds; otherwise the run blocks
@@ -435,7 +476,7 @@ impl Host {
         match (&status.platform_run_id, status.problems.is_empty()) {
             (Some(id), true) => Ok(id.clone()),
             _ => {
-                let declared = self.entry.get().expect("judged after declared");
+                let declared = self.declared_entry().expect("judged after declared");
                 Err(self.raise_block(
                     &declared.blocker,
                     &format!(

@@ -112,9 +112,13 @@ impl Host {
         Ok(format!("{}{name}.json", self.control_prefix(execution_id)?))
     }
 
-    /// Reads an artifact another execution published (e.g. the M4.F snapshot a rollback restores
-    /// from), from durable storage.
-    pub fn read_evidence(&self, execution_id: &str, name: &str) -> Outcome<Value> {
+    /// The durable URI of an execution's artifact (what `read_evidence` reads).
+    pub fn evidence_uri(&self, execution_id: &str, name: &str) -> Outcome<String> {
+        let (bucket, key) = self.evidence_location(execution_id, name)?;
+        Ok(format!("s3://{bucket}/{key}"))
+    }
+
+    fn evidence_location(&self, execution_id: &str, name: &str) -> Outcome<(String, String)> {
         if !valid_execution_id(execution_id) || !evidence::valid_artifact_name(name) {
             return Err(Fail::error(
                 "BAD_ARTIFACT_NAME",
@@ -128,7 +132,13 @@ impl Host {
         let bucket = self
             .durable_bucket()?
             .map_err(|why| Fail::error("SNAPSHOT_UNREADABLE", why, ""))?;
-        let key = self.control_key(execution_id, name)?;
+        Ok((bucket, self.control_key(execution_id, name)?))
+    }
+
+    /// Reads an artifact another execution published (e.g. the M4.F snapshot a rollback restores
+    /// from), from durable storage.
+    pub fn read_evidence(&self, execution_id: &str, name: &str) -> Outcome<Value> {
+        let (bucket, key) = self.evidence_location(execution_id, name)?;
         let aws = self.aws()?;
         let bytes = self
             .block_on(evidence::read_durable(&aws.s3, &bucket, &key))

@@ -19,7 +19,7 @@ fn time(t: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
     t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
 }
 
-fn err<E>(
+pub(crate) fn err<E>(
     what: &str,
     e: &aws_sdk_ecs::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
 ) -> AwsError
@@ -94,7 +94,7 @@ fn service_view(s: &aws_sdk_ecs::types::Service) -> ServiceView {
     }
 }
 
-fn task_view(t: &aws_sdk_ecs::types::Task) -> TaskView {
+pub(crate) fn task_view(t: &aws_sdk_ecs::types::Task) -> TaskView {
     let containers: Vec<ContainerStateView> = t
         .containers()
         .iter()

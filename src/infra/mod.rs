@@ -5,6 +5,7 @@
 pub mod aws;
 pub mod db;
 pub mod ecs;
+pub mod ecs_tasks;
 pub mod evidence;
 pub mod iam;
 pub mod kafka;

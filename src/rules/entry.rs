@@ -40,6 +40,9 @@ pub struct EntryStatus {
     pub required_env_key: Option<String>,
     pub verdict_uri: String,
     pub handoff_uri: String,
+    /// SHA-256 of the two artifacts' bytes as read (recorded by the entry's snapshot).
+    pub verdict_sha256: Option<String>,
+    pub handoff_sha256: Option<String>,
 }
 
 impl EntryStatus {
@@ -57,13 +60,16 @@ fn text_field(doc: &Value, field: &str) -> Option<String> {
 }
 
 /// Judges the two artifacts against `entry`. `Err` carries why an artifact could not be read or
-/// parsed.
+/// parsed. A handoff pack that carries an evidence chain (`evidence_chain: [#{uri, sha256}]`, as
+/// this host's snapshots do) must record the verdict snapshot with the hash of the bytes read
+/// (`verdict_sha256`): a verdict changed after the handoff was written is not entered from.
 pub fn judge(
     entry: &Entry,
     verdict_doc: Result<Value, String>,
     handoff_doc: Result<Value, String>,
     verdict_uri: &str,
     handoff_uri: &str,
+    verdict_sha256: Option<&str>,
     known_plaintexts: &[String],
 ) -> EntryStatus {
     let mut status = EntryStatus {
@@ -173,6 +179,26 @@ pub fn judge(
                 }
             }
         }
+        if let (Some(chain), Some(read)) = (
+            h.get("evidence_chain").and_then(Value::as_array),
+            verdict_sha256,
+        ) {
+            let recorded = chain
+                .iter()
+                .find(|link| link.get("uri").and_then(Value::as_str) == Some(verdict_uri))
+                .and_then(|link| link.get("sha256").and_then(Value::as_str));
+            match recorded {
+                Some(sha) if sha == read => {}
+                Some(sha) => status.problems.push(format!(
+                    "{} verdict snapshot {verdict_uri} changed after the {} was written: it recorded sha256 {sha}, the bytes read hash to {read}",
+                    entry.from, entry.handoff_name
+                )),
+                None => status.problems.push(format!(
+                    "the {}'s evidence chain does not record the verdict snapshot {verdict_uri}",
+                    entry.handoff_name
+                )),
+            }
+        }
         status.previous_execution_id = text_field(v, &entry.execution_field);
         if status.problems.is_empty() {
             status.platform_run_id = text_field(v, "platform_run_id");
@@ -210,7 +236,7 @@ mod tests {
     }
 
     fn judge_pair(v: Value, h: Value) -> EntryStatus {
-        judge(&m4(), Ok(v), Ok(h), "v.json", "h.json", &[])
+        judge(&m4(), Ok(v), Ok(h), "v.json", "h.json", None, &[])
     }
 
     #[test]
@@ -258,6 +284,7 @@ mod tests {
             Ok(h),
             "v.json",
             "h.json",
+            None,
             &[],
         );
         assert!(!s.sound());
@@ -294,14 +321,14 @@ mod tests {
         let v = json!({"verdict": "ADVANCE_TO_M5", "platform_run_id": "p1", "m4_execution_id": "m4_dev_20261201T100000Z"});
         let h = json!({"platform_run_id": "p1", "m4_execution_id": "m4_dev_20261201T100000Z",
                        "required_platform_run_id_env_key": "REQUIRED_PLATFORM_RUN_ID"});
-        let s = judge(&m5, Ok(v.clone()), Ok(h.clone()), "v", "h", &[]);
+        let s = judge(&m5, Ok(v.clone()), Ok(h.clone()), "v", "h", None, &[]);
         assert!(s.sound(), "{:?}", s.problems);
         assert_eq!(
             s.previous_execution_id.as_deref(),
             Some("m4_dev_20261201T100000Z")
         );
         // M4's entry refuses the same pair: another verdict, and no m3_execution_id.
-        let s = judge(&m4(), Ok(v), Ok(h), "v", "h", &[]);
+        let s = judge(&m4(), Ok(v), Ok(h), "v", "h", None, &[]);
         assert!(!s.sound());
         assert!(s
             .problems
@@ -311,5 +338,34 @@ mod tests {
             .problems
             .iter()
             .any(|p| p.contains("no `m3_execution_id`")));
+    }
+
+    /// A handoff pack with an evidence chain vouches for the verdict snapshot's bytes.
+    #[test]
+    fn a_verdict_changed_after_the_handoff_is_refused() {
+        let (v, mut h) = good_pair();
+        h["evidence_chain"] = json!([{"name": "v", "uri": "s3://b/v.json", "sha256": "aa"}]);
+        let at = |sha| {
+            judge(
+                &m4(),
+                Ok(v.clone()),
+                Ok(h.clone()),
+                "s3://b/v.json",
+                "h",
+                Some(sha),
+                &[],
+            )
+        };
+        assert!(at("aa").sound());
+        let s = at("bb");
+        assert!(!s.sound());
+        assert!(
+            s.problems[0].contains("changed after the M4 handoff pack was written"),
+            "{:?}",
+            s.problems
+        );
+        h["evidence_chain"] = json!([]);
+        let s = judge(&m4(), Ok(v), Ok(h), "s3://b/v.json", "h", Some("aa"), &[]);
+        assert!(s.problems[0].contains("does not record the verdict snapshot"));
     }
 }

@@ -1,10 +1,11 @@
-//! Pure rules, no I/O and no Rhai: gates and the verdict ledger, ECS stability, the guarded update, the execution-id grammar,
+//! Pure rules, no I/O and no Rhai: gates and the verdict ledger, ECS stability, the guarded update, one-shot tasks, the execution-id grammar,
 //! the task definition's run-scope law, the entry precondition, secrets and their redaction.
 //! Unit-tested over documented response shapes.
 
 pub mod entry;
 pub mod execution_id;
 pub mod gate;
+pub mod one_shot;
 pub mod secret;
 pub mod stability;
 pub mod task_definition;

@@ -121,7 +121,7 @@ class Seeder:
             self.role_arns[role["output"]] = arn
             self.output(role["output"], arn)
 
-    def container(self, name, image_name):
+    def container(self, name, image_name, extra_env=()):
         prefix = self.env["log_group_prefix"]
         ssm = self.env["ssm_prefix"]
         ssm_arn = lambda path: f"arn:aws:ssm:{self.region}:{ACCOUNT}:parameter{path}"
@@ -134,6 +134,7 @@ class Seeder:
             "environment": [
                 {"name": self.env["run_scope_env_key"], "value": self.env["platform_run_id"]},
                 {"name": "SERVICE_NAME", "value": name},
+                *({"name": k, "value": v} for k, v in extra_env),
             ],
             "secrets": [
                 {"name": "KAFKA_BOOTSTRAP", "valueFrom": ssm_arn(f"{ssm}/confluent/bootstrap")},
@@ -145,15 +146,19 @@ class Seeder:
                 "awslogs-group": f"{prefix}/{name}", "awslogs-region": self.region, "awslogs-stream-prefix": "ecs"}},
         }
 
-    def task_definition(self, family, image_name):
+    def task_definition(self, family, image_name, extra_env=()):
+        container = self.container(family, image_name, extra_env)
         existing = self.ecs.list_task_definitions(familyPrefix=family)["taskDefinitionArns"]
         if existing:
-            return existing[-1]
+            latest = self.ecs.describe_task_definition(taskDefinition=existing[-1])["taskDefinition"]
+            # A substrate seeded before a variable was added gets a new revision with it.
+            if latest["containerDefinitions"][0].get("environment") == container["environment"]:
+                return existing[-1]
         return self.ecs.register_task_definition(
             family=family, networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256", memory="512",
             executionRoleArn=self.role_arns.get("ecs_task_execution_role_arn"),
             taskRoleArn=self.role_arns.get("ecs_daemon_task_role_arn"),
-            containerDefinitions=[self.container(family, image_name)],
+            containerDefinitions=[container],
         )["taskDefinition"]["taskDefinitionArn"]
 
     def compute(self):
@@ -180,7 +185,11 @@ class Seeder:
                         "assignPublicIp": "ENABLED"}})
             self.output(svc["handle"].lower(), svc["name"])
         for one in self.env.get("one_shot", []):
-            self.output(one["handle"].lower(), self.task_definition(one["family"], one["family"].rsplit("dev-min-", 1)[-1]))
+            # An oracle job learns its stage and its output bucket from its task definition.
+            extra = [(k, v) for k, v in (("ORACLE_STAGE", one.get("stage")),
+                                         ("ORACLE_OUTPUT_BUCKET", one.get("output_bucket"))) if v]
+            self.output(one["handle"].lower(),
+                        self.task_definition(one["family"], one["family"].rsplit("dev-min-", 1)[-1], extra))
 
     def kafka(self):
         spec = self.env.get("kafka")

@@ -292,6 +292,10 @@ fn read_durable_snapshots(host: &Host, _: &NativeCallContext, args: &mut Args) -
     Ok(out.into())
 }
 
+fn evidence_uri(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    Ok(host.evidence_uri(&args.str(0), &args.str(1))?.into())
+}
+
 fn read_evidence(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     Ok(from_json(&host.read_evidence(&args.str(0), &args.str(1))?))
 }
@@ -542,6 +546,8 @@ const ENTRY_KEYS: &[&str] = &[
     "agree",
     "env_key_field",
     "blocker",
+    "verdict_uri",
+    "handoff_uri",
 ];
 
 fn declare_entry(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
@@ -579,15 +585,43 @@ fn declare_entry(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome
             "entry `blocker` `{blocker}` is not a blocker code"
         )));
     }
-    host.declare_entry(crate::rules::entry::Entry {
-        from: text("from")?,
-        handoff_name: text("handoff_name")?,
-        required_verdict: text("required_verdict")?,
-        execution_field: text("execution_field")?,
-        agree,
-        env_key_field: text("env_key_field")?,
-        blocker,
-    })?;
+    // A runbook names its entry artifacts only as durable evidence (s3://): a local path would
+    // mean something else on every machine.
+    let locations = match (
+        map.contains_key("verdict_uri"),
+        map.contains_key("handoff_uri"),
+    ) {
+        (false, false) => None,
+        (true, true) => {
+            let at = |key: &str| -> Outcome<crate::config::Location> {
+                let uri = text(key)?;
+                match crate::config::Location::parse(std::path::Path::new("."), &uri) {
+                    Ok(l @ crate::config::Location::S3 { .. }) => Ok(l),
+                    _ => Err(bad(format!(
+                        "entry `{key}` `{uri}` is not an s3://BUCKET/KEY URI"
+                    ))),
+                }
+            };
+            Some((at("verdict_uri")?, at("handoff_uri")?))
+        }
+        _ => {
+            return Err(bad(
+                "entry `verdict_uri` and `handoff_uri` go together".into()
+            ))
+        }
+    };
+    host.declare_entry(
+        crate::rules::entry::Entry {
+            from: text("from")?,
+            handoff_name: text("handoff_name")?,
+            required_verdict: text("required_verdict")?,
+            execution_field: text("execution_field")?,
+            agree,
+            env_key_field: text("env_key_field")?,
+            blocker,
+        },
+        locations,
+    )?;
     Ok(Dynamic::UNIT)
 }
 
@@ -606,6 +640,8 @@ fn entry_preconditions(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outc
                 ("required_platform_run_id_env_key", Dynamic::UNIT),
                 ("verdict_uri", Dynamic::UNIT),
                 ("handoff_uri", Dynamic::UNIT),
+                ("verdict_sha256", Dynamic::UNIT),
+                ("handoff_sha256", Dynamic::UNIT),
                 ("blocker", Dynamic::UNIT),
             ]))
         }
@@ -621,6 +657,8 @@ fn entry_preconditions(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outc
         ("required_platform_run_id_env_key", opt(&s.required_env_key)),
         ("verdict_uri", s.verdict_uri.clone().into()),
         ("handoff_uri", s.handoff_uri.clone().into()),
+        ("verdict_sha256", opt(&s.verdict_sha256)),
+        ("handoff_sha256", opt(&s.handoff_sha256)),
         ("blocker", opt(&blocker)),
     ]))
 }
@@ -860,6 +898,20 @@ pub const PRIMITIVES: &[Primitive] = &[
         call: read_durable_snapshots,
     },
     Primitive {
+        name: "evidence_uri",
+        params: &[("execution_id", Ty::Str), ("name", Ty::Str)],
+        returns: "String",
+        shape: Shape::Value,
+        doc: "Where an execution's artifact is in durable storage: \
+              s3://<evidence bucket>/evidence/<environment>/run_control/<execution_id>/<name>.json \
+              (e.g. what a runbook enters from, for declare_entry). Raises BAD_ARTIFACT_NAME, \
+              SNAPSHOT_UNREADABLE when the evidence bucket handle does not resolve.",
+        example: "print(evidence_uri(\"m4_20260214T121004Z\", \"m5_handoff_pack\") == \"s3://fraud-platform-dev-min-evidence/evidence/dev_min/run_control/m4_20260214T121004Z/m5_handoff_pack.json\");",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: evidence_uri,
+    },
+    Primitive {
         name: "read_evidence",
         params: &[("execution_id", Ty::Str), ("name", Ty::Str)],
         returns: "Map",
@@ -1004,8 +1056,10 @@ pub const PRIMITIVES: &[Primitive] = &[
               previous milestone, e.g. \"M3\"), handoff_name, required_verdict, execution_field \
               (the previous execution id's field), agree (fields both artifacts carry and must \
               agree on), env_key_field (the handoff field naming the run-scope env key), blocker \
-              (the code of a precondition that does not hold)}. Where the two artifacts are is \
-              the environment file's [entry] verdict and handoff. Raises BAD_ENTRY, or \
+              (the code of a precondition that does not hold), and optionally verdict_uri and \
+              handoff_uri (s3://, e.g. from evidence_uri: a runbook entering from this host's \
+              own evidence names them)}. Without them the two artifacts are the environment \
+              file's [entry] verdict and handoff. Raises BAD_ENTRY, or \
               ENTRY_DECLARED for a second, different declaration.",
         example: concat!(m4_entry_example!(), "print(entry_preconditions().declared);"),
         example_exit: 0,
@@ -1019,7 +1073,8 @@ pub const PRIMITIVES: &[Primitive] = &[
         shape: Shape::Value,
         doc: "The entry precondition as judged against the declaration: #{sound, declared, \
               problems, verdict, previous_execution_id, required_platform_run_id_env_key, \
-              verdict_uri, handoff_uri, blocker}; sound false with the reason when the runbook \
+              verdict_uri, handoff_uri, verdict_sha256, handoff_sha256 (of the bytes read), \
+              blocker}; sound false with the reason when the runbook \
               declared none.",
         example: "let e = entry_preconditions();\nprint(`${e.declared} ${e.sound}`);",
         example_exit: 0,

@@ -9,11 +9,13 @@ POST /m4host-substrate/fault   {"cluster", "service", "mode": one of ecs_schedul
 POST /m4host-substrate/lanes   {"cluster", "service", "group", "topics": [...], "bootstrap"}
 POST /m4host-substrate/rogue   {"name", "action": "start"|"stop", "group", "topics", "bootstrap",
                                 "wait_s": seconds to wait until the rogue has joined} -> {"joined"}
+POST /m4host-substrate/oneshot {"family", "region", "account", "run_for", "exit_code", "mode", "output",
+                                "visibility_delay"}: how a one-shot task of that family behaves (ecs_tasks)
 GET  /m4host-substrate/state   faults, timing, lanes, stand-in members
 """
 import json
 
-from . import ecs_scheduler, standins
+from . import ecs_scheduler, ecs_tasks, standins
 
 PREFIX = "/m4host-substrate/"
 DEFAULT_ACCOUNT = "123456789012"
@@ -37,6 +39,7 @@ def handle(environ, start_response):
                 "faults": {"/".join(k): v for k, v in ecs_scheduler.FAULTS.items()},
                 "lanes": standins.LANES,
                 "members": standins.members(),
+                "one_shot": ecs_tasks.state(),
             })
         if method == "POST" and path == "timing":
             unknown = set(body) - set(ecs_scheduler.TIMING)
@@ -48,6 +51,10 @@ def handle(environ, start_response):
             ecs_scheduler.set_fault(body.get("account", DEFAULT_ACCOUNT), body.get("region", "eu-west-2"),
                                     body["cluster"], body["service"], body.get("mode"), body.get("rollback_to"),
                                     body.get("timing"), body.get("options"))
+            return _json(start_response, "200 OK", {"ok": True})
+        if method == "POST" and path == "oneshot":
+            ecs_tasks.set_behaviour(body.get("account", DEFAULT_ACCOUNT), body.get("region", "eu-west-2"),
+                                    body["family"], body)
             return _json(start_response, "200 OK", {"ok": True})
         if method == "POST" and path == "lanes":
             standins.register_lane(body)

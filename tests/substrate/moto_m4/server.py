@@ -6,7 +6,7 @@ import sys
 from werkzeug.serving import run_simple
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-from . import control, ecs_scheduler, iam_simulate, standins
+from . import control, ecs_scheduler, ecs_tasks, iam_simulate, oracle, standins
 
 
 def main():
@@ -17,6 +17,8 @@ def main():
     if not args.host.startswith("127.") and args.host != "localhost":
         sys.exit("the substrate binds to loopback only")
     ecs_scheduler.install()
+    ecs_tasks.install()  # after the scheduler: it wraps the scheduler's DescribeTasks
+    oracle.install()
     iam_simulate.install()
     standins.install()
     signal.signal(signal.SIGTERM, lambda *_: (standins.stop_all(), sys.exit(0)))

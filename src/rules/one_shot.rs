@@ -1,0 +1,377 @@
+//! One-shot ECS tasks (RunTask), pure: whether the host may start one, the environment it injects,
+//! and what a stopped task says about its run. No I/O, no Rhai.
+//!
+//! The laws are the guarded update's, for a task that runs once: a run holding a blocker takes no
+//! action; run scope comes only from a sound entry (the host's own block) and every essential
+//! container of the task definition must already carry it; one task of a family at a time per
+//! execution (the no-parallel law); the host, not the script, sets the run-scope variable, and no
+//! override may carry a secret or another run scope.
+
+use crate::rules::secret::secret_named;
+use crate::rules::stability::TaskView;
+use crate::rules::task_definition::TaskDefinitionView;
+use crate::rules::update_guard::Refusal;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+fn refusal(code: &'static str, message: String, help: impl Into<String>) -> Refusal {
+    Refusal {
+        code,
+        message,
+        help: help.into(),
+    }
+}
+
+/// What the host knows when a script asks to start a one-shot task.
+pub struct LaunchContext<'a> {
+    pub held: bool,
+    /// The run-scope key the entry's handoff names.
+    pub key: Option<&'a str>,
+    pub run_id: &'a str,
+    /// Families this execution started a task of that has not been seen STOPPED.
+    pub live_families: &'a [String],
+}
+
+/// Refuses a RunTask the laws forbid; `environment` is what the script asks to add.
+pub fn refuse_run(
+    ctx: &LaunchContext,
+    td: &TaskDefinitionView,
+    environment: &BTreeMap<String, String>,
+) -> Option<Refusal> {
+    if ctx.held {
+        return Some(refusal(
+            "HELD",
+            format!(
+                "refused to start a task of `{}`: the run already holds a blocker, later sub-phases take no action",
+                td.family
+            ),
+            "fix the cause and start a new execution",
+        ));
+    }
+    let Some(key) = ctx.key else {
+        return Some(refusal(
+            "RUN_SCOPE_MISSING",
+            "the entry's handoff pack names no run-scope env key".to_owned(),
+            "",
+        ));
+    };
+    if let Some(problem) = crate::rules::task_definition::run_scope_problem(td, key, ctx.run_id) {
+        return Some(refusal(
+            "RUN_SCOPE_MISMATCH",
+            format!("refused to start a task of `{}`: {problem}", td.family),
+            format!(
+                "register a task definition whose containers carry {key}={}",
+                ctx.run_id
+            ),
+        ));
+    }
+    if ctx.live_families.iter().any(|f| *f == td.family) {
+        return Some(refusal(
+            "ALREADY_RUNNING",
+            format!(
+                "refused to start a second task of `{}`: this execution's earlier one has not been seen STOPPED",
+                td.family
+            ),
+            "wait for it with ecs_wait_task_stopped (or stop it) first",
+        ));
+    }
+    for name in environment.keys() {
+        if name == key {
+            return Some(refusal(
+                "BAD_OPTION",
+                format!("environment may not set {key}: the host injects the run scope"),
+                "leave it out",
+            ));
+        }
+        if secret_named(name) {
+            return Some(refusal(
+                "BAD_OPTION",
+                format!("environment variable `{name}` is secret-named: secrets reach a task only by reference (valueFrom)"),
+                "put it in the task definition's secrets",
+            ));
+        }
+    }
+    None
+}
+
+/// The containerOverrides environment the host sends: the run scope and the script's variables,
+/// for every essential container (the ones the run-scope law covers).
+pub fn overrides(
+    td: &TaskDefinitionView,
+    key: &str,
+    run_id: &str,
+    environment: &BTreeMap<String, String>,
+) -> Vec<(String, Vec<(String, String)>)> {
+    td.containers
+        .iter()
+        .filter(|c| c.essential)
+        .map(|c| {
+            let mut env = vec![(key.to_owned(), run_id.to_owned())];
+            env.extend(environment.iter().map(|(k, v)| (k.clone(), v.clone())));
+            (c.name.clone(), env)
+        })
+        .collect()
+}
+
+/// How a stopped one-shot task ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Ending {
+    /// Every essential container exited 0 after the task ran (stop code EssentialContainerExited).
+    pub succeeded: bool,
+    pub reason: String,
+    /// Essential container name -> exit code (None: ECS reported none; it never ran).
+    pub exit_codes: BTreeMap<String, Option<i32>>,
+}
+
+/// Judges a STOPPED task. ECS stops a task whose essential container exits with stop code
+/// EssentialContainerExited (Task.stopCode; "Amazon ECS stopped task error codes"); a task that
+/// never ran stops with TaskFailedToStart and no exit code; UserInitiated is a StopTask,
+/// ServiceSchedulerInitiated, SpotInterruption and TerminationNotice are the platform's. Only the
+/// first, with every essential container at exit code 0, is a job that finished its work.
+pub fn judge_stopped(task: &TaskView, essential: &[String]) -> Ending {
+    let exit_codes: BTreeMap<String, Option<i32>> = task
+        .containers
+        .iter()
+        .filter(|c| essential.is_empty() || essential.contains(&c.name))
+        .map(|c| (c.name.clone(), c.exit_code))
+        .collect();
+    let stop = task.stop_code.as_deref().unwrap_or("no stop code");
+    let said = task.stopped_reason.as_deref().unwrap_or("no reason given");
+    let ending = |succeeded, reason: String| Ending {
+        succeeded,
+        reason,
+        exit_codes: exit_codes.clone(),
+    };
+    if task.last_status != "STOPPED" {
+        return ending(
+            false,
+            format!("the task is {}, not STOPPED", task.last_status),
+        );
+    }
+    if exit_codes.is_empty() {
+        return ending(
+            false,
+            format!("no essential container reported ({stop}: {said})"),
+        );
+    }
+    if stop != "EssentialContainerExited" {
+        return ending(false, format!("stopped by {stop}: {said}"));
+    }
+    let failed: Vec<String> = exit_codes
+        .iter()
+        .filter(|(_, code)| **code != Some(0))
+        .map(|(name, code)| match code {
+            Some(c) => format!("`{name}` exited {c}"),
+            None => format!("`{name}` reported no exit code"),
+        })
+        .collect();
+    if failed.is_empty() {
+        ending(true, "every essential container exited 0".to_owned())
+    } else {
+        let why: Vec<String> = task
+            .containers
+            .iter()
+            .filter_map(|c| c.reason.clone())
+            .collect();
+        let mut reason = failed.join(", ");
+        if !why.is_empty() {
+            reason.push_str(&format!(" ({})", why.join("; ")));
+        }
+        ending(false, reason)
+    }
+}
+
+/// StopTask's reason: "Up to 255 characters are allowed in this message" (API reference).
+pub fn stop_reason(text: &str) -> String {
+    text.chars().take(255).collect()
+}
+
+/// RunTask's clientToken: "up to 64 ASCII characters in the range of 33-126" ("Ensuring
+/// idempotency"), one per execution and family, so an SDK retry after a timeout cannot start a
+/// second task, and a new execution starts its own.
+pub fn client_token(execution_id: &str, family: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest: String = Sha256::digest(family.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let token = format!("{execution_id}-{digest}");
+    token
+        .chars()
+        .filter(|c| (33..=126).contains(&(*c as u32)))
+        .take(64)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::stability::ContainerStateView;
+    use crate::rules::task_definition::ContainerView;
+
+    const KEY: &str = "REQUIRED_PLATFORM_RUN_ID";
+
+    fn td(scope: Option<&str>) -> TaskDefinitionView {
+        TaskDefinitionView {
+            arn: "arn:aws:ecs:eu-west-2:1:task-definition/oracle-seed:3".into(),
+            family: "oracle-seed".into(),
+            revision: 3,
+            network_mode: Some("awsvpc".into()),
+            task_role_arn: None,
+            execution_role_arn: None,
+            containers: vec![ContainerView {
+                name: "oracle-seed".into(),
+                image: "i".into(),
+                essential: true,
+                environment: scope
+                    .map(|v| BTreeMap::from([(KEY.to_owned(), v.to_owned())]))
+                    .unwrap_or_default(),
+                secrets: vec![],
+                log_driver: None,
+                log_options: BTreeMap::new(),
+                health_check: None,
+            }],
+        }
+    }
+
+    fn ctx<'a>(held: bool, live: &'a [String]) -> LaunchContext<'a> {
+        LaunchContext {
+            held,
+            key: Some(KEY),
+            run_id: "p1",
+            live_families: live,
+        }
+    }
+
+    #[test]
+    fn a_sound_launch_is_allowed_and_injects_the_run_scope() {
+        let none = BTreeMap::new();
+        assert_eq!(refuse_run(&ctx(false, &[]), &td(Some("p1")), &none), None);
+        let env = BTreeMap::from([("ORACLE_MODE".to_owned(), "full".to_owned())]);
+        let o = overrides(&td(Some("p1")), KEY, "p1", &env);
+        assert_eq!(o.len(), 1);
+        assert_eq!(o[0].1[0], (KEY.to_owned(), "p1".to_owned()));
+        assert_eq!(o[0].1[1], ("ORACLE_MODE".to_owned(), "full".to_owned()));
+    }
+
+    #[test]
+    fn a_held_run_starts_nothing() {
+        let r = refuse_run(&ctx(true, &[]), &td(Some("p1")), &BTreeMap::new()).unwrap();
+        assert_eq!(r.code, "HELD");
+    }
+
+    #[test]
+    fn without_the_run_scope_key_nothing_starts() {
+        let c = LaunchContext {
+            key: None,
+            ..ctx(false, &[])
+        };
+        let r = refuse_run(&c, &td(Some("p1")), &BTreeMap::new()).unwrap();
+        assert_eq!(r.code, "RUN_SCOPE_MISSING");
+    }
+
+    #[test]
+    fn a_task_definition_without_or_with_another_run_scope_is_refused() {
+        for scope in [None, Some("p0")] {
+            let r = refuse_run(&ctx(false, &[]), &td(scope), &BTreeMap::new()).unwrap();
+            assert_eq!(r.code, "RUN_SCOPE_MISMATCH", "{scope:?}");
+        }
+    }
+
+    #[test]
+    fn a_second_task_of_a_family_still_live_is_refused() {
+        let live = vec!["oracle-seed".to_owned()];
+        let r = refuse_run(&ctx(false, &live), &td(Some("p1")), &BTreeMap::new()).unwrap();
+        assert_eq!(r.code, "ALREADY_RUNNING");
+    }
+
+    #[test]
+    fn overrides_may_not_carry_the_run_scope_or_a_secret() {
+        for name in [KEY, "DB_PASSWORD", "API_SECRET"] {
+            let env = BTreeMap::from([(name.to_owned(), "x".to_owned())]);
+            let r = refuse_run(&ctx(false, &[]), &td(Some("p1")), &env).unwrap();
+            assert_eq!(r.code, "BAD_OPTION", "{name}");
+        }
+    }
+
+    fn stopped(stop_code: Option<&str>, exit: Option<i32>, reason: Option<&str>) -> TaskView {
+        TaskView {
+            arn: "arn:task/1".into(),
+            group: Some("family:oracle-seed".into()),
+            started_by: Some("m5_20261202T050000Z".into()),
+            task_definition: "td".into(),
+            last_status: "STOPPED".into(),
+            desired_status: "STOPPED".into(),
+            health_status: Some("UNKNOWN".into()),
+            stop_code: stop_code.map(str::to_owned),
+            stopped_reason: Some("Essential container in task exited".into()),
+            exit_codes: vec![exit],
+            containers: vec![ContainerStateView {
+                name: "oracle-seed".into(),
+                last_status: Some("STOPPED".into()),
+                exit_code: exit,
+                reason: reason.map(str::to_owned),
+                health_status: None,
+            }],
+            created_at: None,
+            started_at: None,
+            stopping_at: None,
+            execution_stopped_at: None,
+            stopped_at: None,
+        }
+    }
+
+    #[test]
+    fn exit_zero_of_every_essential_container_is_success() {
+        let e = judge_stopped(
+            &stopped(Some("EssentialContainerExited"), Some(0), None),
+            &["oracle-seed".into()],
+        );
+        assert!(e.succeeded, "{}", e.reason);
+    }
+
+    #[test]
+    fn a_non_zero_exit_a_missing_exit_code_and_other_stop_codes_are_failures() {
+        let e = judge_stopped(
+            &stopped(
+                Some("EssentialContainerExited"),
+                Some(137),
+                Some("OutOfMemoryError: Container killed due to memory usage"),
+            ),
+            &[],
+        );
+        assert!(!e.succeeded);
+        assert!(
+            e.reason.contains("exited 137 (OutOfMemoryError"),
+            "{}",
+            e.reason
+        );
+        let e = judge_stopped(&stopped(Some("EssentialContainerExited"), None, None), &[]);
+        assert!(e.reason.contains("no exit code"), "{}", e.reason);
+        for code in [
+            "TaskFailedToStart",
+            "UserInitiated",
+            "ServiceSchedulerInitiated",
+            "SpotInterruption",
+        ] {
+            let e = judge_stopped(&stopped(Some(code), Some(0), None), &[]);
+            assert!(!e.succeeded, "{code}");
+            assert!(e.reason.contains(code));
+        }
+        let mut running = stopped(None, None, None);
+        running.last_status = "RUNNING".into();
+        assert!(!judge_stopped(&running, &[]).succeeded);
+    }
+
+    #[test]
+    fn tokens_and_reasons_stay_within_the_api_limits() {
+        let t = client_token(
+            "m5_dev_20261202T050000Z",
+            "fraud-platform-dev-min-oracle-seed",
+        );
+        assert!(t.len() <= 64 && t.starts_with("m5_dev_20261202T050000Z-"));
+        assert_ne!(t, client_token("m5_dev_20261202T050000Z", "other"));
+        assert_eq!(stop_reason(&"x".repeat(300)).len(), 255);
+    }
+}
