@@ -162,6 +162,15 @@ pub struct EcsConfig {
     /// retries) before a wait ends with an error instead of spending its whole timeout.
     #[serde(deserialize_with = "duration::ms")]
     pub poll_failure_budget_ms: u64,
+    /// How long a one-shot task the host stops (over budget, interrupted) may take to be seen
+    /// STOPPED: StopTask sends SIGTERM, then SIGKILL after the container's stopTimeout (30 s by
+    /// default, at most 120 s on Fargate; ContainerDefinition).
+    #[serde(deserialize_with = "duration::ms")]
+    pub one_shot_stop_timeout_ms: u64,
+    /// How long DescribeTasks may not yet know a task RunTask just started (the ECS API is
+    /// eventually consistent; RunTask, API reference).
+    #[serde(deserialize_with = "duration::ms")]
+    pub one_shot_visibility_grace_ms: u64,
 }
 
 impl Default for EcsConfig {
@@ -174,6 +183,8 @@ impl Default for EcsConfig {
             max_poll_ms: 5_000,
             placement_grace_ms: 30_000,
             poll_failure_budget_ms: 30_000,
+            one_shot_stop_timeout_ms: 60_000,
+            one_shot_visibility_grace_ms: 30_000,
         }
     }
 }

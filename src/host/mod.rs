@@ -7,6 +7,7 @@
 pub mod evidence_report;
 pub mod handles;
 pub mod json;
+pub mod one_shot;
 pub mod publish;
 pub mod report;
 pub mod reports;
@@ -127,6 +128,8 @@ pub struct Host {
     updates: Mutex<BTreeMap<String, UpdateRecord>>,
     /// SSM parameter values read so far in this run, by path (read once per run).
     ssm_values: Mutex<HashMap<String, handles::SsmAnswer>>,
+    /// One-shot tasks this execution started, in order.
+    one_shot: Mutex<Vec<one_shot::OneShotRecord>>,
     /// Task definitions described so far, by revisioned ARN (a revision never changes).
     task_definitions: Mutex<BTreeMap<String, crate::infra::ecs::TaskDefinitionView>>,
 }
@@ -170,6 +173,7 @@ impl Host {
             interrupted: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             sources: Default::default(),
             task_definitions: Mutex::new(BTreeMap::new()),
+            one_shot: Mutex::new(Vec::new()),
             ssm_values: Mutex::new(HashMap::new()),
             probes: std::sync::atomic::AtomicU64::new(0),
             plan: std::sync::atomic::AtomicBool::new(mode.plan),

@@ -206,6 +206,22 @@ impl Host {
         if self.mode.repl {
             document.insert("repl".into(), Value::Bool(true));
         }
+        // The one-shot tasks the phase started or stopped, by construction: a phase that ended
+        // early (a block, Ctrl-C) still says what it left behind.
+        let phase = document
+            .get("phase")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| self.ledger().current_phase.clone());
+        if let Some(phase) = phase {
+            let tasks = self.one_shot_tasks_of(&phase);
+            if !tasks.is_empty() {
+                document.insert(
+                    crate::host::one_shot::ONE_SHOT_KEY.into(),
+                    serde_json::to_value(&tasks).expect("records serialise"),
+                );
+            }
+        }
         document.insert("provenance".into(), self.provenance());
         document.insert(EVIDENCE_CHAIN_KEY.into(), self.evidence_chain());
         let bytes = canonical_bytes(&Value::Object(document));

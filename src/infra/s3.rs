@@ -167,3 +167,53 @@ mod tests {
         }
     }
 }
+
+/// One object as ListObjectsV2 lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ObjectView {
+    pub key: String,
+    pub size: i64,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+/// Objects under a prefix, page by page (1,000 keys a page, ListObjectsV2), up to `limit`;
+/// `truncated` says the prefix holds more.
+pub async fn list_objects(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    limit: usize,
+) -> Result<(Vec<ObjectView>, bool), AwsError> {
+    let mut objects = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_continuation_token(token.take())
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("ListObjectsV2 s3://{bucket}/{prefix}"), &e))?;
+        for o in page.contents() {
+            objects.push(ObjectView {
+                key: o.key().unwrap_or_default().to_owned(),
+                size: o.size().unwrap_or_default(),
+                etag: o.e_tag().map(str::to_owned),
+                last_modified: o
+                    .last_modified()
+                    .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
+            });
+        }
+        let more = page.is_truncated() == Some(true);
+        match page.next_continuation_token() {
+            Some(next) if more && objects.len() < limit => token = Some(next.to_owned()),
+            _ => {
+                let truncated = more || objects.len() > limit;
+                objects.truncate(limit);
+                return Ok((objects, truncated));
+            }
+        }
+    }
+}

@@ -65,7 +65,7 @@ pub fn refuse_run(
             ),
         ));
     }
-    if ctx.live_families.iter().any(|f| *f == td.family) {
+    if ctx.live_families.contains(&td.family) {
         return Some(refusal(
             "ALREADY_RUNNING",
             format!(

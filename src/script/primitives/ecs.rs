@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-fn names(array: rhai::Array, what: &str) -> Outcome<Vec<String>> {
+pub(super) fn names(array: rhai::Array, what: &str) -> Outcome<Vec<String>> {
     array
         .into_iter()
         .map(|v| {
@@ -28,18 +28,22 @@ fn names(array: rhai::Array, what: &str) -> Outcome<Vec<String>> {
         .collect()
 }
 
-fn to_map<T: serde::Serialize>(value: &T) -> Dynamic {
+pub(super) fn to_map<T: serde::Serialize>(value: &T) -> Dynamic {
     from_json(&serde_json::to_value(value).expect("views serialise"))
 }
 
-fn outcome(outcome: &str, reason: impl Into<String>, fields: Vec<(&str, Dynamic)>) -> Dynamic {
+pub(super) fn outcome(
+    outcome: &str,
+    reason: impl Into<String>,
+    fields: Vec<(&str, Dynamic)>,
+) -> Dynamic {
     let mut m: rhai::Map = fields.into_iter().map(|(k, v)| (k.into(), v)).collect();
     m.insert("outcome".into(), outcome.into());
     m.insert("reason".into(), reason.into().into());
     m.into()
 }
 
-fn int_option(options: &rhai::Map, key: &str) -> Outcome<Option<i64>> {
+pub(super) fn int_option(options: &rhai::Map, key: &str) -> Outcome<Option<i64>> {
     match options.get(key) {
         None => Ok(None),
         Some(v) => v.as_int().map(Some).map_err(|t| {
@@ -53,7 +57,7 @@ fn int_option(options: &rhai::Map, key: &str) -> Outcome<Option<i64>> {
 }
 
 /// A map-valued option (empty when absent).
-fn map_option(options: &rhai::Map, key: &str, shape: &str) -> Outcome<rhai::Map> {
+pub(super) fn map_option(options: &rhai::Map, key: &str, shape: &str) -> Outcome<rhai::Map> {
     match options.get(key) {
         None => Ok(rhai::Map::new()),
         Some(v) => v
@@ -63,7 +67,7 @@ fn map_option(options: &rhai::Map, key: &str, shape: &str) -> Outcome<rhai::Map>
     }
 }
 
-fn check_options(options: &rhai::Map, allowed: &[&str], primitive: &str) -> Outcome<()> {
+pub(super) fn check_options(options: &rhai::Map, allowed: &[&str], primitive: &str) -> Outcome<()> {
     for k in options.keys() {
         if !allowed.contains(&k.as_str()) {
             return Err(Fail::error(

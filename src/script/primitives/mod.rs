@@ -17,6 +17,7 @@ mod ecs;
 mod iam;
 mod net;
 mod storage;
+mod tasks;
 
 use crate::host::{Fail, Host, Outcome};
 use rhai::{Dynamic, FnPtr, ImmutableString, NativeCallContext};
@@ -28,6 +29,7 @@ pub fn all() -> impl Iterator<Item = &'static Primitive> {
     core::PRIMITIVES
         .iter()
         .chain(ecs::PRIMITIVES)
+        .chain(tasks::PRIMITIVES)
         .chain(iam::PRIMITIVES)
         .chain(storage::PRIMITIVES)
         .chain(net::PRIMITIVES)

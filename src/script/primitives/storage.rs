@@ -1,4 +1,4 @@
-//! S3 and CloudWatch Logs probes. Each answers `#{outcome: "pass" | "fail" | "error", reason, ...}`;
+//! S3 and CloudWatch Logs probes, and S3 listings. Each answers `#{outcome: "pass" | "fail" | "error", reason, ...}`;
 //! writes are skipped under --plan and recorded as would-do.
 
 use super::{Args, Failure, Primitive, Shape, Ty};
@@ -49,6 +49,38 @@ fn s3_probes(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dyn
     }
     let results = host.call(crate::host::bounded(probes))?;
     Ok(from_json(&serde_json::Value::Array(results)))
+}
+
+/// At most this many keys come back from one s3_list (10 pages); more says `truncated`.
+const LIST_LIMIT: usize = 10_000;
+
+fn s3_list(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    use crate::infra::aws::AwsErrorKind;
+    let (bucket, prefix) = (args.str(0), args.str(1));
+    let aws = host.aws()?;
+    let listed = host.call(crate::infra::s3::list_objects(
+        &aws.s3, &bucket, &prefix, LIST_LIMIT,
+    ))?;
+    let value = match listed {
+        Ok((objects, truncated)) => serde_json::json!({
+            "outcome": "pass",
+            "reason": format!("{} object(s) under s3://{bucket}/{prefix}{}", objects.len(),
+                              if truncated { " (more not listed)" } else { "" }),
+            "keys": objects.iter().map(|o| o.key.clone()).collect::<Vec<_>>(),
+            "objects": objects,
+            "truncated": truncated,
+        }),
+        // A bucket that is missing or may not be listed is a finding; a listing that could not
+        // be made (throttled, timed out, unreachable, 5xx) is an error, never an empty prefix.
+        Err(why) => serde_json::json!({
+            "outcome": if matches!(why.kind, AwsErrorKind::NotFound | AwsErrorKind::AccessDenied) { "fail" } else { "error" },
+            "reason": why.to_string(),
+            "keys": [],
+            "objects": [],
+            "truncated": false,
+        }),
+    };
+    Ok(from_json(&value))
 }
 
 fn log_groups(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
@@ -170,6 +202,20 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         failure: Failure::Catchable,
         call: s3_probes,
+    },
+    Primitive {
+        name: "s3_list",
+        params: &[("bucket", Ty::Str), ("prefix", Ty::Str)],
+        returns: "Map",
+        shape: Shape::Outcome(&["outcome", "reason", "keys", "objects", "truncated"]),
+        doc: "Objects under a prefix (ListObjectsV2, every page, at most 10,000 keys; truncated \
+              says there are more): keys [String], objects [#{key, size, etag, last_modified}]. \
+              outcome is pass when listed (also when empty), fail when the bucket is missing or \
+              may not be listed, error when S3 could not be asked.",
+        example: "let l = s3_list(resolve_handle(\"S3_EVIDENCE_BUCKET\"), \"no/such/prefix/\");\nprint(l.outcome == \"pass\" && l.keys.is_empty());",
+        example_exit: 0,
+        failure: Failure::Catchable,
+        call: s3_list,
     },
     Primitive {
         name: "log_groups",

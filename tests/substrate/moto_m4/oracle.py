@@ -28,8 +28,10 @@ def _on_exit(task, env, exit_code, output):
     needs, name = STAGES[stage]
     if needs is not None:
         try:
-            s3.get_object(bucket, prefix + needs)
+            found = s3.get_object(bucket, prefix + needs)
         except Exception:
+            found = None
+        if found is None:
             return 1
     if exit_code != 0 or not output:
         return None
