@@ -15,6 +15,7 @@ mod handles;
 mod infra;
 mod kafka_sasl;
 mod m3;
+mod m5;
 mod probes;
 mod repl;
 mod reports;
