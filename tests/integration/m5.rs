@@ -329,7 +329,9 @@ fn m5_holds_with_the_right_code_and_takes_no_later_action() {
                     .awsvpc_configuration(
                         aws_sdk_ecs::types::AwsVpcConfiguration::builder()
                             .subnets(outputs["subnet_ids_public"]["value"][0].as_str().unwrap())
-                            .security_groups(outputs["security_group_id_app"]["value"].as_str().unwrap())
+                            .security_groups(
+                                outputs["security_group_id_app"]["value"].as_str().unwrap(),
+                            )
                             .build()
                             .unwrap(),
                     )

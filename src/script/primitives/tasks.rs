@@ -215,8 +215,7 @@ pub const PRIMITIVES: &[Primitive] = &[
               last_status, stop | would_do}.",
         example: concat!(
             m4_entry_example!(),
-            "let td = resolve_handle(\"TD_ORACLE_SEED\");\n",
-            "try { ecs_run_task(\"fraud-platform-dev-min\", td, #{ environment: #{ DB_PASSWORD: \"x\" } }) } catch (e) { print(e.code == \"BAD_OPTION\") }"
+            "try { ecs_run_task(\"fraud-platform-dev-min\", \"fraud-platform-dev-min-oracle-seed\", #{ environment: #{ DB_PASSWORD: \"x\" } }) } catch (e) { print(e.code == \"BAD_OPTION\") }"
         ),
         example_exit: 0,
         failure: Failure::Catchable,
