@@ -726,7 +726,7 @@ impl Host {
             let reason = {
                 let ledger = host.ledger();
                 match &ledger.current_phase {
-                    Some(phase) => format!("interrupted by {name} during {phase}; services it changed may still be starting: see its snapshot, and roll back with scripts/m4/rollback.rhai if needed"),
+                    Some(phase) => format!("interrupted by {name} during {phase}; what it changed is in its snapshot (services it started may still be starting; one-shot tasks it started are stopped): roll back with the runbook's rollback if needed"),
                     None => format!("interrupted by {name} between phases"),
                 }
             };

@@ -486,3 +486,78 @@ fn m5_stepped_in_the_repl() {
         .stdout_has("M5.F   PASS")
         .stdout_has("runbook finished: ADVANCE_TO_M6, 0 blocker(s)");
 }
+
+#[test]
+fn ctrl_c_during_a_job_stops_its_task_and_the_stop_is_in_the_evidence() {
+    let t = Tenant::new();
+    let m4 = advanced_m4(&t);
+    oneshot(&t, "sort", serde_json::json!({"mode": "never_ends"}));
+    next_execution_second();
+    let child = crate::support::spawn_m4host([
+        "run".into(),
+        M5.into(),
+        "--env".into(),
+        t.path("local-m5.toml").into_os_string(),
+        std::ffi::OsString::from("--output"),
+        "json".into(),
+        "--set".into(),
+        format!("m4_execution={m4}").into(),
+    ]);
+    // Wait for the state: the sort task RUNNING (bounded), then Ctrl-C.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !oracle_tasks(&t, aws_sdk_ecs::types::DesiredStatus::Running)
+        .iter()
+        .any(|task| {
+            task.group().unwrap().ends_with("oracle-sort") && task.last_status() == Some("RUNNING")
+        })
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sort task never ran"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(json["verdict"], "HOLD_M5");
+    assert_eq!(json["blockers"][0]["code"], "RUN-INTERRUPTED", "{json}");
+    assert_eq!(json["blockers"][0]["phase"], "M5.E");
+    let e: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            json["artifacts"]["m5_e_oracle_sort_snapshot"]["local"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let stop = &e["one_shot_tasks"][0]["stop"];
+    assert_eq!(stop["cause"], "interrupted", "{e}");
+    assert_eq!(stop["confirmed"], true, "{e}");
+    assert!(
+        oracle_tasks(&t, aws_sdk_ecs::types::DesiredStatus::Running).is_empty(),
+        "nothing left running"
+    );
+    let sort = oracle_tasks(&t, aws_sdk_ecs::types::DesiredStatus::Stopped)
+        .into_iter()
+        .find(|task| task.group().unwrap().ends_with("oracle-sort"))
+        .unwrap();
+    assert_eq!(sort.stop_code().map(|c| c.as_str()), Some("UserInitiated"));
+    assert!(
+        json["artifacts"]["m5_f_oracle_checker_snapshot"].is_null(),
+        "the checker never started"
+    );
+}
