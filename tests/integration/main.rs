@@ -11,6 +11,7 @@ mod evidence;
 mod examples;
 mod faults;
 mod gates;
+mod guide;
 mod handles;
 mod infra;
 mod kafka_sasl;

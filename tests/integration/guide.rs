@@ -1,0 +1,74 @@
+//! docs/writing-a-runbook.md runs: every `rhai` block of the authors' guide is executed against a
+//! fresh tenant of dev_min and must exit with the status and print the lines its first comment
+//! lines state (`// exit: N`, `// prints: TEXT`), so the guide cannot drift from the host.
+
+use crate::runbook::{next_execution_second, Tenant};
+use crate::support::Run;
+
+const GUIDE: &str = include_str!("../../docs/writing-a-runbook.md");
+
+/// The guide's `rhai` blocks, in order.
+fn snippets() -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current: Option<String> = None;
+    for line in GUIDE.lines() {
+        match (&mut current, line.trim_end()) {
+            (None, "```rhai") => current = Some(String::new()),
+            (Some(block), "```") => {
+                out.push(std::mem::take(block));
+                current = None;
+            }
+            (Some(block), text) => {
+                block.push_str(text);
+                block.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn every_snippet_of_the_authors_guide_runs_as_it_says() {
+    let blocks = snippets();
+    assert!(blocks.len() >= 6, "{} snippets", blocks.len());
+    let t = Tenant::new();
+    for (i, block) in blocks.iter().enumerate() {
+        let exit: i32 = block
+            .lines()
+            .find_map(|l| l.strip_prefix("// exit: "))
+            .unwrap_or_else(|| panic!("snippet {i} states no exit status:\n{block}"))
+            .parse()
+            .unwrap();
+        let prints: Vec<&str> = block
+            .lines()
+            .filter_map(|l| l.strip_prefix("// prints: "))
+            .collect();
+        assert!(
+            !prints.is_empty(),
+            "snippet {i} states nothing it prints:\n{block}"
+        );
+        let path = t.path(&format!("guide_{i}.rhai"));
+        std::fs::write(&path, block).unwrap();
+        next_execution_second();
+        let out = Run::new()
+            .arg("run")
+            .arg(&path)
+            .arg("--env")
+            .arg(t.path("local.toml"))
+            .run();
+        assert_eq!(
+            out.status, exit,
+            "snippet {i}:\n{block}\nstdout:\n{}\nstderr:\n{}",
+            out.stdout, out.stderr
+        );
+        for line in prints {
+            assert!(
+                out.stdout.lines().any(|l| l.trim() == line),
+                "snippet {i} did not print `{line}`:\n{block}\nstdout:\n{}\nstderr:\n{}",
+                out.stdout,
+                out.stderr
+            );
+        }
+    }
+}
