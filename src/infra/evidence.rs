@@ -163,32 +163,10 @@ pub async fn list_durable(
     bucket: &str,
     prefix: &str,
 ) -> Result<Vec<String>, String> {
-    let mut keys = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = s3
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(prefix)
-            .set_continuation_token(token.take())
-            .send()
-            .await
-            .map_err(|err| {
-                format!(
-                    "cannot list s3://{bucket}/{prefix}: {}",
-                    crate::infra::aws::describe_sdk_error(&err)
-                )
-            })?;
-        keys.extend(
-            page.contents()
-                .iter()
-                .filter_map(|o| o.key().map(str::to_owned)),
-        );
-        match page.next_continuation_token() {
-            Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_owned()),
-            _ => return Ok(keys),
-        }
-    }
+    crate::infra::s3::list_objects(s3, bucket, prefix, usize::MAX)
+        .await
+        .map(|(objects, _)| objects.into_iter().map(|o| o.key).collect())
+        .map_err(|err| err.to_string())
 }
 
 /// `s3://BUCKET/KEY` as (bucket, key).

@@ -55,15 +55,13 @@ pub fn refuse_run(
             "",
         ));
     };
-    if let Some(problem) = crate::rules::task_definition::run_scope_problem(td, key, ctx.run_id) {
-        return Some(refusal(
-            "RUN_SCOPE_MISMATCH",
-            format!("refused to start a task of `{}`: {problem}", td.family),
-            format!(
-                "register a task definition whose containers carry {key}={}",
-                ctx.run_id
-            ),
-        ));
+    if let Some(r) = crate::rules::update_guard::run_scope_refusal(
+        &format!("a task of {}", td.family),
+        td,
+        key,
+        ctx.run_id,
+    ) {
+        return Some(r);
     }
     if ctx.live_families.contains(&td.family) {
         return Some(refusal(

@@ -81,9 +81,20 @@ pub fn refuse_launch(
     if request.desired_count == 0 {
         return None;
     }
+    run_scope_refusal(service, task_definition, key, run_id)
+}
+
+/// RUN_SCOPE_MISMATCH when `task_definition` may not start `what` under the run-scope law (a
+/// service's task, or a one-shot task of a family).
+pub fn run_scope_refusal(
+    what: &str,
+    task_definition: &TaskDefinitionView,
+    key: &str,
+    run_id: &str,
+) -> Option<Refusal> {
     run_scope_problem(task_definition, key, run_id).map(|problem| Refusal {
         code: "RUN_SCOPE_MISMATCH",
-        message: format!("refused to start `{service}`: {problem}"),
+        message: format!("refused to start `{what}`: {problem}"),
         help: format!("register a task definition whose containers carry {key}={run_id}"),
     })
 }

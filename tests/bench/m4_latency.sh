@@ -50,7 +50,8 @@ d, added, before, after, hz, start, end = sys.argv[1], *map(int, sys.argv[2:])
 out = json.loads(open(f"{d}/out.json").read().strip().splitlines()[-1])
 stats = json.load(open(f"{d}/stats.json"))
 print(json.dumps({"added_ms": added, "verdict": out["verdict"], "wall_s": (end - start) / 1e9,
-                  "moto_cpu_s": (after - before) / hz, "calls": stats["calls"]}))
+                  "moto_cpu_s": (after - before) / hz, "calls": stats["calls"],
+                  "phases": {p["phase"]: p["elapsed_ms"] for p in out["phases"]}}))
 PY
   # Leave nothing running: the tenant's stand-in consumers would load moto in the next run.
   python3 - "$tenant" <<'PY'
@@ -72,6 +73,8 @@ for r in (base, slow):
     print(f"+{r['added_ms']:>3} ms: {r['verdict']}  wall {r['wall_s']:.2f} s  moto cpu {r['moto_cpu_s']:.2f} s  "
           f"wall/cpu {r['wall_s'] / max(r['moto_cpu_s'], 1e-9):.2f}x  calls {sum(calls.values())}: "
           + " ".join(f"{k}={v}" for k, v in sorted(calls.items())))
+per_phase = {p: (slow["phases"][p] - base["phases"].get(p, 0)) / slow["added_ms"] for p in slow["phases"]}
+print("round trips by phase: " + " ".join(f"{p}={t:.1f}" for p, t in per_phase.items()))
 trips = (slow["wall_s"] - base["wall_s"]) / (slow["added_ms"] / 1000)
 print(f"round trips on the critical path: {trips:.1f}  ((wall +{slow['added_ms']} ms - wall +0) / {slow['added_ms']} ms)")
 PY

@@ -342,12 +342,7 @@ fn sigterm_ends_the_run_as_a_recorded_hold() {
     // signal lands from here on, the run must end as a recorded hold.
     wait_for_evidence(&t, "m4_e_launch_contract_snapshot", Duration::from_secs(60));
     let stopped = Instant::now();
-    let pid = child.id().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    crate::support::signal(&child, "TERM");
     let out = child.wait_with_output().unwrap();
     assert!(
         stopped.elapsed() < Duration::from_secs(20),

@@ -7,7 +7,7 @@
 
 use crate::runbook::{next_execution_second, Tenant};
 use crate::substrate::{clients, control};
-use crate::support::{aws, block_on, s3_object, Outcome, Run};
+use crate::support::{block_on, s3_object, Outcome, Run};
 use sha2::Digest;
 
 const M5: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/m5/main.rhai");
@@ -120,20 +120,7 @@ fn oracle_tasks(
 }
 
 fn oracle_keys(t: &Tenant) -> Vec<String> {
-    block_on(
-        aws()
-            .s3
-            .list_objects_v2()
-            .bucket(format!("{}-oracle", t.prefix()))
-            .send(),
-    )
-    .map(|o| {
-        o.contents()
-            .iter()
-            .filter_map(|c| c.key().map(str::to_owned))
-            .collect()
-    })
-    .unwrap_or_default()
+    t.keys_of("oracle")
 }
 
 #[test]
@@ -517,12 +504,7 @@ fn ctrl_c_during_a_job_stops_its_task_and_the_stop_is_in_the_evidence() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let pid = child.id().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success());
+    crate::support::signal(&child, "INT");
     let out = child.wait_with_output().unwrap();
     assert_eq!(
         out.status.code(),

@@ -296,11 +296,16 @@ impl Tenant {
     }
 
     pub(crate) fn bucket_keys(&self) -> Vec<String> {
+        self.keys_of("evidence")
+    }
+
+    /// The keys in one of the tenant's buckets (`evidence`, `oracle`, ...).
+    pub(crate) fn keys_of(&self, bucket: &str) -> Vec<String> {
         block_on(
             aws()
                 .s3
                 .list_objects_v2()
-                .bucket(format!("{}-evidence", self.prefix()))
+                .bucket(format!("{}-{bucket}", self.prefix()))
                 .send(),
         )
         .map(|o| {

@@ -546,6 +546,15 @@ fn validate_summary(line: &str) {
     );
 }
 
+/// Sends `signal` (INT, TERM, ...) to a process a test started, by its PID.
+pub fn signal(child: &std::process::Child, signal: &str) {
+    assert!(std::process::Command::new("kill")
+        .args([format!("-{signal}"), child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
+
 /// The binary started in the background with the substrate's credentials, no stdin and piped
 /// stdout/stderr, for tests that act on the running process (close its pipe, signal it).
 pub fn spawn_m4host<I, S>(args: I) -> std::process::Child

@@ -96,16 +96,8 @@ def reconcile(backend, cluster_name):
                 continue
             behaviour = _behaviour(backend, task)
             start_delay = ecs_scheduler.TIMING["start_delay"]
-            stop_delay = ecs_scheduler.TIMING["stop_delay"]
             if task.desired_status == "STOPPED":
-                elapsed = (at_now - task.m4_stop_at).total_seconds()
-                if elapsed >= stop_delay:
-                    task.status = "STOPPED"
-                    task.stopped_at = task.m4_stop_at + timedelta(seconds=stop_delay)
-                elif elapsed >= 2 * stop_delay / 3:
-                    task.status = "DEPROVISIONING"
-                elif elapsed >= stop_delay / 3:
-                    task.status = "STOPPING"
+                ecs_scheduler._advance_stopping(None, task, {}, at_now)  # the same stop phases
                 continue
             mode = behaviour.get("mode", "exit")
             elapsed = (at_now - task.created_at).total_seconds()
@@ -138,9 +130,8 @@ def reconcile(backend, cluster_name):
                             exit_code = said
                     _exit(backend, task, ends, exit_code, "EssentialContainerExited", EXITED)
             # A stop that was due in the past finishes in the same pass.
-            if task.desired_status == "STOPPED" and (at_now - task.m4_stop_at).total_seconds() >= stop_delay:
-                task.status = "STOPPED"
-                task.stopped_at = task.m4_stop_at + timedelta(seconds=stop_delay)
+            if task.desired_status == "STOPPED":
+                ecs_scheduler._advance_stopping(None, task, {}, at_now)
 
 
 def install():
