@@ -373,6 +373,9 @@ pub struct WaitReport {
     pub failed_polls: u32,
     pub elapsed_ms: u64,
     pub error: Option<String>,
+    /// Tasks of the cluster with desired status RUNNING that no service started (possible
+    /// once-off consumers), as the wait's last successful poll listed them; () when none did.
+    pub standalone_tasks: Option<Vec<TaskView>>,
 }
 
 pub struct WaitOptions {
@@ -430,6 +433,7 @@ pub async fn wait_stable(
     let mut failing_since: Option<Instant> = None;
     let mut error: Option<String>;
     let mut lasting_failure = false;
+    let mut standalone: Option<Vec<TaskView>> = None;
     loop {
         polls += 1;
         let poll_started = Instant::now();
@@ -471,6 +475,14 @@ pub async fn wait_stable(
             Ok(((services, missing), stopped, running)) => {
                 failing_since = None;
                 error = None;
+                standalone = Some(
+                    running
+                        .tasks
+                        .iter()
+                        .filter(|t| t.service().is_none())
+                        .cloned()
+                        .collect(),
+                );
                 let mut all = running.tasks;
                 let known: std::collections::BTreeSet<String> =
                     all.iter().map(|t| t.arn.clone()).collect();
@@ -594,6 +606,7 @@ pub async fn wait_stable(
         failed_polls,
         elapsed_ms: started.elapsed().as_millis() as u64,
         error,
+        standalone_tasks: standalone,
     }
 }
 

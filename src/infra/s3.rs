@@ -44,16 +44,39 @@ pub async fn probe_prefix(
         p.latency_ms = started.elapsed().as_millis() as u64;
         p
     };
-    // HeadBucket and ListObjectsV2 go together (one round trip); HeadBucket's answer is judged
-    // first, so a missing bucket is reported as missing, not as unlistable.
-    let (head, list) = futures::join!(
+    // HeadBucket, ListObjectsV2 and the probe's conditional PUT go together (one round trip);
+    // the answers are judged in that order, so a missing bucket is reported as missing, not as
+    // unlistable or unwritable, and a probe object written beside a refusal is removed.
+    let key = format!("{}_m4host_probe/{probe_name}.txt", with_slash(prefix));
+    let body = format!("m4host probe {probe_name}");
+    let put_probe = async {
+        if !write {
+            return None;
+        }
+        Some(
+            s3.put_object()
+                .bucket(bucket)
+                .key(&key)
+                .if_none_match("*")
+                .body(aws_sdk_s3::primitives::ByteStream::from(
+                    body.clone().into_bytes(),
+                ))
+                .send()
+                .await,
+        )
+    };
+    let (head, list, put) = futures::join!(
         s3.head_bucket().bucket(bucket).send(),
         s3.list_objects_v2()
             .bucket(bucket)
             .prefix(prefix)
             .max_keys(1)
-            .send()
+            .send(),
+        put_probe
     );
+    if matches!(put, Some(Ok(_))) && (head.is_err() || list.is_err()) {
+        let _ = s3.delete_object().bucket(bucket).key(&key).send().await;
+    }
     match head {
         Ok(_) => p.bucket_exists = Some(true),
         Err(e) => {
@@ -87,19 +110,10 @@ pub async fn probe_prefix(
             ),
         );
     }
-    let key = format!("{}_m4host_probe/{probe_name}.txt", with_slash(prefix));
     p.probe_key = Some(key.clone());
-    let body = format!("m4host probe {probe_name}");
-    let put = s3
-        .put_object()
-        .bucket(bucket)
-        .key(&key)
-        .if_none_match("*")
-        .body(aws_sdk_s3::primitives::ByteStream::from(
-            body.clone().into_bytes(),
-        ))
-        .send()
-        .await;
+    let Some(put) = put else {
+        return finish(p, "error", "the probe write was not sent".into());
+    };
     if let Err(e) = put {
         let e = AwsError::from_sdk(format!("PutObject s3://{bucket}/{key}"), &e);
         p.writable = Some(false);

@@ -674,7 +674,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         name: "ecs_wait_stable",
         params: &[("cluster", Ty::Str), ("services", Ty::Array), ("options", Ty::Map)],
         returns: "Map",
-        shape: Shape::Outcome(&["outcome", "all_stable", "services", "late_failures", "polls", "failed_polls", "elapsed_ms", "error"]),
+        shape: Shape::Outcome(&["outcome", "all_stable", "services", "late_failures", "polls", "failed_polls", "elapsed_ms", "error", "standalone_tasks"]),
         doc: "Waits, all services together, for singleton stability as ECS documents it: \
               running == desired == 1 on the expected task definition (the one \
               ecs_update_service saw, or options.expected_task_definitions), nothing else live \
@@ -690,7 +690,9 @@ pub const PRIMITIVES: &[Primitive] = &[
               (CODE_DEPLOY or EXTERNAL controller). Every service this execution started \
               earlier in the cluster is watched too: one that fails ends the wait and comes \
               back in late_failures. Polls that keep failing past [ecs] poll_failure_budget_ms \
-              end the wait with outcome error. Options: timeout_ms, soak_ms, crash_threshold, \
+              end the wait with outcome error. standalone_tasks: the running tasks no service \
+              started, as the last successful poll listed them (ecs_standalone_tasks without \
+              another round trip; () when no poll succeeded). Options: timeout_ms, soak_ms, crash_threshold, \
               placement_grace_ms (defaults from [ecs]), desired_counts (name -> 0 | 1, for a \
               rollback). services: name -> #{outcome, stable, reason, watched, failed_at, \
               counts, primary_task_definition, rollout_state, failed_tasks, \
