@@ -10,8 +10,13 @@ use std::sync::Arc;
 
 fn text_entry(p: &Primitive) -> String {
     let example: String = p.example.lines().map(|l| format!("    {l}\n")).collect();
+    let prints: String = p
+        .example_prints
+        .iter()
+        .map(|l| format!("    {l}\n"))
+        .collect();
     format!(
-        "{}\n  {}\n  failure: {}\n  example:\n{example}",
+        "{}\n  {}\n  failure: {}\n  example:\n{example}  prints:\n{prints}",
         p.signature(),
         p.full_doc(),
         p.failure.describe()
@@ -20,11 +25,12 @@ fn text_entry(p: &Primitive) -> String {
 
 fn markdown_entry(p: &Primitive) -> String {
     format!(
-        "### `{}`\n\n{}\n\nFailure: {}.\n\n```rhai\n{}\n```\n",
+        "### `{}`\n\n{}\n\nFailure: {}.\n\n```rhai\n{}\n```\n\nprints:\n\n```text\n{}\n```\n",
         p.signature(),
         p.full_doc(),
         p.failure.describe(),
-        p.example
+        p.example,
+        p.example_prints.join("\n")
     )
 }
 
@@ -37,6 +43,7 @@ fn json_entry(p: &Primitive) -> serde_json::Value {
         "result_keys": p.shape.keys(),
         "per_item": matches!(p.shape, primitives::Shape::PerItem(_)),
         "example": p.example,
+        "example_prints": p.example_prints,
     })
 }
 

@@ -75,7 +75,7 @@ pub async fn filter(
     group: &str,
     pattern: &str,
     since_ms: i64,
-) -> Result<Vec<LogEvent>, String> {
+) -> Result<Vec<LogEvent>, crate::infra::aws::AwsError> {
     let mut events = Vec::new();
     let mut token = None;
     for _ in 0..20 {
@@ -88,10 +88,7 @@ pub async fn filter(
             .send()
             .await
             .map_err(|e| {
-                format!(
-                    "FilterLogEvents {group}: {}",
-                    crate::infra::aws::describe_sdk_error(&e)
-                )
+                crate::infra::aws::AwsError::from_sdk(format!("FilterLogEvents {group}"), &e)
             })?;
         events.extend(out.events().iter().map(|e| LogEvent {
             stream: e.log_stream_name().unwrap_or_default().to_owned(),

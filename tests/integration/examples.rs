@@ -1,5 +1,7 @@
 //! Every primitive's documented example runs, through the real binary, with the exit status the
-//! table says — so `m4host doc` cannot drift from what the primitives do.
+//! table says and printing the result it states (each line whole), as nushell's examples do — so
+//! `m4host doc` cannot drift from what the primitives do, and an example that printed an error
+//! outcome would fail.
 
 use crate::support::Env;
 
@@ -9,6 +11,21 @@ fn every_primitive_example_runs() {
     for primitive in m4host::script::primitives::all() {
         let env = Env::new();
         let out = env.run(primitive.example).run();
+        let printed: Vec<&str> = out.stdout.lines().map(str::trim_end).collect();
+        let missing: Vec<&&str> = primitive
+            .example_prints
+            .iter()
+            .filter(|line| !printed.contains(line))
+            .collect();
+        if primitive.example_prints.is_empty() || !missing.is_empty() {
+            failures.push(format!(
+                "{}: the example states {:?}, did not print {missing:?}\nstdout:\n{}\nstderr:\n{}",
+                primitive.signature(),
+                primitive.example_prints,
+                out.stdout,
+                out.stderr
+            ));
+        }
         if out.status != primitive.example_exit {
             failures.push(format!(
                 "{}: exit {} (expected {})\nstdout:\n{}\nstderr:\n{}",

@@ -196,6 +196,9 @@ pub struct Primitive {
     pub example: &'static str,
     /// The exit status that example ends with.
     pub example_exit: i32,
+    /// Lines the example prints, each whole: its stated result, which the examples test checks
+    /// (an example that printed an error outcome would fail it).
+    pub example_prints: &'static [&'static str],
     pub failure: Failure,
     pub call: Call,
 }

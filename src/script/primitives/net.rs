@@ -292,8 +292,9 @@ pub const PRIMITIVES: &[Primitive] = &[
               security_protocol (SASL_SSL | PLAINTEXT; default from [kafka]), sasl_username \
               and sasl_password (Secrets; SASL PLAIN), timeout_ms. An unreachable broker or a \
               missing topic is fail.",
-        example: "let p = kafka_probe(#{ bootstrap: \"127.0.0.1:9092\", security_protocol: \"PLAINTEXT\", topics: [\"fp.bus.control.v1\"] });\nprint(`${p.outcome}: ${p.reason}`);",
+        example: "let p = kafka_probe(#{ bootstrap: \"127.0.0.1:9092\", security_protocol: \"PLAINTEXT\", topics: [\"fp.bus.control.v1\"] });\nprint(p.outcome);",
         example_exit: 0,
+        example_prints: &["pass"],
         failure: Failure::Catchable,
         call: kafka_probe,
     },
@@ -309,6 +310,7 @@ pub const PRIMITIVES: &[Primitive] = &[
               member metadata and committed offsets).",
         example: "let g = kafka_groups(#{ bootstrap: \"127.0.0.1:9092\", security_protocol: \"PLAINTEXT\" });\nprint(g.outcome);",
         example_exit: 0,
+        example_prints: &["pass"],
         failure: Failure::Catchable,
         call: kafka_groups,
     },
@@ -321,8 +323,9 @@ pub const PRIMITIVES: &[Primitive] = &[
               dbname, user, password (a Secret), sslmode (disable | require | verify-full \
               with [db] ca_file; default from [db]), timeout_ms. A wrong password or an \
               unreachable host is fail.",
-        example: "let pw = ssm_secret(\"/fraud-platform/dev_min/db/password\");\nlet d = db_probe(#{ endpoint: \"127.0.0.1:5432\", dbname: \"fraud_platform\", user: \"fraud_app\", password: pw, sslmode: \"disable\" });\nprint(`${d.outcome}: ${d.reason}`);",
+        example: "let pw = ssm_secret(\"/fraud-platform/dev_min/db/password\");\nlet d = db_probe(#{ endpoint: \"127.0.0.1:5432\", dbname: \"fraud_platform\", user: \"fraud_app\", password: pw, sslmode: \"disable\" });\nprint(d.outcome);",
         example_exit: 0,
+        example_prints: &["pass"],
         failure: Failure::Catchable,
         call: db_probe,
     },

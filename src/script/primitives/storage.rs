@@ -145,8 +145,19 @@ async fn log_filter_value(
             serde_json::json!({"outcome": "pass", "count": events.len(), "events": events,
             "reason": format!("{} event(s) match", events.len())})
         }
+        // A group that does not exist or may not be read is a finding; a filter that could not
+        // be run (throttled, timed out, unreachable) only says the logs were not read.
         Err(why) => {
-            serde_json::json!({"outcome": "error", "count": 0, "events": [], "reason": why})
+            use crate::infra::aws::AwsErrorKind;
+            let outcome = if matches!(
+                why.kind,
+                AwsErrorKind::NotFound | AwsErrorKind::AccessDenied
+            ) {
+                "fail"
+            } else {
+                "error"
+            };
+            serde_json::json!({"outcome": outcome, "count": 0, "events": [], "reason": why.to_string()})
         }
     }
 }
@@ -186,8 +197,9 @@ pub const PRIMITIVES: &[Primitive] = &[
         doc: "Bucket exists (HeadBucket), prefix readable (ListObjectsV2) and writable (a \
               probe object under <prefix>/_m4host_probe/ written If-None-Match, read back, \
               compared, deleted; not under --plan).",
-        example: "let p = s3_probe(resolve_handle(\"S3_EVIDENCE_BUCKET\"), \"evidence/\");\nprint(`${p.outcome}: ${p.reason}`);",
+        example: "let p = s3_probe(resolve_handle(\"S3_EVIDENCE_BUCKET\"), \"evidence/\");\nprint(p.outcome);",
         example_exit: 0,
+        example_prints: &["pass"],
         failure: Failure::Catchable,
         call: s3_probe,
     },
@@ -200,6 +212,7 @@ pub const PRIMITIVES: &[Primitive] = &[
               one s3_probe result per item, in order; one bucket failing does not hide the others.",
         example: "let b = resolve_handle(\"S3_EVIDENCE_BUCKET\");\nlet r = s3_probes([#{ bucket: b, prefix: \"evidence/\" }, #{ bucket: \"no-such-bucket-m4host\", prefix: \"\" }]);\nprint(r.map(|p| p.outcome));",
         example_exit: 0,
+        example_prints: &["[\"pass\", \"fail\"]"],
         failure: Failure::Catchable,
         call: s3_probes,
     },
@@ -214,6 +227,7 @@ pub const PRIMITIVES: &[Primitive] = &[
               may not be listed, error when S3 could not be asked.",
         example: "let l = s3_list(resolve_handle(\"S3_EVIDENCE_BUCKET\"), \"no/such/prefix/\");\nprint(l.outcome == \"pass\" && l.keys.is_empty());",
         example_exit: 0,
+        example_prints: &["true"],
         failure: Failure::Catchable,
         call: s3_list,
     },
@@ -225,6 +239,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         doc: "Log groups under a prefix; outcome is fail when there are none.",
         example: "print(log_groups(\"/fraud-platform/dev_min\").groups.len());",
         example_exit: 0,
+        example_prints: &["13"],
         failure: Failure::Catchable,
         call: log_groups,
     },
@@ -237,6 +252,7 @@ pub const PRIMITIVES: &[Primitive] = &[
               under --plan).",
         example: "print(log_write_probe(\"/fraud-platform/dev_min/fraud-platform-dev-min-ig\").outcome);",
         example_exit: 0,
+        example_prints: &["pass"],
         failure: Failure::Catchable,
         call: log_write_probe,
     },
@@ -247,9 +263,11 @@ pub const PRIMITIVES: &[Primitive] = &[
         shape: Shape::Outcome(&["outcome", "reason", "count", "events"]),
         doc: "Events of a log group matching a CloudWatch filter pattern since an epoch time \
               in ms (e.g. run-scope mismatch lines); events: [#{stream, timestamp_ms, \
-              message}].",
+              message}]; outcome fail when the group does not exist or may not be read, error \
+              when the logs could not be asked.",
         example: "print(log_filter(\"/fraud-platform/dev_min/fraud-platform-dev-min-ig\", \"RUN_SCOPE_MISMATCH\", 0).count);",
         example_exit: 0,
+        example_prints: &["0"],
         failure: Failure::Catchable,
         call: log_filter,
     },
@@ -262,6 +280,7 @@ pub const PRIMITIVES: &[Primitive] = &[
               result; one group failing does not hide the others.",
         example: "let r = log_filters([\"/fraud-platform/dev_min/fraud-platform-dev-min-ig\", \"/no/such/group\"], \"RUN_SCOPE_MISMATCH\", 0);\nprint(r.values().map(|f| f.outcome));",
         example_exit: 0,
+        example_prints: &["[\"pass\", \"fail\"]"],
         failure: Failure::Catchable,
         call: log_filters,
     },

@@ -218,6 +218,7 @@ pub const PRIMITIVES: &[Primitive] = &[
             "try { ecs_run_task(\"fraud-platform-dev-min\", \"fraud-platform-dev-min-oracle-seed\", #{ environment: #{ DB_PASSWORD: \"x\" } }) } catch (e) { print(e.code == \"BAD_OPTION\") }"
         ),
         example_exit: 0,
+        example_prints: &["true"],
         failure: Failure::Catchable,
         call: run_task,
     },
@@ -238,6 +239,7 @@ pub const PRIMITIVES: &[Primitive] = &[
               also in every snapshot of the phase (one_shot_tasks).",
         example: "try { ecs_wait_task_stopped(\"fraud-platform-dev-min\", \"arn:aws:ecs:eu-west-2:123456789012:task/fraud-platform-dev-min/0\", #{ timeout_ms: 100 }) } catch (e) { print(e.code == \"NOT_STARTED_HERE\") }",
         example_exit: 0,
+        example_prints: &["true"],
         failure: Failure::Catchable,
         call: wait_task_stopped,
     },
@@ -252,6 +254,7 @@ pub const PRIMITIVES: &[Primitive] = &[
               #{task_arn, performed, stop: #{cause, reason, requested_at, confirmed, error}}.",
         example: "try { ecs_stop_task(\"fraud-platform-dev-min\", \"arn:aws:ecs:eu-west-2:123456789012:task/fraud-platform-dev-min/0\", \"by hand\") } catch (e) { print(e.code == \"NOT_STARTED_HERE\") }",
         example_exit: 0,
+        example_prints: &["true"],
         failure: Failure::Catchable,
         call: stop_task,
     },
