@@ -196,7 +196,7 @@ pub async fn fetch_ssm(
                 }
             }
             Err(err) => {
-                let why = crate::infra::aws::describe_sdk_error(&err);
+                let why = crate::infra::aws::AwsError::from_sdk("GetParameters", &err).detail;
                 for name in batch {
                     answers.push((name.clone(), SsmAnswer::Error(why.clone())));
                 }

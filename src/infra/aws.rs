@@ -165,19 +165,23 @@ pub struct Identity {
     pub user_id: String,
 }
 
-pub async fn caller_identity(sts: &aws_sdk_sts::Client) -> Result<Identity, String> {
+pub async fn caller_identity(sts: &aws_sdk_sts::Client) -> Result<Identity, AwsError> {
     let out = sts
         .get_caller_identity()
         .send()
         .await
-        .map_err(|e| format!("GetCallerIdentity: {}", describe_sdk_error(&e)))?;
+        .map_err(|e| AwsError::from_sdk("GetCallerIdentity", &e))?;
     match (out.account(), out.arn()) {
         (Some(account), Some(arn)) => Ok(Identity {
             account: account.to_owned(),
             arn: arn.to_owned(),
             user_id: out.user_id().unwrap_or_default().to_owned(),
         }),
-        _ => Err("GetCallerIdentity answered without an account or ARN".to_owned()),
+        _ => Err(AwsError::new(
+            "GetCallerIdentity",
+            AwsErrorKind::Malformed,
+            "answered without an account or ARN",
+        )),
     }
 }
 
@@ -383,8 +387,9 @@ fn dispatch_kind(
     }
 }
 
-/// One line that says what went wrong with an SDK call, with the service's code when it sent one.
-pub fn describe_sdk_error<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> String
+/// One line that says what went wrong with an SDK call, with the service's code when it sent one
+/// (`AwsError`'s detail; adapters build an `AwsError`, never this line alone).
+fn describe_sdk_error<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> String
 where
     E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + 'static,
     R: std::fmt::Debug,

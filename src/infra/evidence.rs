@@ -142,7 +142,7 @@ pub async fn write_durable_once(
         }
         return Err(format!(
             "cannot write {uri}: {}",
-            crate::infra::aws::describe_sdk_error(&err)
+            crate::infra::aws::AwsError::from_sdk("PutObject", &err).detail
         ));
     }
     let body = read_durable(s3, bucket, key)
@@ -190,7 +190,7 @@ pub async fn read_durable(
         .map_err(|err| {
             format!(
                 "cannot read {uri}: {}",
-                crate::infra::aws::describe_sdk_error(&err)
+                crate::infra::aws::AwsError::from_sdk("GetObject", &err).detail
             )
         })?;
     Ok(got

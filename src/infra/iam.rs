@@ -1,6 +1,7 @@
 //! IAM posture: a role exists, its trust policy lets ECS tasks assume it, and what its policies
 //! allow for named action/resource pairs (SimulatePrincipalPolicy). The trust judgement is pure.
 
+use crate::infra::aws::{AwsError, AwsErrorKind};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -90,7 +91,7 @@ pub fn trust_of(document: &str) -> Result<(Vec<String>, bool), String> {
 }
 
 /// Looks a role up by name or ARN.
-pub async fn role(iam: &aws_sdk_iam::Client, name_or_arn: &str) -> Result<RoleView, String> {
+pub async fn role(iam: &aws_sdk_iam::Client, name_or_arn: &str) -> Result<RoleView, AwsError> {
     let name = name_or_arn
         .rsplit('/')
         .next()
@@ -98,9 +99,14 @@ pub async fn role(iam: &aws_sdk_iam::Client, name_or_arn: &str) -> Result<RoleVi
         .to_owned();
     match iam.get_role().role_name(&name).send().await {
         Ok(out) => {
-            let role = out.role().ok_or("GetRole returned no role")?;
+            let malformed = |why: String| {
+                AwsError::new(format!("GetRole {name}"), AwsErrorKind::Malformed, why)
+            };
+            let role = out
+                .role()
+                .ok_or_else(|| malformed("the answer holds no role".into()))?;
             let (trusted_services, ecs) = match role.assume_role_policy_document() {
-                Some(doc) => trust_of(doc)?,
+                Some(doc) => trust_of(doc).map_err(malformed)?,
                 None => (vec![], false),
             };
             Ok(RoleView {
@@ -129,10 +135,7 @@ pub async fn role(iam: &aws_sdk_iam::Client, name_or_arn: &str) -> Result<RoleVi
                 trusted_services: vec![],
             })
         }
-        Err(e) => Err(format!(
-            "GetRole {name}: {}",
-            crate::infra::aws::describe_sdk_error(&e)
-        )),
+        Err(e) => Err(AwsError::from_sdk(format!("GetRole {name}"), &e)),
     }
 }
 
@@ -150,7 +153,7 @@ pub async fn simulate(
     iam: &aws_sdk_iam::Client,
     principal_arn: &str,
     pairs: &[(String, String)],
-) -> Result<Vec<Decision>, String> {
+) -> Result<Vec<Decision>, AwsError> {
     let mut by_resource: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
     for (action, resource) in pairs {
         by_resource.entry(resource).or_default().push(action);
@@ -165,10 +168,7 @@ pub async fn simulate(
     let mut out = Vec::new();
     for result in crate::infra::aws::bounded(calls).await {
         let result = result.map_err(|e| {
-            format!(
-                "SimulatePrincipalPolicy {principal_arn}: {}",
-                crate::infra::aws::describe_sdk_error(&e)
-            )
+            AwsError::from_sdk(format!("SimulatePrincipalPolicy {principal_arn}"), &e)
         })?;
         for r in result.evaluation_results() {
             let decision = r.eval_decision().as_str().to_owned();

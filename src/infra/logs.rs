@@ -14,7 +14,7 @@ pub struct LogEvent {
 pub async fn groups(
     logs: &aws_sdk_cloudwatchlogs::Client,
     prefix: &str,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, crate::infra::aws::AwsError> {
     let mut names = Vec::new();
     let mut token = None;
     loop {
@@ -25,10 +25,7 @@ pub async fn groups(
             .send()
             .await
             .map_err(|e| {
-                format!(
-                    "DescribeLogGroups {prefix}: {}",
-                    crate::infra::aws::describe_sdk_error(&e)
-                )
+                crate::infra::aws::AwsError::from_sdk(format!("DescribeLogGroups {prefix}"), &e)
             })?;
         names.extend(
             out.log_groups()

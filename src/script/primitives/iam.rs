@@ -22,7 +22,7 @@ async fn role_value(iam: &aws_sdk_iam::Client, name: &str) -> serde_json::Value 
         // The same keys as a pass, with the facts IAM did not give as ().
         Err(why) => (
             "error",
-            serde_json::json!({ "reason": why, "exists": null, "name": name, "arn": null,
+            serde_json::json!({ "reason": why.to_string(), "exists": null, "name": name, "arn": null,
                 "trust_allows_ecs_tasks": null, "trusted_services": [] }),
         ),
     };
@@ -104,7 +104,7 @@ async fn simulate_value(
             })
         }
         Err(why) => {
-            serde_json::json!({ "outcome": "error", "all_allowed": false, "results": [], "denied": [], "reason": why })
+            serde_json::json!({ "outcome": "error", "all_allowed": false, "results": [], "denied": [], "reason": why.to_string() })
         }
     }
 }
@@ -178,7 +178,7 @@ fn identity(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic
             "credential_source": source,
         }),
         Err(why) => serde_json::json!({
-            "outcome": "error", "reason": why, "account": null, "arn": null, "user_id": null,
+            "outcome": "error", "reason": why.to_string(), "account": null, "arn": null, "user_id": null,
             "credential_source": source,
         }),
     };

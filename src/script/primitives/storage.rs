@@ -93,7 +93,9 @@ fn log_groups(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dy
         Ok(groups) => {
             serde_json::json!({"outcome": "pass", "reason": format!("{} log group(s) under {prefix}", groups.len()), "groups": groups})
         }
-        Err(why) => serde_json::json!({"outcome": "error", "groups": [], "reason": why}),
+        Err(why) => {
+            serde_json::json!({"outcome": "error", "groups": [], "reason": why.to_string()})
+        }
     };
     Ok(from_json(&value))
 }
