@@ -44,7 +44,26 @@ fn json_entry(p: &Primitive) -> serde_json::Value {
         "per_item": matches!(p.shape, primitives::Shape::PerItem(_)),
         "example": p.example,
         "example_prints": p.example_prints,
+        "raises": p.raises.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
     })
+}
+
+/// The catchable error codes and what each means, after the primitives.
+fn codes_table(markdown: bool) -> String {
+    use crate::rules::error_code::ErrorCode;
+    let rows = ErrorCode::ALL.iter().map(|c| {
+        if markdown {
+            format!("| `{c}` | {} |\n", c.meaning())
+        } else {
+            format!("  {:<20} {}\n", c.as_str(), c.meaning())
+        }
+    });
+    let head = if markdown {
+        "### Error codes\n\n| code | meaning |\n|---|---|\n"
+    } else {
+        "error codes (catch with try { ... } catch (e) { e.code }):\n"
+    };
+    std::iter::once(head.to_owned()).chain(rows).collect()
 }
 
 pub fn run(args: DocArgs) -> Result<i32> {
@@ -88,7 +107,7 @@ pub fn run(args: DocArgs) -> Result<i32> {
         crate::out::line(&serde_json::Value::Array(table).to_string());
         return Ok(0);
     }
-    let body: Vec<String> = rows
+    let mut body: Vec<String> = rows
         .iter()
         .map(|p| {
             if args.markdown {
@@ -98,6 +117,9 @@ pub fn run(args: DocArgs) -> Result<i32> {
             }
         })
         .collect();
+    if args.name.is_none() {
+        body.push(codes_table(args.markdown));
+    }
     crate::out::line(&body.join("\n"));
     Ok(0)
 }

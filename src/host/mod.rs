@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::host::handles::Resolution;
 use crate::infra::aws::{Aws, CallCounter};
 use crate::rules::entry::{self, Entry, EntryStatus};
+use crate::rules::error_code::ErrorCode;
 use crate::rules::gate::{Blocker, Ledger};
 use crate::rules::secret::{Secret, Vault};
 use chrono::{DateTime, Utc};
@@ -42,9 +43,9 @@ pub enum Fail {
 }
 
 impl Fail {
-    pub fn error(code: &'static str, message: impl Into<String>, help: impl Into<String>) -> Fail {
+    pub fn error(code: ErrorCode, message: impl Into<String>, help: impl Into<String>) -> Fail {
         Fail::Error {
-            code,
+            code: code.as_str(),
             message: message.into(),
             help: help.into(),
         }
@@ -204,7 +205,7 @@ impl Host {
                 biased;
                 out = future => Ok(out),
                 () = interrupted => Err(Fail::error(
-                    "INTERRUPTED",
+                    ErrorCode::Interrupted,
                     "interrupted (Ctrl-C or a signal) while the call was in flight; it was abandoned",
                     "nothing was changed by a read; run the line or the phase again",
                 )),
@@ -215,7 +216,7 @@ impl Host {
     pub fn config(&self) -> Outcome<&Config> {
         self.config.as_ref().ok_or_else(|| {
             Fail::error(
-                "NO_ENV",
+                ErrorCode::NoEnv,
                 "this primitive needs an environment file, and none was given",
                 "pass --env FILE (or set M4HOST_ENV, or put m4host.toml in the working folder)",
             )
@@ -344,22 +345,22 @@ impl Host {
                 Ok((value.clone(), *secure))
             }
             Some(handles::SsmAnswer::Value { .. }) => Err(Fail::error(
-                "SSM_EMPTY",
+                ErrorCode::SsmEmpty,
                 format!("SSM parameter `{path}` is empty"),
                 "store the secret value at that path",
             )),
             Some(handles::SsmAnswer::Missing) => Err(Fail::error(
-                "SSM_MISSING",
+                ErrorCode::SsmMissing,
                 format!("SSM parameter `{path}` does not exist"),
                 "check the path the handle resolves to, and the region",
             )),
             Some(handles::SsmAnswer::Error(why)) => Err(Fail::error(
-                "SSM_ERROR",
+                ErrorCode::SsmError,
                 format!("SSM parameter `{path}` could not be read: {why}"),
                 "check credentials, the endpoint and ssm:GetParameter permission",
             )),
             None => Err(Fail::error(
-                "SSM_ERROR",
+                ErrorCode::SsmError,
                 format!("no answer for `{path}`"),
                 "",
             )),
@@ -380,7 +381,7 @@ impl Host {
                 return Ok(());
             }
             return Err(Fail::error(
-                "ENTRY_DECLARED",
+                ErrorCode::EntryDeclared,
                 format!(
                     "this run already entered from {} ({}); a run has one entry",
                     existing.from, existing.required_verdict
@@ -405,7 +406,7 @@ impl Host {
         }
         let (declared, named) = self.entry.get().ok_or_else(|| {
             Fail::error(
-                "NO_ENTRY",
+                ErrorCode::NoEntry,
                 "this runbook declared no entry precondition, so it has no run scope",
                 "call declare_entry(#{from, handoff_name, required_verdict, execution_field, agree, \
                  env_key_field, blocker}) before its first phase",

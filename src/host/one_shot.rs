@@ -5,6 +5,7 @@
 
 use crate::host::{Fail, Host, Outcome};
 use crate::infra::ecs_tasks::{self, RunRequest, StopWait, StopWaitEnd, StopWaitOptions};
+use crate::rules::error_code::ErrorCode;
 use crate::rules::one_shot::{self, Ending, LaunchContext};
 use crate::rules::stability::TaskView;
 use chrono::{DateTime, Utc};
@@ -131,7 +132,7 @@ impl Host {
     ) -> Outcome<Started> {
         if self.ledger().held() {
             return Err(Fail::error(
-                "HELD",
+                ErrorCode::Held,
                 format!("refused to start a task of `{task_definition}`: the run already holds a blocker, later sub-phases take no action"),
                 "fix the cause and start a new execution",
             ));
@@ -141,7 +142,7 @@ impl Host {
         self.aws()?;
         let td = self.task_definition(task_definition).map_err(|why| {
             Fail::error(
-                "RUN_TASK_FAILED",
+                ErrorCode::RunTaskFailed,
                 why.to_string(),
                 "check the task definition handle",
             )
@@ -183,7 +184,7 @@ impl Host {
             .block_on(ecs_tasks::run_task(&aws.ecs, &request))
             .map_err(|why| {
                 Fail::error(
-                    "RUN_TASK_FAILED",
+                    ErrorCode::RunTaskFailed,
                     why.to_string(),
                     "see the cluster's capacity and the task definition",
                 )
@@ -318,14 +319,14 @@ impl Host {
     ) -> Outcome<TaskWaitResult> {
         let Some(record) = self.one_shot_record(arn) else {
             return Err(Fail::error(
-                "NOT_STARTED_HERE",
+                ErrorCode::NotStartedHere,
                 format!("`{arn}` is not a task this execution started"),
                 "wait for the task_arn ecs_run_task returned",
             ));
         };
         if record.cluster != cluster {
             return Err(Fail::error(
-                "BAD_ARGUMENT",
+                ErrorCode::BadArgument,
                 format!(
                     "`{arn}` was started in `{}`, not `{cluster}`",
                     record.cluster
@@ -401,7 +402,7 @@ impl Host {
     ) -> Outcome<Option<StopRecord>> {
         if self.one_shot_record(arn).is_none() {
             return Err(Fail::error(
-                "NOT_STARTED_HERE",
+                ErrorCode::NotStartedHere,
                 format!("`{arn}` is not a task this execution started"),
                 "stop only the tasks this execution started",
             ));

@@ -8,6 +8,7 @@ use crate::host::handles::Resolution;
 use crate::host::json::{canonical_bytes, to_json};
 use crate::host::{ArtifactRecord, Fail, Host, Outcome};
 use crate::infra::evidence::{self, sha256_hex};
+use crate::rules::error_code::ErrorCode;
 use crate::rules::gate::code_prefix_of_phase;
 use serde_json::Value;
 
@@ -121,7 +122,7 @@ impl Host {
     fn evidence_location(&self, execution_id: &str, name: &str) -> Outcome<(String, String)> {
         if !valid_execution_id(execution_id) || !evidence::valid_artifact_name(name) {
             return Err(Fail::error(
-                "BAD_ARTIFACT_NAME",
+                ErrorCode::BadArtifactName,
                 format!(
                     "`{execution_id}`/`{name}` is not an execution id and artifact name (an id is {})",
                     crate::rules::execution_id::GRAMMAR
@@ -131,7 +132,7 @@ impl Host {
         }
         let bucket = self
             .durable_bucket()?
-            .map_err(|why| Fail::error("SNAPSHOT_UNREADABLE", why, ""))?;
+            .map_err(|why| Fail::error(ErrorCode::SnapshotUnreadable, why, ""))?;
         Ok((bucket, self.control_key(execution_id, name)?))
     }
 
@@ -144,14 +145,14 @@ impl Host {
             .block_on(evidence::read_durable(&aws.s3, &bucket, &key))
             .map_err(|why| {
                 Fail::error(
-                    "SNAPSHOT_UNREADABLE",
+                    ErrorCode::SnapshotUnreadable,
                     why,
                     "check the execution id and the evidence bucket",
                 )
             })?;
         serde_json::from_slice(&bytes).map_err(|e| {
             Fail::error(
-                "SNAPSHOT_UNREADABLE",
+                ErrorCode::SnapshotUnreadable,
                 format!("s3://{bucket}/{key} is not JSON: {e}"),
                 "",
             )
@@ -167,7 +168,7 @@ impl Host {
     ) -> Outcome<rhai::Map> {
         if !evidence::valid_artifact_name(name) {
             return Err(Fail::error(
-                "BAD_ARTIFACT_NAME",
+                ErrorCode::BadArtifactName,
                 format!("artifact name `{name}` is not lower-case letters, digits and `_`"),
                 "name it like m4_a_handle_closure_snapshot (no folders, no extension)",
             ));
@@ -175,7 +176,7 @@ impl Host {
         if let Scope::Run { path } = &options.scope {
             if !evidence::valid_relative_path(path) {
                 return Err(Fail::error(
-                    "BAD_ARTIFACT_PATH",
+                    ErrorCode::BadArtifactPath,
                     format!("run-scoped path `{path}` is not segments of lower-case letters, digits and `_`"),
                     "write it like operate/daemons_ready (no extension, no `..`)",
                 ));
@@ -188,7 +189,7 @@ impl Host {
             Ok(Value::Object(map)) => map,
             Ok(_) => {
                 return Err(Fail::error(
-                    "BAD_PAYLOAD",
+                    ErrorCode::BadPayload,
                     format!("payload of `{name}` is not a map"),
                     "pass an object map #{...}",
                 ))
@@ -347,20 +348,30 @@ impl Host {
     async fn fetch_published(&self, record: &ArtifactRecord) -> Outcome<Vec<u8>> {
         if record.uri.is_empty() {
             return std::fs::read(&record.local).map_err(|e| {
-                Fail::error("SNAPSHOT_UNREADABLE", format!("{}: {e}", record.local), "")
+                Fail::error(
+                    ErrorCode::SnapshotUnreadable,
+                    format!("{}: {e}", record.local),
+                    "",
+                )
             });
         }
         let (bucket, key) = split_uri(&record.uri)?;
         let aws = self.aws()?;
         evidence::read_durable(&aws.s3, bucket, key)
             .await
-            .map_err(|why| Fail::error("SNAPSHOT_UNREADABLE", why, "check the evidence bucket"))
+            .map_err(|why| {
+                Fail::error(
+                    ErrorCode::SnapshotUnreadable,
+                    why,
+                    "check the evidence bucket",
+                )
+            })
     }
 }
 
 fn missing(name: &str) -> Fail {
     Fail::error(
-        "SNAPSHOT_MISSING",
+        ErrorCode::SnapshotMissing,
         format!("`{name}` was not published by this execution"),
         "publish it with emit_snapshot first; entry conditions read only this execution's evidence",
     )
@@ -368,7 +379,7 @@ fn missing(name: &str) -> Fail {
 
 fn split_uri(uri: &str) -> Outcome<(&str, &str)> {
     evidence::split_s3_uri(uri)
-        .ok_or_else(|| Fail::error("SNAPSHOT_UNREADABLE", format!("bad uri {uri}"), ""))
+        .ok_or_else(|| Fail::error(ErrorCode::SnapshotUnreadable, format!("bad uri {uri}"), ""))
 }
 
 /// The document, if the bytes are the ones written (same SHA-256) and JSON.
@@ -376,7 +387,7 @@ fn parse_verified(name: &str, record: &ArtifactRecord, bytes: &[u8]) -> Outcome<
     let sha = sha256_hex(bytes);
     if sha != record.sha256 {
         return Err(Fail::error(
-            "SNAPSHOT_CHANGED",
+            ErrorCode::SnapshotChanged,
             format!(
                 "`{name}` read back with sha256 {sha}, written with {}",
                 record.sha256
@@ -386,7 +397,7 @@ fn parse_verified(name: &str, record: &ArtifactRecord, bytes: &[u8]) -> Outcome<
     }
     serde_json::from_slice(bytes).map_err(|e| {
         Fail::error(
-            "SNAPSHOT_UNREADABLE",
+            ErrorCode::SnapshotUnreadable,
             format!("`{name}` is not JSON: {e}"),
             "",
         )

@@ -3,6 +3,7 @@
 //! Unit-tested over documented response shapes.
 
 pub mod entry;
+pub mod error_code;
 pub mod execution_id;
 pub mod gate;
 pub mod one_shot;

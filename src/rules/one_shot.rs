@@ -7,6 +7,7 @@
 //! execution (the no-parallel law); the host, not the script, sets the run-scope variable, and no
 //! override may carry a secret or another run scope.
 
+use crate::rules::error_code::ErrorCode;
 use crate::rules::secret::secret_named;
 use crate::rules::stability::TaskView;
 use crate::rules::task_definition::TaskDefinitionView;
@@ -14,7 +15,7 @@ use crate::rules::update_guard::Refusal;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-fn refusal(code: &'static str, message: String, help: impl Into<String>) -> Refusal {
+fn refusal(code: ErrorCode, message: String, help: impl Into<String>) -> Refusal {
     Refusal {
         code,
         message,
@@ -40,7 +41,7 @@ pub fn refuse_run(
 ) -> Option<Refusal> {
     if ctx.held {
         return Some(refusal(
-            "HELD",
+            ErrorCode::Held,
             format!(
                 "refused to start a task of `{}`: the run already holds a blocker, later sub-phases take no action",
                 td.family
@@ -50,7 +51,7 @@ pub fn refuse_run(
     }
     let Some(key) = ctx.key else {
         return Some(refusal(
-            "RUN_SCOPE_MISSING",
+            ErrorCode::RunScopeMissing,
             "the entry's handoff pack names no run-scope env key".to_owned(),
             "",
         ));
@@ -65,7 +66,7 @@ pub fn refuse_run(
     }
     if ctx.live_families.contains(&td.family) {
         return Some(refusal(
-            "ALREADY_RUNNING",
+            ErrorCode::AlreadyRunning,
             format!(
                 "refused to start a second task of `{}`: this execution's earlier one has not been seen STOPPED",
                 td.family
@@ -76,14 +77,14 @@ pub fn refuse_run(
     for name in environment.keys() {
         if name == key {
             return Some(refusal(
-                "BAD_OPTION",
+                ErrorCode::BadOption,
                 format!("environment may not set {key}: the host injects the run scope"),
                 "leave it out",
             ));
         }
         if secret_named(name) {
             return Some(refusal(
-                "BAD_OPTION",
+                ErrorCode::BadOption,
                 format!("environment variable `{name}` is secret-named: secrets reach a task only by reference (valueFrom)"),
                 "put it in the task definition's secrets",
             ));

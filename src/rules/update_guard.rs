@@ -3,17 +3,18 @@
 //! and that only a task definition carrying the run scope may be started. The host asks these
 //! before it sends anything; the M3 entry precondition (M4A-B1) is the host's own block.
 
+use crate::rules::error_code::ErrorCode;
 use crate::rules::task_definition::{run_scope_problem, TaskDefinitionView};
 
 /// Why an update is refused: a catchable error code, what happened and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub help: String,
 }
 
-fn refusal(code: &'static str, message: String, help: &str) -> Refusal {
+fn refusal(code: ErrorCode, message: String, help: &str) -> Refusal {
     Refusal {
         code,
         message,
@@ -39,21 +40,21 @@ pub fn refuse_request(service: &str, request: Request, held: bool) -> Option<Ref
     // bring-up itself only ever asks for the singleton.
     if restore && !(0..=1).contains(&desired) {
         return Some(refusal(
-            "NOT_SINGLETON",
+            ErrorCode::NotSingleton,
             format!("refused: restoring `{service}` to {desired} breaks the singleton law"),
             "a v0 daemon is restored to 0 or 1",
         ));
     }
     if !restore && desired != 1 {
         return Some(refusal(
-            "NOT_SINGLETON",
+            ErrorCode::NotSingleton,
             format!("refused: desired count {desired} for `{service}` breaks the singleton law (v0 runs exactly 1)"),
             "use #{desired_count: 1}",
         ));
     }
     if held {
         return Some(refusal(
-            "HELD",
+            ErrorCode::Held,
             format!("refused to update `{service}`: the run already holds a blocker, later sub-phases take no action"),
             "fix the cause and start a new execution",
         ));
@@ -73,7 +74,7 @@ pub fn refuse_launch(
 ) -> Option<Refusal> {
     let Some(key) = key else {
         return Some(refusal(
-            "RUN_SCOPE_MISSING",
+            ErrorCode::RunScopeMissing,
             "the M3 handoff names no run-scope env key".to_owned(),
             "",
         ));
@@ -93,7 +94,7 @@ pub fn run_scope_refusal(
     run_id: &str,
 ) -> Option<Refusal> {
     run_scope_problem(task_definition, key, run_id).map(|problem| Refusal {
-        code: "RUN_SCOPE_MISMATCH",
+        code: ErrorCode::RunScopeMismatch,
         message: format!("refused to start `{what}`: {problem}"),
         help: format!("register a task definition whose containers carry {key}={run_id}"),
     })

@@ -26,6 +26,19 @@ fn every_primitive_example_runs() {
                 out.stderr
             ));
         }
+        // An example that prints a catchable code prints one its row says it raises.
+        for line in &printed {
+            let undeclared = m4host::rules::error_code::ErrorCode::ALL
+                .iter()
+                .find(|c| c.as_str() == *line)
+                .filter(|c| !primitive.raises.contains(c));
+            if let Some(code) = undeclared {
+                failures.push(format!(
+                    "{}: the example raised {code}, which its row does not list",
+                    primitive.signature()
+                ));
+            }
+        }
         if out.status != primitive.example_exit {
             failures.push(format!(
                 "{}: exit {} (expected {})\nstdout:\n{}\nstderr:\n{}",

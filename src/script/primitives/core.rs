@@ -5,6 +5,7 @@ use crate::host::handles::Resolution;
 use crate::host::json::{from_json, to_json};
 use crate::host::publish::{EmitOptions, Scope};
 use crate::host::{Fail, Host, Outcome};
+use crate::rules::error_code::ErrorCode;
 use crate::rules::gate::{self, PredicateValue};
 use crate::rules::secret::Secret;
 use rhai::{Dynamic, NativeCallContext};
@@ -26,7 +27,7 @@ fn string_keys(host: &Host, keys: rhai::Array) -> Outcome<Vec<String>> {
         .map(|k| {
             k.into_string().map_err(|t| {
                 Fail::error(
-                    "BAD_ARGUMENT",
+                    ErrorCode::BadArgument,
                     format!("handle keys must be strings, found {t}"),
                     "",
                 )
@@ -43,9 +44,9 @@ fn resolve_handle(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcom
     let help = "fix the handles registry, the terraform outputs or the SSM parameter it names";
     match resolution {
         Resolution::Resolved { value, secret, .. } => Ok(handle_value(&key, &value, secret)),
-        Resolution::Unresolved(why) => Err(Fail::error("HANDLE_UNRESOLVED", why, help)),
-        Resolution::Wildcard(why) => Err(Fail::error("HANDLE_WILDCARD", why, help)),
-        Resolution::Ambiguous(why) => Err(Fail::error("HANDLE_AMBIGUOUS", why, help)),
+        Resolution::Unresolved(why) => Err(Fail::error(ErrorCode::HandleUnresolved, why, help)),
+        Resolution::Wildcard(why) => Err(Fail::error(ErrorCode::HandleWildcard, why, help)),
+        Resolution::Ambiguous(why) => Err(Fail::error(ErrorCode::HandleAmbiguous, why, help)),
     }
 }
 
@@ -116,7 +117,7 @@ fn ssm_parameter(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome
     if secure {
         // A SecureString is never handed out as plain text; the vault now knows it.
         return Err(Fail::error(
-            "SSM_SECURE",
+            ErrorCode::SsmSecure,
             format!("SSM parameter `{path}` is a SecureString"),
             "read it with ssm_secret(path)",
         ));
@@ -177,9 +178,13 @@ fn emit_options(host: &Host, options: rhai::Map) -> Outcome<EmitOptions> {
     let _ = host;
     let mut out = EmitOptions::default();
     let text = |key: &str, v: &Dynamic| -> Outcome<String> {
-        v.clone()
-            .into_string()
-            .map_err(|_| Fail::error("BAD_OPTION", format!("option `{key}` must be a string"), ""))
+        v.clone().into_string().map_err(|_| {
+            Fail::error(
+                ErrorCode::BadOption,
+                format!("option `{key}` must be a string"),
+                "",
+            )
+        })
     };
     let mut scope = "control".to_owned();
     let mut path = None;
@@ -193,7 +198,7 @@ fn emit_options(host: &Host, options: rhai::Map) -> Outcome<EmitOptions> {
             "secret_code" => out.secret_code = Some(text(k, v)?),
             other => {
                 return Err(Fail::error(
-                    "BAD_OPTION",
+                    ErrorCode::BadOption,
                     format!("unknown emit_snapshot option `{other}`"),
                     "options are scope (\"control\" | \"run\"), path, execution, write_code, secret_code",
                 ))
@@ -203,7 +208,7 @@ fn emit_options(host: &Host, options: rhai::Map) -> Outcome<EmitOptions> {
     for code in [&out.write_code, &out.secret_code].into_iter().flatten() {
         if !gate::is_valid_code(code) {
             return Err(Fail::error(
-                "BAD_OPTION",
+                ErrorCode::BadOption,
                 format!("`{code}` is not a blocker code like M4A-B3"),
                 "",
             ));
@@ -212,7 +217,7 @@ fn emit_options(host: &Host, options: rhai::Map) -> Outcome<EmitOptions> {
     if let Some(id) = &execution {
         if scope != "control" || !crate::host::publish::valid_execution_id(id) {
             return Err(Fail::error(
-                "BAD_OPTION",
+                ErrorCode::BadOption,
                 format!(
                     "`execution` = `{id}`: a control-scope execution id like m4_20260214T121004Z"
                 ),
@@ -228,21 +233,21 @@ fn emit_options(host: &Host, options: rhai::Map) -> Outcome<EmitOptions> {
         ("run", Some(path)) => Scope::Run { path },
         ("control", Some(_)) => {
             return Err(Fail::error(
-                "BAD_OPTION",
+                ErrorCode::BadOption,
                 "`path` applies only to scope \"run\"",
                 "",
             ))
         }
         ("run", None) => {
             return Err(Fail::error(
-                "BAD_OPTION",
+                ErrorCode::BadOption,
                 "scope \"run\" needs a `path`, e.g. \"operate/daemons_ready\"",
                 "",
             ))
         }
         (other, _) => {
             return Err(Fail::error(
-                "BAD_OPTION",
+                ErrorCode::BadOption,
                 format!("unknown scope `{other}`"),
                 "use \"control\" or \"run\"",
             ))
@@ -328,7 +333,7 @@ fn hold(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic>
     let (code, reason) = (args.str(0), args.str(1));
     if !gate::is_valid_code(&code) {
         return Err(Fail::error(
-            "BAD_CODE",
+            ErrorCode::BadCode,
             format!("`{code}` is not a blocker code like M4A-B2"),
             "",
         ));
@@ -350,7 +355,7 @@ fn skip_phase(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dy
         let mut ledger = host.ledger();
         if ledger.phases.iter().any(|p| p.phase == id) {
             return Err(Fail::error(
-                "PHASE_REPEATED",
+                ErrorCode::PhaseRepeated,
                 format!("phase `{id}` already ran in this execution"),
                 "",
             ));
@@ -396,7 +401,7 @@ fn pass_phase_gate(host: &Host, id: &str) -> Outcome<()> {
     };
     if !crate::host::stepper::on_runbook_thread() {
         return Err(Fail::error(
-            "REPL_PHASE",
+            ErrorCode::ReplPhase,
             format!("phase `{id}` cannot be run from a REPL line"),
             "phases run in order through :step, :run PHASE or :continue",
         ));
@@ -416,7 +421,7 @@ fn run_phase(host: &Host, ctx: &NativeCallContext, args: &mut Args) -> Outcome<D
     let body = args.fn_ptr(1);
     if id.trim().is_empty() {
         return Err(Fail::error(
-            "BAD_PHASE",
+            ErrorCode::BadPhase,
             "phase id is empty",
             "name it like M4.A",
         ));
@@ -426,14 +431,14 @@ fn run_phase(host: &Host, ctx: &NativeCallContext, args: &mut Args) -> Outcome<D
         let mut ledger = host.ledger();
         if let Some(current) = &ledger.current_phase {
             return Err(Fail::error(
-                "NESTED_PHASE",
+                ErrorCode::NestedPhase,
                 format!("phase `{id}` started inside phase `{current}`"),
                 "run phases one after another from the top level",
             ));
         }
         if ledger.phases.iter().any(|p| p.phase == id) {
             return Err(Fail::error(
-                "PHASE_REPEATED",
+                ErrorCode::PhaseRepeated,
                 format!("phase `{id}` already ran in this execution"),
                 "each phase runs once per execution; start a new execution to run it again",
             ));
@@ -502,7 +507,7 @@ fn verdict(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynam
     let (advance, hold) = (args.str(1), args.str(2));
     if advance.is_empty() || hold.is_empty() || advance == hold {
         return Err(Fail::error(
-            "BAD_VERDICT_NAMES",
+            ErrorCode::BadVerdictNames,
             "advance and hold verdict names must be two different non-empty strings",
             "e.g. verdict(predicates, \"ADVANCE_TO_M5\", \"HOLD_M4\")",
         ));
@@ -510,7 +515,7 @@ fn verdict(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynam
     if host.gate.get().is_some() && !crate::host::stepper::on_runbook_thread() {
         // A REPL verdict comes only from the runbook stepped in order, never from a typed line.
         return Err(Fail::error(
-            "REPL_VERDICT",
+            ErrorCode::ReplVerdict,
             "a verdict cannot be decided from a REPL line",
             "step the runbook to its verdict phase with :step or :continue",
         ));
@@ -519,7 +524,7 @@ fn verdict(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynam
     ledger.gate_used = true;
     if ledger.verdict.is_some() {
         return Err(Fail::error(
-            "VERDICT_DECIDED",
+            ErrorCode::VerdictDecided,
             "the verdict of this execution is already decided",
             "decide it once, after every phase",
         ));
@@ -554,7 +559,7 @@ fn declare_entry(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome
     let map = args.map(0);
     let bad = |what: String| {
         Fail::error(
-            "BAD_ENTRY",
+            ErrorCode::BadEntry,
             what,
             "declare #{from, handoff_name, required_verdict, execution_field, agree: [fields], \
              env_key_field, blocker}",
@@ -707,7 +712,7 @@ fn setting(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynam
         },
         "evidence.environment" => c.evidence.environment.clone(),
         other => return Err(Fail::error(
-            "UNKNOWN_SETTING",
+            ErrorCode::UnknownSetting,
             format!("no setting `{other}`"),
             "settings are aws.region, kafka.security_protocol, db.sslmode, evidence.environment",
         )),
@@ -722,7 +727,7 @@ fn arg(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> 
         .map(|v| v.clone().into())
         .ok_or_else(|| {
             Fail::error(
-                "ARG_MISSING",
+                ErrorCode::ArgMissing,
                 format!("no value for `{key}`"),
                 format!("pass --set {key}=VALUE"),
             )
@@ -742,7 +747,7 @@ fn plan_mode(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynami
 fn to_json_text(_: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let value = to_json(&args.any(0), "value").map_err(|r| {
         Fail::error(
-            "NOT_SERIALISABLE",
+            ErrorCode::NotSerialisable,
             r.to_string(),
             "leave secrets out of what you serialise",
         )
@@ -756,7 +761,7 @@ fn parse_json(_: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynam
     let text = args.str(0);
     serde_json::from_str::<serde_json::Value>(&text)
         .map(|v| from_json(&v))
-        .map_err(|e| Fail::error("BAD_JSON", format!("not valid JSON: {e}"), ""))
+        .map_err(|e| Fail::error(ErrorCode::BadJson, format!("not valid JSON: {e}"), ""))
 }
 
 /// The core rows of the primitive table.
@@ -772,6 +777,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "let cluster = resolve_handle(\"ECS_CLUSTER_NAME\");\nprint(cluster);",
         example_exit: 0,
         example_prints: &["fraud-platform-dev-min"],
+        raises: &[ErrorCode::HandleUnresolved, ErrorCode::HandleWildcard, ErrorCode::HandleAmbiguous, ErrorCode::NoEnv],
         failure: Failure::Catchable,
         call: resolve_handle,
     },
@@ -787,6 +793,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "let r = resolve_handles([\"ECS_CLUSTER_NAME\", \"NOT_A_HANDLE\"]);\nprint(r.unresolved_handle_keys);",
         example_exit: 0,
         example_prints: &["[\"NOT_A_HANDLE\"]"],
+        raises: &[ErrorCode::NoEnv],
         failure: Failure::Catchable,
         call: resolve_handles,
     },
@@ -801,6 +808,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "let path = resolve_handle(\"SSM_CONFLUENT_API_SECRET_PATH\");\nlet s = ssm_secret(path);\nprint(is_secret(s) && `${s}`.starts_with(\"<redacted:\"));",
         example_exit: 0,
         example_prints: &["true"],
+        raises: &[ErrorCode::SsmMissing, ErrorCode::SsmEmpty, ErrorCode::SsmError, ErrorCode::NoEnv],
         failure: Failure::Catchable,
         call: ssm_secret,
     },
@@ -814,6 +822,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "print(ssm_parameter(\"/fraud-platform/dev_min/confluent/bootstrap\"));",
         example_exit: 0,
         example_prints: &["127.0.0.1:9092"],
+        raises: &[ErrorCode::SsmSecure, ErrorCode::SsmMissing, ErrorCode::SsmEmpty, ErrorCode::SsmError, ErrorCode::NoEnv],
         failure: Failure::Catchable,
         call: ssm_parameter,
     },
@@ -830,6 +839,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "let r = ssm_prefetch([\"/fraud-platform/dev_min/confluent/bootstrap\", \"/no/such/parameter\"]);\nprint(`${r.outcome} ${r.unreadable}`);",
         example_exit: 0,
         example_prints: &["fail [\"/no/such/parameter (missing)\"]"],
+        raises: &[ErrorCode::NoEnv],
         failure: Failure::Catchable,
         call: ssm_prefetch,
     },
@@ -842,6 +852,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "print(is_secret(resolve_handle(\"DB_NAME\")));",
         example_exit: 0,
         example_prints: &["false"],
+        raises: &[],
         failure: Failure::Never,
         call: is_secret,
     },
@@ -859,6 +870,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "let a = emit_snapshot(\"example_snapshot\", #{ overall_pass: true, blockers: [] });\nprint(a.sha256.len() == 64 && a.name == \"example_snapshot\");",
         example_exit: 0,
         example_prints: &["true"],
+        raises: &[ErrorCode::BadArtifactName, ErrorCode::BadArtifactPath, ErrorCode::BadPayload, ErrorCode::BadOption, ErrorCode::NoEntry, ErrorCode::NoEnv],
         failure: Failure::Gate,
         call: emit_snapshot,
     },
@@ -874,6 +886,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: concat!(m4_entry_example!(), "let r = emit_snapshot(\"example_run_scoped\", #{ ok: true }, #{ scope: \"run\", path: \"operate/example\", write_code: \"M4H-B2\" });\nprint(r.uri.ends_with(\"/operate/example.json\"));"),
         example_exit: 0,
         example_prints: &["true"],
+        raises: &[ErrorCode::BadArtifactName, ErrorCode::BadArtifactPath, ErrorCode::BadPayload, ErrorCode::BadOption, ErrorCode::NoEntry, ErrorCode::NoEnv],
         failure: Failure::Gate,
         call: emit_snapshot_with,
     },
@@ -889,6 +902,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "emit_snapshot(\"example_read\", #{ n: 1 });\nprint(read_snapshot(\"example_read\").n);",
         example_exit: 0,
         example_prints: &["1"],
+        raises: &[ErrorCode::SnapshotMissing, ErrorCode::SnapshotChanged, ErrorCode::SnapshotUnreadable],
         failure: Failure::Catchable,
         call: read_snapshot,
     },
@@ -904,6 +918,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "emit_snapshot(\"example_durable\", #{ n: 2 });\nlet r = read_durable_snapshots([\"example_durable\", \"never_written\"]);\nprint(`${r.snapshots.example_durable.n} ${r.snapshots.never_written} ${r.errors.never_written}`);",
         example_exit: 0,
         example_prints: &["2  SNAPSHOT_MISSING: `never_written` was not published by this execution"],
+        raises: &[],
         failure: Failure::Never,
         call: read_durable_snapshots,
     },
@@ -919,6 +934,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "let u = evidence_uri(\"m4_20260214T121004Z\", \"m5_handoff_pack\");\nprint(u.starts_with(\"s3://\") && u.ends_with(\"/run_control/m4_20260214T121004Z/m5_handoff_pack.json\"));",
         example_exit: 0,
         example_prints: &["true"],
+        raises: &[ErrorCode::BadArtifactName, ErrorCode::SnapshotUnreadable, ErrorCode::NoEnv],
         failure: Failure::Catchable,
         call: evidence_uri,
     },
@@ -933,6 +949,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "try { read_evidence(\"m4_20260214T121004Z\", \"m4_f_daemon_start_snapshot\") } catch (e) { print(e.code) }",
         example_exit: 0,
         example_prints: &["SNAPSHOT_UNREADABLE"],
+        raises: &[ErrorCode::BadArtifactName, ErrorCode::SnapshotUnreadable, ErrorCode::NoEnv],
         failure: Failure::Catchable,
         call: read_evidence,
     },
@@ -945,6 +962,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "print(artifacts().len());",
         example_exit: 0,
         example_prints: &["0"],
+        raises: &[],
         failure: Failure::Never,
         call: artifacts,
     },
@@ -959,6 +977,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "print(\"before\");\nblock(\"M4D-B1\", \"kafka bootstrap unreachable\");\nprint(\"never printed\");",
         example_exit: 3,
         example_prints: &["before"],
+        raises: &[],
         failure: Failure::Gate,
         call: block,
     },
@@ -973,6 +992,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "run_phase(\"M9.A\", || { hold(\"M9A-B2\", \"two handles unresolved\"); print(\"snapshot still written\") });\nverdict(#{ a: true }, \"ADVANCE\", \"HOLD\");",
         example_exit: 3,
         example_prints: &["snapshot still written"],
+        raises: &[ErrorCode::BadCode],
         failure: Failure::Catchable,
         call: hold,
     },
@@ -985,6 +1005,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "skip_phase(\"M9.B\");\nprint(phases()[0].status);\nverdict(#{ a: true }, \"ADVANCE\", \"HOLD\");",
         example_exit: 0,
         example_prints: &["SKIP"],
+        raises: &[ErrorCode::PhaseRepeated, ErrorCode::ReplPhase],
         failure: Failure::Catchable,
         call: skip_phase,
     },
@@ -997,6 +1018,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "print(blockers().len());",
         example_exit: 0,
         example_prints: &["0"],
+        raises: &[],
         failure: Failure::Never,
         call: blockers,
     },
@@ -1009,6 +1031,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "print(held());",
         example_exit: 0,
         example_prints: &["false"],
+        raises: &[],
         failure: Failure::Never,
         call: held,
     },
@@ -1021,6 +1044,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "print(phases());",
         example_exit: 0,
         example_prints: &["[]"],
+        raises: &[],
         failure: Failure::Never,
         call: phases,
     },
@@ -1036,6 +1060,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "let r = run_phase(\"M9.A\", || { block(\"M9A-B1\", \"example hold\") });\nprint(r.status);\nverdict(#{ a: r.status == \"PASS\" }, \"ADVANCE\", \"HOLD\");",
         example_exit: 3,
         example_prints: &["HOLD"],
+        raises: &[ErrorCode::BadPhase, ErrorCode::NestedPhase, ErrorCode::PhaseRepeated, ErrorCode::ReplPhase],
         failure: Failure::Catchable,
         call: run_phase,
     },
@@ -1051,6 +1076,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "let v = verdict(#{ handles_closed: true }, \"ADVANCE_TO_M5\", \"HOLD_M4\");\nprint(v.verdict);",
         example_exit: 0,
         example_prints: &["ADVANCE_TO_M5"],
+        raises: &[ErrorCode::BadVerdictNames, ErrorCode::ReplVerdict, ErrorCode::VerdictDecided],
         failure: Failure::Catchable,
         call: verdict,
     },
@@ -1066,6 +1092,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: concat!(m4_entry_example!(), "print(platform_run_id());"),
         example_exit: 0,
         example_prints: &["platform_20260213T221631Z"],
+        raises: &[ErrorCode::NoEntry, ErrorCode::NoEnv],
         failure: Failure::Gate,
         call: platform_run_id,
     },
@@ -1086,6 +1113,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: concat!(m4_entry_example!(), "print(entry_preconditions().declared);"),
         example_exit: 0,
         example_prints: &["true"],
+        raises: &[ErrorCode::BadEntry, ErrorCode::EntryDeclared],
         failure: Failure::Catchable,
         call: declare_entry,
     },
@@ -1102,6 +1130,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "let e = entry_preconditions();\nprint(`${e.declared} ${e.sound}`);",
         example_exit: 0,
         example_prints: &["false false"],
+        raises: &[ErrorCode::NoEnv],
         failure: Failure::Catchable,
         call: entry_preconditions,
     },
@@ -1114,6 +1143,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "print(execution_id().starts_with(\"m4_\") && execution_id().len() == 19);",
         example_exit: 0,
         example_prints: &["true"],
+        raises: &[],
         failure: Failure::Never,
         call: execution_id,
     },
@@ -1129,6 +1159,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "print(`${secret_named(\"DB_PASSWORD\")} ${secret_named(\"DB_PASSWORD_PATH\")} ${secret_named(\"SERVICE_NAME\")}`);",
         example_exit: 0,
         example_prints: &["true false false"],
+        raises: &[],
         failure: Failure::Never,
         call: secret_named,
     },
@@ -1143,6 +1174,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "let p = execution_prefix();\nprint(execution_id().starts_with(`${p}_`) && p != \"\");",
         example_exit: 0,
         example_prints: &["true"],
+        raises: &[],
         failure: Failure::Never,
         call: execution_prefix,
     },
@@ -1155,6 +1187,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "print(run_stamp().len() == 16 && run_stamp().ends_with(\"Z\"));",
         example_exit: 0,
         example_prints: &["true"],
+        raises: &[],
         failure: Failure::Never,
         call: run_stamp,
     },
@@ -1167,6 +1200,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "print(now_utc().len() == 20 && now_utc().ends_with(\"Z\"));",
         example_exit: 0,
         example_prints: &["true"],
+        raises: &[],
         failure: Failure::Never,
         call: now_utc,
     },
@@ -1179,6 +1213,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "print(now_ms() > 0);",
         example_exit: 0,
         example_prints: &["true"],
+        raises: &[],
         failure: Failure::Never,
         call: now_ms,
     },
@@ -1192,6 +1227,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "print(setting(\"aws.region\"));",
         example_exit: 0,
         example_prints: &["eu-west-2"],
+        raises: &[ErrorCode::UnknownSetting, ErrorCode::NoEnv],
         failure: Failure::Catchable,
         call: setting,
     },
@@ -1204,6 +1240,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "try { print(arg(\"who\")) } catch (e) { print(e.code) }",
         example_exit: 0,
         example_prints: &["ARG_MISSING"],
+        raises: &[ErrorCode::ArgMissing],
         failure: Failure::Catchable,
         call: arg,
     },
@@ -1216,6 +1253,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "print(args());",
         example_exit: 0,
         example_prints: &["#{}"],
+        raises: &[],
         failure: Failure::Never,
         call: all_args,
     },
@@ -1228,6 +1266,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "print(plan_mode());",
         example_exit: 0,
         example_prints: &["false"],
+        raises: &[],
         failure: Failure::Never,
         call: plan_mode,
     },
@@ -1241,6 +1280,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "try { to_json(#{ s: ssm_secret(resolve_handle(\"SSM_CONFLUENT_API_SECRET_PATH\")) }) } catch (e) { print(e.code) }",
         example_exit: 0,
         example_prints: &["NOT_SERIALISABLE"],
+        raises: &[ErrorCode::NotSerialisable],
         failure: Failure::Catchable,
         call: to_json_text,
     },
@@ -1254,6 +1294,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "print(to_json(#{ b: 1, a: [true, ()] }));",
         example_exit: 0,
         example_prints: &["{\"a\":[true,null],\"b\":1}"],
+        raises: &[ErrorCode::NotSerialisable],
         failure: Failure::Catchable,
         call: to_json_text,
     },
@@ -1266,6 +1307,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "print(parse_json(\"{\\\"a\\\": [1, 2]}\").a[1]);",
         example_exit: 0,
         example_prints: &["2"],
+        raises: &[ErrorCode::BadJson],
         failure: Failure::Catchable,
         call: parse_json,
     },

@@ -6,6 +6,7 @@ use super::{Args, Failure, Primitive, Shape, Ty};
 use crate::host::json::from_json;
 use crate::host::{Fail, Host, Outcome, UpdateRecord};
 use crate::infra::ecs::{self, WaitOptions, WaitTarget};
+use crate::rules::error_code::ErrorCode;
 use crate::rules::stability::StabilityPolicy;
 use crate::rules::update_guard::{self, Refusal, Request};
 use rhai::{Dynamic, NativeCallContext};
@@ -19,7 +20,7 @@ pub(super) fn names(array: rhai::Array, what: &str) -> Outcome<Vec<String>> {
         .map(|v| {
             v.into_string().map_err(|t| {
                 Fail::error(
-                    "BAD_ARGUMENT",
+                    ErrorCode::BadArgument,
                     format!("{what} must be strings, found {t}"),
                     "",
                 )
@@ -48,7 +49,7 @@ pub(super) fn int_option(options: &rhai::Map, key: &str) -> Outcome<Option<i64>>
         None => Ok(None),
         Some(v) => v.as_int().map(Some).map_err(|t| {
             Fail::error(
-                "BAD_OPTION",
+                ErrorCode::BadOption,
                 format!("option `{key}` must be an integer, found {t}"),
                 "",
             )
@@ -60,10 +61,13 @@ pub(super) fn int_option(options: &rhai::Map, key: &str) -> Outcome<Option<i64>>
 pub(super) fn map_option(options: &rhai::Map, key: &str, shape: &str) -> Outcome<rhai::Map> {
     match options.get(key) {
         None => Ok(rhai::Map::new()),
-        Some(v) => v
-            .clone()
-            .try_cast::<rhai::Map>()
-            .ok_or_else(|| Fail::error("BAD_OPTION", format!("{key} must be a map {shape}"), "")),
+        Some(v) => v.clone().try_cast::<rhai::Map>().ok_or_else(|| {
+            Fail::error(
+                ErrorCode::BadOption,
+                format!("{key} must be a map {shape}"),
+                "",
+            )
+        }),
     }
 }
 
@@ -71,7 +75,7 @@ pub(super) fn check_options(options: &rhai::Map, allowed: &[&str], primitive: &s
     for k in options.keys() {
         if !allowed.contains(&k.as_str()) {
             return Err(Fail::error(
-                "BAD_OPTION",
+                ErrorCode::BadOption,
                 format!("unknown {primitive} option `{k}`"),
                 format!("options are {}", allowed.join(", ")),
             ));
@@ -164,7 +168,7 @@ fn update_request(options: &rhai::Map, primitive: &str) -> Outcome<Request> {
     check_options(options, &["desired_count", "restore"], primitive)?;
     let desired_count = int_option(options, "desired_count")?.ok_or_else(|| {
         Fail::error(
-            "BAD_OPTION",
+            ErrorCode::BadOption,
             format!("{primitive} needs #{{desired_count: 1}}"),
             "",
         )
@@ -173,7 +177,7 @@ fn update_request(options: &rhai::Map, primitive: &str) -> Outcome<Request> {
         None => false,
         Some(v) => v.as_bool().map_err(|t| {
             Fail::error(
-                "BAD_OPTION",
+                ErrorCode::BadOption,
                 format!("`restore` must be true or false, found {t}"),
                 "",
             )
@@ -212,7 +216,13 @@ fn guarded_updates(
     let aws = host.aws()?;
     let (found, missing) = host
         .call(ecs::describe_services(&aws.ecs, cluster, names))?
-        .map_err(|why| Fail::error("UPDATE_FAILED", why, "check the cluster and credentials"))?;
+        .map_err(|why| {
+            Fail::error(
+                ErrorCode::UpdateFailed,
+                why,
+                "check the cluster and credentials",
+            )
+        })?;
     let by_name: BTreeMap<&str, &crate::rules::stability::ServiceView> =
         found.iter().map(|s| (s.name.as_str(), s)).collect();
     let arns: Vec<String> = found.iter().map(|s| s.task_definition.clone()).collect();
@@ -221,7 +231,7 @@ fn guarded_updates(
     for name in names {
         let decided = match by_name.get(name.as_str()) {
             None => Err(Refusal {
-                code: "UPDATE_FAILED",
+                code: ErrorCode::UpdateFailed,
                 message: format!(
                     "service `{name}` not found in `{cluster}`: {}",
                     missing.join(", ")
@@ -230,7 +240,7 @@ fn guarded_updates(
             }),
             Some(current) => match &tds[&current.task_definition] {
                 Err(why) => Err(Refusal {
-                    code: "UPDATE_FAILED",
+                    code: ErrorCode::UpdateFailed,
                     message: why.to_string(),
                     help: String::new(),
                 }),
@@ -278,7 +288,7 @@ fn guarded_updates(
         for (name, row) in rows.iter_mut() {
             if row.is_ok() {
                 *row = Err(Refusal {
-                    code: "HELD",
+                    code: ErrorCode::Held,
                     message: format!(
                         "refused to update `{name}`: not sent, because {why} in the same call"
                     ),
@@ -304,7 +314,7 @@ fn guarded_updates(
         match result {
             Err(why) => {
                 row.1 = Err(Refusal {
-                    code: "UPDATE_FAILED",
+                    code: ErrorCode::UpdateFailed,
                     message: why.to_string(),
                     help: "see the service events in the ECS console".into(),
                 });
@@ -338,7 +348,11 @@ fn update_service(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcom
     match rows.pop().map(|(_, r)| r) {
         Some(Ok(m)) => Ok(m.into()),
         Some(Err(r)) => Err(refused(r)),
-        None => Err(Fail::error("UPDATE_FAILED", "nothing was updated", "")),
+        None => Err(Fail::error(
+            ErrorCode::UpdateFailed,
+            "nothing was updated",
+            "",
+        )),
     }
 }
 
@@ -361,7 +375,7 @@ fn update_services(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outco
                     m.insert("service".into(), name.into());
                     m.insert("performed".into(), false.into());
                     let mut e = rhai::Map::new();
-                    e.insert("code".into(), r.code.into());
+                    e.insert("code".into(), r.code.as_str().into());
                     e.insert("message".into(), r.message.into());
                     e.insert("help".into(), r.help.into());
                     m.insert("error".into(), e.into());
@@ -418,7 +432,7 @@ fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
             .map(|(k, v)| match v.as_int() {
                 Ok(n @ 0..=1) => Ok((k.to_string(), n as i32)),
                 _ => Err(Fail::error(
-                    "BAD_OPTION",
+                    ErrorCode::BadOption,
                     format!("desired_counts.{k} must be 0 or 1"),
                     "",
                 )),
@@ -511,7 +525,7 @@ fn list_tasks(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dy
         "PENDING" => aws_sdk_ecs::types::DesiredStatus::Pending,
         other => {
             return Err(Fail::error(
-                "BAD_ARGUMENT",
+                ErrorCode::BadArgument,
                 format!("desired status `{other}`"),
                 "use RUNNING, STOPPED or PENDING",
             ))
@@ -605,6 +619,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "let r = ecs_describe_services(\"fraud-platform-dev-min\", [\"fraud-platform-dev-min-ig\"]);\nprint(r.outcome);",
         example_exit: 0,
         example_prints: &["pass"],
+        raises: &[ErrorCode::BadArgument, ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         call: describe_services,
     },
@@ -620,6 +635,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "let td = ecs_task_definition(\"fraud-platform-dev-min-ig\");\nprint(td.outcome);",
         example_exit: 0,
         example_prints: &["pass"],
+        raises: &[ErrorCode::NoEnv],
         failure: Failure::Catchable,
         call: task_definition,
     },
@@ -634,6 +650,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "let r = ecs_task_definitions([\"fraud-platform-dev-min-ig\", \"no-such-family\"]);\nprint(r.values().map(|t| t.outcome));",
         example_exit: 0,
         example_prints: &["[\"pass\", \"fail\"]"],
+        raises: &[ErrorCode::BadArgument, ErrorCode::NoEnv],
         failure: Failure::Catchable,
         call: task_definitions,
     },
@@ -652,6 +669,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "try { ecs_update_service(\"fraud-platform-dev-min\", \"fraud-platform-dev-min-ig\", #{ desired_count: 2 }) } catch (e) { print(e.code) }",
         example_exit: 0,
         example_prints: &["NOT_SINGLETON"],
+        raises: &[ErrorCode::NotSingleton, ErrorCode::Held, ErrorCode::NoEntry, ErrorCode::RunScopeMismatch, ErrorCode::RunScopeMissing, ErrorCode::UpdateFailed, ErrorCode::BadOption, ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         call: update_service,
     },
@@ -672,6 +690,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "try { ecs_update_services(\"fraud-platform-dev-min\", [\"fraud-platform-dev-min-ig\", \"fraud-platform-dev-min-rtdl-ofp\"], #{ desired_count: 3 }) } catch (e) { print(e.code) }",
         example_exit: 0,
         example_prints: &["NOT_SINGLETON"],
+        raises: &[ErrorCode::NotSingleton, ErrorCode::Held, ErrorCode::NoEntry, ErrorCode::UpdateFailed, ErrorCode::BadOption, ErrorCode::BadArgument, ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         call: update_services,
     },
@@ -709,6 +728,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "let w = ecs_wait_stable(\"fraud-platform-dev-min\", [\"fraud-platform-dev-min-ig\"], #{ timeout_ms: 300 });\nprint(w.outcome);",
         example_exit: 0,
         example_prints: &["fail"],
+        raises: &[ErrorCode::BadOption, ErrorCode::BadArgument, ErrorCode::NoEnv],
         failure: Failure::Catchable,
         call: wait_stable,
     },
@@ -727,6 +747,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "print(ecs_tasks(\"fraud-platform-dev-min\", \"STOPPED\").outcome);",
         example_exit: 0,
         example_prints: &["pass"],
+        raises: &[ErrorCode::BadArgument, ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         call: list_tasks,
     },
@@ -740,6 +761,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "print(ecs_standalone_tasks(\"fraud-platform-dev-min\").outcome);",
         example_exit: 0,
         example_prints: &["pass"],
+        raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         call: standalone_tasks,
     },

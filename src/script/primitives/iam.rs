@@ -4,6 +4,7 @@
 use super::{Args, Failure, Primitive, Shape, Ty};
 use crate::host::json::from_json;
 use crate::host::{Fail, Host, Outcome};
+use crate::rules::error_code::ErrorCode;
 use rhai::{Dynamic, NativeCallContext};
 
 async fn role_value(iam: &aws_sdk_iam::Client, name: &str) -> serde_json::Value {
@@ -52,15 +53,19 @@ fn roles(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic
 fn pairs_of(items: rhai::Array) -> Outcome<Vec<(String, String)>> {
     let mut pairs = Vec::new();
     for item in items {
-        let map = item
-            .try_cast::<rhai::Map>()
-            .ok_or_else(|| Fail::error("BAD_ARGUMENT", "each pair is #{action, resource}", ""))?;
+        let map = item.try_cast::<rhai::Map>().ok_or_else(|| {
+            Fail::error(
+                ErrorCode::BadArgument,
+                "each pair is #{action, resource}",
+                "",
+            )
+        })?;
         let get = |k: &str| map.get(k).and_then(|v| v.clone().into_string().ok());
         match (get("action"), get("resource")) {
             (Some(a), Some(r)) => pairs.push((a, r)),
             _ => {
                 return Err(Fail::error(
-                    "BAD_ARGUMENT",
+                    ErrorCode::BadArgument,
                     "each pair is #{action: String, resource: String}",
                     "",
                 ))
@@ -69,7 +74,7 @@ fn pairs_of(items: rhai::Array) -> Outcome<Vec<(String, String)>> {
     }
     if pairs.is_empty() {
         return Err(Fail::error(
-            "BAD_ARGUMENT",
+            ErrorCode::BadArgument,
             "no action/resource pairs to simulate",
             "",
         ));
@@ -123,7 +128,7 @@ fn simulations(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
     for (principal, items) in args.map(0) {
         let items = items.try_cast::<rhai::Array>().ok_or_else(|| {
             Fail::error(
-                "BAD_ARGUMENT",
+                ErrorCode::BadArgument,
                 format!("`{principal}` must map to [#{{action, resource}}]"),
                 "",
             )
@@ -198,6 +203,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "let who = aws_identity();\nprint(`${who.outcome}: ${who.arn} via ${who.credential_source}`);",
         example_exit: 0,
         example_prints: &["pass: arn:aws:sts::123456789012:user/moto via keys in the environment (AWS_ACCESS_KEY_ID)"],
+        raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         call: identity,
     },
@@ -211,6 +217,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "let r = iam_role(\"fraud-platform-dev-min-daemon-task\");\nprint(`${r.outcome}: ${r.reason}`);",
         example_exit: 0,
         example_prints: &["pass: trust policy lets ecs-tasks.amazonaws.com assume the role"],
+        raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         call: role,
     },
@@ -225,6 +232,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "let role = iam_role(\"fraud-platform-dev-min-daemon-task\");\nlet s = iam_simulate(role.arn, [#{ action: \"s3:DeleteBucket\", resource: \"*\" }]);\nprint(s.outcome);",
         example_exit: 0,
         example_prints: &["fail"],
+        raises: &[ErrorCode::BadArgument, ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         call: simulate,
     },
@@ -238,6 +246,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "let r = iam_roles([\"fraud-platform-dev-min-daemon-task\", \"no-such-role\"]);\nprint(r.values().map(|x| x.outcome));",
         example_exit: 0,
         example_prints: &["[\"pass\", \"fail\"]"],
+        raises: &[ErrorCode::BadArgument, ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         call: roles,
     },
@@ -251,6 +260,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "let role = iam_role(\"fraud-platform-dev-min-daemon-task\");\nlet asked = #{};\nasked[role.arn] = [#{ action: \"s3:DeleteBucket\", resource: \"*\" }];\nprint(iam_simulations(asked).values().map(|x| x.outcome));",
         example_exit: 0,
         example_prints: &["[\"fail\"]"],
+        raises: &[ErrorCode::BadArgument, ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         call: simulations,
     },

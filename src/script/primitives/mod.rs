@@ -20,6 +20,7 @@ mod storage;
 mod tasks;
 
 use crate::host::{Fail, Host, Outcome};
+use crate::rules::error_code::ErrorCode;
 use rhai::{Dynamic, FnPtr, ImmutableString, NativeCallContext};
 use std::any::TypeId;
 use std::sync::Arc;
@@ -199,6 +200,9 @@ pub struct Primitive {
     /// Lines the example prints, each whole: its stated result, which the examples test checks
     /// (an example that printed an error outcome would fail it).
     pub example_prints: &'static [&'static str],
+    /// The catchable error codes it raises (besides RESULT_SHAPE, which registration raises for
+    /// any row with a result shape); `m4host doc` lists them.
+    pub raises: &'static [crate::rules::error_code::ErrorCode],
     pub failure: Failure,
     pub call: Call,
 }
@@ -215,10 +219,23 @@ impl Primitive {
 
     /// The doc, followed by the result shape where the row states one.
     pub fn full_doc(&self) -> String {
-        match self.shape.describe() {
+        let doc = match self.shape.describe() {
             Some(shape) => format!("{} {shape}", self.doc),
             None => self.doc.to_owned(),
+        };
+        match self.raises_text() {
+            Some(raises) => format!("{doc} Raises: {raises}."),
+            None => doc,
         }
+    }
+
+    /// The codes it raises, as the doc lists them ("NO_ENV, INTERRUPTED").
+    pub fn raises_text(&self) -> Option<String> {
+        let mut codes: Vec<&str> = self.raises.iter().map(|c| c.as_str()).collect();
+        if self.shape.keys().is_some() {
+            codes.push(crate::rules::error_code::ErrorCode::ResultShape.as_str());
+        }
+        (!codes.is_empty()).then(|| codes.join(", "))
     }
 }
 
@@ -309,7 +326,7 @@ pub fn register(engine: &mut rhai::Engine, host: &Arc<Host>) {
             } else {
                 Err(host.to_rhai_error(
                     Fail::error(
-                        "RESULT_SHAPE",
+                        ErrorCode::ResultShape,
                         format!(
                             "{name} returned a result that breaks its stated shape: {}",
                             broken.join("; ")
@@ -342,7 +359,20 @@ pub fn register(engine: &mut rhai::Engine, host: &Arc<Host>) {
 #[cfg(test)]
 mod tests {
     use super::Shape;
+    use crate::rules::error_code::ErrorCode;
     use rhai::Dynamic;
+
+    /// Every catchable code is raised by some primitive and so documented beside it.
+    #[test]
+    fn every_error_code_is_listed_by_a_primitive() {
+        for code in ErrorCode::ALL {
+            let listed = super::all().any(|p| {
+                p.raises.contains(code)
+                    || (*code == ErrorCode::ResultShape && p.shape.keys().is_some())
+            });
+            assert!(listed, "no primitive lists {code}");
+        }
+    }
 
     fn map(keys: &[&str]) -> Dynamic {
         keys.iter()

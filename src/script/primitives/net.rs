@@ -5,6 +5,7 @@ use super::{Args, Failure, Primitive, Shape, Ty};
 use crate::config::{DbSslMode, KafkaSecurityProtocol};
 use crate::host::json::from_json;
 use crate::host::{Fail, Host, Outcome};
+use crate::rules::error_code::ErrorCode;
 use crate::rules::secret::Secret;
 use rhai::{Dynamic, NativeCallContext};
 use std::collections::BTreeMap;
@@ -20,7 +21,7 @@ impl Options {
         for k in map.keys() {
             if !allowed.contains(&k.as_str()) {
                 return Err(Fail::error(
-                    "BAD_OPTION",
+                    ErrorCode::BadOption,
                     format!("unknown {primitive} option `{k}`"),
                     format!("options are {}", allowed.join(", ")),
                 ));
@@ -34,7 +35,7 @@ impl Options {
             None => Ok(None),
             Some(v) if v.is_string() => Ok(v.clone().into_string().ok()),
             Some(v) if v.is::<Secret>() => Err(Fail::error(
-                "BAD_OPTION",
+                ErrorCode::BadOption,
                 format!(
                     "{} option `{key}` is a Secret where a plain value belongs",
                     self.primitive
@@ -42,7 +43,7 @@ impl Options {
                 "",
             )),
             Some(v) => Err(Fail::error(
-                "BAD_OPTION",
+                ErrorCode::BadOption,
                 format!(
                     "{} option `{key}` must be a string, found {}",
                     self.primitive,
@@ -56,7 +57,7 @@ impl Options {
     fn required(&self, key: &str) -> Outcome<String> {
         self.text(key)?.ok_or_else(|| {
             Fail::error(
-                "BAD_OPTION",
+                ErrorCode::BadOption,
                 format!("{} needs `{key}`", self.primitive),
                 "",
             )
@@ -77,7 +78,7 @@ impl Options {
                     )));
                 }
                 Err(Fail::error(
-                    "NOT_A_SECRET",
+                    ErrorCode::NotASecret,
                     format!("{} option `{key}` must be a Secret", self.primitive),
                     "pass ssm_secret(path) or a handle classified secret; plaintext never passes through scripts",
                 ))
@@ -93,7 +94,7 @@ impl Options {
                 .map(|ms| Duration::from_millis(ms.max(1) as u64))
                 .map_err(|t| {
                     Fail::error(
-                        "BAD_OPTION",
+                        ErrorCode::BadOption,
                         format!("`{key}` must be an integer, found {t}"),
                         "",
                     )
@@ -109,15 +110,16 @@ impl Options {
                 .try_cast::<rhai::Array>()
                 .ok_or_else(|| {
                     Fail::error(
-                        "BAD_OPTION",
+                        ErrorCode::BadOption,
                         format!("`{key}` must be an array of strings"),
                         "",
                     )
                 })?
                 .into_iter()
                 .map(|t| {
-                    t.into_string()
-                        .map_err(|t| Fail::error("BAD_OPTION", format!("`{key}` holds a {t}"), ""))
+                    t.into_string().map_err(|t| {
+                        Fail::error(ErrorCode::BadOption, format!("`{key}` holds a {t}"), "")
+                    })
                 })
                 .collect(),
         }
@@ -143,7 +145,7 @@ fn kafka_connection(host: &Host, o: &Options) -> Outcome<crate::infra::kafka::Co
         .unwrap_or_else(|| default_protocol.to_owned());
     if protocol != "PLAINTEXT" && protocol != "SASL_SSL" {
         return Err(Fail::error(
-            "BAD_OPTION",
+            ErrorCode::BadOption,
             format!("security_protocol `{protocol}`"),
             "use SASL_SSL or PLAINTEXT",
         ));
@@ -231,7 +233,7 @@ fn db_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dyna
         host_name = Some(h.to_owned());
         port = p.parse().map_err(|_| {
             Fail::error(
-                "BAD_OPTION",
+                ErrorCode::BadOption,
                 format!("endpoint `{endpoint}` has no valid port"),
                 "",
             )
@@ -242,7 +244,7 @@ fn db_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dyna
             .as_int()
             .ok()
             .and_then(|p| u16::try_from(p).ok())
-            .ok_or_else(|| Fail::error("BAD_OPTION", "port must be 1-65535", ""))?;
+            .ok_or_else(|| Fail::error(ErrorCode::BadOption, "port must be 1-65535", ""))?;
     }
     let config = host.config.as_ref();
     let sslmode = match o.text("sslmode")?.as_deref() {
@@ -252,18 +254,27 @@ fn db_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dyna
         Some("verify-full") => DbSslMode::VerifyFull,
         Some(other) => {
             return Err(Fail::error(
-                "BAD_OPTION",
+                ErrorCode::BadOption,
                 format!("sslmode `{other}`"),
                 "use disable, require or verify-full",
             ))
         }
     };
-    let password = o
-        .secret("password", false)?
-        .ok_or_else(|| Fail::error("BAD_OPTION", "db_probe needs `password` (a Secret)", ""))?;
+    let password = o.secret("password", false)?.ok_or_else(|| {
+        Fail::error(
+            ErrorCode::BadOption,
+            "db_probe needs `password` (a Secret)",
+            "",
+        )
+    })?;
     let target = crate::infra::db::Target {
-        host: host_name
-            .ok_or_else(|| Fail::error("BAD_OPTION", "db_probe needs `endpoint` or `host`", ""))?,
+        host: host_name.ok_or_else(|| {
+            Fail::error(
+                ErrorCode::BadOption,
+                "db_probe needs `endpoint` or `host`",
+                "",
+            )
+        })?,
         port,
         dbname: o.required("dbname")?,
         user: o.required("user")?,
@@ -295,6 +306,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "let p = kafka_probe(#{ bootstrap: \"127.0.0.1:9092\", security_protocol: \"PLAINTEXT\", topics: [\"fp.bus.control.v1\"] });\nprint(p.outcome);",
         example_exit: 0,
         example_prints: &["pass"],
+        raises: &[ErrorCode::BadOption, ErrorCode::NotASecret, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         call: kafka_probe,
     },
@@ -311,6 +323,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "let g = kafka_groups(#{ bootstrap: \"127.0.0.1:9092\", security_protocol: \"PLAINTEXT\" });\nprint(g.outcome);",
         example_exit: 0,
         example_prints: &["pass"],
+        raises: &[ErrorCode::BadOption, ErrorCode::NotASecret, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         call: kafka_groups,
     },
@@ -326,6 +339,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "let pw = ssm_secret(\"/fraud-platform/dev_min/db/password\");\nlet d = db_probe(#{ endpoint: \"127.0.0.1:5432\", dbname: \"fraud_platform\", user: \"fraud_app\", password: pw, sslmode: \"disable\" });\nprint(d.outcome);",
         example_exit: 0,
         example_prints: &["pass"],
+        raises: &[ErrorCode::BadOption, ErrorCode::NotASecret, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         call: db_probe,
     },

@@ -4,6 +4,7 @@
 use super::{Args, Failure, Primitive, Shape, Ty};
 use crate::host::json::from_json;
 use crate::host::{Fail, Host, Outcome};
+use crate::rules::error_code::ErrorCode;
 use rhai::{Dynamic, NativeCallContext};
 
 /// One bucket/prefix probe, ready to run with others.
@@ -34,12 +35,16 @@ fn s3_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dyna
 fn s3_probes(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let mut probes = Vec::new();
     for item in args.array(0) {
-        let map = item
-            .try_cast::<rhai::Map>()
-            .ok_or_else(|| Fail::error("BAD_ARGUMENT", "each item is #{bucket, prefix}", ""))?;
+        let map = item.try_cast::<rhai::Map>().ok_or_else(|| {
+            Fail::error(ErrorCode::BadArgument, "each item is #{bucket, prefix}", "")
+        })?;
         let get = |k: &str| map.get(k).and_then(|v| v.clone().into_string().ok());
         let Some(bucket) = get("bucket") else {
-            return Err(Fail::error("BAD_ARGUMENT", "each item needs a bucket", ""));
+            return Err(Fail::error(
+                ErrorCode::BadArgument,
+                "each item needs a bucket",
+                "",
+            ));
         };
         probes.push(s3_probe_item(
             host,
@@ -202,6 +207,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "let p = s3_probe(resolve_handle(\"S3_EVIDENCE_BUCKET\"), \"evidence/\");\nprint(p.outcome);",
         example_exit: 0,
         example_prints: &["pass"],
+        raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         call: s3_probe,
     },
@@ -215,6 +221,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "let b = resolve_handle(\"S3_EVIDENCE_BUCKET\");\nlet r = s3_probes([#{ bucket: b, prefix: \"evidence/\" }, #{ bucket: \"no-such-bucket-m4host\", prefix: \"\" }]);\nprint(r.map(|p| p.outcome));",
         example_exit: 0,
         example_prints: &["[\"pass\", \"fail\"]"],
+        raises: &[ErrorCode::BadArgument, ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         call: s3_probes,
     },
@@ -230,6 +237,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "let l = s3_list(resolve_handle(\"S3_EVIDENCE_BUCKET\"), \"no/such/prefix/\");\nprint(l.outcome == \"pass\" && l.keys.is_empty());",
         example_exit: 0,
         example_prints: &["true"],
+        raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         call: s3_list,
     },
@@ -242,6 +250,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "print(log_groups(\"/fraud-platform/dev_min\").groups.len());",
         example_exit: 0,
         example_prints: &["13"],
+        raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         call: log_groups,
     },
@@ -255,6 +264,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "print(log_write_probe(\"/fraud-platform/dev_min/fraud-platform-dev-min-ig\").outcome);",
         example_exit: 0,
         example_prints: &["pass"],
+        raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         call: log_write_probe,
     },
@@ -270,6 +280,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "print(log_filter(\"/fraud-platform/dev_min/fraud-platform-dev-min-ig\", \"RUN_SCOPE_MISMATCH\", 0).count);",
         example_exit: 0,
         example_prints: &["0"],
+        raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         call: log_filter,
     },
@@ -283,6 +294,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "let r = log_filters([\"/fraud-platform/dev_min/fraud-platform-dev-min-ig\", \"/no/such/group\"], \"RUN_SCOPE_MISMATCH\", 0);\nprint(r.values().map(|f| f.outcome));",
         example_exit: 0,
         example_prints: &["[\"pass\", \"fail\"]"],
+        raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         call: log_filters,
     },

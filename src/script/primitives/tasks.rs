@@ -6,6 +6,7 @@ use super::{Args, Failure, Primitive, Shape, Ty};
 use crate::host::one_shot::{RunAsk, Started, StopRecord};
 use crate::host::{Fail, Host, Outcome};
 use crate::infra::ecs_tasks::StopWaitEnd;
+use crate::rules::error_code::ErrorCode;
 use rhai::{Dynamic, NativeCallContext};
 use std::time::Duration;
 
@@ -27,7 +28,7 @@ fn run_ask(options: &rhai::Map) -> Outcome<RunAsk> {
             Some(v) => names(
                 v.clone().try_cast::<rhai::Array>().ok_or_else(|| {
                     Fail::error(
-                        "BAD_OPTION",
+                        ErrorCode::BadOption,
                         format!("`{key}` must be an array of strings"),
                         "",
                     )
@@ -41,7 +42,7 @@ fn run_ask(options: &rhai::Map) -> Outcome<RunAsk> {
         .map(|(k, v)| match v.into_string() {
             Ok(v) => Ok((k.to_string(), v)),
             Err(t) => Err(Fail::error(
-                "BAD_OPTION",
+                ErrorCode::BadOption,
                 format!("environment.{k} must be a string, found {t}"),
                 "",
             )),
@@ -107,7 +108,7 @@ fn wait_task_stopped(host: &Host, _: &NativeCallContext, args: &mut Args) -> Out
         .map(|v| v.max(0) as u64)
         .ok_or_else(|| {
             Fail::error(
-                "BAD_OPTION",
+                ErrorCode::BadOption,
                 "ecs_wait_task_stopped needs #{timeout_ms: N}: a one-shot task has a budget",
                 "",
             )
@@ -219,6 +220,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         ),
         example_exit: 0,
         example_prints: &["true"],
+        raises: &[ErrorCode::Held, ErrorCode::NoEntry, ErrorCode::RunScopeMismatch, ErrorCode::RunScopeMissing, ErrorCode::AlreadyRunning, ErrorCode::BadOption, ErrorCode::RunTaskFailed, ErrorCode::NoEnv],
         failure: Failure::Catchable,
         call: run_task,
     },
@@ -240,6 +242,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "try { ecs_wait_task_stopped(\"fraud-platform-dev-min\", \"arn:aws:ecs:eu-west-2:123456789012:task/fraud-platform-dev-min/0\", #{ timeout_ms: 100 }) } catch (e) { print(e.code == \"NOT_STARTED_HERE\") }",
         example_exit: 0,
         example_prints: &["true"],
+        raises: &[ErrorCode::NotStartedHere, ErrorCode::BadArgument, ErrorCode::BadOption, ErrorCode::NoEnv],
         failure: Failure::Catchable,
         call: wait_task_stopped,
     },
@@ -255,6 +258,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example: "try { ecs_stop_task(\"fraud-platform-dev-min\", \"arn:aws:ecs:eu-west-2:123456789012:task/fraud-platform-dev-min/0\", \"by hand\") } catch (e) { print(e.code == \"NOT_STARTED_HERE\") }",
         example_exit: 0,
         example_prints: &["true"],
+        raises: &[ErrorCode::NotStartedHere, ErrorCode::NoEnv],
         failure: Failure::Catchable,
         call: stop_task,
     },
