@@ -306,6 +306,21 @@ pub struct AwsError {
     pub detail: String,
 }
 
+impl AwsError {
+    /// What a probe that met this error found: a refusal by the service (denied, missing,
+    /// rejected) is a finding about the resource; throttling, timeouts, dead endpoints, server
+    /// errors and malformed answers only say the probe could not ask.
+    pub fn outcome(&self) -> crate::rules::outcome::ProbeOutcome {
+        use crate::rules::outcome::ProbeOutcome;
+        match self.kind {
+            AwsErrorKind::AccessDenied | AwsErrorKind::NotFound | AwsErrorKind::Rejected => {
+                ProbeOutcome::Fail
+            }
+            _ => ProbeOutcome::Error,
+        }
+    }
+}
+
 /// Shown to an operator, an AWS error is its one line.
 impl From<AwsError> for String {
     fn from(e: AwsError) -> String {

@@ -4,6 +4,7 @@
 //! is a fail with the server's reason, never a hang.
 
 use crate::config::DbSslMode;
+use crate::rules::outcome::ProbeOutcome;
 use crate::rules::secret::Secret;
 use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
 use serde::Serialize;
@@ -24,7 +25,7 @@ pub struct Target {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DbProbe {
-    pub outcome: String,
+    pub outcome: ProbeOutcome,
     pub host: String,
     pub port: u16,
     pub dbname: String,
@@ -78,7 +79,7 @@ fn tls_hint(target: &Target, cause: &str) -> String {
 pub async fn probe(target: &Target) -> DbProbe {
     let started = Instant::now();
     let mut report = DbProbe {
-        outcome: "error".into(),
+        outcome: ProbeOutcome::Error,
         host: target.host.clone(),
         port: target.port,
         dbname: target.dbname.clone(),
@@ -132,7 +133,7 @@ pub async fn probe(target: &Target) -> DbProbe {
     };
     match tokio::time::timeout(target.timeout * 2, attempt).await {
         Err(_) => {
-            report.outcome = "fail".into();
+            report.outcome = ProbeOutcome::Fail;
             report.reason = format!(
                 "no answer from {}:{} within {} ms",
                 target.host,
@@ -141,7 +142,7 @@ pub async fn probe(target: &Target) -> DbProbe {
             );
         }
         Ok(Ok(Ok((1, version)))) => {
-            report.outcome = "pass".into();
+            report.outcome = ProbeOutcome::Pass;
             report.reason = format!(
                 "logged in as {} and ran select 1 (PostgreSQL {version})",
                 target.user
@@ -151,7 +152,7 @@ pub async fn probe(target: &Target) -> DbProbe {
         Ok(Ok(Ok((other, _)))) => report.reason = format!("select 1 returned {other}"),
         Ok(Ok(Err(config_problem))) => report.reason = config_problem,
         Ok(Err(e)) => {
-            report.outcome = "fail".into();
+            report.outcome = ProbeOutcome::Fail;
             // The server is named: an operator reading "connection refused" must see which.
             let cause = match e.as_db_error() {
                 Some(db) => format!("{}: {}", db.code().code(), db.message()),

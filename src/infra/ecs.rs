@@ -3,6 +3,7 @@
 //! (stable, crash loop, rolled back; run-scope guard) are pure functions in `stability` and here.
 
 use crate::infra::aws::{AwsError, AwsErrorKind};
+use crate::rules::outcome::ProbeOutcome;
 use crate::rules::stability::{
     self, Classification, ContainerStateView, DeploymentView, EventView, Health, HealthCheckView,
     Outcome, ServiceView, StabilityPolicy, Stop, TaskSetView, TaskView,
@@ -365,7 +366,7 @@ pub struct BringUpTimeline {
 #[derive(Debug, Clone, Serialize)]
 pub struct WaitReport {
     pub all_stable: bool,
-    pub outcome: String,
+    pub outcome: ProbeOutcome,
     pub services: BTreeMap<String, ServiceWait>,
     /// Earlier-started services of this execution that failed during this wait.
     pub late_failures: Vec<ServiceWait>,
@@ -589,17 +590,17 @@ pub async fn wait_stable(
     let all_stable =
         services.values().all(|r| r.stable) && late_failures.is_empty() && error.is_none();
     let outcome = if all_stable {
-        "pass"
+        ProbeOutcome::Pass
     } else if lasting_failure
         || (error.is_some() && services.values().all(|r| !r.outcome.is_final_failure()))
     {
-        "error"
+        ProbeOutcome::Error
     } else {
-        "fail"
+        ProbeOutcome::Fail
     };
     WaitReport {
         all_stable,
-        outcome: outcome.to_owned(),
+        outcome,
         services,
         late_failures,
         polls,

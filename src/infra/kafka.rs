@@ -3,6 +3,7 @@
 //! from its consumer-protocol metadata. SASL_SSL with PLAIN for Confluent Cloud; PLAINTEXT locally.
 //! Calls block (librdkafka), each bounded by a timeout; the host calls them off the async runtime.
 
+use crate::rules::outcome::ProbeOutcome;
 use crate::rules::secret::Secret;
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
@@ -130,7 +131,7 @@ fn explain(consumer: &Client, what: String, error: KafkaError) -> String {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct KafkaProbe {
-    pub outcome: String,
+    pub outcome: ProbeOutcome,
     pub bootstrap: String,
     pub security_protocol: String,
     pub brokers: Vec<String>,
@@ -145,7 +146,7 @@ pub struct KafkaProbe {
 pub fn probe(conn: &Connection, topics: &[String]) -> KafkaProbe {
     let started = Instant::now();
     let mut report = KafkaProbe {
-        outcome: "error".into(),
+        outcome: ProbeOutcome::Error,
         bootstrap: conn.bootstrap.clone(),
         security_protocol: conn.security_protocol.clone(),
         brokers: vec![],
@@ -168,7 +169,7 @@ pub fn probe(conn: &Connection, topics: &[String]) -> KafkaProbe {
         Ok(m) => m,
         Err(e) => {
             // Nothing answered within the budget: the dependency is not reachable.
-            report.outcome = "fail".into();
+            report.outcome = ProbeOutcome::Fail;
             report.reason = explain(
                 &consumer,
                 format!(
@@ -201,7 +202,7 @@ pub fn probe(conn: &Connection, topics: &[String]) -> KafkaProbe {
         }
     }
     if report.topics_missing.is_empty() {
-        report.outcome = "pass".into();
+        report.outcome = ProbeOutcome::Pass;
         report.reason = format!(
             "{} broker(s), {} required topic(s) present, metadata in {} ms",
             report.brokers.len(),
@@ -209,7 +210,7 @@ pub fn probe(conn: &Connection, topics: &[String]) -> KafkaProbe {
             report.latency_ms
         );
     } else {
-        report.outcome = "fail".into();
+        report.outcome = ProbeOutcome::Fail;
         report.reason = format!(
             "required topic(s) missing: {}",
             report.topics_missing.join(", ")

@@ -3,12 +3,13 @@
 //! write is not made; writability is then unknown, never assumed.
 
 use crate::infra::aws::{AwsError, AwsErrorKind};
+use crate::rules::outcome::ProbeOutcome;
 use serde::Serialize;
 use std::time::Instant;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PrefixProbe {
-    pub outcome: String,
+    pub outcome: ProbeOutcome,
     pub bucket: String,
     pub prefix: String,
     pub bucket_exists: Option<bool>,
@@ -28,7 +29,7 @@ pub async fn probe_prefix(
 ) -> PrefixProbe {
     let started = Instant::now();
     let mut p = PrefixProbe {
-        outcome: "error".into(),
+        outcome: ProbeOutcome::Error,
         bucket: bucket.to_owned(),
         prefix: prefix.to_owned(),
         bucket_exists: None,
@@ -38,8 +39,8 @@ pub async fn probe_prefix(
         latency_ms: 0,
         reason: String::new(),
     };
-    let finish = |mut p: PrefixProbe, outcome: &str, reason: String| {
-        p.outcome = outcome.to_owned();
+    let finish = |mut p: PrefixProbe, outcome: ProbeOutcome, reason: String| {
+        p.outcome = outcome;
         p.reason = reason;
         p.latency_ms = started.elapsed().as_millis() as u64;
         p
@@ -84,12 +85,18 @@ pub async fn probe_prefix(
             return match e.kind {
                 AwsErrorKind::NotFound => {
                     p.bucket_exists = Some(false);
-                    finish(p, "fail", format!("bucket {bucket} does not exist"))
+                    finish(
+                        p,
+                        ProbeOutcome::Fail,
+                        format!("bucket {bucket} does not exist"),
+                    )
                 }
-                AwsErrorKind::AccessDenied => {
-                    finish(p, "fail", format!("access to bucket {bucket} denied"))
-                }
-                _ => finish(p, "error", e.to_string()),
+                AwsErrorKind::AccessDenied => finish(
+                    p,
+                    ProbeOutcome::Fail,
+                    format!("access to bucket {bucket} denied"),
+                ),
+                _ => finish(p, ProbeOutcome::Error, e.to_string()),
             };
         }
     }
@@ -98,13 +105,13 @@ pub async fn probe_prefix(
         Err(e) => {
             let e = AwsError::from_sdk(format!("ListObjectsV2 s3://{bucket}/{prefix}"), &e);
             p.readable = Some(false);
-            return finish(p, finding_or_error(&e), format!("cannot list: {e}"));
+            return finish(p, e.outcome(), format!("cannot list: {e}"));
         }
     }
     if !write {
         return finish(
             p,
-            "pass",
+            ProbeOutcome::Pass,
             format!(
                 "s3://{bucket}/{prefix} exists and is readable (write not probed under --plan)"
             ),
@@ -112,12 +119,16 @@ pub async fn probe_prefix(
     }
     p.probe_key = Some(key.clone());
     let Some(put) = put else {
-        return finish(p, "error", "the probe write was not sent".into());
+        return finish(
+            p,
+            ProbeOutcome::Error,
+            "the probe write was not sent".into(),
+        );
     };
     if let Err(e) = put {
         let e = AwsError::from_sdk(format!("PutObject s3://{bucket}/{key}"), &e);
         p.writable = Some(false);
-        return finish(p, finding_or_error(&e), format!("cannot write: {e}"));
+        return finish(p, e.outcome(), format!("cannot write: {e}"));
     }
     let read = crate::infra::evidence::read_durable(s3, bucket, &key).await;
     let _ = s3.delete_object().bucket(bucket).key(&key).send().await;
@@ -126,7 +137,7 @@ pub async fn probe_prefix(
             p.writable = Some(true);
             finish(
                 p,
-                "pass",
+                ProbeOutcome::Pass,
                 format!("s3://{bucket}/{prefix} is readable and writable"),
             )
         }
@@ -134,23 +145,14 @@ pub async fn probe_prefix(
             p.writable = Some(false);
             finish(
                 p,
-                "fail",
+                ProbeOutcome::Fail,
                 format!("probe object s3://{bucket}/{key} read back different"),
             )
         }
         Err(why) => {
             p.writable = Some(false);
-            finish(p, "fail", why)
+            finish(p, ProbeOutcome::Fail, why)
         }
-    }
-}
-
-/// A refusal by S3 (denied, missing, rejected) is a finding about the bucket; throttling, timeouts,
-/// dead endpoints and server errors only say the probe could not ask.
-fn finding_or_error(e: &AwsError) -> &'static str {
-    match e.kind {
-        AwsErrorKind::AccessDenied | AwsErrorKind::NotFound | AwsErrorKind::Rejected => "fail",
-        _ => "error",
     }
 }
 
@@ -168,16 +170,16 @@ mod tests {
 
     #[test]
     fn refusals_are_findings_and_the_rest_could_not_ask() {
-        let of = |kind| finding_or_error(&AwsError::new("ListObjectsV2", kind, "x"));
-        assert_eq!(of(AwsErrorKind::AccessDenied), "fail");
-        assert_eq!(of(AwsErrorKind::NotFound), "fail");
+        let of = |kind| AwsError::new("ListObjectsV2", kind, "x").outcome();
+        assert_eq!(of(AwsErrorKind::AccessDenied), ProbeOutcome::Fail);
+        assert_eq!(of(AwsErrorKind::NotFound), ProbeOutcome::Fail);
         for kind in [
             AwsErrorKind::Throttled,
             AwsErrorKind::Timeout,
             AwsErrorKind::Unreachable,
             AwsErrorKind::ServerError,
         ] {
-            assert_eq!(of(kind), "error", "{kind:?}");
+            assert_eq!(of(kind), ProbeOutcome::Error, "{kind:?}");
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod error_code;
 pub mod execution_id;
 pub mod gate;
 pub mod one_shot;
+pub mod outcome;
 pub mod secret;
 pub mod stability;
 pub mod task_definition;

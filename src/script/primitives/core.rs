@@ -7,6 +7,7 @@ use crate::host::publish::{EmitOptions, Scope};
 use crate::host::{Fail, Host, Outcome};
 use crate::rules::error_code::ErrorCode;
 use crate::rules::gate::{self, PredicateValue};
+use crate::rules::outcome::ProbeOutcome;
 use crate::rules::secret::Secret;
 use rhai::{Dynamic, NativeCallContext};
 use std::collections::BTreeMap;
@@ -142,12 +143,10 @@ fn ssm_prefetch(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<
         }
     }
     let mut out = rhai::Map::new();
-    let verdict = if unreadable.is_empty() {
-        "pass"
-    } else {
-        "fail"
-    };
-    out.insert("outcome".into(), verdict.into());
+    out.insert(
+        "outcome".into(),
+        ProbeOutcome::of(unreadable.is_empty()).as_str().into(),
+    );
     out.insert(
         "reason".into(),
         if unreadable.is_empty() {

@@ -7,6 +7,7 @@ use crate::host::json::from_json;
 use crate::host::{Fail, Host, Outcome, UpdateRecord};
 use crate::infra::ecs::{self, WaitOptions, WaitTarget};
 use crate::rules::error_code::ErrorCode;
+use crate::rules::outcome::ProbeOutcome;
 use crate::rules::stability::StabilityPolicy;
 use crate::rules::update_guard::{self, Refusal, Request};
 use rhai::{Dynamic, NativeCallContext};
@@ -34,12 +35,12 @@ pub(super) fn to_map<T: serde::Serialize>(value: &T) -> Dynamic {
 }
 
 pub(super) fn outcome(
-    outcome: &str,
+    outcome: ProbeOutcome,
     reason: impl Into<String>,
     fields: Vec<(&str, Dynamic)>,
 ) -> Dynamic {
     let mut m: rhai::Map = fields.into_iter().map(|(k, v)| (k.into(), v)).collect();
-    m.insert("outcome".into(), outcome.into());
+    m.insert("outcome".into(), outcome.as_str().into());
     m.insert("reason".into(), reason.into().into());
     m.into()
 }
@@ -91,7 +92,7 @@ fn describe_services(host: &Host, _: &NativeCallContext, args: &mut Args) -> Out
     Ok(
         match host.call(ecs::describe_services(&aws.ecs, &cluster, &wanted))? {
             Err(why) => outcome(
-                "error",
+                ProbeOutcome::Error,
                 why,
                 vec![
                     ("services", rhai::Map::new().into()),
@@ -101,7 +102,7 @@ fn describe_services(host: &Host, _: &NativeCallContext, args: &mut Args) -> Out
             Ok((services, missing)) => {
                 let by_name: BTreeMap<String, &crate::rules::stability::ServiceView> =
                     services.iter().map(|s| (s.name.clone(), s)).collect();
-                let verdict = if missing.is_empty() { "pass" } else { "fail" };
+                let verdict = ProbeOutcome::of(missing.is_empty());
                 let reason = if missing.is_empty() {
                     format!("{} service(s) described", services.len())
                 } else {
@@ -125,22 +126,16 @@ fn describe_services(host: &Host, _: &NativeCallContext, args: &mut Args) -> Out
 fn task_definition_outcome(
     result: &Result<ecs::TaskDefinitionView, crate::infra::aws::AwsError>,
 ) -> Dynamic {
-    use crate::infra::aws::AwsErrorKind;
     match result {
         Ok(td) => outcome(
-            "pass",
+            ProbeOutcome::Pass,
             format!("{} revision {}", td.family, td.revision),
             vec![("task_definition", to_map(td))],
         ),
         // ECS answers a task definition it does not have with ClientException ("Unable to
         // describe task definition"), a 400: the definition is missing, which is a finding.
-        Err(why) if matches!(why.kind, AwsErrorKind::NotFound | AwsErrorKind::Rejected) => outcome(
-            "fail",
-            why.to_string(),
-            vec![("task_definition", Dynamic::UNIT)],
-        ),
         Err(why) => outcome(
-            "error",
+            why.outcome(),
             why.to_string(),
             vec![("task_definition", Dynamic::UNIT)],
         ),
@@ -386,7 +381,7 @@ fn update_services(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outco
             m.into()
         })
         .collect();
-    let verdict = if refused.is_empty() { "pass" } else { "fail" };
+    let verdict = ProbeOutcome::of(refused.is_empty());
     let reason = if refused.is_empty() {
         format!("{} service(s) updated", list.len())
     } else {
@@ -534,7 +529,7 @@ fn list_tasks(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dy
     let aws = host.aws()?;
     Ok(match host.call(ecs::tasks(&aws.ecs, &cluster, status))? {
         Ok(listing) if listing.failures.is_empty() => outcome(
-            "pass",
+            ProbeOutcome::Pass,
             format!("{} task(s)", listing.tasks.len()),
             vec![
                 ("tasks", to_map(&listing.tasks)),
@@ -543,7 +538,7 @@ fn list_tasks(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dy
         ),
         // Tasks ECS listed but could not describe: the listing is incomplete, not empty.
         Ok(listing) => outcome(
-            "error",
+            ProbeOutcome::Error,
             format!(
                 "{} task(s) described, {} not: {}",
                 listing.tasks.len(),
@@ -556,7 +551,7 @@ fn list_tasks(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dy
             ],
         ),
         Err(why) => outcome(
-            "error",
+            ProbeOutcome::Error,
             why,
             vec![
                 ("tasks", to_map(&Vec::<()>::new())),
@@ -576,7 +571,7 @@ fn standalone_tasks(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outc
             aws_sdk_ecs::types::DesiredStatus::Running,
         ))? {
             Ok(listing) if !listing.failures.is_empty() => outcome(
-                "error",
+                ProbeOutcome::Error,
                 format!(
                     "DescribeTasks could not describe {}",
                     listing.failures.join(", ")
@@ -589,7 +584,7 @@ fn standalone_tasks(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outc
                     .into_iter()
                     .filter(|t| t.service().is_none())
                     .collect();
-                let verdict = if alone.is_empty() { "pass" } else { "fail" };
+                let verdict = ProbeOutcome::of(alone.is_empty());
                 let reason = if alone.is_empty() {
                     "no running task outside a service".to_owned()
                 } else {
@@ -600,7 +595,11 @@ fn standalone_tasks(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outc
                 };
                 outcome(verdict, reason, vec![("tasks", to_map(&alone))])
             }
-            Err(why) => outcome("error", why, vec![("tasks", rhai::Array::new().into())]),
+            Err(why) => outcome(
+                ProbeOutcome::Error,
+                why,
+                vec![("tasks", rhai::Array::new().into())],
+            ),
         },
     )
 }

@@ -5,16 +5,13 @@ use super::{Args, Failure, Primitive, Shape, Ty};
 use crate::host::json::from_json;
 use crate::host::{Fail, Host, Outcome};
 use crate::rules::error_code::ErrorCode;
+use crate::rules::outcome::ProbeOutcome;
 use rhai::{Dynamic, NativeCallContext};
 
 async fn role_value(iam: &aws_sdk_iam::Client, name: &str) -> serde_json::Value {
     let (outcome, mut value) = match crate::infra::iam::role(iam, name).await {
         Ok(view) => {
-            let verdict = if view.exists && view.trust_allows_ecs_tasks {
-                "pass"
-            } else {
-                "fail"
-            };
+            let verdict = ProbeOutcome::of(view.exists && view.trust_allows_ecs_tasks);
             (
                 verdict,
                 serde_json::to_value(&view).expect("role serialises"),
@@ -22,12 +19,12 @@ async fn role_value(iam: &aws_sdk_iam::Client, name: &str) -> serde_json::Value 
         }
         // The same keys as a pass, with the facts IAM did not give as ().
         Err(why) => (
-            "error",
+            ProbeOutcome::Error,
             serde_json::json!({ "reason": why.to_string(), "exists": null, "name": name, "arn": null,
                 "trust_allows_ecs_tasks": null, "trusted_services": [] }),
         ),
     };
-    value["outcome"] = outcome.into();
+    value["outcome"] = outcome.as_str().into();
     value
 }
 
@@ -101,7 +98,7 @@ async fn simulate_value(
                     .join("; ")
             };
             serde_json::json!({
-                "outcome": if denied.is_empty() && decisions.len() == pairs.len() { "pass" } else { "fail" },
+                "outcome": ProbeOutcome::of(denied.is_empty() && decisions.len() == pairs.len()),
                 "all_allowed": denied.is_empty() && decisions.len() == pairs.len(),
                 "results": decisions,
                 "denied": denied,
@@ -109,7 +106,7 @@ async fn simulate_value(
             })
         }
         Err(why) => {
-            serde_json::json!({ "outcome": "error", "all_allowed": false, "results": [], "denied": [], "reason": why.to_string() })
+            serde_json::json!({ "outcome": ProbeOutcome::Error, "all_allowed": false, "results": [], "denied": [], "reason": why.to_string() })
         }
     }
 }
@@ -177,13 +174,13 @@ fn identity(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic
     let source = credential_source(host);
     let value = match host.call(crate::infra::aws::caller_identity(&aws.sts))? {
         Ok(who) => serde_json::json!({
-            "outcome": "pass",
+            "outcome": ProbeOutcome::Pass,
             "reason": format!("{} in account {}", who.arn, who.account),
             "account": who.account, "arn": who.arn, "user_id": who.user_id,
             "credential_source": source,
         }),
         Err(why) => serde_json::json!({
-            "outcome": "error", "reason": why.to_string(), "account": null, "arn": null, "user_id": null,
+            "outcome": ProbeOutcome::Error, "reason": why.to_string(), "account": null, "arn": null, "user_id": null,
             "credential_source": source,
         }),
     };

@@ -6,6 +6,7 @@ use crate::config::{DbSslMode, KafkaSecurityProtocol};
 use crate::host::json::from_json;
 use crate::host::{Fail, Host, Outcome};
 use crate::rules::error_code::ErrorCode;
+use crate::rules::outcome::ProbeOutcome;
 use crate::rules::secret::Secret;
 use rhai::{Dynamic, NativeCallContext};
 use std::collections::BTreeMap;
@@ -197,14 +198,14 @@ fn kafka_groups(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<
                 }
             }
             serde_json::json!({
-                "outcome": "pass",
+                "outcome": ProbeOutcome::Pass,
                 "reason": format!("{} group(s)", groups.len()),
                 "groups": groups.iter().map(|g| (g.name.clone(), g)).collect::<BTreeMap<_, _>>(),
                 "consumers_by_topic": by_topic,
             })
         }
         Err(why) => {
-            serde_json::json!({"outcome": "error", "reason": why, "groups": {}, "consumers_by_topic": {}})
+            serde_json::json!({"outcome": ProbeOutcome::Error, "reason": why, "groups": {}, "consumers_by_topic": {}})
         }
     };
     Ok(from_json(&value))

@@ -5,6 +5,7 @@ use super::{Args, Failure, Primitive, Shape, Ty};
 use crate::host::json::from_json;
 use crate::host::{Fail, Host, Outcome};
 use crate::rules::error_code::ErrorCode;
+use crate::rules::outcome::ProbeOutcome;
 use rhai::{Dynamic, NativeCallContext};
 
 /// One bucket/prefix probe, ready to run with others.
@@ -60,7 +61,6 @@ fn s3_probes(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dyn
 const LIST_LIMIT: usize = 10_000;
 
 fn s3_list(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
-    use crate::infra::aws::AwsErrorKind;
     let (bucket, prefix) = (args.str(0), args.str(1));
     let aws = host.aws()?;
     let listed = host.call(crate::infra::s3::list_objects(
@@ -68,7 +68,7 @@ fn s3_list(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynam
     ))?;
     let value = match listed {
         Ok((objects, truncated)) => serde_json::json!({
-            "outcome": "pass",
+            "outcome": ProbeOutcome::Pass,
             "reason": format!("{} object(s) under s3://{bucket}/{prefix}{}", objects.len(),
                               if truncated { " (more not listed)" } else { "" }),
             "keys": objects.iter().map(|o| o.key.clone()).collect::<Vec<_>>(),
@@ -78,7 +78,7 @@ fn s3_list(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynam
         // A bucket that is missing or may not be listed is a finding; a listing that could not
         // be made (throttled, timed out, unreachable, 5xx) is an error, never an empty prefix.
         Err(why) => serde_json::json!({
-            "outcome": if matches!(why.kind, AwsErrorKind::NotFound | AwsErrorKind::AccessDenied) { "fail" } else { "error" },
+            "outcome": why.outcome(),
             "reason": why.to_string(),
             "keys": [],
             "objects": [],
@@ -93,13 +93,13 @@ fn log_groups(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dy
     let aws = host.aws()?;
     let value = match host.call(crate::infra::logs::groups(&aws.logs, &prefix))? {
         Ok(groups) if groups.is_empty() => {
-            serde_json::json!({"outcome": "fail", "groups": [], "reason": format!("no log group under {prefix}")})
+            serde_json::json!({"outcome": ProbeOutcome::Fail, "groups": [], "reason": format!("no log group under {prefix}")})
         }
         Ok(groups) => {
-            serde_json::json!({"outcome": "pass", "reason": format!("{} log group(s) under {prefix}", groups.len()), "groups": groups})
+            serde_json::json!({"outcome": ProbeOutcome::Pass, "reason": format!("{} log group(s) under {prefix}", groups.len()), "groups": groups})
         }
         Err(why) => {
-            serde_json::json!({"outcome": "error", "groups": [], "reason": why.to_string()})
+            serde_json::json!({"outcome": ProbeOutcome::Error, "groups": [], "reason": why.to_string()})
         }
     };
     Ok(from_json(&value))
@@ -112,7 +112,7 @@ fn log_write_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outco
             "would create a probe stream and put one event in {group}"
         ));
         return Ok(from_json(
-            &serde_json::json!({"outcome": "pass", "written": false, "stream": null,
+            &serde_json::json!({"outcome": ProbeOutcome::Pass, "written": false, "stream": null,
             "reason": format!("write to {group} not probed under --plan")}),
         ));
     }
@@ -128,14 +128,16 @@ fn log_write_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outco
         &stream,
         "m4host write probe",
     ))? {
-        Ok(()) => serde_json::json!({"outcome": "pass", "written": true, "stream": stream,
-            "reason": format!("created {stream} and put one event in {group}")}),
+        Ok(()) => {
+            serde_json::json!({"outcome": ProbeOutcome::Pass, "written": true, "stream": stream,
+            "reason": format!("created {stream} and put one event in {group}")})
+        }
         // No such group is a finding; a call that could not be made is not.
         Err(why) if why.kind == crate::infra::aws::AwsErrorKind::NotFound => {
-            serde_json::json!({"outcome": "fail", "written": false, "stream": null, "reason": why.to_string()})
+            serde_json::json!({"outcome": ProbeOutcome::Fail, "written": false, "stream": null, "reason": why.to_string()})
         }
         Err(why) => {
-            serde_json::json!({"outcome": "error", "written": false, "stream": null, "reason": why.to_string()})
+            serde_json::json!({"outcome": ProbeOutcome::Error, "written": false, "stream": null, "reason": why.to_string()})
         }
     };
     Ok(from_json(&value))
@@ -149,22 +151,13 @@ async fn log_filter_value(
 ) -> serde_json::Value {
     match crate::infra::logs::filter(logs, group, pattern, since_ms).await {
         Ok(events) => {
-            serde_json::json!({"outcome": "pass", "count": events.len(), "events": events,
+            serde_json::json!({"outcome": ProbeOutcome::Pass, "count": events.len(), "events": events,
             "reason": format!("{} event(s) match", events.len())})
         }
         // A group that does not exist or may not be read is a finding; a filter that could not
         // be run (throttled, timed out, unreachable) only says the logs were not read.
         Err(why) => {
-            use crate::infra::aws::AwsErrorKind;
-            let outcome = if matches!(
-                why.kind,
-                AwsErrorKind::NotFound | AwsErrorKind::AccessDenied
-            ) {
-                "fail"
-            } else {
-                "error"
-            };
-            serde_json::json!({"outcome": outcome, "count": 0, "events": [], "reason": why.to_string()})
+            serde_json::json!({"outcome": why.outcome(), "count": 0, "events": [], "reason": why.to_string()})
         }
     }
 }

@@ -7,6 +7,7 @@ use crate::host::one_shot::{RunAsk, Started, StopRecord};
 use crate::host::{Fail, Host, Outcome};
 use crate::infra::ecs_tasks::StopWaitEnd;
 use crate::rules::error_code::ErrorCode;
+use crate::rules::outcome::ProbeOutcome;
 use rhai::{Dynamic, NativeCallContext};
 use std::time::Duration;
 
@@ -116,25 +117,25 @@ fn wait_task_stopped(host: &Host, _: &NativeCallContext, args: &mut Args) -> Out
     let result = host.wait_one_shot(&cluster, &arn, Duration::from_millis(timeout))?;
     let task = result.wait.task.as_ref();
     let (verdict, reason) = match (&result.wait.end, &result.ending) {
-        (StopWaitEnd::Stopped, Some(e)) if e.succeeded => ("pass", e.reason.clone()),
-        (StopWaitEnd::Stopped, Some(e)) => ("fail", e.reason.clone()),
+        (StopWaitEnd::Stopped, Some(e)) if e.succeeded => (ProbeOutcome::Pass, e.reason.clone()),
+        (StopWaitEnd::Stopped, Some(e)) => (ProbeOutcome::Fail, e.reason.clone()),
         (StopWaitEnd::Stopped, None) => (
-            "error",
+            ProbeOutcome::Error,
             "stopped, but its ending could not be judged".into(),
         ),
         (StopWaitEnd::TimedOut, _) => (
-            "fail",
+            ProbeOutcome::Fail,
             format!(
                 "still {} after its budget of {timeout} ms: stopped by the host",
                 result.status_at_end.as_deref().unwrap_or("unseen")
             ),
         ),
         (StopWaitEnd::Interrupted, _) => (
-            "fail",
+            ProbeOutcome::Fail,
             "interrupted (Ctrl-C or a signal) while waiting: stopped by the host".to_owned(),
         ),
         (StopWaitEnd::Error, _) => (
-            "error",
+            ProbeOutcome::Error,
             result
                 .wait
                 .error
