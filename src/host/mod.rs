@@ -110,7 +110,9 @@ pub struct Host {
     pub would_do: Mutex<Vec<String>>,
     pub calls: CallCounter,
     pub evidence_root: Option<PathBuf>,
-    runtime: tokio::runtime::Runtime,
+    /// Started at the first call that needs it: `check` and `doc` never do, so they run no
+    /// threads and touch no network.
+    runtime: OnceLock<tokio::runtime::Runtime>,
     aws: OnceLock<Aws>,
     /// What the runbook declared it enters from (`declare_entry`), and that entry as judged.
     entry: OnceLock<(Entry, Option<(Location, Location)>)>,
@@ -142,12 +144,7 @@ impl Host {
         args: BTreeMap<String, String>,
         evidence_dir: Option<PathBuf>,
     ) -> Result<Host> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .thread_name("m4host-io")
-            .build()
-            .map_err(|e| Error::fault(format!("cannot start the async runtime: {e}")))?;
+
         let prefix = config
             .as_ref()
             .map_or("m4", |c| c.execution_prefix.as_str());
@@ -165,7 +162,7 @@ impl Host {
             would_do: Mutex::new(Vec::new()),
             calls: CallCounter::default(),
             evidence_root,
-            runtime,
+            runtime: OnceLock::new(),
             aws: OnceLock::new(),
             entry: OnceLock::new(),
             entry_status: OnceLock::new(),
@@ -182,11 +179,31 @@ impl Host {
         })
     }
 
+    /// The async runtime, started on first use (two workers: the machine's cores).
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.runtime.get_or_init(|| {
+            match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .thread_name("m4host-io")
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    // No thread could be started: nothing can run, and there is no caller to
+                    // hand a Result to from inside a primitive. Say so and stop (exit 1).
+                    crate::out::err_line(&format!("m4host: cannot start the async runtime: {e}"));
+                    std::process::exit(1);
+                }
+            }
+        })
+    }
+
     /// Runs a future to completion on the host runtime. Primitives are synchronous to Rhai.
     /// Not cut short by Ctrl-C: for what must finish once begun (updates, evidence writes) and
     /// for waits that watch `interrupted` themselves.
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        self.runtime.block_on(future)
+        self.runtime().block_on(future)
     }
 
     /// Runs a read-only call (a probe, a describe, a lookup) unless Ctrl-C or a signal comes first:
@@ -200,7 +217,7 @@ impl Host {
                 tokio::time::sleep(std::time::Duration::from_millis(25)).await;
             }
         };
-        self.runtime.block_on(async {
+        self.runtime().block_on(async {
             tokio::select! {
                 biased;
                 out = future => Ok(out),
@@ -692,12 +709,12 @@ impl Host {
         use tokio::signal::unix::{signal, SignalKind};
         // Registered here, before this returns: a handler installed only when a spawned task is
         // first polled leaves a window in which Ctrl-C still kills the process.
-        let _entered = self.runtime.enter();
+        let _entered = self.runtime().enter();
         let Ok(mut int) = signal(SignalKind::interrupt()) else {
             return;
         };
         let interrupted = Arc::clone(&self.interrupted);
-        self.runtime.spawn(async move {
+        self.runtime().spawn(async move {
             while int.recv().await.is_some() {
                 interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
             }
@@ -711,7 +728,7 @@ impl Host {
     pub fn spawn_run_signal_listener(self: &Arc<Self>) {
         use tokio::signal::unix::{signal, SignalKind};
         // Registered before this returns (see spawn_interrupt_listener).
-        let _entered = self.runtime.enter();
+        let _entered = self.runtime().enter();
         let (Ok(mut term), Ok(mut int)) = (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
@@ -719,7 +736,7 @@ impl Host {
             return;
         };
         let host = Arc::clone(self);
-        self.runtime.spawn(async move {
+        self.runtime().spawn(async move {
             let name = tokio::select! {
                 _ = term.recv() => "SIGTERM",
                 _ = int.recv() => "SIGINT",
