@@ -13,6 +13,7 @@ pub mod report;
 pub mod reports;
 pub mod stepper;
 pub mod timeline;
+pub mod update;
 
 use crate::config::{Config, Location};
 use crate::error::{Error, Result};
@@ -144,7 +145,6 @@ impl Host {
         args: BTreeMap<String, String>,
         evidence_dir: Option<PathBuf>,
     ) -> Result<Host> {
-
         let prefix = config
             .as_ref()
             .map_or("m4", |c| c.execution_prefix.as_str());

@@ -4,12 +4,12 @@
 
 use super::{Args, Failure, Primitive, Shape, Ty};
 use crate::host::json::from_json;
-use crate::host::{Fail, Host, Outcome, UpdateRecord};
+use crate::host::{Fail, Host, Outcome};
 use crate::infra::ecs::{self, WaitOptions, WaitTarget};
 use crate::rules::error_code::ErrorCode;
 use crate::rules::outcome::ProbeOutcome;
 use crate::rules::stability::StabilityPolicy;
-use crate::rules::update_guard::{self, Refusal, Request};
+use crate::rules::update_guard::{Refusal, Request};
 use rhai::{Dynamic, NativeCallContext};
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -188,160 +188,12 @@ fn refused(r: Refusal) -> Fail {
     Fail::error(r.code, r.message, r.help)
 }
 
-/// The guarded update of several services of one cluster: request-wide refusals (singleton law,
-/// held run, unsound M3 entry) end the call; then one batched DescribeServices, the task
-/// definitions concurrently (cached), the run-scope law per service, and the UpdateService calls
-/// concurrently (bounded). One row per service, in the order asked: its fields, or its refusal.
-fn guarded_updates(
-    host: &Host,
-    cluster: &str,
-    names: &[String],
-    request: Request,
-) -> Outcome<Vec<(String, Result<rhai::Map, Refusal>)>> {
-    let held = host.ledger().held();
-    if let Some(r) = names
-        .iter()
-        .find_map(|n| update_guard::refuse_request(n, request, held))
-    {
-        return Err(refused(r));
-    }
-    // Run scope comes from the declared entry only (blocks with its code when unsound).
-    let run_id = host.platform_run_id()?;
-    let key = host.entry_status()?.required_env_key.clone();
-    let aws = host.aws()?;
-    let (found, missing) = host
-        .call(ecs::describe_services(&aws.ecs, cluster, names))?
-        .map_err(|why| {
-            Fail::error(
-                ErrorCode::UpdateFailed,
-                why,
-                "check the cluster and credentials",
-            )
-        })?;
-    let by_name: BTreeMap<&str, &crate::rules::stability::ServiceView> =
-        found.iter().map(|s| (s.name.as_str(), s)).collect();
-    let arns: Vec<String> = found.iter().map(|s| s.task_definition.clone()).collect();
-    let tds = host.task_definitions(&arns);
-    let mut rows: Vec<(String, Result<rhai::Map, Refusal>)> = Vec::new();
-    for name in names {
-        let decided = match by_name.get(name.as_str()) {
-            None => Err(Refusal {
-                code: ErrorCode::UpdateFailed,
-                message: format!(
-                    "service `{name}` not found in `{cluster}`: {}",
-                    missing.join(", ")
-                ),
-                help: String::new(),
-            }),
-            Some(current) => match &tds[&current.task_definition] {
-                Err(why) => Err(Refusal {
-                    code: ErrorCode::UpdateFailed,
-                    message: why.to_string(),
-                    help: String::new(),
-                }),
-                Ok(td) => {
-                    match update_guard::refuse_launch(name, request, key.as_deref(), &run_id, td) {
-                        Some(r) => Err(r),
-                        None => {
-                            let mut m = rhai::Map::new();
-                            m.insert("service".into(), name.clone().into());
-                            m.insert(
-                                "previous_desired_count".into(),
-                                (current.desired_count as i64).into(),
-                            );
-                            m.insert("desired_count".into(), request.desired_count.into());
-                            m.insert(
-                                "task_definition".into(),
-                                current.task_definition.clone().into(),
-                            );
-                            Ok(m)
-                        }
-                    }
-                }
-            },
-        };
-        rows.push((name.clone(), decided));
-    }
-    if host.plan() {
-        for (name, row) in rows.iter_mut() {
-            if let Ok(m) = row {
-                let line = format!(
-                    "would update {cluster}/{name}: desired count {} -> {}",
-                    m["previous_desired_count"], request.desired_count
-                );
-                host.would_do.lock().expect("plan lock").push(line.clone());
-                m.insert("performed".into(), false.into());
-                m.insert("would_do".into(), line.into());
-            }
-        }
-        return Ok(rows);
-    }
-    // Fail closed across the batch: once one service is refused, the call holds, so none of the
-    // others is started either (as a run that holds takes no further action).
-    if let Some((first, Err(r))) = rows.iter().find(|(_, r)| r.is_err()) {
-        let why = format!("`{first}` was refused ({})", r.code);
-        for (name, row) in rows.iter_mut() {
-            if row.is_ok() {
-                *row = Err(Refusal {
-                    code: ErrorCode::Held,
-                    message: format!(
-                        "refused to update `{name}`: not sent, because {why} in the same call"
-                    ),
-                    help: "fix the refused service and start a new execution".into(),
-                });
-            }
-        }
-        return Ok(rows);
-    }
-    let sends = rows.iter().filter(|(_, r)| r.is_ok()).map(|(name, _)| {
-        let ecs = &aws.ecs;
-        async move {
-            let at = chrono::Utc::now();
-            let result =
-                ecs::update_desired_count(ecs, cluster, name, request.desired_count as i32).await;
-            (name.clone(), at, result)
-        }
-    });
-    let sent = host.block_on(crate::host::bounded(sends));
-    for (name, at, result) in sent {
-        let row = rows.iter_mut().find(|(n, _)| *n == name).expect("asked");
-        let Ok(m) = &mut row.1 else { continue };
-        match result {
-            Err(why) => {
-                row.1 = Err(Refusal {
-                    code: ErrorCode::UpdateFailed,
-                    message: why.to_string(),
-                    help: "see the service events in the ECS console".into(),
-                });
-            }
-            Ok(after) => {
-                host.record_update(
-                    &name,
-                    UpdateRecord {
-                        cluster: cluster.to_owned(),
-                        at,
-                        task_definition: m["task_definition"].to_string(),
-                        desired_count: request.desired_count,
-                    },
-                );
-                m.insert("performed".into(), true.into());
-                m.insert(
-                    "updated_at".into(),
-                    at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string().into(),
-                );
-                m.insert("service_after".into(), to_map(&after));
-            }
-        }
-    }
-    Ok(rows)
-}
-
 fn update_service(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let (cluster, service) = (args.str(0), args.str(1));
     let request = update_request(&args.map(2), "ecs_update_service")?;
-    let mut rows = guarded_updates(host, &cluster, std::slice::from_ref(&service), request)?;
+    let mut rows = host.guarded_updates(&cluster, std::slice::from_ref(&service), request)?;
     match rows.pop().map(|(_, r)| r) {
-        Some(Ok(m)) => Ok(m.into()),
+        Some(Ok(row)) => Ok(to_map(&row)),
         Some(Err(r)) => Err(refused(r)),
         None => Err(Fail::error(
             ErrorCode::UpdateFailed,
@@ -355,7 +207,7 @@ fn update_services(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outco
     let cluster = args.str(0);
     let services = names(args.array(1), "service names")?;
     let request = update_request(&args.map(2), "ecs_update_services")?;
-    let rows = guarded_updates(host, &cluster, &services, request)?;
+    let rows = host.guarded_updates(&cluster, &services, request)?;
     let refused: Vec<String> = rows
         .iter()
         .filter_map(|(n, r)| r.as_ref().err().map(|e| format!("{n}: {}", e.code)))
@@ -364,7 +216,7 @@ fn update_services(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outco
         .into_iter()
         .map(|(name, row)| {
             let mut m = match row {
-                Ok(m) => m,
+                Ok(row) => to_map(&row).cast::<rhai::Map>(),
                 Err(r) => {
                     let mut m = rhai::Map::new();
                     m.insert("service".into(), name.into());

@@ -1,0 +1,300 @@
+//! The guarded service update, the tool's most important rule, as the host carries it out: the
+//! request-wide refusals (singleton law, held run; `rules::update_guard`), the run scope from the
+//! declared entry only (its block when unsound), one batched DescribeServices, the task
+//! definitions concurrently (cached), the run-scope law per service, fail closed across the batch,
+//! then the UpdateService calls concurrently (bounded), each recorded so later waits count stops
+//! from it. Under --plan nothing is sent and each row says what would be.
+
+use crate::host::{Fail, Host, Outcome, UpdateRecord};
+use crate::infra::ecs;
+use crate::rules::error_code::ErrorCode;
+use crate::rules::stability::ServiceView;
+use crate::rules::update_guard::{self, Refusal, Request};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One service's row of a guarded update.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpdateRow {
+    pub service: String,
+    pub previous_desired_count: i64,
+    pub desired_count: i64,
+    /// The task definition in force when the update was asked.
+    pub task_definition: String,
+    pub performed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub would_do: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_after: Option<ServiceView>,
+}
+
+/// Each asked service, in the order asked: its row, or why it was refused.
+pub type UpdateRows = Vec<(String, Result<UpdateRow, Refusal>)>;
+
+impl Host {
+    /// The guarded update of several services of one cluster (see the module doc). A refusal of
+    /// the whole request is an error; a refusal of one service is its row's.
+    pub fn guarded_updates(
+        &self,
+        cluster: &str,
+        names: &[String],
+        request: Request,
+    ) -> Outcome<UpdateRows> {
+        let held = self.ledger().held();
+        if let Some(r) = names
+            .iter()
+            .find_map(|n| update_guard::refuse_request(n, request, held))
+        {
+            return Err(Fail::error(r.code, r.message, r.help));
+        }
+        // Run scope comes from the declared entry only (blocks with its code when unsound).
+        let run_id = self.platform_run_id()?;
+        let key = self.entry_status()?.required_env_key.clone();
+        let aws = self.aws()?;
+        let (found, missing) = self
+            .call(ecs::describe_services(&aws.ecs, cluster, names))?
+            .map_err(|why| {
+                Fail::error(
+                    ErrorCode::UpdateFailed,
+                    why,
+                    "check the cluster and credentials",
+                )
+            })?;
+        let by_name: BTreeMap<&str, &ServiceView> =
+            found.iter().map(|s| (s.name.as_str(), s)).collect();
+        let arns: Vec<String> = found.iter().map(|s| s.task_definition.clone()).collect();
+        let tds = self.task_definitions(&arns);
+        let mut rows: UpdateRows = Vec::new();
+        for name in names {
+            let decided = match by_name.get(name.as_str()) {
+                None => Err(Refusal {
+                    code: ErrorCode::UpdateFailed,
+                    message: format!(
+                        "service `{name}` not found in `{cluster}`: {}",
+                        missing.join(", ")
+                    ),
+                    help: String::new(),
+                }),
+                Some(current) => match &tds[&current.task_definition] {
+                    Err(why) => Err(Refusal {
+                        code: ErrorCode::UpdateFailed,
+                        message: why.to_string(),
+                        help: String::new(),
+                    }),
+                    Ok(td) => match update_guard::refuse_launch(
+                        name,
+                        request,
+                        key.as_deref(),
+                        &run_id,
+                        td,
+                    ) {
+                        Some(r) => Err(r),
+                        None => Ok(UpdateRow {
+                            service: name.clone(),
+                            previous_desired_count: current.desired_count as i64,
+                            desired_count: request.desired_count,
+                            task_definition: current.task_definition.clone(),
+                            performed: false,
+                            updated_at: None,
+                            would_do: None,
+                            service_after: None,
+                        }),
+                    },
+                },
+            };
+            rows.push((name.clone(), decided));
+        }
+        if self.plan() {
+            for (name, row) in rows.iter_mut() {
+                if let Ok(r) = row {
+                    let line = format!(
+                        "would update {cluster}/{name}: desired count {} -> {}",
+                        r.previous_desired_count, request.desired_count
+                    );
+                    self.would_do.lock().expect("plan lock").push(line.clone());
+                    r.would_do = Some(line);
+                }
+            }
+            return Ok(rows);
+        }
+        // Fail closed across the batch: once one service is refused, the call holds, so none of
+        // the others is started either (as a run that holds takes no further action).
+        if let Some((first, Err(r))) = rows.iter().find(|(_, r)| r.is_err()) {
+            let why = format!("`{first}` was refused ({})", r.code);
+            for (name, row) in rows.iter_mut() {
+                if row.is_ok() {
+                    *row = Err(Refusal {
+                        code: ErrorCode::Held,
+                        message: format!(
+                            "refused to update `{name}`: not sent, because {why} in the same call"
+                        ),
+                        help: "fix the refused service and start a new execution".into(),
+                    });
+                }
+            }
+            return Ok(rows);
+        }
+        let sends = rows.iter().filter(|(_, r)| r.is_ok()).map(|(name, _)| {
+            let ecs = &aws.ecs;
+            async move {
+                let at = chrono::Utc::now();
+                let result =
+                    ecs::update_desired_count(ecs, cluster, name, request.desired_count as i32)
+                        .await;
+                (name.clone(), at, result)
+            }
+        });
+        // Sent once begun: Ctrl-C does not abandon an update in flight.
+        let sent = self.block_on(crate::host::bounded(sends));
+        for (name, at, result) in sent {
+            let Some(row) = rows.iter_mut().find(|(n, _)| *n == name) else {
+                continue;
+            };
+            let Ok(r) = &mut row.1 else { continue };
+            match result {
+                Err(why) => {
+                    row.1 = Err(Refusal {
+                        code: ErrorCode::UpdateFailed,
+                        message: why.to_string(),
+                        help: "see the service events in the ECS console".into(),
+                    });
+                }
+                Ok(after) => {
+                    self.record_update(
+                        &name,
+                        UpdateRecord {
+                            cluster: cluster.to_owned(),
+                            at,
+                            task_definition: r.task_definition.clone(),
+                            desired_count: request.desired_count,
+                        },
+                    );
+                    r.performed = true;
+                    r.updated_at = Some(at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
+                    r.service_after = Some(after);
+                }
+            }
+        }
+        Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::host::Mode;
+
+    /// A host over a throwaway environment whose entry artifacts are `verdict` (M3's verdict)
+    /// and a matching handoff pack; no AWS endpoint is ever reached by the refusals tested here.
+    fn host(verdict: &str, plan: bool) -> (tempfile::TempDir, Host) {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+        write("handles.registry.toml", "");
+        write("outputs.json", "{}");
+        write(
+            "verdict.json",
+            &format!(
+                r#"{{"verdict": "{verdict}", "platform_run_id": "p1", "m3_execution_id": "m3_20260213T221631Z"}}"#
+            ),
+        );
+        write(
+            "handoff.json",
+            r#"{"platform_run_id": "p1", "m3_execution_id": "m3_20260213T221631Z", "required_platform_run_id_env_key": "REQUIRED_PLATFORM_RUN_ID"}"#,
+        );
+        write(
+            "env.toml",
+            "[aws]\nregion = \"eu-west-2\"\nendpoint_url = \"http://127.0.0.1:9\"\n\
+             [inputs]\nhandles_registry = \"handles.registry.toml\"\nterraform_outputs = \"outputs.json\"\n\
+             [entry]\nverdict = \"verdict.json\"\nhandoff = \"handoff.json\"\n\
+             [evidence]\nlocal_root = \"runs\"\nbucket_handle = \"S3_EVIDENCE_BUCKET\"\nenvironment = \"t\"\n",
+        );
+        let config = Config::load(&dir.path().join("env.toml")).unwrap();
+        let mode = Mode {
+            plan,
+            ..Mode::default()
+        };
+        let host = Host::new(Some(config), mode, BTreeMap::new(), None).unwrap();
+        host.declare_entry(
+            crate::rules::entry::Entry {
+                from: "M3".into(),
+                handoff_name: "M4 handoff pack".into(),
+                required_verdict: "ADVANCE_TO_M4".into(),
+                execution_field: "m3_execution_id".into(),
+                agree: vec!["platform_run_id".into(), "m3_execution_id".into()],
+                env_key_field: "required_platform_run_id_env_key".into(),
+                blocker: "M4A-B1".into(),
+            },
+            None,
+        )
+        .unwrap();
+        (dir, host)
+    }
+
+    fn start() -> Request {
+        Request {
+            desired_count: 1,
+            restore: false,
+        }
+    }
+
+    fn code(f: Fail) -> String {
+        match f {
+            Fail::Error { code, .. } => code.to_owned(),
+            Fail::Block(b) => format!("block {}", b.code),
+            Fail::Rhai(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_count_but_one_is_refused_before_anything_is_asked() {
+        let (_dir, host) = host("ADVANCE_TO_M4", false);
+        let r = host.guarded_updates(
+            "c",
+            &["s".into()],
+            Request {
+                desired_count: 2,
+                restore: false,
+            },
+        );
+        assert_eq!(code(r.unwrap_err()), "NOT_SINGLETON");
+    }
+
+    #[test]
+    fn a_held_run_sends_nothing() {
+        let (_dir, host) = host("ADVANCE_TO_M4", false);
+        host.ledger().record("M4A-B2", "an earlier phase held");
+        assert_eq!(
+            code(
+                host.guarded_updates("c", &["s".into()], start())
+                    .unwrap_err()
+            ),
+            "HELD"
+        );
+    }
+
+    #[test]
+    fn an_unsound_entry_blocks_with_its_code_in_plan_mode_too() {
+        for plan in [false, true] {
+            let (_dir, host) = host("HOLD_M3", plan);
+            let r = host.guarded_updates("c", &["s".into()], start());
+            assert_eq!(code(r.unwrap_err()), "block M4A-B1", "plan {plan}");
+            assert!(host.ledger().held());
+        }
+    }
+
+    /// The one-shot launch keeps the same two host guards, before anything is asked of ECS.
+    #[test]
+    fn a_one_shot_task_is_refused_after_a_hold_and_blocked_by_an_unsound_entry() {
+        let ask = crate::host::one_shot::RunAsk::default();
+        let (_dir, held) = host("ADVANCE_TO_M4", false);
+        held.ledger().record("M5C-B1", "an earlier phase held");
+        let r = held.run_one_shot("c", "td", &ask);
+        assert_eq!(code(r.err().unwrap()), "HELD");
+        let (_dir, unsound) = host("HOLD_M3", true);
+        let r = unsound.run_one_shot("c", "td", &ask);
+        assert_eq!(code(r.err().unwrap()), "block M4A-B1");
+    }
+}
