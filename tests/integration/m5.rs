@@ -2,8 +2,9 @@
 //! one tenant of dev_min, through the binary. ADVANCE_TO_M6 with every M5 artifact local and in S3
 //! with matching hashes; HOLD_M5 with the right code and no later action for each cause (M4 held,
 //! handoff missing, verdict tampered, seed exits 1, checker writes nothing, a once-off task
-//! already running, a job over its budget, a job stuck pending, a daemon gone); M5 stepped in the
-//! REPL; --plan starts no task and writes nothing durable.
+//! already running, a job over its budget, a job stuck pending, a daemon on another task
+//! definition, a daemon gone); Ctrl-C during a job; M5 stepped in the REPL; --plan starts no task
+//! and writes nothing durable.
 
 use crate::runbook::{next_execution_second, Tenant};
 use crate::substrate::{clients, control};
@@ -350,6 +351,23 @@ fn m5_holds_with_the_right_code_and_takes_no_later_action() {
     )
     .unwrap();
     oneshot(&t, "seed", serde_json::json!({}));
+
+    // A daemon now runs another task definition than the one M4 started it on (drift).
+    let run_id = format!("platform_{}", t.name);
+    t.replace_task_definition(
+        "decision-df",
+        &[("REQUIRED_PLATFORM_RUN_ID", run_id.as_str())],
+    );
+    let out = m5(&t, &m4, &[]);
+    assert_m5_hold(&out, "M5C-B2", "M5.C");
+    assert!(
+        out.json()["blockers"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("decision-df"),
+        "{}",
+        out.json()["blockers"]
+    );
 
     // One of M4's daemons is gone: not the posture M5 may run beside.
     block_on(
