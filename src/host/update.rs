@@ -217,19 +217,8 @@ mod tests {
             ..Mode::default()
         };
         let host = Host::new(Some(config), mode, BTreeMap::new(), None).unwrap();
-        host.declare_entry(
-            crate::rules::entry::Entry {
-                from: "M3".into(),
-                handoff_name: "M4 handoff pack".into(),
-                required_verdict: "ADVANCE_TO_M4".into(),
-                execution_field: "m3_execution_id".into(),
-                agree: vec!["platform_run_id".into(), "m3_execution_id".into()],
-                env_key_field: "required_platform_run_id_env_key".into(),
-                blocker: "M4A-B1".into(),
-            },
-            None,
-        )
-        .unwrap();
+        host.declare_entry(crate::rules::entry::m4_example(), None)
+            .unwrap();
         (dir, host)
     }
 

@@ -207,6 +207,20 @@ pub fn judge(
     status
 }
 
+/// M4's entry from M3, as scripts/m4/contract.rhai declares it, for unit tests.
+#[cfg(test)]
+pub fn m4_example() -> Entry {
+    Entry {
+        from: "M3".into(),
+        handoff_name: "M4 handoff pack".into(),
+        required_verdict: "ADVANCE_TO_M4".into(),
+        execution_field: "m3_execution_id".into(),
+        agree: vec!["platform_run_id".into(), "m3_execution_id".into()],
+        env_key_field: "required_platform_run_id_env_key".into(),
+        blocker: "M4A-B1".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,17 +236,8 @@ mod tests {
         )
     }
 
-    /// M4's entry from M3, as scripts/m4/contract.rhai declares it.
     fn m4() -> Entry {
-        Entry {
-            from: "M3".into(),
-            handoff_name: "M4 handoff pack".into(),
-            required_verdict: "ADVANCE_TO_M4".into(),
-            execution_field: "m3_execution_id".into(),
-            agree: vec!["platform_run_id".into(), "m3_execution_id".into()],
-            env_key_field: "required_platform_run_id_env_key".into(),
-            blocker: "M4A-B1".into(),
-        }
+        m4_example()
     }
 
     fn judge_pair(v: Value, h: Value) -> EntryStatus {

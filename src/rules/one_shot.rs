@@ -207,31 +207,11 @@ pub fn client_token(execution_id: &str, family: &str) -> String {
 mod tests {
     use super::*;
     use crate::rules::stability::ContainerStateView;
-    use crate::rules::task_definition::ContainerView;
 
     const KEY: &str = "REQUIRED_PLATFORM_RUN_ID";
 
     fn td(scope: Option<&str>) -> TaskDefinitionView {
-        TaskDefinitionView {
-            arn: "arn:aws:ecs:eu-west-2:1:task-definition/oracle-seed:3".into(),
-            family: "oracle-seed".into(),
-            revision: 3,
-            network_mode: Some("awsvpc".into()),
-            task_role_arn: None,
-            execution_role_arn: None,
-            containers: vec![ContainerView {
-                name: "oracle-seed".into(),
-                image: "i".into(),
-                essential: true,
-                environment: scope
-                    .map(|v| BTreeMap::from([(KEY.to_owned(), v.to_owned())]))
-                    .unwrap_or_default(),
-                secrets: vec![],
-                log_driver: None,
-                log_options: BTreeMap::new(),
-                health_check: None,
-            }],
-        }
+        crate::rules::task_definition::example("oracle-seed", KEY, scope)
     }
 
     fn ctx<'a>(held: bool, live: &'a [String]) -> LaunchContext<'a> {

@@ -70,3 +70,29 @@ pub fn run_scope_problem(td: &TaskDefinitionView, key: &str, value: &str) -> Opt
     }
     None
 }
+
+/// A one-container task definition of `family` whose container carries `key=scope` (or not), for
+/// the unit tests of the rules that read it.
+#[cfg(test)]
+pub fn example(family: &str, key: &str, scope: Option<&str>) -> TaskDefinitionView {
+    TaskDefinitionView {
+        arn: format!("arn:aws:ecs:eu-west-2:123456789012:task-definition/{family}:1"),
+        family: family.to_owned(),
+        revision: 1,
+        network_mode: Some("awsvpc".into()),
+        task_role_arn: None,
+        execution_role_arn: None,
+        containers: vec![ContainerView {
+            name: family.to_owned(),
+            image: "i".into(),
+            essential: true,
+            environment: scope
+                .map(|v| BTreeMap::from([(key.to_owned(), v.to_owned())]))
+                .unwrap_or_default(),
+            secrets: vec![],
+            log_driver: None,
+            log_options: BTreeMap::new(),
+            health_check: None,
+        }],
+    }
+}

@@ -103,32 +103,11 @@ pub fn run_scope_refusal(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::task_definition::ContainerView;
-    use std::collections::BTreeMap;
 
     const KEY: &str = "REQUIRED_PLATFORM_RUN_ID";
 
     fn td(scope: Option<&str>) -> TaskDefinitionView {
-        TaskDefinitionView {
-            arn: "arn:td:1".into(),
-            family: "f".into(),
-            revision: 1,
-            network_mode: None,
-            task_role_arn: None,
-            execution_role_arn: None,
-            containers: vec![ContainerView {
-                name: "daemon".into(),
-                image: "i".into(),
-                essential: true,
-                environment: scope
-                    .map(|v| BTreeMap::from([(KEY.to_owned(), v.to_owned())]))
-                    .unwrap_or_default(),
-                secrets: vec![],
-                log_driver: None,
-                log_options: BTreeMap::new(),
-                health_check: None,
-            }],
-        }
+        crate::rules::task_definition::example("f", KEY, scope)
     }
 
     fn start() -> Request {

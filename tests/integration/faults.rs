@@ -349,14 +349,7 @@ fn sigterm_ends_the_run_as_a_recorded_hold() {
         "{:?}",
         stopped.elapsed()
     );
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let json: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let json = crate::support::summary_of(&out, 3);
     let b = &json["blockers"][0];
     assert_eq!(b["code"], "RUN-INTERRUPTED", "{json}");
     assert!(b["reason"].as_str().unwrap().contains("SIGTERM"), "{json}");

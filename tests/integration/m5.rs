@@ -49,32 +49,8 @@ fn oneshot(t: &Tenant, stage: &str, behaviour: serde_json::Value) {
 
 /// A HOLD_M5 with `code` first, in `phase`, and nothing after it but the verdict (SKIP).
 fn assert_m5_hold(out: &Outcome, code: &str, phase: &str) {
-    out.status(3);
+    crate::runbook::assert_runbook_hold(out, ("HOLD_M5", "M5.G"), code, phase);
     let json = out.json();
-    assert_eq!(json["verdict"], "HOLD_M5", "{}", out.stdout);
-    let first = &json["blockers"][0];
-    assert_eq!(
-        (
-            first["code"].as_str().unwrap(),
-            first["phase"].as_str().unwrap()
-        ),
-        (code, phase),
-        "{}\n{}",
-        json["blockers"],
-        out.stderr
-    );
-    let mut after = false;
-    for p in json["phases"].as_array().unwrap() {
-        let id = p["phase"].as_str().unwrap();
-        if after && id != "M5.G" {
-            assert_eq!(p["status"], "SKIP", "{id} acted after {phase} held");
-        }
-        if id == phase {
-            assert_eq!(p["status"], "HOLD");
-            after = true;
-        }
-    }
-    assert!(after, "{phase} did not run: {}", out.stdout);
     assert!(
         json["artifacts"]["m5_g_verdict_snapshot"].is_object(),
         "the verdict is still published"
@@ -451,19 +427,11 @@ fn m5_plan_rehearses_every_job_and_changes_nothing() {
         "only the unproven predicates hold a rehearsal: {}",
         json["blockers"]
     );
-    let would: Vec<&str> = json["would_do"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|w| w.as_str())
-        .collect();
     assert_eq!(
-        would
-            .iter()
-            .filter(|w| w.starts_with("would run a task of"))
-            .count(),
+        out.would_do_count("would run a task of"),
         3,
-        "{would:?}"
+        "{}",
+        json["would_do"]
     );
     assert!(oracle_tasks(&t, aws_sdk_ecs::types::DesiredStatus::Stopped).is_empty());
     assert!(oracle_tasks(&t, aws_sdk_ecs::types::DesiredStatus::Running).is_empty());
@@ -524,14 +492,7 @@ fn ctrl_c_during_a_job_stops_its_task_and_the_stop_is_in_the_evidence() {
     }
     crate::support::signal(&child, "INT");
     let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let json: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let json = crate::support::summary_of(&out, 3);
     assert_eq!(json["verdict"], "HOLD_M5");
     assert_eq!(json["blockers"][0]["code"], "RUN-INTERRUPTED", "{json}");
     assert_eq!(json["blockers"][0]["phase"], "M5.E");

@@ -440,9 +440,15 @@ pub(crate) fn first_blocker(out: &Outcome) -> (String, String) {
 /// A HOLD with `code` first, the verdict snapshot still published, and nothing after `phase` run
 /// (every later phase SKIP, except the verdict).
 pub(crate) fn assert_hold(out: &Outcome, code: &str, phase: &str) {
+    assert_runbook_hold(out, ("HOLD_M4", "M4.I"), code, phase);
+}
+
+/// A runbook's HOLD (`verdict` = the hold verdict and the phase that decides it) with `code`
+/// first, in `phase`, and nothing after `phase` but the verdict phase run (every other SKIP).
+pub(crate) fn assert_runbook_hold(out: &Outcome, verdict: (&str, &str), code: &str, phase: &str) {
     out.status(3);
     let json = out.json();
-    assert_eq!(json["verdict"], "HOLD_M4", "{}", out.stdout);
+    assert_eq!(json["verdict"], verdict.0, "{}", out.stdout);
     assert_eq!(
         first_blocker(out),
         (code.to_owned(), phase.to_owned()),
@@ -453,7 +459,7 @@ pub(crate) fn assert_hold(out: &Outcome, code: &str, phase: &str) {
     let mut after = false;
     for p in json["phases"].as_array().unwrap() {
         let id = p["phase"].as_str().unwrap();
-        if after && id != "M4.I" {
+        if after && id != verdict.1 {
             assert_eq!(
                 p["status"], "SKIP",
                 "{id} acted after {phase} held: {}",
@@ -465,6 +471,7 @@ pub(crate) fn assert_hold(out: &Outcome, code: &str, phase: &str) {
             after = true;
         }
     }
+    assert!(after, "{phase} did not run: {}", out.stdout);
 }
 
 #[test]
@@ -563,19 +570,7 @@ fn plan_rehearsal_changes_nothing_and_lists_what_m4f_would_change() {
         "M4I-B2",
         "only the unproven predicates hold a rehearsal"
     );
-    let would: Vec<&str> = json["would_do"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|w| w.as_str())
-        .collect();
-    assert_eq!(
-        would
-            .iter()
-            .filter(|w| w.starts_with("would update"))
-            .count(),
-        13
-    );
+    assert_eq!(out.would_do_count("would update"), 13);
     assert!(t.bucket_keys().is_empty(), "nothing written durably");
     assert_eq!(t.desired_counts(), vec![0, 0, 0, 0]);
 }

@@ -447,6 +447,20 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// How many of the JSON summary's would-do lines (a --plan run) start with `prefix`.
+    pub fn would_do_count(&self, prefix: &str) -> usize {
+        self.json()["would_do"]
+            .as_array()
+            .map(|lines| {
+                lines
+                    .iter()
+                    .filter_map(|w| w.as_str())
+                    .filter(|w| w.starts_with(prefix))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
     fn shown(&self) -> String {
         format!(
             "--- exit {}\n--- stdout\n{}--- stderr\n{}",
@@ -544,6 +558,18 @@ fn validate_summary(line: &str) {
         "the summary does not match docs/run-summary.schema.json: {}\n{line}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The JSON summary (last stdout line) of a background run, which must have exited `code`.
+pub fn summary_of(out: &std::process::Output, code: i32) -> serde_json::Value {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
 }
 
 /// Sends `signal` (INT, TERM, ...) to a process a test started, by its PID.
