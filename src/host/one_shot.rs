@@ -256,7 +256,9 @@ impl Host {
             return (record, None);
         };
         // The interrupt that asked for this stop is consumed here; a new one ends the wait for it.
-        self.interrupted.store(false, Ordering::SeqCst);
+        if cause == "interrupted" {
+            self.interrupted.store(false, Ordering::SeqCst);
+        }
         if let Err(why) = self.block_on(ecs_tasks::stop_task(&aws.ecs, cluster, arn, &reason)) {
             record.error = Some(why.to_string());
             return (record, None);

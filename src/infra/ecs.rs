@@ -317,8 +317,6 @@ pub struct ServiceWait {
     /// Not asked for in this wait, but started earlier by this execution and watched until the
     /// bring-up window closes: a failure here is a late failure.
     pub watched: bool,
-    /// When this wait first saw the service's final failure (UTC), if it failed.
-    pub failed_at: Option<DateTime<Utc>>,
     pub desired_count: i32,
     pub running_count: i32,
     pub pending_count: i32,
@@ -512,9 +510,8 @@ pub async fn wait_stable(
                             format!("service not found: {name}"),
                         );
                         r.watched = targets[&short].watched;
-                        r.failed_at = Some(Utc::now());
                         r.timeline.update_sent_at = targets[&short].update_sent_at;
-                        r.timeline.failed_at = r.failed_at;
+                        r.timeline.failed_at = Some(Utc::now());
                         tracker.result = Some(r);
                     }
                 }
@@ -692,10 +689,11 @@ fn judge_poll(
             soak.as_millis()
         );
     }
-    let previous_failure = tracker
-        .result
-        .as_ref()
-        .and_then(|r| r.failed_at.filter(|_| r.outcome.is_final_failure()));
+    let previous_failure = tracker.result.as_ref().and_then(|r| {
+        r.timeline
+            .failed_at
+            .filter(|_| r.outcome.is_final_failure())
+    });
     let primary = service.deployments.iter().find(|d| d.status == "PRIMARY");
     let mut events = stability::events_since(service, policy.window_start());
     events.truncate(20);
@@ -724,7 +722,6 @@ fn judge_poll(
         stable: soaked,
         reason,
         watched: target.watched,
-        failed_at,
         desired_count: service.desired_count,
         running_count: service.running_count,
         pending_count: service.pending_count,
@@ -759,7 +756,6 @@ impl ServiceWait {
             stable: false,
             reason,
             watched: false,
-            failed_at: None,
             desired_count: 0,
             running_count: 0,
             pending_count: 0,

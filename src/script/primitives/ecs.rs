@@ -569,7 +569,7 @@ pub const PRIMITIVES: &[Primitive] = &[
               started, as the last successful poll listed them (ecs_standalone_tasks without \
               another round trip; () when no poll succeeded). Options: timeout_ms, soak_ms, crash_threshold, \
               placement_grace_ms (defaults from [ecs]), desired_counts (name -> 0 | 1, for a \
-              rollback). services: name -> #{outcome, stable, reason, watched, failed_at, \
+              rollback). services: name -> #{outcome, stable, reason, watched, \
               counts, primary_task_definition, rollout_state, failed_tasks, \
               deployment_controller, task_arns, task_states, health, health_checks, soak_ms, \
               soak_bound, stops, events_since_update, placement_problem, timeline: \
