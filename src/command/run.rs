@@ -138,6 +138,26 @@ pub fn run(args: RunArgs) -> Result<i32> {
     host.record_source(&args.script);
     let started = Instant::now();
     let result = engine.run_ast(&ast);
+    // A runbook that stops before its first phase because the operator's --set is missing or
+    // names no execution is bad input: one clear error and exit 2, not a script fault.
+    if let Err(err) = &result {
+        let code = report::uncaught_code(err);
+        let before_any_phase = {
+            let ledger = host.ledger();
+            ledger.phases.is_empty() && !ledger.gate_used && ledger.blockers.is_empty()
+        };
+        if before_any_phase
+            && matches!(
+                code.as_deref(),
+                Some("ARG_MISSING") | Some("BAD_ARTIFACT_NAME")
+            )
+        {
+            return Err(Error::usage(
+                report::describe_rhai_error(err),
+                "pass the runbook's arguments with --set KEY=VALUE (see the comment at the top of the runbook)",
+            ));
+        }
+    }
     let fault = match result {
         Ok(()) => None,
         Err(err) if report::is_block(&err) => None,

@@ -157,7 +157,14 @@ impl Host {
         if let Some(r) = one_shot::refuse_run(&ctx, &td, &ask.environment) {
             return Err(Self::refused(r));
         }
-        let key = key.expect("refuse_run checked the key");
+        let Some(key) = key else {
+            // refuse_run refuses a missing key; this keeps the host fail-closed on its own.
+            return Err(Fail::error(
+                ErrorCode::RunScopeMissing,
+                "the entry's handoff pack names no run-scope env key",
+                "",
+            ));
+        };
         if self.plan() {
             let line = format!(
                 "would run a task of {} in {cluster} with {key}={run_id}",

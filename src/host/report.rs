@@ -44,6 +44,22 @@ fn position_text(pos: rhai::Position) -> String {
 }
 
 /// One readable sentence for a Rhai error, using our error maps where the payload is one.
+/// The catchable code of an error nobody caught (`#{code, message, help}`), through the calls
+/// and modules it passed.
+pub fn uncaught_code(err: &EvalAltResult) -> Option<String> {
+    match err {
+        EvalAltResult::ErrorRuntime(payload, _) if payload.is_map() => {
+            let map = payload.clone().cast::<rhai::Map>();
+            (!map.contains_key(BLOCK_MARKER))
+                .then(|| map.get("code").map(|c| c.to_string()))
+                .flatten()
+        }
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
+        | EvalAltResult::ErrorInModule(_, inner, _) => uncaught_code(inner),
+        _ => None,
+    }
+}
+
 pub fn describe_rhai_error(err: &EvalAltResult) -> String {
     match err {
         EvalAltResult::ErrorRuntime(payload, pos) | EvalAltResult::ErrorTerminated(payload, pos)

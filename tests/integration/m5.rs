@@ -522,3 +522,28 @@ fn ctrl_c_during_a_job_stops_its_task_and_the_stop_is_in_the_evidence() {
         "the checker never started"
     );
 }
+
+#[test]
+fn m5_without_a_valid_m4_execution_is_a_usage_error_before_anything_runs() {
+    let env = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/dev_min/local-m5.toml"
+    );
+    Run::new()
+        .args(["run", M5, "--env", env])
+        .run()
+        .status(2)
+        .stderr_has("no value for `m4_execution`");
+    Run::new()
+        .args([
+            "run",
+            M5,
+            "--env",
+            env,
+            "--set",
+            "m4_execution=last-tuesday",
+        ])
+        .run()
+        .status(2)
+        .stderr_has("`last-tuesday`/`m4_i_verdict_snapshot` is not an execution id");
+}
