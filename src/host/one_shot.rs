@@ -130,12 +130,9 @@ impl Host {
         task_definition: &str,
         ask: &RunAsk,
     ) -> Outcome<Started> {
-        if self.ledger().held() {
-            return Err(Fail::error(
-                ErrorCode::Held,
-                format!("refused to start a task of `{task_definition}`: the run already holds a blocker, later sub-phases take no action"),
-                "fix the cause and start a new execution",
-            ));
+        let held = self.ledger().held();
+        if let Some(r) = one_shot::refuse_held(task_definition, held) {
+            return Err(Self::refused(r));
         }
         let run_id = self.platform_run_id()?;
         let key = self.entry_status()?.required_env_key.clone();
@@ -149,7 +146,6 @@ impl Host {
         })?;
         let live = self.live_families();
         let ctx = LaunchContext {
-            held: false,
             key: key.as_deref(),
             run_id: &run_id,
             live_families: &live,

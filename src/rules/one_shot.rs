@@ -23,9 +23,22 @@ fn refusal(code: ErrorCode, message: String, help: impl Into<String>) -> Refusal
     }
 }
 
-/// What the host knows when a script asks to start a one-shot task.
+/// A run that holds a blocker starts nothing; asked first, before the entry is judged or ECS is
+/// asked about the task definition.
+pub fn refuse_held(task_definition: &str, held: bool) -> Option<Refusal> {
+    held.then(|| {
+        refusal(
+            ErrorCode::Held,
+            format!(
+                "refused to start a task of `{task_definition}`: the run already holds a blocker, later sub-phases take no action"
+            ),
+            "fix the cause and start a new execution",
+        )
+    })
+}
+
+/// What the host knows when a script asks to start a one-shot task (past `refuse_held`).
 pub struct LaunchContext<'a> {
-    pub held: bool,
     /// The run-scope key the entry's handoff names.
     pub key: Option<&'a str>,
     pub run_id: &'a str,
@@ -33,22 +46,13 @@ pub struct LaunchContext<'a> {
     pub live_families: &'a [String],
 }
 
-/// Refuses a RunTask the laws forbid; `environment` is what the script asks to add.
+/// Refuses a RunTask the run-scope and no-parallel laws forbid; `environment` is what the script
+/// asks to add.
 pub fn refuse_run(
     ctx: &LaunchContext,
     td: &TaskDefinitionView,
     environment: &BTreeMap<String, String>,
 ) -> Option<Refusal> {
-    if ctx.held {
-        return Some(refusal(
-            ErrorCode::Held,
-            format!(
-                "refused to start a task of `{}`: the run already holds a blocker, later sub-phases take no action",
-                td.family
-            ),
-            "fix the cause and start a new execution",
-        ));
-    }
     let Some(key) = ctx.key else {
         return Some(refusal(
             ErrorCode::RunScopeMissing,
@@ -214,9 +218,8 @@ mod tests {
         crate::rules::task_definition::example("oracle-seed", KEY, scope)
     }
 
-    fn ctx<'a>(held: bool, live: &'a [String]) -> LaunchContext<'a> {
+    fn ctx<'a>(live: &'a [String]) -> LaunchContext<'a> {
         LaunchContext {
-            held,
             key: Some(KEY),
             run_id: "p1",
             live_families: live,
@@ -226,7 +229,7 @@ mod tests {
     #[test]
     fn a_sound_launch_is_allowed_and_injects_the_run_scope() {
         let none = BTreeMap::new();
-        assert_eq!(refuse_run(&ctx(false, &[]), &td(Some("p1")), &none), None);
+        assert_eq!(refuse_run(&ctx(&[]), &td(Some("p1")), &none), None);
         let env = BTreeMap::from([("ORACLE_MODE".to_owned(), "full".to_owned())]);
         let o = overrides(&td(Some("p1")), KEY, "p1", &env);
         assert_eq!(o.len(), 1);
@@ -236,15 +239,16 @@ mod tests {
 
     #[test]
     fn a_held_run_starts_nothing() {
-        let r = refuse_run(&ctx(true, &[]), &td(Some("p1")), &BTreeMap::new()).unwrap();
+        let r = refuse_held("oracle-seed", true).unwrap();
         assert_eq!(r.code, "HELD");
+        assert_eq!(refuse_held("oracle-seed", false), None);
     }
 
     #[test]
     fn without_the_run_scope_key_nothing_starts() {
         let c = LaunchContext {
             key: None,
-            ..ctx(false, &[])
+            ..ctx(&[])
         };
         let r = refuse_run(&c, &td(Some("p1")), &BTreeMap::new()).unwrap();
         assert_eq!(r.code, "RUN_SCOPE_MISSING");
@@ -253,7 +257,7 @@ mod tests {
     #[test]
     fn a_task_definition_without_or_with_another_run_scope_is_refused() {
         for scope in [None, Some("p0")] {
-            let r = refuse_run(&ctx(false, &[]), &td(scope), &BTreeMap::new()).unwrap();
+            let r = refuse_run(&ctx(&[]), &td(scope), &BTreeMap::new()).unwrap();
             assert_eq!(r.code, "RUN_SCOPE_MISMATCH", "{scope:?}");
         }
     }
@@ -261,7 +265,7 @@ mod tests {
     #[test]
     fn a_second_task_of_a_family_still_live_is_refused() {
         let live = vec!["oracle-seed".to_owned()];
-        let r = refuse_run(&ctx(false, &live), &td(Some("p1")), &BTreeMap::new()).unwrap();
+        let r = refuse_run(&ctx(&live), &td(Some("p1")), &BTreeMap::new()).unwrap();
         assert_eq!(r.code, "ALREADY_RUNNING");
     }
 
@@ -269,7 +273,7 @@ mod tests {
     fn overrides_may_not_carry_the_run_scope_or_a_secret() {
         for name in [KEY, "DB_PASSWORD", "API_SECRET"] {
             let env = BTreeMap::from([(name.to_owned(), "x".to_owned())]);
-            let r = refuse_run(&ctx(false, &[]), &td(Some("p1")), &env).unwrap();
+            let r = refuse_run(&ctx(&[]), &td(Some("p1")), &env).unwrap();
             assert_eq!(r.code, "BAD_OPTION", "{name}");
         }
     }
