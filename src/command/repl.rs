@@ -416,6 +416,9 @@ impl Session {
             .engine
             .eval_ast_with_scope::<Dynamic>(&mut self.scope, &self.ast);
         self.ast.clear_statements();
+        // What the line wrote is proven before its answer is shown: a failed read-back check
+        // is a blocker the operator sees now, not a phase later.
+        self.host.settle_checks(crate::host::publish::Settle::All);
         // A block ends the line that raised it, not the session; the blocker stays recorded.
         self.host.ledger().halt_pending = false;
         match result {

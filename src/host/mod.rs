@@ -93,10 +93,23 @@ pub struct ArtifactRecord {
     pub local: String,
     pub uri: String,
     pub sha256: String,
-    /// The durable object as read back and verified when it was written (entry conditions of
-    /// later phases use it instead of fetching the same bytes again).
+    /// The durable object as its read-back check verified it (entry conditions of later phases
+    /// use it instead of fetching the same bytes again); none while the check runs, and under
+    /// --plan.
     #[serde(skip)]
     pub verified: Option<std::sync::Arc<Vec<u8>>>,
+    /// Why the read-back check failed (its blocker is recorded); the artifact is then unreadable.
+    #[serde(skip)]
+    pub check_failed: Option<String>,
+}
+
+/// A durable write's read-back check, running while the runbook goes on (`publish::Settle`).
+pub(crate) struct PendingCheck {
+    pub name: String,
+    /// The phase that published it: a failed check is that phase's blocker.
+    pub phase: Option<String>,
+    pub write_code: String,
+    pub check: tokio::task::JoinHandle<std::result::Result<Vec<u8>, String>>,
 }
 
 pub struct Host {
@@ -107,6 +120,8 @@ pub struct Host {
     pub vault: Vault,
     pub ledger: Mutex<Ledger>,
     pub artifacts: Mutex<BTreeMap<String, ArtifactRecord>>,
+    /// Read-back checks of durable writes not yet settled, in the order written.
+    pending_checks: Mutex<Vec<PendingCheck>>,
     /// Mutations a plan run recorded instead of performing.
     pub would_do: Mutex<Vec<String>>,
     pub calls: CallCounter,
@@ -159,6 +174,7 @@ impl Host {
             vault: Vault::default(),
             ledger: Mutex::new(Ledger::default()),
             artifacts: Mutex::new(BTreeMap::new()),
+            pending_checks: Mutex::new(Vec::new()),
             would_do: Mutex::new(Vec::new()),
             calls: CallCounter::default(),
             evidence_root,
@@ -211,13 +227,18 @@ impl Host {
     /// out the call's own timeouts and retries. The flag is only read here; the engine's progress
     /// hook still ends the script at its next operation.
     pub fn call<F: Future>(&self, future: F) -> Outcome<F::Output> {
+        self.runtime().block_on(self.interruptible(future))
+    }
+
+    /// `future`, or `INTERRUPTED` as soon as Ctrl-C or a signal comes (what `call` runs).
+    pub fn interruptible<F: Future>(&self, future: F) -> impl Future<Output = Outcome<F::Output>> {
         let flag = Arc::clone(&self.interrupted);
         let interrupted = async move {
             while !flag.load(std::sync::atomic::Ordering::SeqCst) {
                 tokio::time::sleep(std::time::Duration::from_millis(25)).await;
             }
         };
-        self.runtime().block_on(async {
+        async {
             tokio::select! {
                 biased;
                 out = future => Ok(out),
@@ -227,7 +248,7 @@ impl Host {
                     "nothing was changed by a read; run the line or the phase again",
                 )),
             }
-        })
+        }
     }
 
     pub fn config(&self) -> Outcome<&Config> {

@@ -6,11 +6,22 @@
 
 use crate::host::handles::Resolution;
 use crate::host::json::{canonical_bytes, to_json};
-use crate::host::{ArtifactRecord, Fail, Host, Outcome};
+use crate::host::{ArtifactRecord, Fail, Host, Outcome, PendingCheck};
 use crate::infra::evidence::{self, sha256_hex};
 use crate::rules::error_code::ErrorCode;
 use crate::rules::gate::code_prefix_of_phase;
 use serde_json::Value;
+
+/// Which pending read-back checks a settle waits for. A durable write returns once S3 has
+/// acknowledged the PUT; the GET that proves its bytes runs meanwhile and is settled before the
+/// next phase publishes (`OtherPhases`), before the artifact is read (`Named`), before anything
+/// changes the world, a verdict is decided, a REPL line's answer is shown, or the run reports
+/// (`All`). So a failed check always holds the run, at a point fixed by the script's shape.
+pub enum Settle<'a> {
+    All,
+    Named(&'a [String]),
+    OtherPhases,
+}
 
 /// Where an artifact is published.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,22 +273,30 @@ impl Host {
             (bucket, key)
         };
         let uri = format!("s3://{bucket}/{key}");
-        let mut verified = None;
+        let mut check = None;
         if self.plan() {
             self.would_do
                 .lock()
                 .expect("plan lock")
                 .push(format!("would write {uri} (sha256 {sha256})"));
         } else {
+            // Earlier phases' read-back checks are settled while this phase's PUT goes out (the
+            // write happens either way): a failed one holds the run at the latest one phase after
+            // its write, at a point the script's shape fixes, not the network's timing.
             let aws = self.aws()?;
-            match self.block_on(evidence::write_durable_once(&aws.s3, &bucket, &key, &bytes)) {
-                Ok(read_back) => verified = Some(std::sync::Arc::new(read_back)),
-                Err(why) => {
-                    return Err(
-                        self.raise_block(&write_code, &format!("durable write of `{name}`: {why}"))
-                    )
-                }
+            let put = evidence::put_once(&aws.s3, &bucket, &key, &bytes);
+            if let Err(why) = self.settle_checks_with(Settle::OtherPhases, put) {
+                return Err(
+                    self.raise_block(&write_code, &format!("durable write of `{name}`: {why}"))
+                );
             }
+            // Durable now; its bytes are proven by a GET that runs while the runbook goes on.
+            let (s3, bucket, key, sent) =
+                (aws.s3.clone(), bucket.clone(), key.clone(), sha256.clone());
+            check =
+                Some(self.runtime().spawn(async move {
+                    evidence::verify_read_back(&s3, &bucket, &key, &sent).await
+                }));
         }
         let record = ArtifactRecord {
             local: local.display().to_string(),
@@ -287,12 +306,25 @@ impl Host {
                 uri.clone()
             },
             sha256: sha256.clone(),
-            verified,
+            verified: None,
+            check_failed: None,
         };
         self.artifacts
             .lock()
             .expect("artifacts lock")
             .insert(name.to_owned(), record.clone());
+        if let Some(check) = check {
+            let phase = self.ledger().current_phase.clone();
+            self.pending_checks
+                .lock()
+                .expect("checks lock")
+                .push(PendingCheck {
+                    name: name.to_owned(),
+                    phase,
+                    write_code,
+                    check,
+                });
+        }
         let mut out = rhai::Map::new();
         out.insert("name".into(), name.into());
         out.insert("local".into(), record.local.into());
@@ -302,11 +334,88 @@ impl Host {
         Ok(out)
     }
 
-    /// An artifact this execution published, as it was read back from durable storage and
-    /// verified when it was written (the local mirror in plan mode), checked against the hash
-    /// recorded then. `read_durable_snapshots` fetches afresh.
+    /// Waits for the pending read-back checks `which` selects and records what they found: the
+    /// verified bytes, or the publishing phase's write-code blocker.
+    pub fn settle_checks(&self, which: Settle) {
+        self.settle_checks_with(which, async {});
+    }
+
+    /// Runs `future` while the selected read-back checks finish, records them (as
+    /// `settle_checks`), and returns the future's output.
+    pub fn settle_checks_with<F: std::future::Future>(
+        &self,
+        which: Settle,
+        future: F,
+    ) -> F::Output {
+        let current = self.ledger().current_phase.clone();
+        let mut taken = {
+            let mut pending = self.pending_checks.lock().expect("checks lock");
+            let (chosen, kept) = std::mem::take(&mut *pending)
+                .into_iter()
+                .partition::<Vec<_>, _>(|c| match &which {
+                    Settle::All => true,
+                    Settle::Named(names) => names.iter().any(|n| n == &c.name),
+                    Settle::OtherPhases => current.is_none() || c.phase != current,
+                });
+            *pending = kept;
+            chosen
+        };
+        if taken.is_empty() {
+            return self.block_on(future);
+        }
+        let checks = futures::future::join_all(taken.iter_mut().map(|c| &mut c.check));
+        let (results, out) = self.block_on(futures::future::join(checks, future));
+        for (check, result) in taken.into_iter().zip(results) {
+            let result =
+                result.unwrap_or_else(|e| Err(format!("the read-back check did not finish: {e}")));
+            self.record_check(check, result);
+        }
+        out
+    }
+
+    /// Read-back checks not settled yet.
+    pub fn pending_check_count(&self) -> usize {
+        self.pending_checks.lock().expect("checks lock").len()
+    }
+
+    fn record_check(&self, check: PendingCheck, result: std::result::Result<Vec<u8>, String>) {
+        let failed = result.as_ref().err().cloned();
+        if let Some(record) = self
+            .artifacts
+            .lock()
+            .expect("artifacts lock")
+            .get_mut(&check.name)
+        {
+            match result {
+                Ok(bytes) => record.verified = Some(std::sync::Arc::new(bytes)),
+                Err(why) => record.check_failed = Some(why),
+            }
+        }
+        if let Some(why) = failed {
+            let reason = self
+                .vault
+                .redact(&format!("durable write of `{}`: {why}", check.name));
+            let blocker = self
+                .ledger()
+                .record_in(check.phase, &check.write_code, &reason);
+            tracing::info!(code = %blocker.code, phase = %blocker.phase, reason = %blocker.reason,
+                           "blocker recorded (read-back check)");
+        }
+    }
+
+    /// An artifact this execution published, as its read-back check verified it (the local
+    /// mirror in plan mode), checked against the hash recorded at write time; waits for that
+    /// check if it still runs. `read_durable_snapshots` fetches afresh.
     pub fn read_snapshot(&self, name: &str) -> Outcome<Value> {
+        self.settle_checks(Settle::Named(std::slice::from_ref(&name.to_owned())));
         let record = self.published(name)?;
+        if let Some(why) = &record.check_failed {
+            return Err(Fail::error(
+                ErrorCode::SnapshotUnreadable,
+                format!("`{name}` failed its read-back check: {why}"),
+                "check the evidence bucket",
+            ));
+        }
         let bytes = match &record.verified {
             Some(verified) => verified.as_ref().clone(),
             None => self.block_on(self.fetch_published(&record))?,
@@ -316,7 +425,8 @@ impl Host {
 
     /// Artifacts this execution published, each fetched afresh from durable storage (the local
     /// mirror in plan mode), all at once, each checked against the hash recorded at write time:
-    /// name -> the document, or the failure that stands instead of it.
+    /// name -> the document, or the failure that stands instead of it. Every pending read-back
+    /// check is settled meanwhile, so what reads the answer also reads their blockers.
     pub fn read_durable_snapshots(&self, names: &[String]) -> Vec<(String, Outcome<Value>)> {
         let records: Vec<(String, Option<ArtifactRecord>)> = names
             .iter()
@@ -332,7 +442,7 @@ impl Host {
                 bytes.and_then(|b| parse_verified(name, record, &b)),
             )
         });
-        self.block_on(futures::future::join_all(fetches))
+        self.settle_checks_with(Settle::All, futures::future::join_all(fetches))
     }
 
     fn published(&self, name: &str) -> Outcome<ArtifactRecord> {

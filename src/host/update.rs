@@ -42,26 +42,35 @@ impl Host {
         names: &[String],
         request: Request,
     ) -> Outcome<UpdateRows> {
-        let held = self.ledger().held();
-        if let Some(r) = names
-            .iter()
-            .find_map(|n| update_guard::refuse_request(n, request, held))
-        {
-            return Err(Fail::error(r.code, r.message, r.help));
+        let refusal = |held: bool| {
+            names
+                .iter()
+                .find_map(|n| update_guard::refuse_request(n, request, held))
+                .map(|r| Fail::error(r.code, r.message, r.help))
+        };
+        if let Some(refused) = refusal(self.ledger().held()) {
+            return Err(refused);
         }
         // Run scope comes from the declared entry only (blocks with its code when unsound).
         let run_id = self.platform_run_id()?;
         let key = self.entry_status()?.required_env_key.clone();
         let aws = self.aws()?;
-        let (found, missing) = self
-            .call(ecs::describe_services(&aws.ecs, cluster, names))?
-            .map_err(|why| {
-                Fail::error(
-                    ErrorCode::UpdateFailed,
-                    why,
-                    "check the cluster and credentials",
-                )
-            })?;
+        // Earlier writes are proven while the services are read, before anything changes: a
+        // failed read-back check holds the run, and a held run starts nothing.
+        let described = self.settle_checks_with(
+            crate::host::publish::Settle::All,
+            self.interruptible(ecs::describe_services(&aws.ecs, cluster, names)),
+        );
+        if let Some(refused) = refusal(self.ledger().held()) {
+            return Err(refused);
+        }
+        let (found, missing) = described?.map_err(|why| {
+            Fail::error(
+                ErrorCode::UpdateFailed,
+                why,
+                "check the cluster and credentials",
+            )
+        })?;
         let by_name: BTreeMap<&str, &ServiceView> =
             found.iter().map(|s| (s.name.as_str(), s)).collect();
         let arns: Vec<String> = found.iter().map(|s| s.task_definition.clone()).collect();

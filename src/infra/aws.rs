@@ -453,21 +453,30 @@ where
     }
 }
 
-/// How many AWS calls one primitive keeps in flight at once: enough to turn a wave, a role list
-/// or a phase's snapshots into one or two round trips, few enough to stay inside the per-account
-/// API rate limits (ECS and IAM throttle bursts of a few dozen), with the SDK's retries behind it.
-pub const AWS_CONCURRENCY: usize = 8;
+/// How many AWS calls this process keeps in flight at once, across every primitive: enough to
+/// turn a wave, a task-definition list, a role's simulations or a phase's log groups (13 in M4)
+/// into one round trip, well inside the burst the services allow (ECS: a token bucket of 50 for
+/// cluster reads, "Request throttling for the Amazon ECS API"), with the SDK's standard retries
+/// (backoff on ThrottlingException) behind it.
+pub const AWS_CONCURRENCY: usize = 16;
 
-/// Runs the futures with at most AWS_CONCURRENCY in flight; results in input order.
+/// The permits `bounded` hands out: one semaphore for the process, so pools nested in one
+/// another's results (a role's simulations beside other roles') share one bound.
+static AWS_PERMITS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(AWS_CONCURRENCY);
+
+/// Runs the futures together, each holding one of the AWS_CONCURRENCY permits while it runs;
+/// results in input order. A future run here must not itself run `bounded` (it would hold a
+/// permit while it waits for more): compose pools of pools with `join_all` above them.
 pub async fn bounded<F, T>(futures: impl IntoIterator<Item = F>) -> Vec<T>
 where
     F: std::future::Future<Output = T>,
 {
-    use futures::stream::StreamExt;
-    futures::stream::iter(futures)
-        .buffered(AWS_CONCURRENCY)
-        .collect()
-        .await
+    futures::future::join_all(futures.into_iter().map(|f| async move {
+        // Never closed, so acquire cannot fail; a closed semaphore would only mean unbounded.
+        let _permit = AWS_PERMITS.acquire().await.ok();
+        f.await
+    }))
+    .await
 }
 
 #[cfg(test)]

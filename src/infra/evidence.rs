@@ -110,16 +110,17 @@ pub fn write_local_replacing(path: &Path, bytes: &[u8]) -> Result<(), String> {
     result.map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-/// Writes the object once and proves it landed, in two round trips: PUT with `If-None-Match: *`
-/// (S3 answers 412 when the key exists, so no overwrite and no HEAD before it; S3 User Guide,
-/// "conditional writes"), then GET and compare SHA-256 with what was sent. Returns the bytes read
-/// back, verified, so the next phase's entry condition need not fetch them again.
-pub async fn write_durable_once(
+/// Writes the object once: PUT with `If-None-Match: *` (S3 answers 412 when the key exists, so no
+/// overwrite and no HEAD before it; S3 User Guide, "Add preconditions to S3 operations with
+/// conditional requests"). S3 answers 200 only once the object is stored durably (S3 User Guide,
+/// "Data protection": a PUT is acknowledged after it is stored across devices), so the object is
+/// durable when this returns; `verify_read_back` proves its bytes.
+pub async fn put_once(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
     bytes: &[u8],
-) -> Result<Vec<u8>, String> {
+) -> Result<(), String> {
     let uri = format!("s3://{bucket}/{key}");
     let put = s3
         .put_object()
@@ -130,28 +131,41 @@ pub async fn write_durable_once(
         .body(aws_sdk_s3::primitives::ByteStream::from(bytes.to_vec()))
         .send()
         .await;
-    if let Err(err) = put {
-        if err
-            .raw_response()
-            // 412: the key exists; 409: a concurrent conditional write to it is in flight.
-            .is_some_and(|r| matches!(r.status().as_u16(), 409 | 412))
+    match put {
+        Ok(_) => Ok(()),
+        // 412: the key exists; 409: a concurrent conditional write to it is in flight.
+        Err(err)
+            if err
+                .raw_response()
+                .is_some_and(|r| matches!(r.status().as_u16(), 409 | 412)) =>
         {
-            return Err(format!(
+            Err(format!(
                 "{uri} already exists (precondition failed); evidence is write-once"
-            ));
+            ))
         }
-        return Err(format!(
+        Err(err) => Err(format!(
             "cannot write {uri}: {}",
             crate::infra::aws::AwsError::from_sdk("PutObject", &err).detail
-        ));
+        )),
     }
+}
+
+/// GETs the object and compares its SHA-256 with `sha256` (what was sent): the bytes read back,
+/// verified, or why not. moto 5.2.1 accepts a PUT whose `x-amz-checksum-sha256` or `Content-MD5`
+/// is wrong, so a server-side check cannot be proven on the substrate; this read-back can.
+pub async fn verify_read_back(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    sha256: &str,
+) -> Result<Vec<u8>, String> {
     let body = read_durable(s3, bucket, key)
         .await
         .map_err(|why| format!("read-back failed: {why}"))?;
-    let (sent, read) = (sha256_hex(bytes), sha256_hex(&body));
-    if sent != read {
+    let read = sha256_hex(&body);
+    if read != sha256 {
         return Err(format!(
-            "read-back of {uri} differs: sent sha256 {sent}, read {read}"
+            "read-back of s3://{bucket}/{key} differs: sent sha256 {sha256}, read {read}"
         ));
     }
     Ok(body)

@@ -138,11 +138,22 @@ pub struct Ledger {
 impl Ledger {
     /// Records a blocker attributed to the current phase (or the phase its code names).
     pub fn record(&mut self, code: &str, reason: &str) -> Blocker {
-        let phase = self
-            .current_phase
-            .clone()
+        self.record_in(self.current_phase.clone(), code, reason)
+    }
+
+    /// Records a blocker attributed to `phase` (or the phase its code names). A phase that has
+    /// already ended holds from now on: its record says so (a check of its evidence that failed
+    /// after it ended).
+    pub fn record_in(&mut self, phase: Option<String>, code: &str, reason: &str) -> Blocker {
+        let phase = phase
             .or_else(|| phase_of_code(code))
             .unwrap_or_else(|| "-".to_owned());
+        if let Some(ended) = self.phases.iter_mut().find(|p| p.phase == phase) {
+            ended.status = PhaseStatus::Hold;
+            if !ended.blocker_codes.iter().any(|c| c == code) {
+                ended.blocker_codes.push(code.to_owned());
+            }
+        }
         let blocker = Blocker {
             code: code.to_owned(),
             phase,

@@ -27,7 +27,8 @@ run_once() { # added latency (ms) -> one JSON line of figures
   python3 tests/substrate/seed.py --endpoint http://127.0.0.1:4566 --tenant "$tenant" --out "$dir" \
     --timing '{"start_delay": 0, "crash_after": 1, "restart_delay": 0, "stop_delay": 0}' \
     examples/dev_min/environment.toml 2>/dev/null
-  python3 tests/substrate/fault_proxy.py --upstream http://127.0.0.1:4566 >"$dir/proxy.out" 2>&1 &
+  python3 tests/substrate/fault_proxy.py --upstream http://127.0.0.1:4566 --trace "$dir/trace.jsonl" \
+    >"$dir/proxy.out" 2>&1 &
   proxy_pid=$!
   for _ in $(seq 1 100); do grep -q '^listening' "$dir/proxy.out" 2>/dev/null && break; sleep 0.1; done
   port=$(sed -n 's/^listening 127.0.0.1://p' "$dir/proxy.out")
@@ -49,7 +50,8 @@ import json, sys
 d, added, before, after, hz, start, end = sys.argv[1], *map(int, sys.argv[2:])
 out = json.loads(open(f"{d}/out.json").read().strip().splitlines()[-1])
 stats = json.load(open(f"{d}/stats.json"))
-print(json.dumps({"added_ms": added, "verdict": out["verdict"], "wall_s": (end - start) / 1e9,
+calls = [json.loads(line) for line in open(f"{d}/trace.jsonl")]
+print(json.dumps({"trace": f"{d}/trace.jsonl", "added_ms": added, "verdict": out["verdict"], "wall_s": (end - start) / 1e9,
                   "moto_cpu_s": (after - before) / hz, "calls": stats["calls"],
                   "phases": {p["phase"]: p["elapsed_ms"] for p in out["phases"]}}))
 PY
@@ -75,6 +77,28 @@ for r in (base, slow):
           + " ".join(f"{k}={v}" for k, v in sorted(calls.items())))
 per_phase = {p: (slow["phases"][p] - base["phases"].get(p, 0)) / slow["added_ms"] for p in slow["phases"]}
 print("round trips by phase: " + " ".join(f"{p}={t:.1f}" for p, t in per_phase.items()))
+# The longest chain of calls each sent after the one before it was answered: which calls the
+# critical path is made of (the figure above counts time; this one says where it goes).
+calls = sorted((json.loads(line) for line in open(slow["trace"])), key=lambda c: c["end"])
+depth, before = [], []
+for i, c in enumerate(calls):
+    best = max(range(i), key=lambda j: depth[j] if calls[j]["end"] <= c["start"] else -1, default=None)
+    ok = best is not None and calls[best]["end"] <= c["start"]
+    depth.append(depth[best] + 1 if ok else 1)
+    before.append(best if ok else None)
+chain, i = [], max(range(len(calls)), key=lambda k: depth[k]) if calls else None
+while i is not None:
+    chain.append(f"{calls[i]['service']}:{calls[i]['operation']}")
+    i = before[i]
+chain.reverse()
+runs = []
+for op in chain:
+    if runs and runs[-1][0] == op:
+        runs[-1][1] += 1
+    else:
+        runs.append([op, 1])
+print(f"longest chain of calls one after another ({len(chain)}): "
+      + ", ".join(op if n == 1 else f"{op} x{n}" for op, n in runs))
 trips = (slow["wall_s"] - base["wall_s"]) / (slow["added_ms"] / 1000)
 print(f"round trips on the critical path: {trips:.1f}  ((wall +{slow['added_ms']} ms - wall +0) / {slow['added_ms']} ms)")
 PY

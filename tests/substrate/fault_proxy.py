@@ -1,11 +1,15 @@
 """A fault-injecting HTTP proxy between m4host (or any AWS SDK) and moto, on loopback only.
 
-    python3 tests/substrate/fault_proxy.py --upstream http://127.0.0.1:4566 [--port 0]
+    python3 tests/substrate/fault_proxy.py --upstream http://127.0.0.1:4566 [--port 0] [--trace FILE]
 
 prints `listening 127.0.0.1:PORT` on its first stdout line, then serves until killed. Every request
 is forwarded to the upstream unless a rule says otherwise. The AWS service of a request is read
 from its SigV4 credential scope (`Credential=KEY/DATE/REGION/SERVICE/aws4_request`), its operation
 from X-Amz-Target (JSON protocols), Action= (query protocols) or the method (S3 REST).
+
+--trace FILE appends one JSON line per forwarded request when its answer has been sent: {"start",
+"end" (seconds, monotonic), "service", "operation", "path"}; a benchmark reads from it which calls
+ran one after another (tests/bench/m4_latency.sh).
 
 Control (same port, never forwarded):
   POST /fault-proxy/rules  [{"service": "ecs"|"*", "operation": "DescribeServices"|"*", "kind": KIND,
@@ -53,6 +57,7 @@ RELEASED = threading.Event()
 SEEN = {}  # rule index -> requests matched so far
 FIRED = {}  # rule index -> faults injected so far
 UPSTREAM = None
+TRACE = None  # an open file, with --trace
 
 
 def _bump(table, key):
@@ -146,6 +151,7 @@ class Handler(BaseHTTPRequestHandler):
         return self._reply(404, "application/json", b'{"error": "no such control endpoint"}')
 
     def _handle(self):
+        started = time.monotonic()
         size = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(size) if size else b""
         if self.path.startswith("/fault-proxy/"):
@@ -190,6 +196,12 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
+        if TRACE is not None:
+            line = json.dumps({"start": started, "end": time.monotonic(), "service": service,
+                               "operation": operation, "path": self.path.split("?")[0]})
+            with LOCK:
+                TRACE.write(line + "\n")
+                TRACE.flush()
 
     def _forward(self, body):
         conn = http.client.HTTPConnection(UPSTREAM.hostname, UPSTREAM.port, timeout=120)
@@ -205,11 +217,14 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    global UPSTREAM
+    global UPSTREAM, TRACE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--upstream", required=True)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--trace", help="append one JSON line per forwarded request to this file")
     args = parser.parse_args()
+    if args.trace:
+        TRACE = open(args.trace, "a", encoding="utf-8")
     UPSTREAM = urllib.parse.urlsplit(args.upstream)
     if UPSTREAM.hostname not in ("127.0.0.1", "localhost", "::1"):
         sys.exit("fault_proxy: the upstream must be on loopback")

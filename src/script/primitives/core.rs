@@ -492,6 +492,8 @@ fn run_phase(host: &Host, ctx: &NativeCallContext, args: &mut Args) -> Outcome<D
 }
 
 fn verdict(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    // No verdict while a write is unproven: a failed read-back check is a blocker it must see.
+    host.settle_checks(crate::host::publish::Settle::All);
     let predicates: BTreeMap<String, PredicateValue> = args
         .map(0)
         .into_iter()
@@ -763,6 +765,125 @@ fn parse_json(_: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynam
         .map_err(|e| Fail::error(ErrorCode::BadJson, format!("not valid JSON: {e}"), ""))
 }
 
+/// Runs several `together` primitives at once, each on its own thread (each waits on the host
+/// runtime for its own calls): one row per call, in the order asked, `#{value, error}` with the
+/// value, or the catchable error that stands instead of it, so one failure hides no other.
+fn all_at_once(host: &Host, ctx: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let mut asked = Vec::new();
+    for (i, item) in args.array(0).into_iter().enumerate() {
+        asked.push(together_call(i, item));
+    }
+    let results: Vec<Outcome<Dynamic>> = std::thread::scope(|scope| {
+        let running: Vec<_> = asked
+            .into_iter()
+            .map(|call| {
+                scope.spawn(move || {
+                    let (primitive, mut values) = call?;
+                    let mut refs: Vec<&mut Dynamic> = values.iter_mut().collect();
+                    let value = (primitive.call)(host, ctx, &mut Args::new(&mut refs))?;
+                    let broken = primitive.shape.violations(&value);
+                    if broken.is_empty() {
+                        Ok(value)
+                    } else {
+                        Err(Fail::error(
+                            ErrorCode::ResultShape,
+                            format!(
+                                "{} returned a result that breaks its stated shape: {}",
+                                primitive.name,
+                                broken.join("; ")
+                            ),
+                            "this is a defect of m4host; report it with the command that ran",
+                        ))
+                    }
+                })
+            })
+            .collect();
+        running
+            .into_iter()
+            .map(|t| {
+                t.join().unwrap_or_else(|_| {
+                    Err(Fail::error(
+                        ErrorCode::BadArgument,
+                        "the call ended without an answer (a defect of m4host)",
+                        "report it with the command that ran",
+                    ))
+                })
+            })
+            .collect()
+    });
+    let mut rows = rhai::Array::new();
+    for result in results {
+        let (value, error) = match result {
+            Ok(value) => (value, Dynamic::UNIT),
+            Err(Fail::Error {
+                code,
+                message,
+                help,
+            }) => (
+                Dynamic::UNIT,
+                map_of([
+                    ("code", Dynamic::from(code)),
+                    ("message", host.vault.redact(&message).into()),
+                    ("help", host.vault.redact(&help).into()),
+                ]),
+            ),
+            // A block or an engine error is the whole call's (no `together` row raises one).
+            Err(other) => return Err(other),
+        };
+        rows.push(map_of([("value", value), ("error", error)]));
+    }
+    Ok(rows.into())
+}
+
+/// The row and arguments of call `i` of all_at_once, checked as registration checks a direct call.
+fn together_call(i: usize, item: Dynamic) -> Outcome<(&'static Primitive, Vec<Dynamic>)> {
+    let bad = |what: String| {
+        Fail::error(
+            ErrorCode::BadArgument,
+            format!("all_at_once call {i}: {what}"),
+            "give each call as #{ primitive: \"s3_probes\", args: [...] }, naming a primitive whose doc says it runs in all_at_once",
+        )
+    };
+    let map = item
+        .try_cast::<rhai::Map>()
+        .ok_or_else(|| bad("not a map".into()))?;
+    let name = map
+        .get("primitive")
+        .and_then(|v| v.clone().into_string().ok())
+        .ok_or_else(|| bad("`primitive` must name one".into()))?;
+    let values = match map.get("args") {
+        None => Vec::new(),
+        Some(v) => v
+            .clone()
+            .try_cast::<rhai::Array>()
+            .ok_or_else(|| bad("`args` must be an array".into()))?,
+    };
+    let primitive = super::all()
+        .find(|p| p.name == name)
+        .ok_or_else(|| bad(format!("no primitive `{name}`")))?;
+    if !primitive.together {
+        return Err(bad(format!("`{name}` does not run beside others")));
+    }
+    if values.len() != primitive.params.len() {
+        return Err(bad(format!(
+            "{} takes {} argument(s), {} given",
+            primitive.signature(),
+            primitive.params.len(),
+            values.len()
+        )));
+    }
+    for ((param, ty), value) in primitive.params.iter().zip(&values) {
+        if *ty != Ty::Any && value.type_id() != ty.type_id() {
+            return Err(bad(format!(
+                "{name}: `{param}` must be {}, not {}",
+                ty.rhai_name(),
+                value.type_name()
+            )));
+        }
+    }
+    Ok((primitive, values))
+}
+
 /// The core rows of the primitive table.
 pub const PRIMITIVES: &[Primitive] = &[
     Primitive {
@@ -778,6 +899,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["fraud-platform-dev-min"],
         raises: &[ErrorCode::HandleUnresolved, ErrorCode::HandleWildcard, ErrorCode::HandleAmbiguous, ErrorCode::NoEnv],
         failure: Failure::Catchable,
+        together: false,
         call: resolve_handle,
     },
     Primitive {
@@ -794,6 +916,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["[\"NOT_A_HANDLE\"]"],
         raises: &[ErrorCode::NoEnv],
         failure: Failure::Catchable,
+        together: false,
         call: resolve_handles,
     },
     Primitive {
@@ -809,6 +932,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["true"],
         raises: &[ErrorCode::SsmMissing, ErrorCode::SsmEmpty, ErrorCode::SsmError, ErrorCode::NoEnv],
         failure: Failure::Catchable,
+        together: false,
         call: ssm_secret,
     },
     Primitive {
@@ -823,6 +947,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["127.0.0.1:9092"],
         raises: &[ErrorCode::SsmSecure, ErrorCode::SsmMissing, ErrorCode::SsmEmpty, ErrorCode::SsmError, ErrorCode::NoEnv],
         failure: Failure::Catchable,
+        together: false,
         call: ssm_parameter,
     },
     Primitive {
@@ -840,6 +965,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["fail [\"/no/such/parameter (missing)\"]"],
         raises: &[ErrorCode::NoEnv],
         failure: Failure::Catchable,
+        together: true,
         call: ssm_prefetch,
     },
     Primitive {
@@ -853,6 +979,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["false"],
         raises: &[],
         failure: Failure::Never,
+        together: false,
         call: is_secret,
     },
     Primitive {
@@ -871,6 +998,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["true"],
         raises: &[ErrorCode::BadArtifactName, ErrorCode::BadArtifactPath, ErrorCode::BadPayload, ErrorCode::BadOption, ErrorCode::NoEntry, ErrorCode::NoEnv],
         failure: Failure::Gate,
+        together: false,
         call: emit_snapshot,
     },
     Primitive {
@@ -887,6 +1015,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["true"],
         raises: &[ErrorCode::BadArtifactName, ErrorCode::BadArtifactPath, ErrorCode::BadPayload, ErrorCode::BadOption, ErrorCode::NoEntry, ErrorCode::NoEnv],
         failure: Failure::Gate,
+        together: false,
         call: emit_snapshot_with,
     },
     Primitive {
@@ -903,6 +1032,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["1"],
         raises: &[ErrorCode::SnapshotMissing, ErrorCode::SnapshotChanged, ErrorCode::SnapshotUnreadable],
         failure: Failure::Catchable,
+        together: false,
         call: read_snapshot,
     },
     Primitive {
@@ -919,6 +1049,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["2  SNAPSHOT_MISSING: `never_written` was not published by this execution"],
         raises: &[],
         failure: Failure::Never,
+        together: false,
         call: read_durable_snapshots,
     },
     Primitive {
@@ -935,6 +1066,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["true"],
         raises: &[ErrorCode::BadArtifactName, ErrorCode::SnapshotUnreadable, ErrorCode::NoEnv],
         failure: Failure::Catchable,
+        together: false,
         call: evidence_uri,
     },
     Primitive {
@@ -950,6 +1082,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["SNAPSHOT_UNREADABLE"],
         raises: &[ErrorCode::BadArtifactName, ErrorCode::SnapshotUnreadable, ErrorCode::NoEnv],
         failure: Failure::Catchable,
+        together: false,
         call: read_evidence,
     },
     Primitive {
@@ -963,6 +1096,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["0"],
         raises: &[],
         failure: Failure::Never,
+        together: false,
         call: artifacts,
     },
     Primitive {
@@ -978,6 +1112,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["before"],
         raises: &[],
         failure: Failure::Gate,
+        together: false,
         call: block,
     },
     Primitive {
@@ -993,6 +1128,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["snapshot still written"],
         raises: &[ErrorCode::BadCode],
         failure: Failure::Catchable,
+        together: false,
         call: hold,
     },
     Primitive {
@@ -1006,6 +1142,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["SKIP"],
         raises: &[ErrorCode::PhaseRepeated, ErrorCode::ReplPhase],
         failure: Failure::Catchable,
+        together: false,
         call: skip_phase,
     },
     Primitive {
@@ -1019,6 +1156,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["0"],
         raises: &[],
         failure: Failure::Never,
+        together: false,
         call: blockers,
     },
     Primitive {
@@ -1032,6 +1170,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["false"],
         raises: &[],
         failure: Failure::Never,
+        together: false,
         call: held,
     },
     Primitive {
@@ -1045,6 +1184,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["[]"],
         raises: &[],
         failure: Failure::Never,
+        together: false,
         call: phases,
     },
     Primitive {
@@ -1061,6 +1201,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["HOLD"],
         raises: &[ErrorCode::BadPhase, ErrorCode::NestedPhase, ErrorCode::PhaseRepeated, ErrorCode::ReplPhase],
         failure: Failure::Catchable,
+        together: false,
         call: run_phase,
     },
     Primitive {
@@ -1077,6 +1218,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["ADVANCE_TO_M5"],
         raises: &[ErrorCode::BadVerdictNames, ErrorCode::ReplVerdict, ErrorCode::VerdictDecided],
         failure: Failure::Catchable,
+        together: false,
         call: verdict,
     },
     Primitive {
@@ -1093,6 +1235,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["platform_20260213T221631Z"],
         raises: &[ErrorCode::NoEntry, ErrorCode::NoEnv],
         failure: Failure::Gate,
+        together: false,
         call: platform_run_id,
     },
     Primitive {
@@ -1114,6 +1257,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["true"],
         raises: &[ErrorCode::BadEntry, ErrorCode::EntryDeclared],
         failure: Failure::Catchable,
+        together: false,
         call: declare_entry,
     },
     Primitive {
@@ -1131,6 +1275,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["false false"],
         raises: &[ErrorCode::NoEnv],
         failure: Failure::Catchable,
+        together: false,
         call: entry_preconditions,
     },
     Primitive {
@@ -1144,6 +1289,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["true"],
         raises: &[],
         failure: Failure::Never,
+        together: false,
         call: execution_id,
     },
     Primitive {
@@ -1160,6 +1306,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["true false false"],
         raises: &[],
         failure: Failure::Never,
+        together: false,
         call: secret_named,
     },
     Primitive {
@@ -1175,6 +1322,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["true"],
         raises: &[],
         failure: Failure::Never,
+        together: false,
         call: execution_prefix,
     },
     Primitive {
@@ -1188,6 +1336,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["true"],
         raises: &[],
         failure: Failure::Never,
+        together: false,
         call: run_stamp,
     },
     Primitive {
@@ -1201,6 +1350,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["true"],
         raises: &[],
         failure: Failure::Never,
+        together: false,
         call: now_utc,
     },
     Primitive {
@@ -1214,6 +1364,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["true"],
         raises: &[],
         failure: Failure::Never,
+        together: false,
         call: now_ms,
     },
     Primitive {
@@ -1228,6 +1379,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["eu-west-2"],
         raises: &[ErrorCode::UnknownSetting, ErrorCode::NoEnv],
         failure: Failure::Catchable,
+        together: false,
         call: setting,
     },
     Primitive {
@@ -1241,6 +1393,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["ARG_MISSING"],
         raises: &[ErrorCode::ArgMissing],
         failure: Failure::Catchable,
+        together: false,
         call: arg,
     },
     Primitive {
@@ -1254,6 +1407,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["#{}"],
         raises: &[],
         failure: Failure::Never,
+        together: false,
         call: all_args,
     },
     Primitive {
@@ -1267,6 +1421,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["false"],
         raises: &[],
         failure: Failure::Never,
+        together: false,
         call: plan_mode,
     },
     Primitive {
@@ -1281,6 +1436,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["NOT_SERIALISABLE"],
         raises: &[ErrorCode::NotSerialisable],
         failure: Failure::Catchable,
+        together: false,
         call: to_json_text,
     },
     Primitive {
@@ -1295,7 +1451,27 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["{\"a\":[true,null],\"b\":1}"],
         raises: &[ErrorCode::NotSerialisable],
         failure: Failure::Catchable,
+        together: false,
         call: to_json_text,
+    },
+    Primitive {
+        name: "all_at_once",
+        params: &[("calls", Ty::Array)],
+        returns: "Array",
+        shape: Shape::Value,
+        doc: "Runs several primitives at once, inside the host: calls is [#{primitive: NAME, args: \
+              [...]}], each a primitive whose doc says it runs in all_at_once (reads and \
+              self-cleaning probes). Returns one #{value, error} per call, in the order asked: \
+              the primitive's result, or the catchable error #{code, message, help} that stands \
+              instead of it, so one failure hides no other. The way to ask many independent \
+              things in one round trip (a phase's probes of S3, logs, Kafka and the database).",
+        example: "let r = all_at_once([#{ primitive: \"ssm_prefetch\", args: [[\"/fraud-platform/dev_min/confluent/bootstrap\"]] },\n                      #{ primitive: \"ssm_prefetch\", args: [[\"/no/such/parameter\"]] },\n                      #{ primitive: \"emit_snapshot\", args: [\"x\", #{}] }]);\nprint(`${r[0].value.outcome} ${r[1].value.outcome} ${r[2].error.code}`);",
+        example_exit: 0,
+        example_prints: &["pass fail BAD_ARGUMENT"],
+        raises: &[],
+        failure: Failure::Catchable,
+        together: false,
+        call: all_at_once,
     },
     Primitive {
         name: "parse_json",
@@ -1308,6 +1484,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["2"],
         raises: &[ErrorCode::BadJson],
         failure: Failure::Catchable,
+        together: false,
         call: parse_json,
     },
 ];

@@ -472,6 +472,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["pass"],
         raises: &[ErrorCode::BadArgument, ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
+        together: true,
         call: describe_services,
     },
     Primitive {
@@ -488,6 +489,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["pass"],
         raises: &[ErrorCode::NoEnv],
         failure: Failure::Catchable,
+        together: true,
         call: task_definition,
     },
     Primitive {
@@ -503,6 +505,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["[\"pass\", \"fail\"]"],
         raises: &[ErrorCode::BadArgument, ErrorCode::NoEnv],
         failure: Failure::Catchable,
+        together: true,
         call: task_definitions,
     },
     Primitive {
@@ -522,6 +525,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["NOT_SINGLETON"],
         raises: &[ErrorCode::NotSingleton, ErrorCode::Held, ErrorCode::NoEntry, ErrorCode::RunScopeMismatch, ErrorCode::RunScopeMissing, ErrorCode::UpdateFailed, ErrorCode::BadOption, ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
+        together: false,
         call: update_service,
     },
     Primitive {
@@ -543,6 +547,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["NOT_SINGLETON"],
         raises: &[ErrorCode::NotSingleton, ErrorCode::Held, ErrorCode::NoEntry, ErrorCode::UpdateFailed, ErrorCode::BadOption, ErrorCode::BadArgument, ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
+        together: false,
         call: update_services,
     },
     Primitive {
@@ -581,6 +586,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["fail"],
         raises: &[ErrorCode::BadOption, ErrorCode::BadArgument, ErrorCode::NoEnv],
         failure: Failure::Catchable,
+        together: false,
         call: wait_stable,
     },
     Primitive {
@@ -600,6 +606,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["pass"],
         raises: &[ErrorCode::BadArgument, ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
+        together: true,
         call: list_tasks,
     },
     Primitive {
@@ -614,6 +621,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["pass"],
         raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
+        together: true,
         call: standalone_tasks,
     },
 ];

@@ -133,7 +133,9 @@ fn simulations(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
         asked.push((principal.to_string(), pairs_of(items)?));
     }
     let aws = host.aws()?;
-    let results = host.call(crate::host::bounded(asked.iter().map(
+    // Every role's simulations at once: each one's calls take their permits from the one
+    // process-wide bound (`infra::aws::bounded`), so this level only joins them.
+    let results = host.call(futures::future::join_all(asked.iter().map(
         |(principal, pairs)| async move {
             (
                 principal.clone(),
@@ -202,6 +204,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["pass: arn:aws:sts::123456789012:user/moto via keys in the environment (AWS_ACCESS_KEY_ID)"],
         raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
+        together: true,
         call: identity,
     },
     Primitive {
@@ -216,6 +219,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["pass: trust policy lets ecs-tasks.amazonaws.com assume the role"],
         raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
+        together: true,
         call: role,
     },
     Primitive {
@@ -231,6 +235,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["fail"],
         raises: &[ErrorCode::BadArgument, ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
+        together: true,
         call: simulate,
     },
     Primitive {
@@ -245,6 +250,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["[\"pass\", \"fail\"]"],
         raises: &[ErrorCode::BadArgument, ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
+        together: true,
         call: roles,
     },
     Primitive {
@@ -259,6 +265,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["[\"fail\"]"],
         raises: &[ErrorCode::BadArgument, ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
+        together: true,
         call: simulations,
     },
 ];

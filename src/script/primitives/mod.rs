@@ -204,6 +204,9 @@ pub struct Primitive {
     /// any row with a result shape); `m4host doc` lists them.
     pub raises: &'static [crate::rules::error_code::ErrorCode],
     pub failure: Failure,
+    /// May run beside others in `all_at_once`: it changes nothing a later call reads (a read, or
+    /// a probe that removes what it wrote), takes no closure, and never blocks (no gate).
+    pub together: bool,
     pub call: Call,
 }
 
@@ -219,10 +222,13 @@ impl Primitive {
 
     /// The doc, followed by the result shape where the row states one.
     pub fn full_doc(&self) -> String {
-        let doc = match self.shape.describe() {
+        let mut doc = match self.shape.describe() {
             Some(shape) => format!("{} {shape}", self.doc),
             None => self.doc.to_owned(),
         };
+        if self.together {
+            doc.push_str(" Runs in all_at_once.");
+        }
         match self.raises_text() {
             Some(raises) => format!("{doc} Raises: {raises}."),
             None => doc,

@@ -309,6 +309,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["pass"],
         raises: &[ErrorCode::BadOption, ErrorCode::NotASecret, ErrorCode::Interrupted],
         failure: Failure::Catchable,
+        together: true,
         call: kafka_probe,
     },
     Primitive {
@@ -326,6 +327,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["pass"],
         raises: &[ErrorCode::BadOption, ErrorCode::NotASecret, ErrorCode::Interrupted],
         failure: Failure::Catchable,
+        together: true,
         call: kafka_groups,
     },
     Primitive {
@@ -342,6 +344,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["pass"],
         raises: &[ErrorCode::BadOption, ErrorCode::NotASecret, ErrorCode::Interrupted],
         failure: Failure::Catchable,
+        together: true,
         call: db_probe,
     },
 ];

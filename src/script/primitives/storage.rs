@@ -202,6 +202,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["pass"],
         raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
+        together: true,
         call: s3_probe,
     },
     Primitive {
@@ -216,6 +217,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["[\"pass\", \"fail\"]"],
         raises: &[ErrorCode::BadArgument, ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
+        together: true,
         call: s3_probes,
     },
     Primitive {
@@ -232,6 +234,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["true"],
         raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
+        together: true,
         call: s3_list,
     },
     Primitive {
@@ -245,6 +248,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["13"],
         raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
+        together: true,
         call: log_groups,
     },
     Primitive {
@@ -259,6 +263,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["pass"],
         raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
+        together: true,
         call: log_write_probe,
     },
     Primitive {
@@ -275,6 +280,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["0"],
         raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
+        together: true,
         call: log_filter,
     },
     Primitive {
@@ -289,6 +295,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["[\"pass\", \"fail\"]"],
         raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
+        together: true,
         call: log_filters,
     },
 ];

@@ -223,6 +223,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["true"],
         raises: &[ErrorCode::Held, ErrorCode::NoEntry, ErrorCode::RunScopeMismatch, ErrorCode::RunScopeMissing, ErrorCode::AlreadyRunning, ErrorCode::BadOption, ErrorCode::RunTaskFailed, ErrorCode::NoEnv],
         failure: Failure::Catchable,
+        together: false,
         call: run_task,
     },
     Primitive {
@@ -245,6 +246,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["true"],
         raises: &[ErrorCode::NotStartedHere, ErrorCode::BadArgument, ErrorCode::BadOption, ErrorCode::NoEnv],
         failure: Failure::Catchable,
+        together: false,
         call: wait_task_stopped,
     },
     Primitive {
@@ -261,6 +263,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_prints: &["true"],
         raises: &[ErrorCode::NotStartedHere, ErrorCode::NoEnv],
         failure: Failure::Catchable,
+        together: false,
         call: stop_task,
     },
 ];
