@@ -216,6 +216,14 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _handle
 
 
+class Server(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: a client opening more connections at once than
+    # that (an SDK's concurrent calls on fresh connections) has SYNs dropped and waits out TCP's
+    # 1 s retransmission, a delay no AWS endpoint adds. Let the kernel queue as many as it takes.
+    request_queue_size = 512
+    daemon_threads = True
+
+
 def main():
     global UPSTREAM, TRACE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -228,8 +236,7 @@ def main():
     UPSTREAM = urllib.parse.urlsplit(args.upstream)
     if UPSTREAM.hostname not in ("127.0.0.1", "localhost", "::1"):
         sys.exit("fault_proxy: the upstream must be on loopback")
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    server.daemon_threads = True
+    server = Server(("127.0.0.1", args.port), Handler)
     print(f"listening 127.0.0.1:{server.server_address[1]}", flush=True)
     server.serve_forever()
 
