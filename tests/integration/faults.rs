@@ -217,6 +217,60 @@ fn s3_read_back_with_other_bytes_holds_with_the_write_code() {
     );
 }
 
+/// A read-back check runs while the next phase works (issue 13) and is settled before that phase
+/// publishes: a failed check of M4.B's snapshot holds M4.B (its record says so, with the write
+/// code), M4.C, which was under way, still ran and published, and nothing after it ran. The
+/// point is fixed by the runbook's shape, not by when the GET happened to answer.
+#[test]
+fn a_failed_read_back_check_holds_its_phase_and_at_most_the_next_one_ran() {
+    let t = Tenant::new();
+    let proxy = FaultProxy::start();
+    through(&t, &proxy);
+    proxy.rules(
+        json!([{"service": "s3", "operation": "GET object", "kind": "corrupt",
+                        "path_contains": "m4_b_service_map_snapshot"}]),
+    );
+    let out = t.run(&[]);
+    out.status(3).nowhere("SCRIPT-FAULT");
+    let json = out.json();
+    assert_eq!(json["verdict"], "HOLD_M4", "{}", out.stdout);
+    let (code, phase) = crate::runbook::first_blocker(&out);
+    assert_eq!(
+        (code.as_str(), phase.as_str()),
+        ("M4B-B3", "M4.B"),
+        "{}",
+        json["blockers"]
+    );
+    let reason = first_reason(&out);
+    assert!(reason.contains("m4_b_service_map_snapshot"), "{reason}");
+    let status = |id: &str| {
+        json["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["phase"] == id)
+            .map(|p| {
+                (
+                    p["status"].as_str().unwrap().to_owned(),
+                    p["blocker_codes"].clone(),
+                )
+            })
+            .unwrap_or_else(|| panic!("{id} has no record: {}", out.stdout))
+    };
+    assert_eq!(status("M4.B"), ("HOLD".to_owned(), json!(["M4B-B3"])));
+    assert_eq!(status("M4.C").0, "PASS", "{}", out.stdout);
+    assert!(
+        json["artifacts"]["m4_c_iam_binding_snapshot"].is_object(),
+        "{}",
+        json["artifacts"]
+    );
+    for id in ["M4.D", "M4.E", "M4.F", "M4.G", "M4.H"] {
+        assert_eq!(status(id).0, "SKIP", "{id}: {}", out.stdout);
+    }
+    // The verdict read every snapshot afresh: M4.B's bytes are the ones that do not match.
+    assert_eq!(status("M4.I").0, "HOLD");
+}
+
 #[test]
 fn transient_faults_a_retry_rides_out_still_advance() {
     let t = Tenant::new();

@@ -380,6 +380,21 @@ mod tests {
         }
     }
 
+    /// What all_at_once may run beside others cannot stop a phase or call back into the script.
+    #[test]
+    fn together_rows_never_gate_and_take_no_closure() {
+        for p in super::all().filter(|p| p.together) {
+            assert_ne!(p.failure, super::Failure::Gate, "{}", p.name);
+            assert!(
+                p.params.iter().all(|(_, t)| *t != super::Ty::Fn),
+                "{} takes a closure",
+                p.name
+            );
+            assert!(p.full_doc().contains("Runs in all_at_once."), "{}", p.name);
+        }
+        assert!(super::all().filter(|p| p.together).count() >= 10);
+    }
+
     fn map(keys: &[&str]) -> Dynamic {
         keys.iter()
             .map(|k| ((*k).into(), Dynamic::UNIT))
