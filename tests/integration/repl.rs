@@ -355,19 +355,19 @@ fn breakpoint_inside_a_phase_shows_locals_watches_and_steps_over_in_and_out() {
     .unwrap();
     let line = d
         .lines()
-        .position(|l| l.contains("let p = kafka_probe(options);"))
+        .position(|l| l.contains("let kafka = value_of(peers[0]);"))
         .unwrap()
         + 1;
     assert!(d
         .lines()
         .nth(line)
         .unwrap()
-        .contains("rb::expect(p.outcome"));
+        .contains("rb::expect(kafka.outcome"));
     // Stop at the probe; :next runs it whole (the next stop is the line after, in the same
     // function); :step-in enters rb::expect in the stdlib; :finish runs it out and stops at the
     // caller's next statement. The watches are shown at every stop, a secret never.
     let input = format!(
-        ":break scripts/m4/d_dependencies.rhai:{line}\n:watch p.outcome\n:watch options.security_protocol\n\
+        ":break scripts/m4/d_dependencies.rhai:{line}\n:watch kafka.outcome\n:watch ctx.kafka_security_protocol\n\
          :watch 1 +\n:watch\n:continue\n:locals\n:next\n:step-in\n:finish\n:continue\n:quit\n"
     );
     let out = repl(&t, &input);
@@ -383,28 +383,28 @@ fn breakpoint_inside_a_phase_shows_locals_watches_and_steps_over_in_and_out() {
             .join("\n")
     };
     out.status(0)
-        .stdout_has("watching p.outcome (shown at every stop)")
+        .stdout_has("watching kafka.outcome (shown at every stop)")
         .stdout_has("not an expression")
-        .stdout_has("p.outcome\noptions.security_protocol")
-        .stdout_has("\"security_protocol\": \"PLAINTEXT\"")
+        .stdout_has("kafka.outcome\nctx.kafka_security_protocol")
+        .stdout_has("\"kafka_security_protocol\": \"PLAINTEXT\"")
         .stdout_has("runbook finished: ADVANCE_TO_M5, 0 blocker(s)")
         .nowhere(&db_password(&t));
     let at_probe = after(&format!(
-        "stopped at m4/d_dependencies.rhai:{line}: let p = kafka_probe(options);"
+        "stopped at m4/d_dependencies.rhai:{line}: let kafka = value_of(peers[0]);"
     ));
     assert!(
-        at_probe.contains("watch options.security_protocol = \"PLAINTEXT\""),
+        at_probe.contains("watch ctx.kafka_security_protocol = \"PLAINTEXT\""),
         "{at_probe}"
     );
     assert!(
-        at_probe.contains("watch p.outcome = <"),
-        "p is not set yet: {at_probe}"
+        at_probe.contains("watch kafka.outcome = <"),
+        "kafka is not set yet: {at_probe}"
     );
     let over = after(&format!(
-        "stopped at m4/d_dependencies.rhai:{}: rb::expect(p.outcome",
+        "stopped at m4/d_dependencies.rhai:{}: rb::expect(kafka.outcome",
         line + 1
     ));
-    assert!(over.contains("watch p.outcome = \"pass\""), "{over}");
+    assert!(over.contains("watch kafka.outcome = \"pass\""), "{over}");
     // Where `expect` is defined in the stdlib, read from the file rather than written down here.
     let stdlib =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/stdlib/runbook.rhai"))
@@ -417,7 +417,7 @@ fn breakpoint_inside_a_phase_shows_locals_watches_and_steps_over_in_and_out() {
         "stopped at stdlib/runbook.rhai:{expect_line}: fn expect(condition, code, reason) {{"
     ));
     after(&format!(
-        "stopped at m4/d_dependencies.rhai:{}: p",
+        "stopped at m4/d_dependencies.rhai:{}: let probes",
         line + 2
     ));
 }
