@@ -19,7 +19,7 @@ use serde_json::Value;
 /// (`All`). So a failed check always holds the run, at a point fixed by the script's shape.
 pub enum Settle<'a> {
     All,
-    Named(&'a [String]),
+    Named(&'a str),
     OtherPhases,
 }
 
@@ -354,7 +354,7 @@ impl Host {
                 .into_iter()
                 .partition::<Vec<_>, _>(|c| match &which {
                     Settle::All => true,
-                    Settle::Named(names) => names.iter().any(|n| n == &c.name),
+                    Settle::Named(name) => c.name == *name,
                     Settle::OtherPhases => current.is_none() || c.phase != current,
                 });
             *pending = kept;
@@ -371,11 +371,6 @@ impl Host {
             self.record_check(check, result);
         }
         out
-    }
-
-    /// Read-back checks not settled yet.
-    pub fn pending_check_count(&self) -> usize {
-        self.pending_checks.lock().expect("checks lock").len()
     }
 
     fn record_check(&self, check: PendingCheck, result: std::result::Result<Vec<u8>, String>) {
@@ -407,7 +402,7 @@ impl Host {
     /// mirror in plan mode), checked against the hash recorded at write time; waits for that
     /// check if it still runs. `read_durable_snapshots` fetches afresh.
     pub fn read_snapshot(&self, name: &str) -> Outcome<Value> {
-        self.settle_checks(Settle::Named(std::slice::from_ref(&name.to_owned())));
+        self.settle_checks(Settle::Named(name));
         let record = self.published(name)?;
         if let Some(why) = &record.check_failed {
             return Err(Fail::error(

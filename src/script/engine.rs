@@ -86,6 +86,16 @@ fn register_secret(engine: &mut Engine) {
 }
 
 impl Host {
+    /// The catchable error a script sees, `#{code, message, help, primitive}`, redacted.
+    pub fn error_map(&self, code: &str, message: &str, help: &str, primitive: &str) -> rhai::Map {
+        let mut map = rhai::Map::new();
+        map.insert("code".into(), code.into());
+        map.insert("message".into(), self.vault.redact(message).into());
+        map.insert("help".into(), self.vault.redact(help).into());
+        map.insert("primitive".into(), primitive.into());
+        map
+    }
+
     /// Turns a primitive's failure into the Rhai error scripts see.
     pub fn to_rhai_error(&self, fail: Fail, primitive: &str, pos: Position) -> Box<EvalAltResult> {
         match fail {
@@ -93,14 +103,10 @@ impl Host {
                 code,
                 message,
                 help,
-            } => {
-                let mut map = rhai::Map::new();
-                map.insert("code".into(), code.into());
-                map.insert("message".into(), self.vault.redact(&message).into());
-                map.insert("help".into(), self.vault.redact(&help).into());
-                map.insert("primitive".into(), primitive.into());
-                Box::new(EvalAltResult::ErrorRuntime(map.into(), pos))
-            }
+            } => Box::new(EvalAltResult::ErrorRuntime(
+                self.error_map(code, &message, &help, primitive).into(),
+                pos,
+            )),
             Fail::Block(blocker) => {
                 let mut map = rhai::Map::new();
                 map.insert(BLOCK_MARKER.into(), true.into());

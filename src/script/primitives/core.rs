@@ -773,6 +773,11 @@ fn all_at_once(host: &Host, ctx: &NativeCallContext, args: &mut Args) -> Outcome
     for (i, item) in args.array(0).into_iter().enumerate() {
         asked.push(together_call(i, item));
     }
+    // Whose error a row's is: the primitive asked, or all_at_once when the call was malformed.
+    let names: Vec<&str> = asked
+        .iter()
+        .map(|call| call.as_ref().map_or("all_at_once", |(p, _)| p.name))
+        .collect();
     let results: Vec<Outcome<Dynamic>> = std::thread::scope(|scope| {
         let running: Vec<_> = asked
             .into_iter()
@@ -781,20 +786,7 @@ fn all_at_once(host: &Host, ctx: &NativeCallContext, args: &mut Args) -> Outcome
                     let (primitive, mut values) = call?;
                     let mut refs: Vec<&mut Dynamic> = values.iter_mut().collect();
                     let value = (primitive.call)(host, ctx, &mut Args::new(&mut refs))?;
-                    let broken = primitive.shape.violations(&value);
-                    if broken.is_empty() {
-                        Ok(value)
-                    } else {
-                        Err(Fail::error(
-                            ErrorCode::ResultShape,
-                            format!(
-                                "{} returned a result that breaks its stated shape: {}",
-                                primitive.name,
-                                broken.join("; ")
-                            ),
-                            "this is a defect of m4host; report it with the command that ran",
-                        ))
-                    }
+                    super::kept_shape(primitive.name, primitive.shape, value)
                 })
             })
             .collect();
@@ -812,20 +804,17 @@ fn all_at_once(host: &Host, ctx: &NativeCallContext, args: &mut Args) -> Outcome
             .collect()
     });
     let mut rows = rhai::Array::new();
-    for result in results {
+    for (result, name) in results.into_iter().zip(names) {
         let (value, error) = match result {
             Ok(value) => (value, Dynamic::UNIT),
+            // The same map a direct call's catch would see.
             Err(Fail::Error {
                 code,
                 message,
                 help,
             }) => (
                 Dynamic::UNIT,
-                map_of([
-                    ("code", Dynamic::from(code)),
-                    ("message", host.vault.redact(&message).into()),
-                    ("help", host.vault.redact(&help).into()),
-                ]),
+                host.error_map(code, &message, &help, name).into(),
             ),
             // A block or an engine error is the whole call's (no `together` row raises one).
             Err(other) => return Err(other),
@@ -1462,7 +1451,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         doc: "Runs several primitives at once, inside the host: calls is [#{primitive: NAME, args: \
               [...]}], each a primitive whose doc says it runs in all_at_once (reads and \
               self-cleaning probes). Returns one #{value, error} per call, in the order asked: \
-              the primitive's result, or the catchable error #{code, message, help} that stands \
+              the primitive's result, or the catchable error #{code, message, help, primitive} that stands \
               instead of it, so one failure hides no other. The way to ask many independent \
               things in one round trip (a phase's probes of S3, logs, Kafka and the database).",
         example: "let r = all_at_once([#{ primitive: \"ssm_prefetch\", args: [[\"/fraud-platform/dev_min/confluent/bootstrap\"]] },\n                      #{ primitive: \"ssm_prefetch\", args: [[\"/no/such/parameter\"]] },\n                      #{ primitive: \"emit_snapshot\", args: [\"x\", #{}] }]);\nprint(`${r[0].value.outcome} ${r[1].value.outcome} ${r[2].error.code}`);",

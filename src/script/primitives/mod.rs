@@ -292,6 +292,23 @@ pub(crate) fn strings(items: impl IntoIterator<Item = String>) -> Dynamic {
         .into()
 }
 
+/// The result, unless it breaks the row's shape: that is a host defect, and the script gets a
+/// catchable RESULT_SHAPE naming it rather than a field missing in one outcome only.
+pub(crate) fn kept_shape(name: &str, shape: Shape, result: Dynamic) -> Outcome<Dynamic> {
+    let broken = shape.violations(&result);
+    if broken.is_empty() {
+        return Ok(result);
+    }
+    Err(Fail::error(
+        ErrorCode::ResultShape,
+        format!(
+            "{name} returned a result that breaks its stated shape: {}",
+            broken.join("; ")
+        ),
+        "this is a defect of m4host; report it with the command that ran",
+    ))
+}
+
 /// Registers every row of the table into the engine, bound to the host.
 pub fn register(engine: &mut rhai::Engine, host: &Arc<Host>) {
     let mut module = rhai::Module::new();
@@ -322,27 +339,9 @@ pub fn register(engine: &mut rhai::Engine, host: &Arc<Host>) {
                          args: &mut [&mut Dynamic]|
               -> Result<Dynamic, Box<rhai::EvalAltResult>> {
             let ctx = ctx.expect("primitives are registered with a call context");
-            let result = call(&host, &ctx, &mut Args::new(args))
-                .map_err(|fail| host.to_rhai_error(fail, name, ctx.call_position()))?;
-            // A result that breaks the table's shape is a host defect; the script gets a
-            // catchable error naming it rather than a field that is missing in one outcome only.
-            let broken = shape.violations(&result);
-            if broken.is_empty() {
-                Ok(result)
-            } else {
-                Err(host.to_rhai_error(
-                    Fail::error(
-                        ErrorCode::ResultShape,
-                        format!(
-                            "{name} returned a result that breaks its stated shape: {}",
-                            broken.join("; ")
-                        ),
-                        "this is a defect of m4host; report it with the command that ran",
-                    ),
-                    name,
-                    ctx.call_position(),
-                ))
-            }
+            call(&host, &ctx, &mut Args::new(args))
+                .and_then(|result| kept_shape(name, shape, result))
+                .map_err(|fail| host.to_rhai_error(fail, name, ctx.call_position()))
         };
         rhai::FuncRegistration::new(primitive.name)
             .in_global_namespace()
