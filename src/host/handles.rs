@@ -12,8 +12,13 @@ use std::collections::BTreeMap;
 /// What SSM said about one parameter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SsmAnswer {
-    Value { value: String, secure: bool },
+    Value {
+        value: String,
+        secure: bool,
+    },
     Missing,
+    /// The caller may not read it (AccessDenied, for the parameter or its KMS key).
+    Denied(String),
     Error(String),
 }
 
@@ -105,7 +110,7 @@ pub fn classify(
                     entry.reference
                 ))
             }
-            Some(SsmAnswer::Error(why)) => {
+            Some(SsmAnswer::Error(why) | SsmAnswer::Denied(why)) => {
                 return Resolution::Unresolved(format!(
                     "SSM parameter `{}` for `{key}` could not be read: {why}",
                     entry.reference
@@ -196,9 +201,18 @@ pub async fn fetch_ssm(
                 }
             }
             Err(err) => {
-                let why = crate::infra::aws::AwsError::from_sdk("GetParameters", &err).detail;
+                let err = crate::infra::aws::AwsError::from_sdk("GetParameters", &err);
+                let denied = err.kind == crate::infra::aws::AwsErrorKind::AccessDenied;
                 for name in batch {
-                    answers.push((name.clone(), SsmAnswer::Error(why.clone())));
+                    let why = err.detail.clone();
+                    answers.push((
+                        name.clone(),
+                        if denied {
+                            SsmAnswer::Denied(why)
+                        } else {
+                            SsmAnswer::Error(why)
+                        },
+                    ));
                 }
             }
         }

@@ -11,6 +11,7 @@ pub mod one_shot;
 pub mod publish;
 pub mod report;
 pub mod reports;
+pub mod secrets;
 pub mod stepper;
 pub mod timeline;
 pub mod update;
@@ -151,6 +152,8 @@ pub struct Host {
     one_shot: Mutex<Vec<one_shot::OneShotRecord>>,
     /// Task definitions described so far, by revisioned ARN (a revision never changes).
     task_definitions: Mutex<BTreeMap<String, crate::infra::ecs::TaskDefinitionView>>,
+    /// The environment's secrets learnt (`secrets`): the references it could not read.
+    environment_secrets: OnceLock<Vec<secrets::Unread>>,
 }
 
 impl Host {
@@ -187,6 +190,7 @@ impl Host {
             interrupted: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             sources: Default::default(),
             task_definitions: Mutex::new(BTreeMap::new()),
+            environment_secrets: OnceLock::new(),
             one_shot: Mutex::new(Vec::new()),
             ssm_values: Mutex::new(HashMap::new()),
             probes: std::sync::atomic::AtomicU64::new(0),
@@ -392,11 +396,13 @@ impl Host {
                 format!("SSM parameter `{path}` does not exist"),
                 "check the path the handle resolves to, and the region",
             )),
-            Some(handles::SsmAnswer::Error(why)) => Err(Fail::error(
-                ErrorCode::SsmError,
-                format!("SSM parameter `{path}` could not be read: {why}"),
-                "check credentials, the endpoint and ssm:GetParameter permission",
-            )),
+            Some(handles::SsmAnswer::Error(why) | handles::SsmAnswer::Denied(why)) => {
+                Err(Fail::error(
+                    ErrorCode::SsmError,
+                    format!("SSM parameter `{path}` could not be read: {why}"),
+                    "check credentials, the endpoint and ssm:GetParameter permission",
+                ))
+            }
             None => Err(Fail::error(
                 ErrorCode::SsmError,
                 format!("no answer for `{path}`"),
@@ -479,6 +485,8 @@ impl Host {
                         serde_json::from_slice(&b).map_err(|e| format!("not valid JSON: {e}"))
                     })
                 };
+                // Non-secret is judged by value (issue #27): the environment's secrets first.
+                let unread = self.environment_secrets();
                 let mut status = entry::judge(
                     declared,
                     json(verdict),
@@ -486,8 +494,21 @@ impl Host {
                     &verdict_at.display(),
                     &handoff_at.display(),
                     verdict_sha.as_deref(),
-                    &[],
+                    &self.vault.secrets(),
                 );
+                match unread {
+                    Ok(unread) => status.problems.extend(unread.iter().map(|u| {
+                        format!(
+                            "the {} artifacts could not be checked against the secret at {} ({}): {}",
+                            declared.from, u.reference, u.field, u.why
+                        )
+                    })),
+                    Err(Fail::Error { message, .. }) => status.problems.push(format!(
+                        "the {} artifacts could not be checked by value: {message}",
+                        declared.from
+                    )),
+                    Err(other) => return Err(other),
+                }
                 status.verdict_sha256 = verdict_sha;
                 status.handoff_sha256 = handoff_sha;
                 status

@@ -8,6 +8,7 @@ use crate::host::handles::Resolution;
 use crate::host::json::{canonical_bytes, to_json};
 use crate::host::{ArtifactRecord, Fail, Host, Outcome, PendingCheck};
 use crate::infra::evidence::{self, sha256_hex};
+use crate::rules::credential::{self, Names};
 use crate::rules::error_code::ErrorCode;
 use crate::rules::gate::code_prefix_of_phase;
 use serde_json::Value;
@@ -236,7 +237,18 @@ impl Host {
         }
         document.insert("provenance".into(), self.provenance());
         document.insert(EVIDENCE_CHAIN_KEY.into(), self.evidence_chain());
-        let bytes = canonical_bytes(&Value::Object(document));
+        let document = Value::Object(document);
+        // Non-secret by value (issue #27): a known secret's plaintext or a credential shape at
+        // any path refuses the write, naming the path; the byte scan below stays the last net.
+        let found = credential::document_findings(&document, &self.vault.secrets(), Names::Ignored);
+        if !found.is_empty() {
+            let places: Vec<String> = found.iter().map(|f| f.describe()).collect();
+            return Err(self.raise_block(
+                &secret_code,
+                &format!("refused to publish `{name}`: {}", places.join("; ")),
+            ));
+        }
+        let bytes = canonical_bytes(&document);
         let leaks = self.vault.leaks_in(&bytes);
         if !leaks.is_empty() {
             return Err(self.raise_block(

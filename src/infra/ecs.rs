@@ -220,6 +220,26 @@ pub async fn describe_task_definition(
                     .and_then(|l| l.options())
                     .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                     .unwrap_or_default(),
+                command: c.command().to_vec(),
+                entry_point: c.entry_point().to_vec(),
+                docker_labels: c
+                    .docker_labels()
+                    .map(|l| l.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default(),
+                firelens_options: c
+                    .firelens_configuration()
+                    .and_then(|f| f.options())
+                    .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default(),
+                health_check_command: c
+                    .health_check()
+                    .map(|h| h.command().to_vec())
+                    .unwrap_or_default(),
+                environment_files: c
+                    .environment_files()
+                    .iter()
+                    .map(|f| f.value().to_owned())
+                    .collect(),
                 health_check: c.health_check().map(|h| HealthCheckView {
                     interval_s: h.interval().map_or(30, |v| v.max(0) as u32),
                     timeout_s: h.timeout().map_or(5, |v| v.max(0) as u32),

@@ -7,7 +7,8 @@
 //! failure is a problem the runbook records under the declared blocker code; the platform run id
 //! is released to scripts only when there is none. Run scope comes from here and nowhere else.
 
-use crate::rules::secret::secret_content;
+use crate::rules::credential::{document_findings, Names};
+use crate::rules::secret::Secret;
 use serde_json::Value;
 
 /// What a runbook enters from, as it declares itself (`declare_entry`); where the two artifacts
@@ -70,7 +71,7 @@ pub fn judge(
     verdict_uri: &str,
     handoff_uri: &str,
     verdict_sha256: Option<&str>,
-    known_plaintexts: &[String],
+    known_secrets: &[Secret],
 ) -> EntryStatus {
     let mut status = EntryStatus {
         verdict_uri: verdict_uri.to_owned(),
@@ -139,10 +140,11 @@ pub fn judge(
                 ));
             }
         }
-        for place in secret_content(doc, known_plaintexts) {
+        for found in document_findings(doc, known_secrets, Names::Judged) {
             status.problems.push(format!(
-                "{} verdict snapshot holds secret content at {place}",
-                entry.from
+                "{} verdict snapshot is not non-secret: {}",
+                entry.from,
+                found.describe()
             ));
         }
     }
@@ -160,10 +162,11 @@ pub fn judge(
             }
         }
         status.required_env_key = text_field(doc, &entry.env_key_field);
-        for place in secret_content(doc, known_plaintexts) {
+        for found in document_findings(doc, known_secrets, Names::Judged) {
             status.problems.push(format!(
-                "{} holds secret content at {place}",
-                entry.handoff_name
+                "{} is not non-secret: {}",
+                entry.handoff_name,
+                found.describe()
             ));
         }
     }
@@ -224,7 +227,6 @@ pub fn m4_example() -> Entry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::secret::secret_content;
     use serde_json::json;
 
     fn good_pair() -> (Value, Value) {
@@ -306,8 +308,22 @@ mod tests {
             .problems
             .iter()
             .any(|p| p.contains("$.confluent_api_secret")));
-        assert!(!secret_content(&json!({"k": "AKIAABCDEFGHIJKLMNOP"}), &[]).is_empty());
-        assert!(!secret_content(&json!({"k": "x-hunter2-y"}), &["hunter2".into()]).is_empty());
+    }
+
+    /// A secret's plaintext under an innocent key (issue #27): judged by value, naming the path.
+    #[test]
+    fn a_known_secret_under_an_innocent_key_is_found_by_value() {
+        let (v, mut h) = good_pair();
+        h["notes"] = json!("operator token Zq9-plaintext");
+        let known = [Secret::new("SSM_DB_PASSWORD_PATH", "Zq9-plaintext")];
+        let s = judge(&m4(), Ok(v.clone()), Ok(h.clone()), "v", "h", None, &known);
+        assert!(!s.sound());
+        let problem = s.problems.join("\n");
+        assert!(problem.contains("$.notes") && problem.contains("SSM_DB_PASSWORD_PATH"));
+        assert!(!problem.contains("Zq9-plaintext"), "{problem}");
+        // The near miss: the same pack without the plaintext is sound.
+        h["notes"] = json!("operator token rotated");
+        assert!(judge(&m4(), Ok(v), Ok(h), "v", "h", None, &known).sound());
     }
 
     /// The next milestone's entry, declared as M5 enters from M4: M4's verdict snapshot and

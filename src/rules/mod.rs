@@ -1,7 +1,8 @@
 //! Pure rules, no I/O and no Rhai: gates and the verdict ledger, ECS stability, the guarded update, one-shot tasks, the execution-id grammar,
-//! the task definition's run-scope law, the entry precondition, secrets and their redaction.
+//! the task definition's run-scope law, the entry precondition, secrets and their redaction, the value rule for secrets (`credential`).
 //! Unit-tested over documented response shapes.
 
+pub mod credential;
 pub mod entry;
 pub mod error_code;
 pub mod execution_id;

@@ -3,7 +3,6 @@
 //! plaintext resolved in this run so that outgoing text (stdout, errors, evidence, REPL history)
 //! can be scanned and redacted by construction, including copies a script made by other means.
 
-use serde_json::Value;
 use std::sync::{Arc, Mutex};
 
 /// A secret value. Cloning shares the plaintext; no method returns it except `expose`, which
@@ -70,6 +69,11 @@ impl Vault {
         }
     }
 
+    /// Every secret known so far, longest plaintext first (for the value rule).
+    pub fn secrets(&self) -> Vec<Secret> {
+        self.known.lock().expect("vault lock").clone()
+    }
+
     /// Replaces every known plaintext in `text` with its redaction marker.
     pub fn redact(&self, text: &str) -> String {
         let known = self.known.lock().expect("vault lock");
@@ -119,63 +123,6 @@ pub fn secret_named(name: &str) -> bool {
     let key = name.to_ascii_lowercase();
     SECRET_WORDS.iter().any(|w| key.contains(w))
         && !REFERENCE_ENDINGS.iter().any(|e| key.ends_with(e))
-}
-
-/// Places in a JSON document that look like secret content: secret-named keys with a value, PEM
-/// private keys, AWS access key ids, or any plaintext in `known_plaintexts`.
-pub fn secret_content(doc: &Value, known_plaintexts: &[String]) -> Vec<String> {
-    let mut found = Vec::new();
-    walk(doc, "$", known_plaintexts, &mut found);
-    found
-}
-
-fn walk(value: &Value, path: &str, known: &[String], found: &mut Vec<String>) {
-    match value {
-        Value::Object(members) => {
-            for (k, v) in members {
-                let here = format!("{path}.{k}");
-                let secret_named = secret_named(k);
-                let has_value = match v {
-                    Value::String(s) => !s.is_empty(),
-                    Value::Null | Value::Bool(_) => false,
-                    _ => true,
-                };
-                if secret_named && has_value {
-                    found.push(format!("{here} (secret-named key with a value)"));
-                } else {
-                    walk(v, &here, known, found);
-                }
-            }
-        }
-        Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                walk(v, &format!("{path}[{i}]"), known, found);
-            }
-        }
-        Value::String(s) => {
-            if s.contains("PRIVATE KEY-----") {
-                found.push(format!("{path} (PEM private key)"));
-            } else if looks_like_access_key_id(s) {
-                found.push(format!("{path} (AWS access key id)"));
-            } else if known
-                .iter()
-                .any(|k| !k.is_empty() && s.contains(k.as_str()))
-            {
-                found.push(format!("{path} (plaintext of a resolved secret)"));
-            }
-        }
-        _ => {}
-    }
-}
-
-fn looks_like_access_key_id(s: &str) -> bool {
-    s.split(|c: char| !c.is_ascii_alphanumeric()).any(|word| {
-        word.len() == 20
-            && (word.starts_with("AKIA") || word.starts_with("ASIA"))
-            && word
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-    })
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //! log configuration, declared health checks) and the run-scope law over it: pure, no I/O. The
 //! ECS adapter fills these views from DescribeTaskDefinition.
 
+use crate::rules::credential::{scan, Finding, Names, Place};
+use crate::rules::secret::Secret;
 use crate::rules::stability::{HealthCheckView, HealthDeclaration};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -17,6 +19,16 @@ pub struct ContainerView {
     pub log_options: BTreeMap<String, String>,
     /// The declared container health check, with ECS's defaults filled in (HealthCheck).
     pub health_check: Option<HealthCheckView>,
+    /// Where else a container definition carries text a secret could hide in (ContainerDefinition
+    /// in the ECS API reference): `command`, `entryPoint`, `dockerLabels`,
+    /// `firelensConfiguration.options`, `healthCheck.command`; and the S3 ARNs of its
+    /// `environmentFiles`, which are references m4host does not read.
+    pub command: Vec<String>,
+    pub entry_point: Vec<String>,
+    pub docker_labels: BTreeMap<String, String>,
+    pub firelens_options: BTreeMap<String, String>,
+    pub health_check_command: Vec<String>,
+    pub environment_files: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -71,6 +83,90 @@ pub fn run_scope_problem(td: &TaskDefinitionView, key: &str, value: &str) -> Opt
     None
 }
 
+/// Every value a container carries outside `secrets[].valueFrom`, as places the value rule
+/// reads: the fields ECS passes to the container or its log router in plain text.
+fn container_places(c: &ContainerView) -> Vec<Place> {
+    let mut places = Vec::new();
+    let mut named = |field: &str, map: &BTreeMap<String, String>| {
+        for (name, text) in map {
+            places.push(Place {
+                scope: Some(c.name.clone()),
+                field: field.to_owned(),
+                name: Some(name.clone()),
+                text: text.clone(),
+            });
+        }
+    };
+    named("environment", &c.environment);
+    named("dockerLabels", &c.docker_labels);
+    named("logConfiguration.options", &c.log_options);
+    named("firelensConfiguration.options", &c.firelens_options);
+    for (field, items) in [
+        ("command", &c.command),
+        ("entryPoint", &c.entry_point),
+        ("healthCheck.command", &c.health_check_command),
+    ] {
+        for (i, text) in items.iter().enumerate() {
+            places.push(Place {
+                scope: Some(c.name.clone()),
+                field: format!("{field}[{i}]"),
+                name: None,
+                text: text.clone(),
+            });
+        }
+    }
+    places
+}
+
+/// Where a task definition carries a secret outside `secrets[].valueFrom` (the plan's "secrets
+/// only by reference"), judged by value over every container together (an AWS key id in one
+/// variable and its secret key in another is one pair), names being one signal among them.
+pub fn inline_secrets(td: &TaskDefinitionView, known: &[Secret]) -> Vec<Finding> {
+    let places: Vec<Place> = td.containers.iter().flat_map(container_places).collect();
+    scan(&places, known, Names::Judged)
+}
+
+/// What the value rule cannot read in a task definition: the S3 objects its containers'
+/// `environmentFiles` name (their variables reach the container unseen by m4host), as
+/// (container, reference).
+pub fn unread_environment_files(td: &TaskDefinitionView) -> Vec<(String, String)> {
+    td.containers
+        .iter()
+        .flat_map(|c| {
+            c.environment_files
+                .iter()
+                .map(move |f| (c.name.clone(), f.clone()))
+        })
+        .collect()
+}
+
+/// The SSM parameter name a `secrets[].valueFrom` (or any reference) names: a parameter ARN
+/// (`arn:aws:ssm:REGION:ACCOUNT:parameter/a/b` names `/a/b`; `parameter/x` names `x`, or `/x`,
+/// both of which are asked) or a name as given in the same Region. Secrets Manager references
+/// and anything else are not SSM parameters (None).
+pub fn ssm_parameter_names(reference: &str) -> Option<Vec<String>> {
+    if let Some(rest) = reference.strip_prefix("arn:") {
+        let parts: Vec<&str> = rest.splitn(5, ':').collect();
+        if parts.len() != 5 || parts[1] != "ssm" {
+            return None;
+        }
+        let name = parts[4].strip_prefix("parameter/")?;
+        if name.is_empty() {
+            return None;
+        }
+        return Some(if name.contains('/') {
+            vec![format!("/{name}")]
+        } else {
+            vec![name.to_owned(), format!("/{name}")]
+        });
+    }
+    let plausible = !reference.is_empty()
+        && reference
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/_.-".contains(c));
+    plausible.then(|| vec![reference.to_owned()])
+}
+
 /// A one-container task definition of `family` whose container carries `key=scope` (or not), for
 /// the unit tests of the rules that read it.
 #[cfg(test)]
@@ -93,6 +189,134 @@ pub fn example(family: &str, key: &str, scope: Option<&str>) -> TaskDefinitionVi
             log_driver: None,
             log_options: BTreeMap::new(),
             health_check: None,
+            command: vec![],
+            entry_point: vec![],
+            docker_labels: BTreeMap::new(),
+            firelens_options: BTreeMap::new(),
+            health_check_command: vec![],
+            environment_files: vec![],
         }],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::credential::Rule;
+
+    fn with(f: impl FnOnce(&mut ContainerView)) -> TaskDefinitionView {
+        let mut td = example(
+            "fraud-platform-dev-min-ig",
+            "REQUIRED_PLATFORM_RUN_ID",
+            Some("p1"),
+        );
+        f(&mut td.containers[0]);
+        td
+    }
+
+    fn found(td: &TaskDefinitionView, known: &[Secret]) -> Vec<(String, Option<String>, Rule)> {
+        inline_secrets(td, known)
+            .into_iter()
+            .map(|f| (f.field, f.variable, f.rule))
+            .collect()
+    }
+
+    #[test]
+    fn every_place_a_value_can_hide_is_read() {
+        let known = [Secret::new(
+            "SSM_CONFLUENT_API_SECRET_PATH",
+            "k9-Secret-Value",
+        )];
+        let td = with(|c| {
+            c.command = vec!["serve".into(), "--api-secret=k9-Secret-Value".into()];
+            c.entry_point = vec!["sh".into(), "-c".into()];
+            c.docker_labels = BTreeMap::from([(
+                "deploy.note".into(),
+                "-----BEGIN PRIVATE KEY-----\nMII\n-----END PRIVATE KEY-----".into(),
+            )]);
+            c.log_options = BTreeMap::from([("awslogs-group".into(), "/fraud/ig".into())]);
+            c.firelens_options = BTreeMap::from([(
+                "Header".into(),
+                "Authorization Bearer a1b2c3d4e5f6g7h8i9".into(),
+            )]);
+            c.health_check_command = vec![
+                "CMD-SHELL".into(),
+                "curl http://u:pw@localhost/health".into(),
+            ];
+        });
+        assert_eq!(
+            found(&td, &known),
+            vec![
+                (
+                    "dockerLabels".into(),
+                    Some("deploy.note".into()),
+                    Rule::PemPrivateKey
+                ),
+                (
+                    "firelensConfiguration.options".into(),
+                    Some("Header".into()),
+                    Rule::BearerToken
+                ),
+                ("command[1]".into(), None, Rule::KnownSecret),
+                ("healthCheck.command[1]".into(), None, Rule::UrlPassword),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_dsn_under_an_innocent_name_and_its_near_miss() {
+        let known = [Secret::new("SSM_DB_PASSWORD_PATH", "Pw-4f9a2c")];
+        let leaked = with(|c| {
+            c.environment.insert(
+                "DB_DSN".into(),
+                "postgresql://fraud_app:Pw-4f9a2c@db.internal/fraud".into(),
+            );
+        });
+        let rules: Vec<Rule> = found(&leaked, &known).into_iter().map(|f| f.2).collect();
+        assert_eq!(rules, vec![Rule::KnownSecret, Rule::UrlPassword]);
+        let clean = with(|c| {
+            c.environment.insert(
+                "DB_DSN".into(),
+                "postgresql://fraud_app@db.internal/fraud".into(),
+            );
+            c.environment.insert("SERVICE_NAME".into(), "ig".into());
+        });
+        assert!(found(&clean, &known).is_empty());
+    }
+
+    #[test]
+    fn environment_files_are_named_as_unread() {
+        let td = with(|c| c.environment_files = vec!["arn:aws:s3:::bucket/ig.env".into()]);
+        assert_eq!(
+            unread_environment_files(&td),
+            vec![(
+                "fraud-platform-dev-min-ig".to_owned(),
+                "arn:aws:s3:::bucket/ig.env".to_owned()
+            )]
+        );
+    }
+
+    #[test]
+    fn ssm_references_name_their_parameter() {
+        assert_eq!(
+            ssm_parameter_names("arn:aws:ssm:eu-west-2:123456789012:parameter/fraud/db/password"),
+            Some(vec!["/fraud/db/password".to_owned()])
+        );
+        assert_eq!(
+            ssm_parameter_names("arn:aws:ssm:eu-west-2:123456789012:parameter/flat"),
+            Some(vec!["flat".to_owned(), "/flat".to_owned()])
+        );
+        assert_eq!(
+            ssm_parameter_names("/fraud/db/password"),
+            Some(vec!["/fraud/db/password".to_owned()])
+        );
+        assert_eq!(
+            ssm_parameter_names("arn:aws:secretsmanager:eu-west-2:123456789012:secret:db-AbCdEf"),
+            None
+        );
+        assert_eq!(
+            ssm_parameter_names("arn:aws:ssm:eu-west-2:1:document/x"),
+            None
+        );
     }
 }

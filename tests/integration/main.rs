@@ -22,6 +22,7 @@ mod repl;
 mod reports;
 mod runbook;
 mod secrets;
+mod secrets_by_value;
 mod servers;
 mod shapes;
 mod substrate;

@@ -367,6 +367,18 @@ impl Tenant {
     /// Registers a task definition revision for a service (optionally without run scope or with
     /// an inline secret-named variable) and points the service at it, still at desired count 0.
     pub(crate) fn replace_task_definition(&self, short: &str, env: &[(&str, &str)]) -> String {
+        self.replace_task_definition_with(short, env, |b| b)
+    }
+
+    /// `replace_task_definition`, with whatever `more` adds to the container (a command, labels).
+    pub(crate) fn replace_task_definition_with(
+        &self,
+        short: &str,
+        env: &[(&str, &str)],
+        more: impl FnOnce(
+            aws_sdk_ecs::types::builders::ContainerDefinitionBuilder,
+        ) -> aws_sdk_ecs::types::builders::ContainerDefinitionBuilder,
+    ) -> String {
         use aws_sdk_ecs::types::{ContainerDefinition, KeyValuePair};
         let old = self.current_task_definition(short);
         let container = &old.container_definitions()[0];
@@ -380,7 +392,52 @@ impl Tenant {
         for (k, v) in env {
             builder = builder.environment(KeyValuePair::builder().name(*k).value(*v).build());
         }
-        self.deploy_revision(short, &old, builder.build())
+        self.deploy_revision(short, &old, more(builder).build())
+    }
+
+    /// Registers a new revision of the tenant's task definition family `<prefix>-<short>` (a
+    /// one-shot job's, which no service runs): the latest revision's container plus `env`.
+    pub(crate) fn register_revision(&self, short: &str, env: &[(&str, &str)]) -> String {
+        use aws_sdk_ecs::types::KeyValuePair;
+        let c = clients();
+        let family = format!("{}-{short}", self.prefix());
+        block_on(async {
+            let old = c
+                .ecs
+                .describe_task_definition()
+                .task_definition(&family)
+                .send()
+                .await
+                .unwrap()
+                .task_definition()
+                .unwrap()
+                .clone();
+            let mut container = old.container_definitions()[0].clone();
+            let mut vars = container.environment().to_vec();
+            vars.extend(
+                env.iter()
+                    .map(|(k, v)| KeyValuePair::builder().name(*k).value(*v).build()),
+            );
+            container.environment = Some(vars);
+            c.ecs
+                .register_task_definition()
+                .family(&family)
+                .set_network_mode(old.network_mode().cloned())
+                .set_requires_compatibilities(Some(old.requires_compatibilities().to_vec()))
+                .set_cpu(old.cpu().map(str::to_owned))
+                .set_memory(old.memory().map(str::to_owned))
+                .set_execution_role_arn(old.execution_role_arn().map(str::to_owned))
+                .set_task_role_arn(old.task_role_arn().map(str::to_owned))
+                .container_definitions(container)
+                .send()
+                .await
+                .unwrap()
+                .task_definition()
+                .unwrap()
+                .task_definition_arn()
+                .unwrap()
+                .to_owned()
+        })
     }
 }
 

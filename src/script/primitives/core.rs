@@ -136,9 +136,10 @@ fn ssm_prefetch(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<
             Some(crate::host::handles::SsmAnswer::Missing) => {
                 unreadable.push(format!("{path} (missing)").into())
             }
-            Some(crate::host::handles::SsmAnswer::Error(why)) => {
-                unreadable.push(format!("{path} ({why})").into())
-            }
+            Some(
+                crate::host::handles::SsmAnswer::Error(why)
+                | crate::host::handles::SsmAnswer::Denied(why),
+            ) => unreadable.push(format!("{path} ({why})").into()),
             None => unreadable.push(format!("{path} (no answer)").into()),
         }
     }

@@ -158,6 +158,58 @@ fn task_definitions(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outc
     Ok(map.into())
 }
 
+/// A task definition judged by value (`Host::task_definition_secrets`): fail when a container
+/// carries a secret outside `secrets[].valueFrom`, error when it could not be judged.
+fn task_definition_secrets(
+    host: &Host,
+    _: &NativeCallContext,
+    args: &mut Args,
+) -> Outcome<Dynamic> {
+    host.aws()?;
+    let arn = args.str(0);
+    let could_not = |why: String| {
+        outcome(
+            ProbeOutcome::Error,
+            why,
+            vec![
+                ("task_definition", arn.clone().into()),
+                ("findings", Dynamic::UNIT),
+                ("known_secrets", Dynamic::UNIT),
+                ("not_checked_by_value", Dynamic::UNIT),
+            ],
+        )
+    };
+    let td = match host.task_definition(&arn) {
+        Ok(td) => td,
+        Err(why) => return Ok(could_not(why.to_string())),
+    };
+    let check = match host.task_definition_secrets(&td) {
+        Ok(check) => check,
+        Err(Fail::Error { message, .. }) => return Ok(could_not(message)),
+        Err(other) => return Err(other),
+    };
+    let reason = if check.findings.is_empty() {
+        format!(
+            "no secret outside secrets[].valueFrom ({} container(s), checked against {} known secret(s))",
+            td.containers.len(),
+            check.known_secrets
+        )
+    } else {
+        let places: Vec<String> = check.findings.iter().map(|f| f.describe()).collect();
+        format!("secret outside secrets[].valueFrom: {}", places.join("; "))
+    };
+    Ok(outcome(
+        ProbeOutcome::of(check.findings.is_empty()),
+        reason,
+        vec![
+            ("task_definition", td.arn.clone().into()),
+            ("findings", to_map(&check.findings)),
+            ("known_secrets", (check.known_secrets as i64).into()),
+            ("not_checked_by_value", to_map(&check.not_checked_by_value)),
+        ],
+    ))
+}
+
 /// The request `#{desired_count, restore}` of ecs_update_service(s).
 fn update_request(options: &rhai::Map, primitive: &str) -> Outcome<Request> {
     check_options(options, &["desired_count", "restore"], primitive)?;
@@ -483,7 +535,8 @@ pub const PRIMITIVES: &[Primitive] = &[
         doc: "Describes a task definition; task_definition: #{arn, family, revision, \
               network_mode, task_role_arn, execution_role_arn, containers: [#{name, image, \
               essential, environment (name -> value), secrets ([#{name, value_from}]), \
-              log_driver, log_options}]}.",
+              log_driver, log_options, health_check, command, entry_point, docker_labels, \
+              firelens_options, health_check_command, environment_files}]}.",
         example: "let td = ecs_task_definition(\"fraud-platform-dev-min-ig\");\nprint(td.outcome);",
         example_exit: 0,
         example_prints: &["pass"],
@@ -507,6 +560,27 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: true,
         call: task_definitions,
+    },
+    Primitive {
+        name: "task_definition_secrets",
+        params: &[("task_definition", Ty::Str)],
+        returns: "Map",
+        shape: Shape::Outcome(&[
+            "outcome",
+            "reason",
+            "task_definition",
+            "findings",
+            "known_secrets",
+            "not_checked_by_value",
+        ]),
+        doc: "Judges by value whether a task definition carries a secret outside               secrets[].valueFrom (the launch contract's \"secrets only by reference\"): every               container's environment, command, entryPoint, dockerLabels,               logConfiguration.options, firelensConfiguration.options and healthCheck.command,               against the plaintext of every secret the environment knows of (handles classified               secret, each SecureString a handle names by path, the SSM parameters the task               definition's own secrets reference — read into the vault, never shown) and the               credential shapes (url_password, aws_key_pair, pem_private_key, bearer_token, jwt),               a secret-named variable with a value being one signal among them (secret_name).               fail lists findings [#{container, field, variable, rule, secret}] (never the               value); not_checked_by_value lists [#{container, field, reference, why}] (a               Secrets Manager reference, an S3 environment file, an SSM parameter the run may not               read); error when it could not be judged.",
+        example: "let r = task_definition_secrets(\"fraud-platform-dev-min-ig\");\nprint(`${r.outcome} ${r.findings.len()}`);",
+        example_exit: 0,
+        example_prints: &["pass 0"],
+        raises: &[ErrorCode::NoEnv],
+        failure: Failure::Catchable,
+        together: true,
+        call: task_definition_secrets,
     },
     Primitive {
         name: "ecs_update_service",
