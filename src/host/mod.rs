@@ -154,6 +154,8 @@ pub struct Host {
     task_definitions: Mutex<BTreeMap<String, crate::infra::ecs::TaskDefinitionView>>,
     /// The environment's secrets learnt (`secrets`): the references it could not read.
     environment_secrets: OnceLock<Vec<secrets::Unread>>,
+    /// Every change this execution made to a service, in order (`update`).
+    service_changes: Mutex<Vec<update::ServiceChange>>,
 }
 
 impl Host {
@@ -191,6 +193,7 @@ impl Host {
             sources: Default::default(),
             task_definitions: Mutex::new(BTreeMap::new()),
             environment_secrets: OnceLock::new(),
+            service_changes: Mutex::new(Vec::new()),
             one_shot: Mutex::new(Vec::new()),
             ssm_values: Mutex::new(HashMap::new()),
             probes: std::sync::atomic::AtomicU64::new(0),
@@ -605,6 +608,25 @@ impl Host {
             .lock()
             .expect("updates lock")
             .insert(service.to_owned(), record);
+    }
+
+    /// Records a change to a service (`update::ServiceChange`).
+    pub fn record_change(&self, change: update::ServiceChange) {
+        self.service_changes
+            .lock()
+            .expect("changes lock")
+            .push(change);
+    }
+
+    /// Every change this execution made to a service, in order; of one phase with `Some`.
+    pub fn service_changes(&self, phase: Option<&str>) -> Vec<update::ServiceChange> {
+        self.service_changes
+            .lock()
+            .expect("changes lock")
+            .iter()
+            .filter(|c| phase.is_none_or(|p| c.phase == p))
+            .cloned()
+            .collect()
     }
 
     /// When this execution updated a service, and the task definition it expected.

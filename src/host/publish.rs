@@ -227,6 +227,13 @@ impl Host {
             .map(str::to_owned)
             .or_else(|| self.ledger().current_phase.clone());
         if let Some(phase) = phase {
+            let changes = self.service_changes(Some(&phase));
+            if !changes.is_empty() {
+                document.insert(
+                    crate::host::update::SERVICE_CHANGES_KEY.into(),
+                    serde_json::to_value(&changes).expect("records serialise"),
+                );
+            }
             let tasks = self.one_shot_tasks_of(&phase);
             if !tasks.is_empty() {
                 document.insert(

@@ -33,7 +33,107 @@ pub struct UpdateRow {
 /// Each asked service, in the order asked: its row, or why it was refused.
 pub type UpdateRows = Vec<(String, Result<UpdateRow, Refusal>)>;
 
+/// A service as ECS reported it on one side of a change.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceSide {
+    pub desired_count: i64,
+    pub running_count: i64,
+    pub task_definition: String,
+}
+
+impl From<&ServiceView> for ServiceSide {
+    fn from(s: &ServiceView) -> ServiceSide {
+        ServiceSide {
+            desired_count: s.desired_count.into(),
+            running_count: s.running_count.into(),
+            task_definition: s.task_definition.clone(),
+        }
+    }
+}
+
+/// One change this execution made to a service, recorded by the host whatever the script does
+/// with the result (issue #29): every snapshot of its phase lists it (`service_changes`), and a
+/// rollback restores what ECS reported before the execution's first change of the service.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceChange {
+    pub phase: String,
+    pub cluster: String,
+    pub service: String,
+    /// The desired count asked (a restore returns a recorded count).
+    pub asked_desired_count: i64,
+    pub restore: bool,
+    /// As the guard's DescribeServices read it, just before the change.
+    pub before: ServiceSide,
+    /// As ECS answered the UpdateService.
+    pub after: ServiceSide,
+    pub at: String,
+}
+
+/// Key of the changes a phase made, in every snapshot it publishes.
+pub const SERVICE_CHANGES_KEY: &str = "service_changes";
+
+/// One row per service this execution changed, in the order first changed: the desired count
+/// ECS reported before the first change (what a rollback restores) and the last one asked.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangedService {
+    pub service: String,
+    pub cluster: String,
+    pub previous_desired_count: i64,
+    pub desired_count: i64,
+    pub task_definition: String,
+    pub first_changed_in: String,
+    pub first_changed_at: String,
+    pub changes: usize,
+}
+
+/// The per-service view of `changes` (in the order they were made).
+pub fn changed_services(changes: &[ServiceChange]) -> Vec<ChangedService> {
+    let mut rows: Vec<ChangedService> = Vec::new();
+    for c in changes {
+        match rows
+            .iter_mut()
+            .find(|r| r.service == c.service && r.cluster == c.cluster)
+        {
+            Some(row) => {
+                row.desired_count = c.asked_desired_count;
+                row.changes += 1;
+            }
+            None => rows.push(ChangedService {
+                service: c.service.clone(),
+                cluster: c.cluster.clone(),
+                previous_desired_count: c.before.desired_count,
+                desired_count: c.asked_desired_count,
+                task_definition: c.before.task_definition.clone(),
+                first_changed_in: c.phase.clone(),
+                first_changed_at: c.at.clone(),
+                changes: 1,
+            }),
+        }
+    }
+    rows
+}
+
 impl Host {
+    /// Whether the call now being made comes from a line an operator typed into the REPL, not
+    /// from the runbook the REPL steps (which runs on a thread of its own).
+    pub fn typed_repl_line(&self) -> bool {
+        self.gate.get().is_some() && !crate::host::stepper::on_runbook_thread()
+    }
+
+    /// The guard every primitive that changes the world passes first (its table row says
+    /// `changes_world`; registration asks): inside a running phase, never from a typed line.
+    pub fn refuse_outside_phase(&self, primitive: &str) -> Outcome<()> {
+        let phase = self.ledger().current_phase.clone();
+        let origin = update_guard::ChangeOrigin {
+            phase: phase.as_deref(),
+            typed_line: self.typed_repl_line(),
+        };
+        match update_guard::refuse_outside_phase(primitive, origin) {
+            Some(r) => Err(Fail::error(r.code, r.message, r.help)),
+            None => Ok(()),
+        }
+    }
+
     /// The guarded update of several services of one cluster (see the module doc). A refusal of
     /// the whole request is an error; a refusal of one service is its row's.
     pub fn guarded_updates(
@@ -171,6 +271,18 @@ impl Host {
                     });
                 }
                 Ok(after) => {
+                    if let Some(before) = by_name.get(name.as_str()) {
+                        self.record_change(ServiceChange {
+                            phase: self.ledger().current_phase.clone().unwrap_or_default(),
+                            cluster: cluster.to_owned(),
+                            service: name.clone(),
+                            asked_desired_count: request.desired_count,
+                            restore: request.restore,
+                            before: ServiceSide::from(*before),
+                            after: ServiceSide::from(&after),
+                            at: at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+                        });
+                    }
                     self.record_update(
                         &name,
                         UpdateRecord {

@@ -53,7 +53,7 @@ impl Rule {
             Rule::PemPrivateKey => "a PEM private key block",
             Rule::BearerToken => "a bearer token",
             Rule::Jwt => "a JSON Web Token",
-            Rule::SecretName => "a secret-named variable with a value",
+            Rule::SecretName => "a secret-named variable or key with a value",
         }
     }
 }
@@ -92,7 +92,8 @@ impl Finding {
             at.push_str(&format!("container `{c}` "));
         }
         at.push_str(&self.field);
-        if let Some(v) = &self.variable {
+        // A document's path already ends with its key; a container's field names no variable.
+        if let (Some(_), Some(v)) = (&self.container, &self.variable) {
             at.push_str(&format!(" `{v}`"));
         }
         let why = match &self.secret {

@@ -50,6 +50,7 @@ error_codes! {
     NotSerialisable => "NOT_SERIALISABLE": "a value holds a Secret or a type JSON cannot carry",
     NotSingleton => "NOT_SINGLETON": "a desired count breaks the singleton law",
     NotStartedHere => "NOT_STARTED_HERE": "a task this execution did not start",
+    OutsidePhase => "OUTSIDE_PHASE": "a primitive that changes the world was called outside a running phase, or from a typed REPL line",
     PhaseRepeated => "PHASE_REPEATED": "a phase already ran in this execution",
     ReplPhase => "REPL_PHASE": "a phase cannot be run from a typed REPL line",
     ReplVerdict => "REPL_VERDICT": "a verdict cannot be decided from a typed REPL line",

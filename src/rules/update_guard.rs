@@ -62,6 +62,45 @@ pub fn refuse_request(service: &str, request: Request, held: bool) -> Option<Ref
     None
 }
 
+/// Where a change to the world is asked from (issue #29).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeOrigin<'a> {
+    /// The phase running when it is asked, if any.
+    pub phase: Option<&'a str>,
+    /// Asked by a line an operator typed into the REPL (not by the runbook it steps).
+    pub typed_line: bool,
+}
+
+/// Every change to the world belongs to a phase: a primitive that starts or stops a service or a
+/// task (its table row says so) is refused outside a running phase, and always from a typed REPL
+/// line — also while the runbook is stopped at a breakpoint inside a phase: the debugger
+/// observes, the runbook acts. The host's own stops of its one-shot tasks are not asked here.
+pub fn refuse_outside_phase(primitive: &str, origin: ChangeOrigin) -> Option<Refusal> {
+    if origin.typed_line {
+        return Some(refusal(
+            ErrorCode::OutsidePhase,
+            format!(
+                "refused: `{primitive}` changes the world, and a typed REPL line never does{}",
+                origin
+                    .phase
+                    .map(|p| format!(" (the runbook is stopped inside {p})"))
+                    .unwrap_or_default()
+            ),
+            "let the runbook's phase do it: :step (or :run PHASE, :continue) to that phase; \
+             reads and probes stay allowed here",
+        ));
+    }
+    if origin.phase.is_none() {
+        return Some(refusal(
+            ErrorCode::OutsidePhase,
+            format!("refused: `{primitive}` changes the world outside a running phase"),
+            "call it inside run_phase(\"PHASE\", || { ... }) (a runbook step), so that its \
+             phase records and publishes the change",
+        ));
+    }
+    None
+}
+
 /// Refusal of the run scope: the key the M3 handoff names must be known, and a start (desired
 /// count above 0) needs every essential container to carry `key=run_id`. Scaling to zero starts
 /// nothing, so only a start is held to the run-scope law.
@@ -114,6 +153,37 @@ mod tests {
         Request {
             desired_count: 1,
             restore: false,
+        }
+    }
+
+    #[test]
+    fn a_change_needs_a_running_phase_and_never_comes_from_a_typed_line() {
+        let inside = ChangeOrigin {
+            phase: Some("M4.F"),
+            typed_line: false,
+        };
+        assert_eq!(refuse_outside_phase("ecs_update_services", inside), None);
+        for origin in [
+            ChangeOrigin {
+                phase: None,
+                typed_line: false,
+            },
+            ChangeOrigin {
+                phase: None,
+                typed_line: true,
+            },
+            ChangeOrigin {
+                phase: Some("M4.F"),
+                typed_line: true,
+            },
+        ] {
+            let r = refuse_outside_phase("ecs_update_services", origin).unwrap();
+            assert_eq!(r.code, ErrorCode::OutsidePhase, "{origin:?}");
+            assert!(r.help.contains(if origin.typed_line {
+                ":step"
+            } else {
+                "run_phase"
+            }));
         }
     }
 

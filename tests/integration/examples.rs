@@ -31,7 +31,7 @@ fn every_primitive_example_runs() {
             let undeclared = m4host::rules::error_code::ErrorCode::ALL
                 .iter()
                 .find(|c| c.as_str() == *line)
-                .filter(|c| !primitive.raises.contains(c));
+                .filter(|c| !primitive.raised_codes().contains(c));
             if let Some(code) = undeclared {
                 failures.push(format!(
                     "{}: the example raised {code}, which its row does not list",

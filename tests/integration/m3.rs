@@ -75,7 +75,9 @@ fn handoff_with_secret_content() {
     );
     let out = env.run(PROBE).run();
     out.status(3)
-        .stdout_has("$.db_password (secret-named key with a value)")
+        .stdout_has(
+            "$.db_password holds a secret-named variable or key with a value (rule secret_name)",
+        )
         .nowhere("hunter2");
 }
 

@@ -399,7 +399,7 @@ fn pass_phase_gate(host: &Host, id: &str) -> Outcome<()> {
     let Some(gate) = host.gate.get() else {
         return Ok(());
     };
-    if !crate::host::stepper::on_runbook_thread() {
+    if host.typed_repl_line() {
         return Err(Fail::error(
             ErrorCode::ReplPhase,
             format!("phase `{id}` cannot be run from a REPL line"),
@@ -514,7 +514,7 @@ fn verdict(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynam
             "e.g. verdict(predicates, \"ADVANCE_TO_M5\", \"HOLD_M4\")",
         ));
     }
-    if host.gate.get().is_some() && !crate::host::stepper::on_runbook_thread() {
+    if host.typed_repl_line() {
         // A REPL verdict comes only from the runbook stepped in order, never from a typed line.
         return Err(Fail::error(
             ErrorCode::ReplVerdict,
@@ -890,6 +890,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::HandleUnresolved, ErrorCode::HandleWildcard, ErrorCode::HandleAmbiguous, ErrorCode::NoEnv],
         failure: Failure::Catchable,
         together: false,
+        changes_world: false,
         call: resolve_handle,
     },
     Primitive {
@@ -907,6 +908,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::NoEnv],
         failure: Failure::Catchable,
         together: false,
+        changes_world: false,
         call: resolve_handles,
     },
     Primitive {
@@ -923,6 +925,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::SsmMissing, ErrorCode::SsmEmpty, ErrorCode::SsmError, ErrorCode::NoEnv],
         failure: Failure::Catchable,
         together: false,
+        changes_world: false,
         call: ssm_secret,
     },
     Primitive {
@@ -938,6 +941,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::SsmSecure, ErrorCode::SsmMissing, ErrorCode::SsmEmpty, ErrorCode::SsmError, ErrorCode::NoEnv],
         failure: Failure::Catchable,
         together: false,
+        changes_world: false,
         call: ssm_parameter,
     },
     Primitive {
@@ -956,6 +960,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::NoEnv],
         failure: Failure::Catchable,
         together: true,
+        changes_world: false,
         call: ssm_prefetch,
     },
     Primitive {
@@ -970,6 +975,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[],
         failure: Failure::Never,
         together: false,
+        changes_world: false,
         call: is_secret,
     },
     Primitive {
@@ -989,6 +995,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::BadArtifactName, ErrorCode::BadArtifactPath, ErrorCode::BadPayload, ErrorCode::BadOption, ErrorCode::NoEntry, ErrorCode::NoEnv],
         failure: Failure::Gate,
         together: false,
+        changes_world: false,
         call: emit_snapshot,
     },
     Primitive {
@@ -1006,6 +1013,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::BadArtifactName, ErrorCode::BadArtifactPath, ErrorCode::BadPayload, ErrorCode::BadOption, ErrorCode::NoEntry, ErrorCode::NoEnv],
         failure: Failure::Gate,
         together: false,
+        changes_world: false,
         call: emit_snapshot_with,
     },
     Primitive {
@@ -1023,6 +1031,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::SnapshotMissing, ErrorCode::SnapshotChanged, ErrorCode::SnapshotUnreadable],
         failure: Failure::Catchable,
         together: false,
+        changes_world: false,
         call: read_snapshot,
     },
     Primitive {
@@ -1040,6 +1049,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[],
         failure: Failure::Never,
         together: false,
+        changes_world: false,
         call: read_durable_snapshots,
     },
     Primitive {
@@ -1057,6 +1067,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::BadArtifactName, ErrorCode::SnapshotUnreadable, ErrorCode::NoEnv],
         failure: Failure::Catchable,
         together: false,
+        changes_world: false,
         call: evidence_uri,
     },
     Primitive {
@@ -1073,6 +1084,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::BadArtifactName, ErrorCode::SnapshotUnreadable, ErrorCode::NoEnv],
         failure: Failure::Catchable,
         together: false,
+        changes_world: false,
         call: read_evidence,
     },
     Primitive {
@@ -1087,6 +1099,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[],
         failure: Failure::Never,
         together: false,
+        changes_world: false,
         call: artifacts,
     },
     Primitive {
@@ -1103,6 +1116,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[],
         failure: Failure::Gate,
         together: false,
+        changes_world: false,
         call: block,
     },
     Primitive {
@@ -1119,6 +1133,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::BadCode],
         failure: Failure::Catchable,
         together: false,
+        changes_world: false,
         call: hold,
     },
     Primitive {
@@ -1133,6 +1148,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::PhaseRepeated, ErrorCode::ReplPhase],
         failure: Failure::Catchable,
         together: false,
+        changes_world: false,
         call: skip_phase,
     },
     Primitive {
@@ -1147,6 +1163,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[],
         failure: Failure::Never,
         together: false,
+        changes_world: false,
         call: blockers,
     },
     Primitive {
@@ -1161,6 +1178,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[],
         failure: Failure::Never,
         together: false,
+        changes_world: false,
         call: held,
     },
     Primitive {
@@ -1175,6 +1193,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[],
         failure: Failure::Never,
         together: false,
+        changes_world: false,
         call: phases,
     },
     Primitive {
@@ -1192,6 +1211,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::BadPhase, ErrorCode::NestedPhase, ErrorCode::PhaseRepeated, ErrorCode::ReplPhase],
         failure: Failure::Catchable,
         together: false,
+        changes_world: false,
         call: run_phase,
     },
     Primitive {
@@ -1209,6 +1229,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::BadVerdictNames, ErrorCode::ReplVerdict, ErrorCode::VerdictDecided],
         failure: Failure::Catchable,
         together: false,
+        changes_world: false,
         call: verdict,
     },
     Primitive {
@@ -1226,6 +1247,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::NoEntry, ErrorCode::NoEnv],
         failure: Failure::Gate,
         together: false,
+        changes_world: false,
         call: platform_run_id,
     },
     Primitive {
@@ -1248,6 +1270,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::BadEntry, ErrorCode::EntryDeclared],
         failure: Failure::Catchable,
         together: false,
+        changes_world: false,
         call: declare_entry,
     },
     Primitive {
@@ -1266,6 +1289,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::NoEnv],
         failure: Failure::Catchable,
         together: false,
+        changes_world: false,
         call: entry_preconditions,
     },
     Primitive {
@@ -1280,6 +1304,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[],
         failure: Failure::Never,
         together: false,
+        changes_world: false,
         call: execution_id,
     },
     Primitive {
@@ -1297,6 +1322,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[],
         failure: Failure::Never,
         together: false,
+        changes_world: false,
         call: secret_named,
     },
     Primitive {
@@ -1313,6 +1339,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[],
         failure: Failure::Never,
         together: false,
+        changes_world: false,
         call: execution_prefix,
     },
     Primitive {
@@ -1327,6 +1354,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[],
         failure: Failure::Never,
         together: false,
+        changes_world: false,
         call: run_stamp,
     },
     Primitive {
@@ -1341,6 +1369,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[],
         failure: Failure::Never,
         together: false,
+        changes_world: false,
         call: now_utc,
     },
     Primitive {
@@ -1355,6 +1384,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[],
         failure: Failure::Never,
         together: false,
+        changes_world: false,
         call: now_ms,
     },
     Primitive {
@@ -1370,6 +1400,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::UnknownSetting, ErrorCode::NoEnv],
         failure: Failure::Catchable,
         together: false,
+        changes_world: false,
         call: setting,
     },
     Primitive {
@@ -1384,6 +1415,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::ArgMissing],
         failure: Failure::Catchable,
         together: false,
+        changes_world: false,
         call: arg,
     },
     Primitive {
@@ -1398,6 +1430,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[],
         failure: Failure::Never,
         together: false,
+        changes_world: false,
         call: all_args,
     },
     Primitive {
@@ -1412,6 +1445,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[],
         failure: Failure::Never,
         together: false,
+        changes_world: false,
         call: plan_mode,
     },
     Primitive {
@@ -1427,6 +1461,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::NotSerialisable],
         failure: Failure::Catchable,
         together: false,
+        changes_world: false,
         call: to_json_text,
     },
     Primitive {
@@ -1442,6 +1477,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::NotSerialisable],
         failure: Failure::Catchable,
         together: false,
+        changes_world: false,
         call: to_json_text,
     },
     Primitive {
@@ -1461,6 +1497,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[],
         failure: Failure::Catchable,
         together: false,
+        changes_world: false,
         call: all_at_once,
     },
     Primitive {
@@ -1475,6 +1512,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::BadJson],
         failure: Failure::Catchable,
         together: false,
+        changes_world: false,
         call: parse_json,
     },
 ];

@@ -210,6 +210,12 @@ fn task_definition_secrets(
     ))
 }
 
+fn changed_services(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
+    Ok(to_map(&crate::host::update::changed_services(
+        &host.service_changes(None),
+    )))
+}
+
 /// The request `#{desired_count, restore}` of ecs_update_service(s).
 fn update_request(options: &rhai::Map, primitive: &str) -> Outcome<Request> {
     check_options(options, &["desired_count", "restore"], primitive)?;
@@ -525,6 +531,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::BadArgument, ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         together: true,
+        changes_world: false,
         call: describe_services,
     },
     Primitive {
@@ -543,6 +550,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::NoEnv],
         failure: Failure::Catchable,
         together: true,
+        changes_world: false,
         call: task_definition,
     },
     Primitive {
@@ -559,6 +567,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::BadArgument, ErrorCode::NoEnv],
         failure: Failure::Catchable,
         together: true,
+        changes_world: false,
         call: task_definitions,
     },
     Primitive {
@@ -580,6 +589,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::NoEnv],
         failure: Failure::Catchable,
         together: true,
+        changes_world: false,
         call: task_definition_secrets,
     },
     Primitive {
@@ -594,12 +604,13 @@ pub const PRIMITIVES: &[Primitive] = &[
               restore: true} returns a service to a recorded count (rollback). Under --plan records \
               \"would update\" and changes nothing. Returns #{service, previous_desired_count, \
               desired_count, task_definition, performed, updated_at | would_do}.",
-        example: "try { ecs_update_service(\"fraud-platform-dev-min\", \"fraud-platform-dev-min-ig\", #{ desired_count: 2 }) } catch (e) { print(e.code) }",
+        example: "let r = run_phase(\"M9.F\", || { try { ecs_update_service(\"fraud-platform-dev-min\", \"fraud-platform-dev-min-ig\", #{ desired_count: 2 }) } catch (e) { print(e.code) } });\nverdict(#{ refused: r.status == \"PASS\" }, \"ADVANCE\", \"HOLD\");",
         example_exit: 0,
         example_prints: &["NOT_SINGLETON"],
         raises: &[ErrorCode::NotSingleton, ErrorCode::Held, ErrorCode::NoEntry, ErrorCode::RunScopeMismatch, ErrorCode::RunScopeMissing, ErrorCode::UpdateFailed, ErrorCode::BadOption, ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         together: false,
+        changes_world: true,
         call: update_service,
     },
     Primitive {
@@ -616,13 +627,35 @@ pub const PRIMITIVES: &[Primitive] = &[
               gets its own error without hiding the others. Returns #{outcome (pass when every service was updated or, under \
               --plan, would be), reason, services: [#{service, previous_desired_count, desired_count, \
               task_definition, performed, updated_at | would_do, error: () | #{code, message, help}}]}.",
-        example: "try { ecs_update_services(\"fraud-platform-dev-min\", [\"fraud-platform-dev-min-ig\", \"fraud-platform-dev-min-rtdl-ofp\"], #{ desired_count: 3 }) } catch (e) { print(e.code) }",
+        example: "try { ecs_update_services(\"fraud-platform-dev-min\", [\"fraud-platform-dev-min-ig\", \"fraud-platform-dev-min-rtdl-ofp\"], #{ desired_count: 1 }) } catch (e) { print(e.code) }",
         example_exit: 0,
-        example_prints: &["NOT_SINGLETON"],
+        example_prints: &["OUTSIDE_PHASE"],
         raises: &[ErrorCode::NotSingleton, ErrorCode::Held, ErrorCode::NoEntry, ErrorCode::UpdateFailed, ErrorCode::BadOption, ErrorCode::BadArgument, ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         together: false,
+        changes_world: true,
         call: update_services,
+    },
+    Primitive {
+        name: "changed_services",
+        params: &[],
+        returns: "Array",
+        shape: Shape::Value,
+        doc: "The services this execution changed, as the host recorded each update (whatever the \
+              script did with its result), in the order first changed: [#{service, cluster, \
+              previous_desired_count (as ECS reported it before this execution's first change of \
+              the service: what a rollback restores), desired_count (the last asked), \
+              task_definition, first_changed_in, first_changed_at, changes}]. Every snapshot of \
+              a phase that changed a service also lists its changes (service_changes: what was \
+              asked, ECS before and after, the time).",
+        example: "print(changed_services().len());",
+        example_exit: 0,
+        example_prints: &["0"],
+        raises: &[],
+        failure: Failure::Never,
+        together: false,
+        changes_world: false,
+        call: changed_services,
     },
     Primitive {
         name: "ecs_wait_stable",
@@ -661,6 +694,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::BadOption, ErrorCode::BadArgument, ErrorCode::NoEnv],
         failure: Failure::Catchable,
         together: false,
+        changes_world: false,
         call: wait_stable,
     },
     Primitive {
@@ -681,6 +715,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::BadArgument, ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         together: true,
+        changes_world: false,
         call: list_tasks,
     },
     Primitive {
@@ -696,6 +731,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         together: true,
+        changes_world: false,
         call: standalone_tasks,
     },
 ];

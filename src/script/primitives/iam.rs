@@ -205,6 +205,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         together: true,
+        changes_world: false,
         call: identity,
     },
     Primitive {
@@ -220,6 +221,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         together: true,
+        changes_world: false,
         call: role,
     },
     Primitive {
@@ -236,6 +238,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::BadArgument, ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         together: true,
+        changes_world: false,
         call: simulate,
     },
     Primitive {
@@ -251,6 +254,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::BadArgument, ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         together: true,
+        changes_world: false,
         call: roles,
     },
     Primitive {
@@ -266,6 +270,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::BadArgument, ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         together: true,
+        changes_world: false,
         call: simulations,
     },
 ];

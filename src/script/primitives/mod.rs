@@ -207,6 +207,10 @@ pub struct Primitive {
     /// May run beside others in `all_at_once`: it changes nothing a later call reads (a read, or
     /// a probe that removes what it wrote), takes no closure, and never blocks (no gate).
     pub together: bool,
+    /// Changes the world (starts or stops a service or a task): registration refuses it outside
+    /// a running phase and from a typed REPL line (OUTSIDE_PHASE) before it is called, and the
+    /// host records what it changed in the phase's snapshot.
+    pub changes_world: bool,
     pub call: Call,
 }
 
@@ -229,18 +233,35 @@ impl Primitive {
         if self.together {
             doc.push_str(" Runs in all_at_once.");
         }
+        if self.changes_world {
+            doc.push_str(
+                " Changes the world: only inside a running phase (a runbook step), never from a \
+                 typed REPL line.",
+            );
+        }
         match self.raises_text() {
             Some(raises) => format!("{doc} Raises: {raises}."),
             None => doc,
         }
     }
 
+    /// Every code it raises: its row's, RESULT_SHAPE where it states a result shape (which
+    /// registration checks) and OUTSIDE_PHASE where it changes the world (which registration
+    /// guards).
+    pub fn raised_codes(&self) -> Vec<ErrorCode> {
+        let mut codes = self.raises.to_vec();
+        if self.shape.keys().is_some() {
+            codes.push(ErrorCode::ResultShape);
+        }
+        if self.changes_world {
+            codes.push(ErrorCode::OutsidePhase);
+        }
+        codes
+    }
+
     /// The codes it raises, as the doc lists them ("NO_ENV, INTERRUPTED").
     pub fn raises_text(&self) -> Option<String> {
-        let mut codes: Vec<&str> = self.raises.iter().map(|c| c.as_str()).collect();
-        if self.shape.keys().is_some() {
-            codes.push(crate::rules::error_code::ErrorCode::ResultShape.as_str());
-        }
+        let codes: Vec<&str> = self.raised_codes().iter().map(|c| c.as_str()).collect();
         (!codes.is_empty()).then(|| codes.join(", "))
     }
 }
@@ -335,11 +356,18 @@ pub fn register(engine: &mut rhai::Engine, host: &Arc<Host>) {
         let call = primitive.call;
         let name = primitive.name;
         let shape = primitive.shape;
+        let changes_world = primitive.changes_world;
         let func = move |ctx: Option<NativeCallContext>,
                          args: &mut [&mut Dynamic]|
               -> Result<Dynamic, Box<rhai::EvalAltResult>> {
             let ctx = ctx.expect("primitives are registered with a call context");
-            call(&host, &ctx, &mut Args::new(args))
+            let guard = if changes_world {
+                host.refuse_outside_phase(name)
+            } else {
+                Ok(())
+            };
+            guard
+                .and_then(|()| call(&host, &ctx, &mut Args::new(args)))
                 .and_then(|result| kept_shape(name, shape, result))
                 .map_err(|fail| host.to_rhai_error(fail, name, ctx.call_position()))
         };
@@ -371,10 +399,7 @@ mod tests {
     #[test]
     fn every_error_code_is_listed_by_a_primitive() {
         for code in ErrorCode::ALL {
-            let listed = super::all().any(|p| {
-                p.raises.contains(code)
-                    || (*code == ErrorCode::ResultShape && p.shape.keys().is_some())
-            });
+            let listed = super::all().any(|p| p.raised_codes().contains(code));
             assert!(listed, "no primitive lists {code}");
         }
     }
@@ -390,6 +415,7 @@ mod tests {
                 p.name
             );
             assert!(p.full_doc().contains("Runs in all_at_once."), "{}", p.name);
+            assert!(!p.changes_world, "{} changes the world", p.name);
         }
         assert!(super::all().filter(|p| p.together).count() >= 10);
     }

@@ -310,6 +310,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::BadOption, ErrorCode::NotASecret, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         together: true,
+        changes_world: false,
         call: kafka_probe,
     },
     Primitive {
@@ -328,6 +329,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::BadOption, ErrorCode::NotASecret, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         together: true,
+        changes_world: false,
         call: kafka_groups,
     },
     Primitive {
@@ -345,6 +347,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::BadOption, ErrorCode::NotASecret, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         together: true,
+        changes_world: false,
         call: db_probe,
     },
 ];

@@ -203,6 +203,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         together: true,
+        changes_world: false,
         call: s3_probe,
     },
     Primitive {
@@ -218,6 +219,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::BadArgument, ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         together: true,
+        changes_world: false,
         call: s3_probes,
     },
     Primitive {
@@ -235,6 +237,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         together: true,
+        changes_world: false,
         call: s3_list,
     },
     Primitive {
@@ -249,6 +252,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         together: true,
+        changes_world: false,
         call: log_groups,
     },
     Primitive {
@@ -264,6 +268,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         together: true,
+        changes_world: false,
         call: log_write_probe,
     },
     Primitive {
@@ -281,6 +286,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         together: true,
+        changes_world: false,
         call: log_filter,
     },
     Primitive {
@@ -296,6 +302,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         together: true,
+        changes_world: false,
         call: log_filters,
     },
 ];

@@ -217,13 +217,14 @@ pub const PRIMITIVES: &[Primitive] = &[
               last_status, stop | would_do}.",
         example: concat!(
             m4_entry_example!(),
-            "try { ecs_run_task(\"fraud-platform-dev-min\", \"fraud-platform-dev-min-oracle-seed\", #{ environment: #{ DB_PASSWORD: \"x\" } }) } catch (e) { print(e.code == \"BAD_OPTION\") }"
+            "let r = run_phase(\"M9.D\", || { try { ecs_run_task(\"fraud-platform-dev-min\", \"fraud-platform-dev-min-oracle-seed\", #{ environment: #{ DB_PASSWORD: \"x\" } }) } catch (e) { print(e.code == \"BAD_OPTION\") } });\nverdict(#{ refused: r.status == \"PASS\" }, \"ADVANCE\", \"HOLD\");"
         ),
         example_exit: 0,
         example_prints: &["true"],
         raises: &[ErrorCode::Held, ErrorCode::NoEntry, ErrorCode::RunScopeMismatch, ErrorCode::RunScopeMissing, ErrorCode::AlreadyRunning, ErrorCode::BadOption, ErrorCode::RunTaskFailed, ErrorCode::NoEnv],
         failure: Failure::Catchable,
         together: false,
+        changes_world: true,
         call: run_task,
     },
     Primitive {
@@ -247,6 +248,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::NotStartedHere, ErrorCode::BadArgument, ErrorCode::BadOption, ErrorCode::NoEnv],
         failure: Failure::Catchable,
         together: false,
+        changes_world: false,
         call: wait_task_stopped,
     },
     Primitive {
@@ -258,12 +260,13 @@ pub const PRIMITIVES: &[Primitive] = &[
               run holds: stopping makes a hold safe): StopTask with the reason (255 characters at \
               most), then waits to see it STOPPED. Under --plan records \"would stop\". Returns \
               #{task_arn, performed, stop: #{cause, reason, requested_at, confirmed, error}}.",
-        example: "try { ecs_stop_task(\"fraud-platform-dev-min\", \"arn:aws:ecs:eu-west-2:123456789012:task/fraud-platform-dev-min/0\", \"by hand\") } catch (e) { print(e.code == \"NOT_STARTED_HERE\") }",
+        example: "try { ecs_stop_task(\"fraud-platform-dev-min\", \"arn:aws:ecs:eu-west-2:123456789012:task/fraud-platform-dev-min/0\", \"by hand\") } catch (e) { print(e.code) }\nlet r = run_phase(\"M9.E\", || { try { ecs_stop_task(\"fraud-platform-dev-min\", \"arn:aws:ecs:eu-west-2:123456789012:task/fraud-platform-dev-min/0\", \"by hand\") } catch (e) { print(e.code) } });\nverdict(#{ refused: r.status == \"PASS\" }, \"ADVANCE\", \"HOLD\");",
         example_exit: 0,
-        example_prints: &["true"],
+        example_prints: &["OUTSIDE_PHASE", "NOT_STARTED_HERE"],
         raises: &[ErrorCode::NotStartedHere, ErrorCode::NoEnv],
         failure: Failure::Catchable,
         together: false,
+        changes_world: true,
         call: stop_task,
     },
 ];
