@@ -37,6 +37,7 @@ fn service_view(s: &aws_sdk_ecs::types::Service) -> ServiceView {
     ServiceView {
         name: s.service_name().unwrap_or_default().to_owned(),
         arn: s.service_arn().unwrap_or_default().to_owned(),
+        cluster_arn: s.cluster_arn().map(str::to_owned),
         status: s.status().unwrap_or_default().to_owned(),
         desired_count: s.desired_count(),
         running_count: s.running_count(),
@@ -453,6 +454,9 @@ pub async fn wait_stable(
     let mut error: Option<String>;
     let mut lasting_failure = false;
     let mut standalone: Option<Vec<TaskView>> = None;
+    // The deployments of every service described so far (a service no longer asked about keeps
+    // its last ones): what proves a running task was started by a service.
+    let mut deployments: BTreeMap<String, Vec<String>> = BTreeMap::new();
     loop {
         polls += 1;
         let poll_started = Instant::now();
@@ -494,11 +498,10 @@ pub async fn wait_stable(
             Ok(((services, missing), stopped, running)) => {
                 failing_since = None;
                 error = None;
+                deployments.extend(crate::rules::stability::deployment_ids(&services));
                 standalone = Some(
-                    running
-                        .tasks
-                        .iter()
-                        .filter(|t| t.service().is_none())
+                    crate::rules::stability::not_started_by_a_service(&running.tasks, &deployments)
+                        .into_iter()
                         .cloned()
                         .collect(),
                 );

@@ -1,9 +1,10 @@
 //! IAM posture: a role exists, its trust policy lets ECS tasks assume it, and what its policies
-//! allow for named action/resource pairs (SimulatePrincipalPolicy). The trust judgement is pure.
+//! allow for named action/resource pairs (SimulatePrincipalPolicy). The trust judgement is
+//! `rules::trust`.
 
 use crate::infra::aws::{AwsError, AwsErrorKind};
+use crate::rules::trust::{self, TrustContext};
 use serde::Serialize;
-use serde_json::Value;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RoleView {
@@ -46,52 +47,13 @@ pub fn decode_policy(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn as_list(v: Option<&Value>) -> Vec<String> {
-    match v {
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(|x| x.as_str().map(str::to_owned))
-            .collect(),
-        _ => vec![],
-    }
-}
-
-/// The services an Allow statement lets call `sts:AssumeRole`, and whether ECS tasks is one.
-pub fn trust_of(document: &str) -> Result<(Vec<String>, bool), String> {
-    let doc: Value = serde_json::from_str(&decode_policy(document))
-        .map_err(|e| format!("trust policy is not JSON: {e}"))?;
-    let statements = match doc.get("Statement") {
-        Some(Value::Array(a)) => a.clone(),
-        Some(other) => vec![other.clone()],
-        None => vec![],
-    };
-    let mut services = Vec::new();
-    let mut denied = Vec::new();
-    for s in &statements {
-        let actions = as_list(s.get("Action"));
-        if !actions
-            .iter()
-            .any(|a| a == "sts:AssumeRole" || a == "sts:*" || a == "*")
-        {
-            continue;
-        }
-        let principals = as_list(s.get("Principal").and_then(|p| p.get("Service")));
-        match s.get("Effect").and_then(Value::as_str) {
-            Some("Allow") => services.extend(principals),
-            Some("Deny") => denied.extend(principals),
-            _ => {}
-        }
-    }
-    services.sort();
-    services.dedup();
-    let ecs = services.iter().any(|s| s == "ecs-tasks.amazonaws.com")
-        && !denied.iter().any(|s| s == "ecs-tasks.amazonaws.com");
-    Ok((services, ecs))
-}
-
-/// Looks a role up by name or ARN.
-pub async fn role(iam: &aws_sdk_iam::Client, name_or_arn: &str) -> Result<RoleView, AwsError> {
+/// Looks a role up by name or ARN, its trust judged for ECS tasks of `cluster_arn` (when known)
+/// in the role's own account (`rules::trust`).
+pub async fn role(
+    iam: &aws_sdk_iam::Client,
+    name_or_arn: &str,
+    cluster_arn: Option<&str>,
+) -> Result<RoleView, AwsError> {
     let name = name_or_arn
         .rsplit('/')
         .next()
@@ -105,21 +67,23 @@ pub async fn role(iam: &aws_sdk_iam::Client, name_or_arn: &str) -> Result<RoleVi
             let role = out
                 .role()
                 .ok_or_else(|| malformed("the answer holds no role".into()))?;
-            let (trusted_services, ecs) = match role.assume_role_policy_document() {
-                Some(doc) => trust_of(doc).map_err(malformed)?,
-                None => (vec![], false),
+            // arn:aws:iam::ACCOUNT:role/NAME
+            let account = role.arn().split(':').nth(4).filter(|a| !a.is_empty());
+            let context = TrustContext {
+                account,
+                cluster_arn,
+            };
+            let trust = match role.assume_role_policy_document() {
+                Some(doc) => trust::judge(&decode_policy(doc), &context).map_err(malformed)?,
+                None => trust::judge("{}", &context).map_err(malformed)?,
             };
             Ok(RoleView {
                 exists: true,
                 arn: Some(role.arn().to_owned()),
-                reason: if ecs {
-                    "trust policy lets ecs-tasks.amazonaws.com assume the role".into()
-                } else {
-                    format!("trust policy does not let ecs-tasks.amazonaws.com assume the role (trusted: {trusted_services:?})")
-                },
+                reason: trust.describe(),
                 name,
-                trust_allows_ecs_tasks: ecs,
-                trusted_services,
+                trust_allows_ecs_tasks: trust.allows_ecs_tasks,
+                trusted_services: trust.trusted_services,
             })
         }
         Err(e)
@@ -203,23 +167,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn url_encoded_trust_is_decoded_and_judged() {
+    fn url_encoded_trust_is_decoded() {
         let doc = "%7B%22Version%22%3A%20%222012-10-17%22%2C%20%22Statement%22%3A%20%5B%7B%22Effect%22%3A%20%22Allow%22%2C%20%22Principal%22%3A%20%7B%22Service%22%3A%20%22ecs-tasks.amazonaws.com%22%7D%2C%20%22Action%22%3A%20%22sts%3AAssumeRole%22%7D%5D%7D";
-        let (services, ecs) = trust_of(doc).unwrap();
-        assert_eq!(services, vec!["ecs-tasks.amazonaws.com"]);
-        assert!(ecs);
-    }
-
-    #[test]
-    fn other_service_only_is_not_ecs() {
-        let doc = r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":["lambda.amazonaws.com"]},"Action":["sts:AssumeRole"]}]}"#;
-        assert!(!trust_of(doc).unwrap().1);
-    }
-
-    #[test]
-    fn deny_wins_over_allow() {
-        let doc = r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"},
-                                   {"Effect":"Deny","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-        assert!(!trust_of(doc).unwrap().1);
+        let t = trust::judge(&decode_policy(doc), &TrustContext::default()).unwrap();
+        assert_eq!(t.trusted_services, vec!["ecs-tasks.amazonaws.com"]);
+        assert!(t.allows_ecs_tasks);
     }
 }

@@ -2,6 +2,7 @@
 //! the task definition's run-scope law, the entry precondition, secrets and their redaction, the value rule for secrets (`credential`).
 //! Unit-tested over documented response shapes.
 
+pub mod consumers;
 pub mod credential;
 pub mod entry;
 pub mod error_code;
@@ -12,4 +13,5 @@ pub mod outcome;
 pub mod secret;
 pub mod stability;
 pub mod task_definition;
+pub mod trust;
 pub mod update_guard;

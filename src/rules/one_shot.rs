@@ -12,6 +12,7 @@ use crate::rules::secret::secret_named;
 use crate::rules::stability::TaskView;
 use crate::rules::task_definition::TaskDefinitionView;
 use crate::rules::update_guard::Refusal;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -207,6 +208,91 @@ pub fn client_token(execution_id: &str, family: &str) -> String {
         .collect()
 }
 
+/// How far S3's clock may seem behind ECS's for an output to still count as written after its
+/// task started: ListObjectsV2 gives LastModified in whole seconds (up to 1 s truncated) and the
+/// two services' clocks may differ by a little more.
+pub const OUTPUT_CLOCK_ALLOWANCE_MS: i64 = 2000;
+
+/// An object as listed: key, size and LastModified.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub key: String,
+    pub size: i64,
+    pub last_modified: Option<DateTime<Utc>>,
+}
+
+/// One expected output of a one-shot job, as judged (issue #32).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutputCheck {
+    pub key: String,
+    pub size: Option<i64>,
+    pub last_modified: Option<String>,
+    /// Why it is not proven to be this task's output; none when it is.
+    pub problem: Option<String>,
+}
+
+/// Whether each expected output is the job's own: present, not empty, written after the task
+/// started (LastModified against ECS's startedAt, within `OUTPUT_CLOCK_ALLOWANCE_MS`) and not
+/// older than any input it consumes. A key that merely exists — a leftover of an earlier run, an
+/// empty placeholder — is not proof that this task did its work.
+pub fn judge_outputs(
+    expected: &[String],
+    found: &[Listed],
+    started_at: Option<DateTime<Utc>>,
+    consumed: &[Listed],
+) -> Vec<OutputCheck> {
+    let allowance = chrono::Duration::milliseconds(OUTPUT_CLOCK_ALLOWANCE_MS);
+    expected
+        .iter()
+        .map(|key| {
+            let Some(o) = found.iter().find(|o| &o.key == key) else {
+                return OutputCheck {
+                    key: key.clone(),
+                    size: None,
+                    last_modified: None,
+                    problem: Some("was not written".into()),
+                };
+            };
+            let at = o.last_modified;
+            let problem = if o.size == 0 {
+                Some("is empty (0 bytes)".to_owned())
+            } else {
+                match (at, started_at) {
+                    (None, _) => Some("has no LastModified: not proven to be this task's".into()),
+                    (_, None) => {
+                        Some("cannot be told from older objects: the task has no startedAt".into())
+                    }
+                    (Some(at), Some(started)) if at + allowance < started => Some(format!(
+                        "was written at {} before the task started at {}: not this task's output",
+                        stamp(at),
+                        stamp(started)
+                    )),
+                    (Some(at), Some(_)) => consumed
+                        .iter()
+                        .find(|input| input.last_modified.is_some_and(|i| at + allowance < i))
+                        .map(|input| {
+                            format!(
+                                "was written at {}, before the input it consumes ({}) was",
+                                stamp(at),
+                                input.key
+                            )
+                        }),
+                }
+            };
+            OutputCheck {
+                key: key.clone(),
+                size: Some(o.size),
+                last_modified: at.map(stamp),
+                problem,
+            }
+        })
+        .collect()
+}
+
+fn stamp(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,5 +442,57 @@ mod tests {
         assert!(t.len() <= 64 && t.starts_with("m5_dev_20261202T050000Z-"));
         assert_ne!(t, client_token("m5_dev_20261202T050000Z", "other"));
         assert_eq!(stop_reason(&"x".repeat(300)).len(), 255);
+    }
+
+    fn at(s: &str) -> Option<DateTime<Utc>> {
+        Some(s.parse().unwrap())
+    }
+
+    fn listed(key: &str, size: i64, when: &str) -> Listed {
+        Listed {
+            key: key.into(),
+            size,
+            last_modified: at(when),
+        }
+    }
+
+    /// Issue #32: someone else's output does not count as the job's.
+    #[test]
+    fn an_output_is_the_jobs_own_only_when_written_after_it_started_with_content() {
+        let key = "oracle/p1/checker/report.json".to_owned();
+        let started = at("2026-12-07T10:00:05Z");
+        let judge = |o: Listed, inputs: &[Listed]| {
+            judge_outputs(std::slice::from_ref(&key), &[o], started, inputs)
+                .remove(0)
+                .problem
+        };
+        // The near miss: written during the run, within the same truncated second of the start.
+        assert_eq!(judge(listed(&key, 120, "2026-12-07T10:00:05Z"), &[]), None);
+        assert_eq!(judge(listed(&key, 120, "2026-12-07T10:00:04Z"), &[]), None);
+        // A leftover from before, an empty placeholder, one older than its input.
+        assert!(judge(listed(&key, 120, "2026-12-06T09:00:00Z"), &[])
+            .unwrap()
+            .contains("before the task started"));
+        assert!(judge(listed(&key, 0, "2026-12-07T10:00:09Z"), &[])
+            .unwrap()
+            .contains("empty"));
+        let input = listed("oracle/p1/sort/manifest.json", 10, "2026-12-07T10:00:20Z");
+        assert!(judge(listed(&key, 120, "2026-12-07T10:00:10Z"), &[input])
+            .unwrap()
+            .contains("before the input it consumes"));
+        // Missing, and a task ECS never gave a start time.
+        let missing = judge_outputs(std::slice::from_ref(&key), &[], started, &[]);
+        assert_eq!(missing[0].problem.as_deref(), Some("was not written"));
+        let unstarted = judge_outputs(
+            std::slice::from_ref(&key),
+            &[listed(&key, 1, "2026-12-07T10:00:09Z")],
+            None,
+            &[],
+        );
+        assert!(unstarted[0]
+            .problem
+            .as_deref()
+            .unwrap()
+            .contains("startedAt"));
     }
 }

@@ -23,6 +23,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -61,6 +62,8 @@ pub struct TaskSetView {
 pub struct ServiceView {
     pub name: String,
     pub arn: String,
+    /// The cluster's ARN (DescribeServices `clusterArn`).
+    pub cluster_arn: Option<String>,
     pub status: String,
     pub desired_count: i32,
     pub running_count: i32,
@@ -107,8 +110,50 @@ pub struct TaskView {
     pub stopped_at: Option<DateTime<Utc>>,
 }
 
+/// The running tasks no service started, by ECS's own word (issue #32): a task is a service's
+/// only when its `group` names the service (`service:NAME`) and its `startedBy` is the id of one
+/// of that service's deployments, as ECS sets it for the tasks a deployment starts ("startedBy:
+/// ... the deployment ID of the service that starts it", Task in the ECS API reference). RunTask
+/// lets anyone set `group` (and `startedBy`), so the group string alone proves nothing; an
+/// impostor that copies both is a second task of the service, which the singleton judgement
+/// holds. `deployments` maps each service described to its deployments' ids; a service not
+/// described (outside the map) starts no task that counts as a service's.
+pub fn not_started_by_a_service<'a>(
+    tasks: &'a [TaskView],
+    deployments: &BTreeMap<String, Vec<String>>,
+) -> Vec<&'a TaskView> {
+    tasks
+        .iter()
+        .filter(|t| {
+            let owned = t.service().is_some_and(|name| {
+                deployments.get(name).is_some_and(|ids| {
+                    t.started_by
+                        .as_deref()
+                        .is_some_and(|by| ids.iter().any(|id| id == by))
+                })
+            });
+            !owned
+        })
+        .collect()
+}
+
+/// The deployment ids of each service, for `not_started_by_a_service`.
+pub fn deployment_ids(services: &[ServiceView]) -> BTreeMap<String, Vec<String>> {
+    services
+        .iter()
+        .map(|s| {
+            (
+                s.name.clone(),
+                s.deployments.iter().map(|d| d.id.clone()).collect(),
+            )
+        })
+        .collect()
+}
+
 impl TaskView {
-    /// The service a task belongs to, from its group (`service:NAME`), not from list filters.
+    /// The service a task claims to belong to, from its group (`service:NAME`): what the
+    /// stability judgement counts against that service (fail closed); not proof that the
+    /// service started it (`not_started_by_a_service`).
     pub fn service(&self) -> Option<&str> {
         self.group
             .as_deref()

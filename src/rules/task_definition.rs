@@ -140,6 +140,56 @@ pub fn unread_environment_files(td: &TaskDefinitionView) -> Vec<(String, String)
         .collect()
 }
 
+/// Where an essential container's logs go, as its `logConfiguration` names it (the awslogs
+/// driver's `awslogs-group`, `awslogs-stream-prefix`, `awslogs-region` options, per "Using the
+/// awslogs log driver" in the ECS developer guide), and why it cannot be read as the
+/// environment's, if it cannot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogRoute {
+    pub container: String,
+    pub driver: Option<String>,
+    pub group: Option<String>,
+    pub stream_prefix: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// The log route of every essential container, each judged against the environment's log-group
+/// `prefix`: only the awslogs driver into a group under the prefix lets the runbook read what the
+/// daemon logs (its run-scope mismatch lines), so any other route leaves its log status unproven.
+pub fn log_routes(td: &TaskDefinitionView, prefix: &str) -> Vec<LogRoute> {
+    let prefix = prefix.trim_end_matches('/');
+    td.containers
+        .iter()
+        .filter(|c| c.essential)
+        .map(|c| {
+            let group = c.log_options.get("awslogs-group").cloned();
+            let problem = match (c.log_driver.as_deref(), group.as_deref()) {
+                (None, _) => Some("has no logConfiguration".to_owned()),
+                (Some("awslogs"), None) => Some("names no awslogs-group".to_owned()),
+                (Some("awslogs"), Some(g))
+                    if g == prefix || g.starts_with(&format!("{prefix}/")) =>
+                {
+                    None
+                }
+                (Some("awslogs"), Some(g)) => Some(format!(
+                    "logs to `{g}`, outside the environment's log groups `{prefix}/...`"
+                )),
+                (Some(other), _) => Some(format!(
+                    "logs through the `{other}` driver, which m4host cannot read"
+                )),
+            };
+            LogRoute {
+                container: c.name.clone(),
+                driver: c.log_driver.clone(),
+                group,
+                stream_prefix: c.log_options.get("awslogs-stream-prefix").cloned(),
+                problem: problem.map(|p| format!("container `{}` of {} {p}", c.name, td.arn)),
+            }
+        })
+        .collect()
+}
+
 /// The SSM parameter name a `secrets[].valueFrom` (or any reference) names: a parameter ARN
 /// (`arn:aws:ssm:REGION:ACCOUNT:parameter/a/b` names `/a/b`; `parameter/x` names `x`, or `/x`,
 /// both of which are asked) or a name as given in the same Region. Secrets Manager references
@@ -282,6 +332,52 @@ mod tests {
             c.environment.insert("SERVICE_NAME".into(), "ig".into());
         });
         assert!(found(&clean, &known).is_empty());
+    }
+
+    #[test]
+    fn only_awslogs_into_the_environments_groups_is_a_readable_route() {
+        let routed = |driver: Option<&str>, group: Option<&str>| {
+            let td = with(|c| {
+                c.log_driver = driver.map(str::to_owned);
+                if let Some(g) = group {
+                    c.log_options.insert("awslogs-group".into(), g.into());
+                    c.log_options
+                        .insert("awslogs-stream-prefix".into(), "ecs".into());
+                }
+            });
+            log_routes(&td, "/fraud-platform/dev_min/").remove(0)
+        };
+        let ok = routed(
+            Some("awslogs"),
+            Some("/fraud-platform/dev_min/fraud-platform-dev-min-ig-v2"),
+        );
+        assert_eq!(ok.problem, None);
+        assert_eq!(ok.stream_prefix.as_deref(), Some("ecs"));
+        for (driver, group, says) in [
+            (None, None, "has no logConfiguration"),
+            (Some("awslogs"), None, "names no awslogs-group"),
+            (
+                Some("awslogs"),
+                Some("/elsewhere/ig"),
+                "outside the environment's log groups",
+            ),
+            (
+                Some("awslogs"),
+                Some("/fraud-platform/dev_minimal/ig"),
+                "outside",
+            ),
+            (
+                Some("splunk"),
+                Some("/fraud-platform/dev_min/ig"),
+                "`splunk` driver",
+            ),
+        ] {
+            let p = routed(driver, group).problem.unwrap();
+            assert!(
+                p.contains(says) && p.contains("fraud-platform-dev-min-ig"),
+                "{p}"
+            );
+        }
     }
 
     #[test]

@@ -4,9 +4,17 @@
 use crate::substrate::{clients, OwnService};
 use crate::support::{block_on, Env, M4_ENTRY, PLATFORM_RUN_ID};
 
-fn wait_script(own: &OwnService, timeout_ms: u64) -> String {
+/// `body` inside a phase (a change to the world needs one, issue #29), then a verdict, so the
+/// script ends 0 when the body raised nothing uncaught.
+fn in_phase(body: &str) -> String {
     format!(
-        r#"{M4_ENTRY}let u = ecs_update_service("{c}", "{s}", #{{ desired_count: 1 }});
+        "{M4_ENTRY}run_phase(\"M9.F\", || {{\n{body}\n}});\nverdict(#{{ done: true }}, \"DONE\", \"NOT_DONE\");\n"
+    )
+}
+
+fn wait_script(own: &OwnService, timeout_ms: u64) -> String {
+    in_phase(&format!(
+        r#"let u = ecs_update_service("{c}", "{s}", #{{ desired_count: 1 }});
 print(`performed=${{u.performed}} previous=${{u.previous_desired_count}}`);
 let w = ecs_wait_stable("{c}", ["{s}"], #{{ timeout_ms: {timeout_ms}, soak_ms: 300 }});
 let r = w.services["{s}"];
@@ -16,7 +24,7 @@ if r.stops.len() > 0 {{ print(`exit=${{r.stops[0].containers.map(|c| c.exit_code
 "#,
         c = own.cluster,
         s = own.service
-    )
+    ))
 }
 
 #[test]
@@ -90,12 +98,12 @@ print(`service=${{w.services["{s}"].outcome}} primary=${{w.services["{s}"].prima
 fn update_guards_refuse() {
     let env = Env::new();
     let wrong_scope = OwnService::new(None); // carries REQUIRED_PLATFORM_RUN_ID=platform_x
-    let script = format!(
-        r#"{M4_ENTRY}for d in [2, 0] {{ try {{ ecs_update_service("{c}", "{s}", #{{ desired_count: d }}) }} catch (e) {{ print(`${{d}}: ${{e.code}}`) }} }}
+    let script = in_phase(&format!(
+        r#"for d in [2, 0] {{ try {{ ecs_update_service("{c}", "{s}", #{{ desired_count: d }}) }} catch (e) {{ print(`${{d}}: ${{e.code}}`) }} }}
 try {{ ecs_update_service("{c}", "{s}", #{{ desired_count: 1 }}) }} catch (e) {{ print(`${{e.code}}: ${{e.message}}`) }}"#,
         c = wrong_scope.cluster,
         s = wrong_scope.service
-    );
+    ));
     env.run(&script)
         .run()
         .status(0)
@@ -125,12 +133,12 @@ verdict(#{{ a: true }}, "ADVANCE_TO_M5", "HOLD_M4");"#,
 fn plan_mode_records_would_update_and_changes_nothing() {
     let env = Env::new();
     let own = OwnService::with_run_id(None, PLATFORM_RUN_ID);
-    let script = format!(
-        r#"{M4_ENTRY}let u = ecs_update_service("{c}", "{s}", #{{ desired_count: 1 }});
+    let script = in_phase(&format!(
+        r#"let u = ecs_update_service("{c}", "{s}", #{{ desired_count: 1 }});
 print(`performed=${{u.performed}}`);"#,
         c = own.cluster,
         s = own.service
-    );
+    ));
     let out = env.run(&script).args(["--plan", "--output", "json"]).run();
     out.status(0).stderr_has("performed=false");
     let would = out.json()["would_do"][0].as_str().unwrap().to_owned();

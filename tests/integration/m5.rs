@@ -237,7 +237,7 @@ fn m5_holds_with_the_right_code_and_takes_no_later_action() {
     assert!(out.json()["blockers"][0]["reason"]
         .as_str()
         .unwrap()
-        .contains("wrote no s3://"));
+        .contains("was not written"));
     oneshot(&t, "checker", serde_json::json!({}));
 
     // The sort runs past its budget: the host stops it and the stop is in the evidence.

@@ -15,6 +15,7 @@ mod gates;
 mod guide;
 mod handles;
 mod infra;
+mod judge_the_thing;
 mod kafka_sasl;
 mod m3;
 mod m5;

@@ -25,11 +25,13 @@ keys("ecs_describe_services", ecs_describe_services(cluster, [svc]));
 keys("ecs_task_definition", ecs_task_definition(td));
 keys("ecs_task_definitions.item", ecs_task_definitions([td])[td]);
 keys("task_definition_secrets", task_definition_secrets(td));
+keys("task_definition_logs", task_definition_logs(td, prefix));
+keys("job_outputs", job_outputs(bucket, "no/such/job/", ["report.json"], #{ started_at: "2026-12-07T10:00:05Z" }));
 keys("ecs_tasks", ecs_tasks(cluster, "RUNNING"));
 keys("ecs_standalone_tasks", ecs_standalone_tasks(cluster));
 keys("ecs_wait_stable", ecs_wait_stable(cluster, [svc], #{ timeout_ms: 300, soak_ms: 0 }));
 keys("iam_role", iam_role(role));
-keys("iam_roles.item", iam_roles([role])[role]);
+keys("iam_roles.item", iam_roles([role], #{})[role]);
 keys("iam_simulate", iam_simulate(role, [#{ action: "s3:GetObject", resource: "*" }]));
 let arn = iam_role(role).arn ?? "arn:aws:iam::123456789012:role/none";
 let asked = #{};
@@ -138,7 +140,7 @@ fn every_probe_has_the_same_keys_whether_it_passed_or_could_not_ask() {
         };
         declared.insert(probe, keys);
     }
-    assert_eq!(declared.len(), 24, "{declared:#?}");
+    assert_eq!(declared.len(), 26, "{declared:#?}");
     let parse = |shown: &str| -> Vec<String> {
         let inner = shown.trim_start_matches('[').trim_end_matches(']');
         inner

@@ -35,6 +35,7 @@ fn service(v: Value) -> ServiceView {
     ServiceView {
         name: string(&v, "serviceName").unwrap(),
         arn: string(&v, "serviceArn").unwrap_or_default(),
+        cluster_arn: string(&v, "clusterArn"),
         status: string(&v, "status").unwrap(),
         desired_count: int(&v, "desiredCount"),
         running_count: int(&v, "runningCount"),
@@ -643,4 +644,41 @@ fn first_task_times_are_the_first_since_the_update() {
     assert_eq!(running, at("2026-12-01T10:00:05Z"));
     let (pending, running) = first_task_times("ig", &tasks[..1], at(SINCE).unwrap());
     assert_eq!((pending, running), (None, None));
+}
+
+/// Issue #32: a task is a service's only when ECS says so through the service itself — its group
+/// names the service and its startedBy is one of the service's deployments; a once-off RunTask
+/// that sets `--group service:NAME` (any name) is not.
+#[test]
+fn a_task_is_a_services_only_through_its_deployment() {
+    let running = |arn: &str, group: &str, started_by: Option<&str>| {
+        let mut v = json!({"taskArn": arn, "group": group, "taskDefinitionArn": TD,
+                           "lastStatus": "RUNNING", "desiredStatus": "RUNNING"});
+        if let Some(by) = started_by {
+            v["startedBy"] = by.into();
+        }
+        task(v)
+    };
+    let tasks = vec![
+        // The near miss that must pass: the service's own (replacement) task.
+        running("t/own", "service:ig", Some("ecs-svc/1")),
+        running("t/adhoc", "service:adhoc-replay", Some("ecs-svc/1")),
+        running("t/claims-ig", "service:ig", None),
+        running("t/claims-ig-by-hand", "service:ig", Some("operator")),
+        running("t/family", "family:ig", None),
+    ];
+    let ig = service(
+        json!({"serviceName": "ig", "status": "ACTIVE", "desiredCount": 1,
+        "runningCount": 1, "pendingCount": 0, "taskDefinition": TD,
+        "deployments": [primary("COMPLETED", "2026-11-30T09:01:00Z")]}),
+    );
+    let deployments = deployment_ids(&[ig]);
+    let alone: Vec<&str> = not_started_by_a_service(&tasks, &deployments)
+        .iter()
+        .map(|t| t.arn.as_str())
+        .collect();
+    assert_eq!(
+        alone,
+        vec!["t/adhoc", "t/claims-ig", "t/claims-ig-by-hand", "t/family"]
+    );
 }

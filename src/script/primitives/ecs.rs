@@ -216,6 +216,44 @@ fn changed_services(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome
     )))
 }
 
+fn task_definition_logs(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    host.aws()?;
+    let (arn, prefix) = (args.str(0), args.str(1));
+    let td = match host.task_definition(&arn) {
+        Ok(td) => td,
+        Err(why) => {
+            return Ok(outcome(
+                ProbeOutcome::Error,
+                why.to_string(),
+                vec![
+                    ("task_definition", arn.into()),
+                    ("routes", Dynamic::UNIT),
+                    ("groups", Dynamic::UNIT),
+                ],
+            ))
+        }
+    };
+    let routes = crate::rules::task_definition::log_routes(&td, &prefix);
+    let problems: Vec<String> = routes.iter().filter_map(|r| r.problem.clone()).collect();
+    let mut groups: Vec<String> = routes.iter().filter_map(|r| r.group.clone()).collect();
+    groups.sort();
+    groups.dedup();
+    let reason = if problems.is_empty() {
+        format!("every essential container logs through awslogs into {groups:?}")
+    } else {
+        problems.join("; ")
+    };
+    Ok(outcome(
+        ProbeOutcome::of(problems.is_empty() && !routes.is_empty()),
+        reason,
+        vec![
+            ("task_definition", td.arn.clone().into()),
+            ("routes", to_map(&routes)),
+            ("groups", super::strings(groups)),
+        ],
+    ))
+}
+
 /// The request `#{desired_count, restore}` of ecs_update_service(s).
 fn update_request(options: &rhai::Map, primitive: &str) -> Outcome<Request> {
     check_options(options, &["desired_count", "restore"], primitive)?;
@@ -489,17 +527,53 @@ fn standalone_tasks(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outc
                 vec![("tasks", to_map(&Vec::<()>::new()))],
             ),
             Ok(listing) => {
-                let alone: Vec<_> = listing
+                // The services the tasks claim, described: only their deployments prove a task
+                // is a service's (rules::stability::not_started_by_a_service).
+                let mut claimed: Vec<String> = listing
                     .tasks
-                    .into_iter()
-                    .filter(|t| t.service().is_none())
+                    .iter()
+                    .filter_map(|t| t.service().map(str::to_owned))
                     .collect();
+                claimed.sort();
+                claimed.dedup();
+                let described = if claimed.is_empty() {
+                    Ok((Vec::new(), Vec::new()))
+                } else {
+                    host.call(ecs::describe_services(&aws.ecs, &cluster, &claimed))?
+                };
+                let services = match described {
+                    Ok((services, _)) => services,
+                    Err(why) => {
+                        return Ok(outcome(
+                            ProbeOutcome::Error,
+                            why.to_string(),
+                            vec![("tasks", to_map(&Vec::<()>::new()))],
+                        ))
+                    }
+                };
+                let deployments = crate::rules::stability::deployment_ids(&services);
+                let alone: Vec<_> =
+                    crate::rules::stability::not_started_by_a_service(&listing.tasks, &deployments)
+                        .into_iter()
+                        .cloned()
+                        .collect();
                 let verdict = ProbeOutcome::of(alone.is_empty());
                 let reason = if alone.is_empty() {
                     "no running task outside a service".to_owned()
                 } else {
+                    let which: Vec<String> = alone
+                        .iter()
+                        .map(|t| {
+                            format!(
+                                "{} {}",
+                                t.group.as_deref().unwrap_or("(no group)"),
+                                t.task_definition
+                            )
+                        })
+                        .collect();
                     format!(
-                        "{} running task(s) not started by a service (possible once-off consumers)",
+                        "{} running task(s) not started by a service's deployment (possible \
+                         once-off consumers): {which:?}",
                         alone.len()
                     )
                 };
@@ -591,6 +665,26 @@ pub const PRIMITIVES: &[Primitive] = &[
         together: true,
         changes_world: false,
         call: task_definition_secrets,
+    },
+    Primitive {
+        name: "task_definition_logs",
+        params: &[("task_definition", Ty::Str), ("log_group_prefix", Ty::Str)],
+        returns: "Map",
+        shape: Shape::Outcome(&["outcome", "reason", "task_definition", "routes", "groups"]),
+        doc: "Where a task definition's essential containers log, from their logConfiguration \
+              (routes: [#{container, driver, group, stream_prefix, problem}], groups: the distinct \
+              awslogs groups): pass only when every one logs through the awslogs driver into a \
+              group under log_group_prefix, the only route whose lines the runbook can read; a \
+              missing logConfiguration, another driver or a group elsewhere is a problem named in \
+              the reason. error when the task definition could not be described.",
+        example: "let r = task_definition_logs(\"fraud-platform-dev-min-ig\", resolve_handle(\"CLOUDWATCH_LOG_GROUP_PREFIX\"));\nprint(`${r.outcome} ${r.groups}`);",
+        example_exit: 0,
+        example_prints: &["pass [\"/fraud-platform/dev_min/fraud-platform-dev-min-ig\"]"],
+        raises: &[ErrorCode::NoEnv],
+        failure: Failure::Catchable,
+        together: true,
+        changes_world: false,
+        call: task_definition_logs,
     },
     Primitive {
         name: "ecs_update_service",
@@ -723,8 +817,10 @@ pub const PRIMITIVES: &[Primitive] = &[
         params: &[("cluster", Ty::Str)],
         returns: "Map",
         shape: Shape::Outcome(&["outcome", "reason", "tasks"]),
-        doc: "Running tasks not started by a service (possible manual once-off consumers); \
-              outcome is pass when there are none.",
+        doc: "Running tasks not started by a service (possible manual once-off consumers): a \
+              task counts as a service's only when its group names the service and its \
+              startedBy is one of that service's deployment ids (the group alone can be set by \
+              anyone's RunTask); outcome is pass when there are none.",
         example: "print(ecs_standalone_tasks(\"fraud-platform-dev-min\").outcome);",
         example_exit: 0,
         example_prints: &["pass"],

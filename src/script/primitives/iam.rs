@@ -8,8 +8,12 @@ use crate::rules::error_code::ErrorCode;
 use crate::rules::outcome::ProbeOutcome;
 use rhai::{Dynamic, NativeCallContext};
 
-async fn role_value(iam: &aws_sdk_iam::Client, name: &str) -> serde_json::Value {
-    let (outcome, mut value) = match crate::infra::iam::role(iam, name).await {
+async fn role_value(
+    iam: &aws_sdk_iam::Client,
+    name: &str,
+    cluster_arn: Option<&str>,
+) -> serde_json::Value {
+    let (outcome, mut value) = match crate::infra::iam::role(iam, name, cluster_arn).await {
         Ok(view) => {
             let verdict = ProbeOutcome::of(view.exists && view.trust_allows_ecs_tasks);
             (
@@ -31,15 +35,28 @@ async fn role_value(iam: &aws_sdk_iam::Client, name: &str) -> serde_json::Value 
 fn role(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let name = args.str(0);
     let aws = host.aws()?;
-    Ok(from_json(&host.call(role_value(&aws.iam, &name))?))
+    Ok(from_json(&host.call(role_value(&aws.iam, &name, None))?))
 }
 
 fn roles(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let names: Vec<String> = args.array(0).into_iter().map(|n| n.to_string()).collect();
+    let options = args.map(1);
+    super::ecs::check_options(&options, &["cluster_arn"], "iam_roles")?;
+    let cluster_arn = match options.get("cluster_arn") {
+        None => None,
+        Some(v) => Some(v.clone().into_string().map_err(|t| {
+            Fail::error(
+                ErrorCode::BadOption,
+                format!("option `cluster_arn` must be a string, found {t}"),
+                "the ARN of the cluster the role's tasks run in",
+            )
+        })?),
+    };
     let aws = host.aws()?;
+    let cluster_arn = cluster_arn.as_deref();
     let results =
         host.call(crate::host::bounded(names.iter().map(|n| async move {
-            (n.clone(), role_value(&aws.iam, n).await)
+            (n.clone(), role_value(&aws.iam, n, cluster_arn).await)
         })))?;
     Ok(from_json(&serde_json::Value::Object(
         results.into_iter().collect(),
@@ -214,7 +231,10 @@ pub const PRIMITIVES: &[Primitive] = &[
         returns: "Map",
         shape: Shape::Outcome(&["outcome", "reason", "exists", "name", "arn", "trust_allows_ecs_tasks", "trusted_services"]),
         doc: "Whether a role exists and its trust policy lets ecs-tasks.amazonaws.com call \
-              sts:AssumeRole; outcome is pass only when both hold.",
+              sts:AssumeRole; outcome is pass only when both hold. An Allow counts only when \
+              each of its conditions is evaluated and holds (aws:SourceAccount against the \
+              role's account; aws:SourceArn needs the cluster's ARN: use iam_roles with \
+              #{cluster_arn}); any other condition is \"trust not proven\", named in the reason.",
         example: "let r = iam_role(\"fraud-platform-dev-min-daemon-task\");\nprint(`${r.outcome}: ${r.reason}`);",
         example_exit: 0,
         example_prints: &["pass: trust policy lets ecs-tasks.amazonaws.com assume the role"],
@@ -243,15 +263,17 @@ pub const PRIMITIVES: &[Primitive] = &[
     },
     Primitive {
         name: "iam_roles",
-        params: &[("roles", Ty::Array)],
+        params: &[("roles", Ty::Array), ("options", Ty::Map)],
         returns: "Map",
         shape: Shape::PerItem(&["outcome", "reason", "exists", "name", "arn", "trust_allows_ecs_tasks", "trusted_services"]),
         doc: "iam_role for many roles at once (at most 8 in flight): name or ARN -> its \
-              iam_role result; one role failing does not hide the others.",
-        example: "let r = iam_roles([\"fraud-platform-dev-min-daemon-task\", \"no-such-role\"]);\nprint(r.values().map(|x| x.outcome));",
+              iam_role result; one role failing does not hide the others. options: \
+              #{cluster_arn} (the cluster the roles' tasks run in, against which a trust's \
+              aws:SourceArn condition is evaluated; without it such a condition is not proven).",
+        example: "let r = iam_roles([\"fraud-platform-dev-min-daemon-task\", \"no-such-role\"], #{ cluster_arn: \"arn:aws:ecs:eu-west-2:123456789012:cluster/fraud-platform-dev-min\" });\nprint(r.values().map(|x| x.outcome));",
         example_exit: 0,
         example_prints: &["[\"pass\", \"fail\"]"],
-        raises: &[ErrorCode::BadArgument, ErrorCode::NoEnv, ErrorCode::Interrupted],
+        raises: &[ErrorCode::BadArgument, ErrorCode::BadOption, ErrorCode::NoEnv, ErrorCode::Interrupted],
         failure: Failure::Catchable,
         together: true,
         changes_world: false,

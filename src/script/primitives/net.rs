@@ -294,6 +294,33 @@ fn db_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dyna
     ))
 }
 
+/// `value` (a Rhai map) read as `T`, or BAD_ARGUMENT naming `what`.
+fn read_as<T: serde::de::DeserializeOwned>(value: &Dynamic, what: &str) -> Outcome<T> {
+    let json = crate::host::json::to_json(value, what)
+        .map_err(|e| Fail::error(ErrorCode::BadArgument, format!("{what}: {e}"), ""))?;
+    serde_json::from_value(json).map_err(|e| {
+        Fail::error(
+            ErrorCode::BadArgument,
+            format!("{what} is not what kafka_groups / ecs_wait_stable report: {e}"),
+            "",
+        )
+    })
+}
+
+fn lane_consumers(_: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    use crate::rules::consumers::{judge, GroupView, OwnTask};
+    let groups: BTreeMap<String, GroupView> = read_as(&args.any(0), "groups")?;
+    let owners: BTreeMap<String, Vec<String>> = read_as(&args.any(1), "owners")?;
+    let topics: Vec<String> = read_as(&args.any(2), "lane_topics")?;
+    let owners: BTreeMap<String, Vec<OwnTask>> = owners
+        .into_iter()
+        .map(|(service, arns)| (service, arns.iter().map(|a| OwnTask::of_arn(a)).collect()))
+        .collect();
+    let (rows, conflicts) = judge(&groups, &owners, &topics);
+    let value = serde_json::json!({ "groups": rows, "conflicts": conflicts });
+    Ok(from_json(&value))
+}
+
 pub const PRIMITIVES: &[Primitive] = &[
     Primitive {
         name: "kafka_probe",
@@ -349,5 +376,27 @@ pub const PRIMITIVES: &[Primitive] = &[
         together: true,
         changes_world: false,
         call: db_probe,
+    },
+    Primitive {
+        name: "lane_consumers",
+        params: &[("groups", Ty::Map), ("owners", Ty::Map), ("lane_topics", Ty::Array)],
+        returns: "Map",
+        shape: Shape::Value,
+        doc: "Consumer uniqueness judged from each member's identity (pure, no I/O): groups as \
+              kafka_groups reports them, owners (service name -> the ARNs of its RUNNING tasks), \
+              lane_topics. A group named after an owner may hold at most one live member, and it \
+              must be one of that service's tasks (its Kafka client id carries the task id; where \
+              the broker gives no client id, the member id, built as client.id-UUID, stands in); \
+              any other group on a lane topic consumes in parallel with the daemons. Returns \
+              #{groups: [#{group, state, members, member_ids, topics, member_tasks}], \
+              conflicts: [#{group, reason}]}.",
+        example: "let groups = #{ \"svc-a\": #{ state: \"Stable\", members: [#{ id: \"manual-1b4e28ba-2fa1-11d2-883f-0016d3cca427\", client_id: \"\", client_host: \"\", topics: [\"lane.v1\"] }], committed_topics: [] } };\nlet r = lane_consumers(groups, #{ \"svc-a\": [\"arn:aws:ecs:eu-west-2:1:task/c/0b9e1f2c\"] }, [\"lane.v1\"]);\nprint(r.conflicts.len());",
+        example_exit: 0,
+        example_prints: &["1"],
+        raises: &[ErrorCode::BadArgument],
+        failure: Failure::Catchable,
+        together: false,
+        changes_world: false,
+        call: lane_consumers,
     },
 ];

@@ -88,6 +88,125 @@ fn s3_list(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynam
     Ok(from_json(&value))
 }
 
+/// `object` as the output rule reads it.
+fn listed(o: &crate::infra::s3::ObjectView) -> crate::rules::one_shot::Listed {
+    crate::rules::one_shot::Listed {
+        key: o.key.clone(),
+        size: o.size,
+        last_modified: o
+            .last_modified
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc)),
+    }
+}
+
+fn job_outputs(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let (bucket, prefix) = (args.str(0), args.str(1));
+    let expected: Vec<String> = super::ecs::names(args.array(2), "outputs")?
+        .into_iter()
+        .map(|o| format!("{prefix}{o}"))
+        .collect();
+    let options = args.map(3);
+    super::ecs::check_options(&options, &["started_at", "consumes"], "job_outputs")?;
+    let started_at = match options.get("started_at") {
+        None => None,
+        Some(v) if v.is_unit() => None,
+        Some(v) => {
+            let text = v.clone().into_string().map_err(|t| {
+                Fail::error(
+                    ErrorCode::BadOption,
+                    format!("option `started_at` must be a UTC time string, found {t}"),
+                    "pass the task's started_at as ecs_wait_task_stopped reports it",
+                )
+            })?;
+            Some(
+                chrono::DateTime::parse_from_rfc3339(&text)
+                    .map_err(|e| {
+                        Fail::error(
+                            ErrorCode::BadOption,
+                            format!("option `started_at` is not an RFC 3339 time: {e}"),
+                            "e.g. 2026-12-07T10:00:05.120Z",
+                        )
+                    })?
+                    .with_timezone(&chrono::Utc),
+            )
+        }
+    };
+    let consumes = match options.get("consumes") {
+        None => Vec::new(),
+        Some(v) => super::ecs::names(
+            v.clone().try_cast::<rhai::Array>().ok_or_else(|| {
+                Fail::error(
+                    ErrorCode::BadOption,
+                    "option `consumes` must be a list of object keys in the same bucket",
+                    "",
+                )
+            })?,
+            "consumed keys",
+        )?,
+    };
+    let aws = host.aws()?;
+    let s3 = &aws.s3;
+    let (bucket_ref, prefix_ref) = (&bucket, &prefix);
+    let (listing, inputs) = host.call(async move {
+        futures::join!(
+            crate::infra::s3::list_objects(s3, bucket_ref, prefix_ref, LIST_LIMIT),
+            futures::future::join_all(
+                consumes
+                    .iter()
+                    .map(|k| crate::infra::s3::list_objects(s3, bucket_ref, k, 1))
+            )
+        )
+    })?;
+    let could_not = |why: String| {
+        serde_json::json!({"outcome": ProbeOutcome::Error, "reason": why, "outputs": [], "listed": [],
+                           "clock_allowance_ms": crate::rules::one_shot::OUTPUT_CLOCK_ALLOWANCE_MS})
+    };
+    let value = match listing {
+        Err(why) => could_not(why.to_string()),
+        Ok((objects, _)) => {
+            let mut consumed = Vec::new();
+            let mut unread = None;
+            for input in inputs {
+                match input {
+                    Ok((found, _)) => consumed.extend(found.iter().map(listed)),
+                    Err(why) => unread = Some(why.to_string()),
+                }
+            }
+            match unread {
+                Some(why) => could_not(format!("the consumed inputs could not be listed: {why}")),
+                None => {
+                    let found: Vec<_> = objects.iter().map(listed).collect();
+                    let checks = crate::rules::one_shot::judge_outputs(
+                        &expected, &found, started_at, &consumed,
+                    );
+                    let problems: Vec<String> = checks
+                        .iter()
+                        .filter_map(|c| {
+                            c.problem
+                                .as_ref()
+                                .map(|p| format!("s3://{bucket}/{} {p}", c.key))
+                        })
+                        .collect();
+                    serde_json::json!({
+                        "outcome": ProbeOutcome::of(problems.is_empty()),
+                        "reason": if problems.is_empty() {
+                            format!("{} output(s) written by the task after it started", checks.len())
+                        } else {
+                            problems.join("; ")
+                        },
+                        "outputs": checks,
+                        "listed": objects.iter().map(|o| o.key.clone()).collect::<Vec<_>>(),
+                        "clock_allowance_ms": crate::rules::one_shot::OUTPUT_CLOCK_ALLOWANCE_MS,
+                    })
+                }
+            }
+        }
+    };
+    Ok(from_json(&value))
+}
+
 fn log_groups(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let prefix = args.str(0);
     let aws = host.aws()?;
@@ -221,6 +340,27 @@ pub const PRIMITIVES: &[Primitive] = &[
         together: true,
         changes_world: false,
         call: s3_probes,
+    },
+    Primitive {
+        name: "job_outputs",
+        params: &[("bucket", Ty::Str), ("prefix", Ty::Str), ("outputs", Ty::Array), ("options", Ty::Map)],
+        returns: "Map",
+        shape: Shape::Outcome(&["outcome", "reason", "outputs", "listed", "clock_allowance_ms"]),
+        doc: "Whether a one-shot job's outputs (names under prefix) are its own: each present, \
+              not empty, written after the task started (S3 LastModified against ECS's \
+              startedAt, within clock_allowance_ms) and not older than any input it consumes. \
+              options: #{started_at (the task's, as ecs_wait_task_stopped reports it in \
+              task.started_at), consumes (keys in the same bucket)}. outputs: [#{key, size, \
+              last_modified, problem}]; listed: every key under the prefix. fail names each \
+              output not proven; error when S3 could not be listed.",
+        example: "let r = job_outputs(resolve_handle(\"S3_EVIDENCE_BUCKET\"), \"no/such/job/\", [\"report.json\"], #{ started_at: \"2026-12-07T10:00:05Z\" });\nprint(`${r.outcome} ${r.outputs[0].problem}`);",
+        example_exit: 0,
+        example_prints: &["fail was not written"],
+        raises: &[ErrorCode::BadArgument, ErrorCode::BadOption, ErrorCode::NoEnv, ErrorCode::Interrupted],
+        failure: Failure::Catchable,
+        together: true,
+        changes_world: false,
+        call: job_outputs,
     },
     Primitive {
         name: "s3_list",

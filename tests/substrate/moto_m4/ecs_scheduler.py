@@ -95,8 +95,12 @@ def _fault(backend, service):
 
 
 def _service_tasks(backend, service):
+    # A service's tasks are the ones its deployments started (Task.startedBy is the deployment id,
+    # ECS API reference "Task"): a RunTask that sets `--group service:NAME` by hand is a
+    # stand-alone task ECS never manages as the service's, whatever its group says.
     group = f"service:{service.name}"
-    return [t for t in backend.tasks.get(service.cluster_name, {}).values() if getattr(t, "group", None) == group]
+    return [t for t in backend.tasks.get(service.cluster_name, {}).values()
+            if getattr(t, "group", None) == group and not getattr(t, "m4_one_shot", False)]
 
 
 def _health_checks(backend, task):
@@ -506,8 +510,11 @@ def install():
         _reconcile_cluster(self, cluster_str)
         tasks = orig_list_tasks(self, cluster_str, container_instance, family, started_by, None, desiredStatus)
         if service_name:
+            # ListTasks serviceName: "tasks that belong to that service" — started by it, not a
+            # RunTask that borrowed its group name.
             group = f"service:{service_name.split('/')[-1]}"
-            tasks = [t for t in tasks if getattr(t, "group", None) == group]
+            tasks = [t for t in tasks
+                     if getattr(t, "group", None) == group and not getattr(t, "m4_one_shot", False)]
         return tasks
 
     backend_cls.create_service = create_service

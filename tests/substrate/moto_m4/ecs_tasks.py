@@ -88,7 +88,8 @@ def _exit(backend, task, at, exit_code, stop_code, reason):
 
 
 def reconcile(backend, cluster_name):
-    """Brings the cluster's one-shot tasks up to now (tasks without a `service:` group)."""
+    """Brings the cluster's one-shot tasks up to now (the tasks RunTask started, whatever group
+    they were given)."""
     with LOCK:
         at_now = now()
         for task in list(backend.tasks.get(cluster_name, {}).values()):

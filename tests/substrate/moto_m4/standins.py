@@ -20,7 +20,7 @@ def register_lane(body):
                   "sasl": body.get("sasl")}
 
 
-def _consume(lane, stop, joined=None):
+def _consume(lane, stop, joined=None, client_id=None):
     from kafka import KafkaConsumer
     from kafka.structs import OffsetAndMetadata
     consumer = None
@@ -31,7 +31,7 @@ def _consume(lane, stop, joined=None):
             "sasl_plain_password": sasl["password"], "ssl_cafile": sasl["cafile"]}
         consumer = KafkaConsumer(*lane["topics"], bootstrap_servers=lane["bootstrap"], group_id=lane["group"],
                                  enable_auto_commit=False, session_timeout_ms=6000, heartbeat_interval_ms=1000,
-                                 client_id=f"standin-{lane['group']}", **security)
+                                 client_id=client_id or f"standin-{lane['group']}", **security)
         committed = False
         while not stop.is_set():
             consumer.poll(timeout_ms=1000)
@@ -59,7 +59,13 @@ def _on_task(event, service, task):
     with _LOCK:
         if event == "running" and task.task_arn not in _RUNNING:
             stop = threading.Event()
-            thread = threading.Thread(target=_consume, args=(lane, stop), daemon=True, name=f"standin-{service.name}")
+            # A daemon names itself to Kafka by its service and its ECS task id (the last segment of
+            # its task ARN, read from the task metadata endpoint v4 in production), so that the
+            # broker's DescribeGroups says which task a member is (kafka-python's `client_id`,
+            # Kafka's client.id; the coordinator builds the member id as client.id-UUID).
+            client_id = f"{service.name}-{task.task_arn.rsplit('/', 1)[-1]}"
+            thread = threading.Thread(target=_consume, args=(lane, stop, None, client_id), daemon=True,
+                                      name=f"standin-{service.name}")
             _RUNNING[task.task_arn] = (thread, stop, key)
             thread.start()
         elif event == "stopped" and task.task_arn in _RUNNING:
@@ -81,7 +87,9 @@ def rogue(body):
             return {"joined": False}
         lane = {"group": body["group"], "topics": list(body["topics"]), "bootstrap": body["bootstrap"]}
         stop, joined = threading.Event(), threading.Event()
-        thread = threading.Thread(target=_consume, args=(lane, stop, joined), daemon=True, name=f"rogue-{name}")
+        # A manual consumer names itself as its operator chose (default: its own name).
+        thread = threading.Thread(target=_consume, args=(lane, stop, joined, body.get("client_id", name)),
+                                  daemon=True, name=f"rogue-{name}")
         _ROGUES[name] = (thread, stop, lane)
         thread.start()
     # A test waits for the state it needs: the rogue is a member with partitions assigned.
