@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 /// Exit status of a usage or configuration error (SPEC §2).
 pub const EXIT_USAGE: i32 = 2;
+/// A defect of m4host (a panic): EX_SOFTWARE of sysexits.h.
+pub const EXIT_DEFECT: i32 = 70;
 /// Exit status of a host or script fault that prevented a verdict (SPEC §2).
 pub const EXIT_FAULT: i32 = 1;
 

@@ -50,6 +50,25 @@ pub fn run(args: Vec<OsString>) -> i32 {
         }
     };
     init_tracing();
+    // A panic is a defect of m4host, never an answer: one line that says so, and exit 70
+    // (EX_SOFTWARE), from whichever thread it happened on — not a backtrace, not an abort.
+    std::panic::set_hook(Box::new(|info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_owned());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        crate::out::err_line(&format!(
+            "error[E-DEFECT]: m4host defect{at}: {}; report it with the command that ran",
+            crate::config::one_line(&what)
+        ));
+        std::process::exit(error::EXIT_DEFECT);
+    }));
     let result = match cli.command {
         Command::Run(args) => command::run::run(args),
         Command::Repl(args) => command::repl::run(args),

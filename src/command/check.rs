@@ -135,6 +135,13 @@ pub fn run(args: CheckArgs) -> Result<i32> {
     let mut seen = BTreeSet::new();
     let mut problems = Vec::new();
     for file in &files {
+        if let Some(cycle) = crate::script::resolver::import_cycle(&engine, file) {
+            problems.push(format!(
+                "{}:1:1: import cycle: {}",
+                file.display(),
+                crate::script::resolver::describe_cycle(&cycle)
+            ));
+        }
         problems.extend(check_file(&engine, &known, file, &mut seen));
     }
     if problems.is_empty() {

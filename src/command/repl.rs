@@ -9,6 +9,9 @@
 
 use crate::command::cli::ReplArgs;
 use crate::error::Result;
+/// The runbook thread's stack (the main thread's is 8 MiB on Linux).
+const RUNBOOK_STACK_BYTES: usize = 64 * 1024 * 1024;
+
 use crate::host::stepper::{Breakpoints, Pause, PhaseGate, Resume, Stepping};
 use crate::host::{Host, Mode};
 use crate::rules::secret::Secret;
@@ -138,6 +141,9 @@ impl Session {
         );
         let thread = std::thread::Builder::new()
             .name("m4host-runbook".into())
+            // As deep as the main thread a batch run evaluates on: the engine's call and
+            // expression limits (config::MAX_CALL_LEVELS) are tested safe at this size.
+            .stack_size(RUNBOOK_STACK_BYTES)
             .spawn(move || {
                 crate::host::stepper::mark_runbook_thread();
                 if let Err(err) = engine.run_ast(&ast) {

@@ -73,6 +73,18 @@ pub fn compile(engine: &rhai::Engine, script: &Path) -> Result<rhai::AST> {
         ));
     }
     let text = crate::config::read_text(script)?;
+    if let Some(cycle) = crate::script::resolver::import_cycle(engine, script) {
+        return Err(Error::Script {
+            path: script.to_path_buf(),
+            what: format!(
+                "import cycle: {}",
+                crate::script::resolver::describe_cycle(&cycle)
+            ),
+            help: "a module cannot import itself, directly or through others; move what both \
+                   need into a third module"
+                .to_owned(),
+        });
+    }
     let canonical = std::fs::canonicalize(script).unwrap_or_else(|_| script.to_path_buf());
     let mut ast = engine.compile(&text).map_err(|e| Error::Script {
         path: script.to_path_buf(),

@@ -326,9 +326,10 @@ impl Config {
         let raw: RawEnv = toml::from_str(&text).map_err(|e| {
             Error::config(
                 env_file,
-                format!("invalid environment file: {}", one_line(&e.to_string())),
-                "fix the TOML at the position shown; sections are [aws], [inputs], [evidence], \
-                 [kafka], [db], [run], [limits], [budgets], [ecs]",
+                format!("invalid environment file: {}", toml_problem(&text, &e)),
+                "fix the TOML at the position shown; sections are [aws], [inputs], [entry], \
+                 [evidence], [kafka], [db], [run], [limits], [budgets], [ecs]; durations are \
+                 milliseconds or e.g. \"30s\"",
             )
         })?;
         let base = env_file
@@ -373,20 +374,7 @@ impl Config {
                 ));
             }
         }
-        if raw.limits.max_operations == 0 || raw.limits.max_call_levels == 0 {
-            return Err(Error::config(
-                env_file,
-                "`limits.max_operations` and `limits.max_call_levels` must be above zero",
-                "zero would mean unlimited; give a bound",
-            ));
-        }
-        if raw.budgets.max_attempts == 0 {
-            return Err(Error::config(
-                env_file,
-                "`budgets.max_attempts` must be at least 1",
-                "set it to 3 for the standard retry budget",
-            ));
-        }
+        check_bounds(env_file, &raw)?;
 
         let location = |key: &str, value: &str| -> Result<Location> {
             non_empty(key, value)?;
@@ -481,6 +469,197 @@ impl Config {
     }
 }
 
+const DAY_MS: u64 = 86_400_000;
+
+/// Every number of the environment file within what the host and the SDK can take (issue #28):
+/// a Rhai limit of 0 means unlimited and one too high lets a script overflow the host's stack
+/// (the caps are the ones tested safe, `tests/integration/bad_input.rs`); a duration past a day
+/// (a week for a whole wait) is a typo, and one past the year 9999 panics in the SDK's clock.
+fn check_bounds(env_file: &Path, raw: &RawEnv) -> Result<()> {
+    let (l, b, e) = (&raw.limits, &raw.budgets, &raw.ecs);
+    let rows: [(&str, u64, u64, u64, &str); 23] = [
+        (
+            "limits.max_operations",
+            l.max_operations,
+            1,
+            10_000_000_000,
+            "operations a script may run (0 would be unlimited)",
+        ),
+        (
+            "limits.max_call_levels",
+            l.max_call_levels as u64,
+            1,
+            MAX_CALL_LEVELS,
+            "function call depth",
+        ),
+        (
+            "limits.max_expr_depth",
+            l.max_expr_depth as u64,
+            1,
+            MAX_EXPR_DEPTH,
+            "expression nesting (0 would be unlimited)",
+        ),
+        (
+            "limits.max_function_expr_depth",
+            l.max_function_expr_depth as u64,
+            1,
+            MAX_EXPR_DEPTH,
+            "expression nesting in functions (0 would be unlimited)",
+        ),
+        (
+            "limits.max_string_size",
+            l.max_string_size as u64,
+            1,
+            64 * 1024 * 1024,
+            "bytes of one string (0 would be unlimited)",
+        ),
+        (
+            "limits.max_array_size",
+            l.max_array_size as u64,
+            1,
+            10_000_000,
+            "items of one array (0 would be unlimited)",
+        ),
+        (
+            "limits.max_map_size",
+            l.max_map_size as u64,
+            1,
+            10_000_000,
+            "entries of one map (0 would be unlimited)",
+        ),
+        (
+            "limits.max_modules",
+            l.max_modules as u64,
+            1,
+            10_000,
+            "modules a script may load",
+        ),
+        (
+            "budgets.connect_timeout_ms",
+            b.connect_timeout_ms,
+            1,
+            600_000,
+            "one connection attempt",
+        ),
+        (
+            "budgets.attempt_timeout_ms",
+            b.attempt_timeout_ms,
+            1,
+            3_600_000,
+            "one attempt of an AWS call",
+        ),
+        (
+            "budgets.call_timeout_ms",
+            b.call_timeout_ms,
+            1,
+            DAY_MS,
+            "one AWS call with its retries",
+        ),
+        (
+            "budgets.max_attempts",
+            u64::from(b.max_attempts),
+            1,
+            20,
+            "attempts of one AWS call (3 is the standard retry budget)",
+        ),
+        (
+            "ecs.stabilize_timeout_ms",
+            e.stabilize_timeout_ms,
+            1,
+            7 * DAY_MS,
+            "a stability wait",
+        ),
+        ("ecs.soak_ms", e.soak_ms, 0, DAY_MS, "a stability soak"),
+        (
+            "ecs.crash_threshold",
+            e.crash_threshold as u64,
+            1,
+            1_000,
+            "unplanned stops that hold",
+        ),
+        (
+            "ecs.first_poll_ms",
+            e.first_poll_ms,
+            50,
+            60_000,
+            "the first poll interval",
+        ),
+        (
+            "ecs.max_poll_ms",
+            e.max_poll_ms,
+            50,
+            600_000,
+            "the longest poll interval",
+        ),
+        (
+            "ecs.placement_grace_ms",
+            e.placement_grace_ms,
+            0,
+            DAY_MS,
+            "how long placement may fail",
+        ),
+        (
+            "ecs.poll_failure_budget_ms",
+            e.poll_failure_budget_ms,
+            1,
+            DAY_MS,
+            "how long polls may fail in a row",
+        ),
+        (
+            "ecs.one_shot_stop_timeout_ms",
+            e.one_shot_stop_timeout_ms,
+            1,
+            DAY_MS,
+            "how long a stopped task may take to stop",
+        ),
+        (
+            "ecs.one_shot_visibility_grace_ms",
+            e.one_shot_visibility_grace_ms,
+            0,
+            DAY_MS,
+            "how long a new task may be unknown to DescribeTasks",
+        ),
+        (
+            "budgets.attempt_timeout_ms <= call_timeout_ms",
+            u64::from(b.attempt_timeout_ms <= b.call_timeout_ms),
+            1,
+            1,
+            "an attempt cannot outlast its call",
+        ),
+        (
+            "ecs.first_poll_ms <= max_poll_ms",
+            u64::from(e.first_poll_ms <= e.max_poll_ms),
+            1,
+            1,
+            "the first poll interval cannot exceed the longest",
+        ),
+    ];
+    for (key, value, min, max, what) in rows {
+        if key.contains("<=") {
+            if value != 1 {
+                return Err(Error::config(
+                    env_file,
+                    format!("`{key}` does not hold"),
+                    format!("{what}: lower the first or raise the second"),
+                ));
+            }
+            continue;
+        }
+        if !(min..=max).contains(&value) {
+            return Err(Error::config(
+                env_file,
+                format!("`{key}` = {value} is out of range ({what})"),
+                format!("give a value from {min} to {max}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The deepest Rhai call and expression nesting the host's engine thread is tested to survive.
+pub const MAX_CALL_LEVELS: u64 = 128;
+pub const MAX_EXPR_DEPTH: u64 = 128;
+
 /// `base/rel` with `.` and `..` folded lexically, so messages show the path an operator would type.
 pub fn under(base: &Path, rel: &str) -> PathBuf {
     use std::path::Component;
@@ -500,6 +679,22 @@ pub fn under(base: &Path, rel: &str) -> PathBuf {
         PathBuf::from(".")
     } else {
         out
+    }
+}
+
+/// A TOML parse error as `line L, column C: what was expected`, without quoting the input: the
+/// line may hold a secret (a literal handle's value), and a file given by mistake may hold
+/// anything (issue #28).
+pub fn toml_problem(text: &str, err: &toml::de::Error) -> String {
+    let message = one_line(err.message());
+    match err.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
     }
 }
 

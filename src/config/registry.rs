@@ -61,7 +61,7 @@ impl HandlesRegistry {
         let table: toml::Table = toml::from_str(text).map_err(|e| {
             Error::config(
                 path,
-                format!("invalid handles registry: {}", one_line(&e.to_string())),
+                format!("invalid handles registry: {}", super::toml_problem(text, &e)),
                 "each handle is a table: [KEY] origin = \"...\" ref = \"...\" secret = true|false; \
                  a key may appear only once",
             )
@@ -104,7 +104,7 @@ impl HandlesRegistry {
             let entry: HandleEntry = toml::Value::Table(fields).try_into().map_err(|e| {
                 Error::config(
                     path,
-                    format!("handle `{key}`: {}", one_line(&e.to_string())),
+                    format!("handle `{key}`: {}", one_line(e.message())),
                     format!("fields are origin ({ORIGINS}), ref (string) and secret (bool)"),
                 )
             })?;

@@ -18,6 +18,33 @@ pub struct TerraformOutputs {
     pub outputs: BTreeMap<String, TerraformOutput>,
 }
 
+/// The top-level members in the order written, duplicates kept (a JSON map would keep the last
+/// silently).
+struct Members(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Members;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object of outputs at the top level")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Members, A::Error> {
+                let mut members = Vec::new();
+                while let Some(pair) = map.next_entry::<String, serde_json::Value>()? {
+                    members.push(pair);
+                }
+                Ok(Members(members))
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
+}
+
 const SHAPE_HELP: &str = "produce the file with `terraform output -json > FILE`: an object whose \
      members are {\"value\": ..., \"type\": ..., \"sensitive\": true|false}";
 
@@ -34,17 +61,20 @@ impl TerraformOutputs {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<TerraformOutputs> {
-        let doc: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| Error::config(path, format!("invalid JSON: {e}"), SHAPE_HELP))?;
-        let serde_json::Value::Object(members) = doc else {
-            return Err(Error::config(
-                path,
-                "top level is not a JSON object",
-                SHAPE_HELP,
-            ));
-        };
+        // A UTF-8 byte order mark (some editors on Windows write one) is not content (RFC 8259
+        // section 8.1 lets a parser ignore it).
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let Members(members) = serde_json::from_str(text)
+            .map_err(|e| Error::config(path, format!("invalid outputs: {e}"), SHAPE_HELP))?;
         let mut outputs = BTreeMap::new();
         for (name, member) in members {
+            if outputs.contains_key(&name) {
+                return Err(Error::config(
+                    path,
+                    format!("output `{name}` is given twice"),
+                    "each output appears once (terraform never writes one twice: the file was edited)",
+                ));
+            }
             let serde_json::Value::Object(fields) = member else {
                 return Err(Error::config(
                     path,

@@ -84,10 +84,15 @@ pub fn classify(
         return Resolution::Unresolved(format!("`{key}` is not in the handles registry"));
     };
     if entry.reference.contains('*') {
-        return Resolution::Wildcard(format!(
-            "`{key}` refers to `{}`, which contains a wildcard",
-            entry.reference
-        ));
+        // A secret literal is never quoted, not even to say where the `*` is.
+        return Resolution::Wildcard(if entry.secret {
+            format!("`{key}`'s reference (secret, not shown) contains a wildcard")
+        } else {
+            format!(
+                "`{key}` refers to `{}`, which contains a wildcard",
+                entry.reference
+            )
+        });
     }
     let source = source_of(registry, outputs, entry);
     let (value, secure) = match entry.origin {

@@ -355,7 +355,8 @@ impl Host {
         }
         if !wanted.is_empty() {
             let aws = self.aws()?;
-            let answers = self.block_on(handles::fetch_ssm(&aws.ssm, &wanted));
+            // A read: Ctrl-C abandons it at once (INTERRUPTED), like every other lookup.
+            let answers = self.call(handles::fetch_ssm(&aws.ssm, &wanted))?;
             let mut cache = self.ssm_values.lock().expect("ssm lock");
             for (path, answer) in answers {
                 if let handles::SsmAnswer::Value { value, secure } = &answer {
@@ -525,7 +526,7 @@ impl Host {
         location: &Location,
     ) -> std::result::Result<Vec<u8>, String> {
         match location {
-            Location::File(path) => std::fs::read(path).map_err(|e| format!("cannot read: {e}")),
+            Location::File(path) => crate::infra::evidence::read_regular(path),
             Location::S3 { bucket, key } => {
                 let aws = self
                     .aws

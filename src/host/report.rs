@@ -89,6 +89,20 @@ pub fn describe_rhai_error(err: &EvalAltResult) -> String {
              in the environment file if the work is real",
             position_text(*pos)
         ),
+        EvalAltResult::ErrorStackOverflow(pos) => format!(
+            "the script called functions deeper than its limit{} (endless recursion?); [limits] \
+             max_call_levels in the environment file bounds it (at most {})",
+            position_text(*pos),
+            crate::config::MAX_CALL_LEVELS
+        ),
+        EvalAltResult::ErrorDataTooLarge(what, pos) => format!(
+            "{what} exceeds the script's size limits{}; [limits] max_string_size, max_array_size \
+             and max_map_size in the environment file bound them",
+            position_text(*pos)
+        ),
+        EvalAltResult::ErrorRuntime(payload, pos) if payload.is::<crate::rules::secret::Secret>() => {
+            format!("a Secret was thrown{}: {payload}", position_text(*pos))
+        }
         other => other.to_string(),
     }
 }

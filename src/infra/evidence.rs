@@ -223,6 +223,26 @@ pub async fn read_durable(
         .to_vec())
 }
 
+/// The largest artifact read from a local file (an entry artifact is a small JSON document).
+pub const MAX_LOCAL_ARTIFACT_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A local artifact's bytes, only from a regular file of bounded size: a FIFO would block the
+/// run forever, a device or a folder would mislead (issue #28).
+pub fn read_regular(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    if !meta.is_file() {
+        return Err("is not a regular file (a FIFO, device or folder is not an artifact)".into());
+    }
+    if meta.len() > MAX_LOCAL_ARTIFACT_BYTES {
+        return Err(format!(
+            "is {} bytes, more than the {} an artifact may have",
+            meta.len(),
+            MAX_LOCAL_ARTIFACT_BYTES
+        ));
+    }
+    std::fs::read(path).map_err(|e| format!("cannot read: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,8 @@ pub struct ConfinedResolver {
     script_root: PathBuf,
     stdlib_root: Option<PathBuf>,
     cache: Mutex<HashMap<PathBuf, SharedModule>>,
+    /// The modules being evaluated now, outermost first: an import of one of them is a cycle.
+    loading: Mutex<Vec<PathBuf>>,
     /// Every file loaded, with the SHA-256 of its text: the runbook's provenance in evidence.
     pub loaded: std::sync::Arc<Mutex<std::collections::BTreeMap<String, String>>>,
 }
@@ -48,6 +50,7 @@ impl ConfinedResolver {
             stdlib_root: find_stdlib(&script_root),
             script_root,
             cache: Mutex::new(HashMap::new()),
+            loading: Mutex::new(Vec::new()),
             loaded: Default::default(),
         }
     }
@@ -116,6 +119,84 @@ impl ConfinedResolver {
     }
 }
 
+/// The imports a compiled script makes with constant paths, as (path as written, position).
+pub fn constant_imports(ast: &rhai::AST) -> Vec<(String, Position)> {
+    let mut found = Vec::new();
+    ast.walk(&mut |path: &[rhai::ASTNode]| {
+        if let Some(rhai::ASTNode::Stmt(rhai::Stmt::Import(x, pos))) = path.last() {
+            if let rhai::Expr::StringConstant(p, _) = &x.0 {
+                found.push((p.to_string(), *pos));
+            }
+        }
+        true
+    });
+    found
+}
+
+/// The first import cycle reachable from `file` (`a.rhai -> b.rhai -> a.rhai`), found by reading
+/// and compiling the files without evaluating them: an import cycle would otherwise recurse
+/// until the stack overflows. Files that do not compile or resolve are left to the run's own
+/// errors.
+pub fn import_cycle(engine: &Engine, file: &Path) -> Option<Vec<PathBuf>> {
+    fn visit(
+        engine: &Engine,
+        resolver: &ConfinedResolver,
+        file: &Path,
+        stack: &mut Vec<PathBuf>,
+        done: &mut std::collections::BTreeSet<PathBuf>,
+    ) -> Option<Vec<PathBuf>> {
+        if let Some(at) = stack.iter().position(|f| f == file) {
+            let mut cycle = stack[at..].to_vec();
+            cycle.push(file.to_path_buf());
+            return Some(cycle);
+        }
+        if done.contains(file) {
+            return None;
+        }
+        let text = std::fs::read_to_string(file).ok()?;
+        let ast = engine.compile(&text).ok()?;
+        stack.push(file.to_path_buf());
+        let source = file.display().to_string();
+        for (path, _) in constant_imports(&ast) {
+            if let Ok(next) = resolver.locate(Some(&source), &path) {
+                if let Some(cycle) = visit(engine, resolver, &next, stack, done) {
+                    return Some(cycle);
+                }
+            }
+        }
+        stack.pop();
+        done.insert(file.to_path_buf());
+        None
+    }
+    let canonical = std::fs::canonicalize(file).ok()?;
+    let root = canonical
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let resolver = ConfinedResolver::new(&root);
+    visit(
+        engine,
+        &resolver,
+        &canonical,
+        &mut Vec::new(),
+        &mut Default::default(),
+    )
+}
+
+/// A cycle as a reader follows it: file names relative to the first file's folder.
+pub fn describe_cycle(cycle: &[PathBuf]) -> String {
+    let base = cycle
+        .first()
+        .and_then(|f| f.parent())
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    cycle
+        .iter()
+        .map(|f| f.strip_prefix(&base).unwrap_or(f).display().to_string())
+        .collect::<Vec<_>>()
+        .join(" -> ")
+}
+
 impl rhai::ModuleResolver for ConfinedResolver {
     fn resolve(
         &self,
@@ -140,7 +221,24 @@ impl rhai::ModuleResolver for ConfinedResolver {
             );
         }
         ast.set_source(file.display().to_string());
-        let module = Module::eval_ast_as_new(Scope::new(), &ast, engine).map_err(|err| {
+        {
+            let mut loading = self.loading.lock().expect("resolver stack");
+            if let Some(at) = loading.iter().position(|f| f == &file) {
+                let mut cycle = loading[at..].to_vec();
+                cycle.push(file.clone());
+                return Err(refused(
+                    path,
+                    format!(
+                        "import cycle: {}; break it by moving what both need into a third module",
+                        describe_cycle(&cycle)
+                    ),
+                ));
+            }
+            loading.push(file.clone());
+        }
+        let evaluated = Module::eval_ast_as_new(Scope::new(), &ast, engine);
+        self.loading.lock().expect("resolver stack").pop();
+        let module = evaluated.map_err(|err| {
             if err.is_catchable() {
                 Box::new(EvalAltResult::ErrorInModule(path.to_owned(), err, pos))
             } else {

@@ -2,6 +2,7 @@
 //! Start it with tests/substrate/up.sh (tests/run.sh does).
 
 mod aws_profiles;
+mod bad_input;
 mod changes_in_phases;
 mod cli;
 mod config_errors;

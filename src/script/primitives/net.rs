@@ -155,14 +155,59 @@ fn kafka_connection(host: &Host, o: &Options) -> Outcome<crate::infra::kafka::Co
         .config
         .as_ref()
         .map_or(Duration::from_secs(10), |c| c.budgets.attempt_timeout());
+    let bootstrap: String = o.required("bootstrap")?;
+    for broker in bootstrap.split(',') {
+        host_port(broker, None, "bootstrap broker")?;
+    }
     Ok(crate::infra::kafka::Connection {
-        bootstrap: o.required("bootstrap")?,
+        bootstrap,
         security_protocol: protocol,
         username: o.secret("sasl_username", true)?,
         password: o.secret("sasl_password", false)?,
         ca_file: host.config.as_ref().and_then(|c| c.kafka_ca_file.clone()),
         timeout: o.millis("timeout_ms", timeout)?,
     })
+}
+
+/// One `host:port` (`[v6]:port` too), the port 1-65535 or, when absent, `default_port`: the one
+/// checker for every address a probe is given (issue #28: a port past 65535 once wrapped).
+fn host_port(text: &str, default_port: Option<u16>, what: &str) -> Outcome<(String, u16)> {
+    let bad = |why: &str| {
+        Fail::error(
+            ErrorCode::BadOption,
+            format!("{what} `{text}` {why}"),
+            "write HOST:PORT with a port from 1 to 65535",
+        )
+    };
+    let text = text.trim();
+    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+        let (h, after) = rest
+            .split_once(']')
+            .ok_or_else(|| bad("has no closing `]`"))?;
+        (h, after.strip_prefix(':'))
+    } else {
+        match text.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (text, None),
+        }
+    };
+    if host.is_empty()
+        || host
+            .chars()
+            .any(|c| c.is_whitespace() || c == '/' || c == ',')
+    {
+        return Err(bad("has no host"));
+    }
+    let port = match (port, default_port) {
+        (Some(p), _) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| bad("has no valid port"))?,
+        (None, Some(d)) => d,
+        (None, None) => return Err(bad("has no port")),
+    };
+    Ok((host.to_owned(), port))
 }
 
 fn kafka_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
@@ -228,23 +273,16 @@ fn db_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dyna
     )?;
     let (mut host_name, mut port) = (o.text("host")?, 5432u16);
     if let Some(endpoint) = o.text("endpoint")? {
-        let (h, p) = endpoint
-            .rsplit_once(':')
-            .unwrap_or((endpoint.as_str(), "5432"));
-        host_name = Some(h.to_owned());
-        port = p.parse().map_err(|_| {
-            Fail::error(
-                ErrorCode::BadOption,
-                format!("endpoint `{endpoint}` has no valid port"),
-                "",
-            )
-        })?;
+        let (h, p) = host_port(&endpoint, Some(5432), "endpoint")?;
+        host_name = Some(h);
+        port = p;
     }
     if let Some(p) = o.map.get("port") {
         port = p
             .as_int()
             .ok()
             .and_then(|p| u16::try_from(p).ok())
+            .filter(|p| *p > 0)
             .ok_or_else(|| Fail::error(ErrorCode::BadOption, "port must be 1-65535", ""))?;
     }
     let config = host.config.as_ref();
@@ -400,3 +438,39 @@ pub const PRIMITIVES: &[Primitive] = &[
         call: lane_consumers,
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::host_port;
+
+    #[test]
+    fn one_checker_for_host_and_port() {
+        assert_eq!(
+            host_port("127.0.0.1:9092", None, "b").ok(),
+            Some(("127.0.0.1".into(), 9092))
+        );
+        assert_eq!(
+            host_port("[::1]:5432", None, "b").ok(),
+            Some(("::1".into(), 5432))
+        );
+        assert_eq!(
+            host_port("db.internal", Some(5432), "e").ok(),
+            Some(("db.internal".into(), 5432))
+        );
+        for bad in [
+            "127.0.0.1:99999",
+            "127.0.0.1:0",
+            "127.0.0.1:",
+            ":9092",
+            "h:p",
+            "[::1",
+            "a b:1",
+        ] {
+            assert!(host_port(bad, None, "b").is_err(), "{bad}");
+        }
+        assert!(
+            host_port("kafka", None, "b").is_err(),
+            "a broker needs a port"
+        );
+    }
+}
