@@ -196,12 +196,12 @@ impl Session {
                     .map(|f| format!("; script fault: {f}"))
                     .unwrap_or_default();
                 let verdict = ledger
-                    .verdict
+                    .verdict()
                     .as_ref()
                     .map_or("no verdict".to_owned(), |v| v.verdict.clone());
                 format!(
                     "runbook finished: {verdict}, {} blocker(s){fault}",
-                    ledger.blockers.len()
+                    ledger.blockers().len()
                 )
             }
         }
@@ -299,7 +299,7 @@ impl Session {
     fn phases(&self) -> String {
         let ledger = self.host.ledger();
         let mut lines: Vec<String> = ledger
-            .phases
+            .phases()
             .iter()
             .map(|p| {
                 format!(
@@ -358,11 +358,11 @@ impl Session {
             }
             ":blockers" => {
                 let ledger = self.host.ledger();
-                return if ledger.blockers.is_empty() {
+                return if ledger.blockers().is_empty() {
                     "no blockers".to_owned()
                 } else {
                     ledger
-                        .blockers
+                        .blockers()
                         .iter()
                         .map(|b| format!("{} [{}] {}", b.code, b.phase, b.reason))
                         .collect::<Vec<_>>()
@@ -426,7 +426,7 @@ impl Session {
         // is a blocker the operator sees now, not a phase later.
         self.host.settle_checks(crate::host::publish::Settle::All);
         // A block ends the line that raised it, not the session; the blocker stays recorded.
-        self.host.ledger().halt_pending = false;
+        self.host.end_of_line();
         match result {
             Ok(v) if v.is_unit() => String::new(),
             Ok(v) => echo(&self.host, &v),

@@ -156,7 +156,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         let code = report::uncaught_code(err);
         let before_any_phase = {
             let ledger = host.ledger();
-            ledger.phases.is_empty() && !ledger.gate_used && ledger.blockers.is_empty()
+            ledger.phases().is_empty() && !ledger.gate_used() && ledger.blockers().is_empty()
         };
         if before_any_phase
             && matches!(
@@ -175,7 +175,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         Err(err) if report::is_block(&err) => None,
         Err(err)
             if matches!(*err, rhai::EvalAltResult::ErrorTerminated(..))
-                && !host.ledger().blockers.is_empty() =>
+                && !host.ledger().blockers().is_empty() =>
         {
             None
         }

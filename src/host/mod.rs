@@ -8,10 +8,12 @@ pub mod evidence_report;
 pub mod handles;
 pub mod json;
 pub mod one_shot;
+pub mod phase;
 pub mod publish;
 pub mod report;
 pub mod reports;
 pub mod secrets;
+pub mod snapshot;
 pub mod stepper;
 pub mod timeline;
 pub mod update;
@@ -279,16 +281,6 @@ impl Host {
 
     pub fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
         self.ledger.lock().expect("ledger lock")
-    }
-
-    /// Records a blocker and asks evaluation to stop up to the enclosing phase boundary.
-    pub fn raise_block(&self, code: &str, reason: &str) -> Fail {
-        let reason = self.vault.redact(reason);
-        let mut ledger = self.ledger();
-        let blocker = ledger.record(code, &reason);
-        ledger.halt_pending = true;
-        tracing::info!(code, phase = %blocker.phase, reason = %blocker.reason, "blocker recorded");
-        Fail::Block(blocker)
     }
 
     // ----- handles -----------------------------------------------------------------------
@@ -760,7 +752,7 @@ impl Host {
     /// Switches plan mode; only before the execution's first phase, so one execution never
     /// mixes rehearsed and real evidence.
     pub fn set_plan(&self, on: bool) -> Result<(), String> {
-        if !self.ledger().phases.is_empty() {
+        if !self.ledger().phases().is_empty() {
             return Err("plan mode can change only before the first phase of the execution".into());
         }
         self.plan.store(on, std::sync::atomic::Ordering::SeqCst);
@@ -808,16 +800,12 @@ impl Host {
             };
             let reason = {
                 let ledger = host.ledger();
-                match &ledger.current_phase {
+                match ledger.current_phase() {
                     Some(phase) => format!("interrupted by {name} during {phase}; what it changed is in its snapshot (services it started may still be starting; one-shot tasks it started are stopped): roll back with the runbook's rollback if needed"),
                     None => format!("interrupted by {name} between phases"),
                 }
             };
-            {
-                let mut ledger = host.ledger();
-                ledger.record("RUN-INTERRUPTED", &reason);
-                ledger.halt_pending = true;
-            }
+            let _ = host.raise_block("RUN-INTERRUPTED", &reason);
             host.interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
             tracing::warn!("{reason}");
             // A second signal is an operator who will not wait for the current call to return:

@@ -195,7 +195,7 @@ impl Host {
                 )
             })?;
         let record = OneShotRecord {
-            phase: self.ledger().current_phase.clone(),
+            phase: self.ledger().current_phase().map(str::to_owned),
             cluster: cluster.to_owned(),
             family: td.family.clone(),
             task_definition: td.arn.clone(),

@@ -84,7 +84,7 @@ impl Host {
     /// The default blocker code of an evidence failure in the current phase: `<PHASE>-B3`.
     fn evidence_code(&self, given: &Option<String>) -> String {
         given.clone().unwrap_or_else(|| {
-            let phase = self.ledger().current_phase.clone();
+            let phase = self.ledger().current_phase().map(str::to_owned);
             match phase {
                 Some(p) => format!("{}-B3", code_prefix_of_phase(&p)),
                 None => "EVIDENCE-B3".to_owned(),
@@ -225,7 +225,7 @@ impl Host {
             .get("phase")
             .and_then(Value::as_str)
             .map(str::to_owned)
-            .or_else(|| self.ledger().current_phase.clone());
+            .or_else(|| self.ledger().current_phase().map(str::to_owned));
         if let Some(phase) = phase {
             let changes = self.service_changes(Some(&phase));
             if !changes.is_empty() {
@@ -333,7 +333,7 @@ impl Host {
             .expect("artifacts lock")
             .insert(name.to_owned(), record.clone());
         if let Some(check) = check {
-            let phase = self.ledger().current_phase.clone();
+            let phase = self.ledger().current_phase().map(str::to_owned);
             self.pending_checks
                 .lock()
                 .expect("checks lock")
@@ -366,7 +366,7 @@ impl Host {
         which: Settle,
         future: F,
     ) -> F::Output {
-        let current = self.ledger().current_phase.clone();
+        let current = self.ledger().current_phase().map(str::to_owned);
         let mut taken = {
             let mut pending = self.pending_checks.lock().expect("checks lock");
             let (chosen, kept) = std::mem::take(&mut *pending)
@@ -406,14 +406,11 @@ impl Host {
             }
         }
         if let Some(why) = failed {
-            let reason = self
-                .vault
-                .redact(&format!("durable write of `{}`: {why}", check.name));
-            let blocker = self
-                .ledger()
-                .record_in(check.phase, &check.write_code, &reason);
-            tracing::info!(code = %blocker.code, phase = %blocker.phase, reason = %blocker.reason,
-                           "blocker recorded (read-back check)");
+            self.add_blocker_in(
+                check.phase,
+                &check.write_code,
+                &format!("durable write of `{}`: {why}", check.name),
+            );
         }
     }
 

@@ -130,14 +130,14 @@ pub fn is_block(err: &EvalAltResult) -> bool {
 /// The exit status the ledger and any fault add up to (SPEC §2). A blocker always holds; an
 /// explicit advance verdict is the only 0 for a script that used a gate.
 pub fn exit_status(ledger: &Ledger, faulted: bool) -> i32 {
-    if !ledger.blockers.is_empty() {
+    if !ledger.blockers().is_empty() {
         return EXIT_HOLD;
     }
-    match &ledger.verdict {
+    match &ledger.verdict() {
         Some(v) if !v.advance => EXIT_HOLD,
         Some(_) if faulted => crate::error::EXIT_FAULT,
         Some(_) => EXIT_ADVANCE,
-        None if faulted || ledger.gate_used => crate::error::EXIT_FAULT,
+        None if faulted || ledger.gate_used() => crate::error::EXIT_FAULT,
         None => EXIT_ADVANCE,
     }
 }
@@ -160,9 +160,9 @@ pub fn finish(
     if let Some(f) = &fault {
         crate::out::err_line(&format!("error[E-SCRIPT]: {f}"));
     }
-    let no_answer = ledger.verdict.is_none()
-        && ledger.blockers.is_empty()
-        && ledger.gate_used
+    let no_answer = ledger.verdict().is_none()
+        && ledger.blockers().is_empty()
+        && ledger.gate_used()
         && fault.is_none();
     if no_answer {
         crate::out::err_line(
@@ -175,20 +175,16 @@ pub fn finish(
     let run_id = host.known_platform_run_id();
     // `<prefix>_execution_id` beside `execution_id`, as the runbook's snapshots name it:
     // `m4_execution_id` for M4's consumers, `m5_execution_id` for M5's.
-    let prefixed_key = crate::rules::execution_id::ExecutionId::parse(&host.clock.execution_id)
-        .map_or_else(
-            || "m4_execution_id".to_owned(),
-            |id| format!("{}_execution_id", id.prefix),
-        );
+    let prefixed_key = crate::rules::execution_id::field_name(&host.clock.execution_id);
     let summary = |status: i32| {
         let mut value = serde_json::json!({
-            "verdict": ledger.verdict.as_ref().map(|v| v.verdict.clone()),
+            "verdict": ledger.verdict().as_ref().map(|v| v.verdict.clone()),
             "platform_run_id": run_id,
             "execution_id": host.clock.execution_id,
             "schema_version": SUMMARY_SCHEMA_VERSION,
             "m4host_version": env!("CARGO_PKG_VERSION"),
-            "blockers": ledger.blockers,
-            "phases": ledger.phases,
+            "blockers": ledger.blockers(),
+            "phases": ledger.phases(),
             "artifacts": artifacts,
             "api_calls": calls,
             "elapsed_ms": elapsed_ms as u64,
@@ -214,12 +210,12 @@ pub fn finish(
         crate::out::line(&host.vault.redact(&line));
         return status;
     }
-    if !(ledger.gate_used || !artifacts.is_empty() || fault.is_some()) {
+    if !(ledger.gate_used() || !artifacts.is_empty() || fault.is_some()) {
         return status;
     }
     let mut out = String::new();
     out.push_str("──── result ────\n");
-    let verdict = match (&ledger.verdict, status) {
+    let verdict = match (&ledger.verdict(), status) {
         (Some(v), _) => v.verdict.clone(),
         (None, EXIT_HOLD) => "HOLD (blockers, no verdict decided)".to_owned(),
         (None, _) => "none".to_owned(),
@@ -229,10 +225,10 @@ pub fn finish(
     if let Some(id) = &run_id {
         out.push_str(&format!("run        {id}\n"));
     }
-    if ledger.blockers.is_empty() {
+    if ledger.blockers().is_empty() {
         out.push_str("blockers   none\n");
     } else {
-        for (i, b) in ledger.blockers.iter().enumerate() {
+        for (i, b) in ledger.blockers().iter().enumerate() {
             let lead = if i == 0 { "blockers  " } else { "          " };
             out.push_str(&format!("{lead} {} [{}] {}\n", b.code, b.phase, b.reason));
         }
@@ -277,7 +273,7 @@ pub fn finish(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::gate::{decide, PredicateValue};
+    use crate::rules::gate::PredicateValue;
     use std::collections::BTreeMap;
 
     #[test]
@@ -285,14 +281,14 @@ mod tests {
         let mut l = Ledger::default();
         assert_eq!(exit_status(&l, false), 0, "plain script");
         assert_eq!(exit_status(&l, true), 1, "script fault");
-        l.gate_used = true;
+        l.use_gate();
         assert_eq!(
             exit_status(&l, false),
             1,
             "gates used, no verdict: no answer is not success"
         );
         let preds = BTreeMap::from([("a".to_owned(), PredicateValue::Bool(true))]);
-        l.verdict = Some(decide(preds.clone(), &[], "ADV", "HOLD"));
+        l.decide_verdict(preds.clone(), "ADV", "HOLD");
         assert_eq!(exit_status(&l, false), 0);
         l.record("M4A-B1", "x");
         assert_eq!(
@@ -300,10 +296,8 @@ mod tests {
             3,
             "a blocker after an advance verdict still holds"
         );
-        let l = Ledger {
-            verdict: Some(decide(BTreeMap::new(), &[], "ADV", "HOLD")),
-            ..Ledger::default()
-        };
+        let mut l = Ledger::default();
+        l.decide_verdict(BTreeMap::new(), "ADV", "HOLD");
         assert_eq!(exit_status(&l, false), 3);
     }
 }

@@ -123,7 +123,7 @@ impl Host {
     /// The guard every primitive that changes the world passes first (its table row says
     /// `changes_world`; registration asks): inside a running phase, never from a typed line.
     pub fn refuse_outside_phase(&self, primitive: &str) -> Outcome<()> {
-        let phase = self.ledger().current_phase.clone();
+        let phase = self.ledger().current_phase().map(str::to_owned);
         let origin = update_guard::ChangeOrigin {
             phase: phase.as_deref(),
             typed_line: self.typed_repl_line(),
@@ -273,7 +273,11 @@ impl Host {
                 Ok(after) => {
                     if let Some(before) = by_name.get(name.as_str()) {
                         self.record_change(ServiceChange {
-                            phase: self.ledger().current_phase.clone().unwrap_or_default(),
+                            phase: self
+                                .ledger()
+                                .current_phase()
+                                .map(str::to_owned)
+                                .unwrap_or_default(),
                             cluster: cluster.to_owned(),
                             service: name.clone(),
                             asked_desired_count: request.desired_count,

@@ -46,6 +46,15 @@ impl ExecutionId {
     }
 }
 
+/// The field that names an execution in its snapshots and summary: `<prefix>_execution_id`
+/// (`m4_execution_id` for M4's consumers, `m5_execution_id` for M5's).
+pub fn field_name(execution_id: &str) -> String {
+    ExecutionId::parse(execution_id).map_or_else(
+        || "m4_execution_id".to_owned(),
+        |id| format!("{}_execution_id", id.prefix),
+    )
+}
+
 pub fn valid_prefix(prefix: &str) -> bool {
     prefix.starts_with(|c: char| c.is_ascii_lowercase())
         && prefix

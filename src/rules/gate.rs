@@ -120,22 +120,158 @@ pub fn is_valid_code(code: &str) -> bool {
     }
 }
 
-/// Everything the run has decided so far.
+/// The blocker an error nobody caught inside a phase records: a fault is a hold, never a pass.
+pub const SCRIPT_FAULT: &str = "SCRIPT-FAULT";
+
+/// Why a phase may not begin (or be skipped).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PhaseRefusal {
+    /// The id is empty.
+    Empty,
+    /// Another phase is running.
+    Nested { current: String },
+    /// The phase already ran (or was skipped) in this execution.
+    Repeated,
+}
+
+/// Everything the run has decided so far. Its fields are private: the host's phase owner
+/// (`host::phase`) is the only code that begins, ends, faults, skips and halts a phase and adds
+/// a blocker; everything else reads.
 #[derive(Debug, Default)]
 pub struct Ledger {
-    pub blockers: Vec<Blocker>,
-    pub phases: Vec<PhaseRecord>,
-    pub verdict: Option<Verdict>,
+    blockers: Vec<Blocker>,
+    phases: Vec<PhaseRecord>,
+    verdict: Option<Verdict>,
     /// A gate primitive was called: the run now owes an explicit verdict.
-    pub gate_used: bool,
+    gate_used: bool,
     /// The phase now running, if any.
-    pub current_phase: Option<String>,
+    current_phase: Option<String>,
     /// A block was raised and evaluation must stop up to the enclosing phase boundary, even if
     /// the script tried to catch it (e.g. around an `import`).
-    pub halt_pending: bool,
+    halt_pending: bool,
 }
 
 impl Ledger {
+    pub fn blockers(&self) -> &[Blocker] {
+        &self.blockers
+    }
+
+    pub fn phases(&self) -> &[PhaseRecord] {
+        &self.phases
+    }
+
+    pub fn verdict(&self) -> Option<&Verdict> {
+        self.verdict.as_ref()
+    }
+
+    pub fn gate_used(&self) -> bool {
+        self.gate_used
+    }
+
+    /// A gate primitive was called: from now on the run owes a verdict.
+    pub fn use_gate(&mut self) {
+        self.gate_used = true;
+    }
+
+    pub fn current_phase(&self) -> Option<&str> {
+        self.current_phase.as_deref()
+    }
+
+    pub fn halt_pending(&self) -> bool {
+        self.halt_pending
+    }
+
+    /// Asks evaluation to stop up to the enclosing phase boundary.
+    pub fn request_halt(&mut self) {
+        self.halt_pending = true;
+    }
+
+    /// Clears a pending halt; whether one was pending.
+    pub fn clear_halt(&mut self) -> bool {
+        std::mem::take(&mut self.halt_pending)
+    }
+
+    /// Begins phase `id`: one at a time, each once per execution.
+    pub fn begin(&mut self, id: &str) -> Result<(), PhaseRefusal> {
+        if id.trim().is_empty() {
+            return Err(PhaseRefusal::Empty);
+        }
+        if let Some(current) = &self.current_phase {
+            return Err(PhaseRefusal::Nested {
+                current: current.clone(),
+            });
+        }
+        if self.phases.iter().any(|p| p.phase == id) {
+            return Err(PhaseRefusal::Repeated);
+        }
+        self.current_phase = Some(id.to_owned());
+        self.gate_used = true;
+        Ok(())
+    }
+
+    /// Ends the running phase `id`: a `fault` (an error nobody caught, described) is its
+    /// SCRIPT-FAULT blocker; the phase holds when it recorded any blocker.
+    pub fn end(&mut self, id: &str, fault: Option<&str>, elapsed_ms: u128) -> PhaseRecord {
+        if let Some(what) = fault {
+            self.record(
+                SCRIPT_FAULT,
+                &format!("uncaught error in phase {id}: {what}"),
+            );
+        }
+        self.current_phase = None;
+        let codes = self.blockers_of_phase(id);
+        let record = PhaseRecord {
+            phase: id.to_owned(),
+            status: if codes.is_empty() {
+                PhaseStatus::Pass
+            } else {
+                PhaseStatus::Hold
+            },
+            blocker_codes: codes,
+            elapsed_ms,
+        };
+        self.phases.push(record.clone());
+        record
+    }
+
+    /// Leaves the running phase without a record (evaluation was stopped for good: Ctrl-C, a
+    /// limit, a session that ended).
+    pub fn abandon(&mut self) {
+        self.current_phase = None;
+    }
+
+    /// Records phase `id` as not run (the run already holds).
+    pub fn skip(&mut self, id: &str) -> Result<PhaseRecord, PhaseRefusal> {
+        if self.phases.iter().any(|p| p.phase == id) {
+            return Err(PhaseRefusal::Repeated);
+        }
+        let record = PhaseRecord {
+            phase: id.to_owned(),
+            status: PhaseStatus::Skip,
+            blocker_codes: vec![],
+            elapsed_ms: 0,
+        };
+        self.phases.push(record.clone());
+        self.gate_used = true;
+        Ok(record)
+    }
+
+    /// Decides the verdict once (`decide`, over every blocker so far); None when it already was.
+    pub fn decide_verdict(
+        &mut self,
+        predicates: BTreeMap<String, PredicateValue>,
+        advance_name: &str,
+        hold_name: &str,
+    ) -> Option<Verdict> {
+        self.gate_used = true;
+        if self.verdict.is_some() {
+            return None;
+        }
+        let decided = decide(predicates, &self.blockers, advance_name, hold_name);
+        self.verdict = Some(decided.clone());
+        Some(decided)
+    }
+
     /// Records a blocker attributed to the current phase (or the phase its code names).
     pub fn record(&mut self, code: &str, reason: &str) -> Blocker {
         self.record_in(self.current_phase.clone(), code, reason)
@@ -290,6 +426,37 @@ mod tests {
         let v = l.verdict.as_ref().unwrap();
         assert_eq!((v.verdict.as_str(), v.advance), ("HOLD_M4", false));
         assert_eq!(v.blocker_codes, vec!["M4I-B4"]);
+    }
+
+    /// The phase's lifecycle, owned by the ledger's one set of rules: one at a time, once each;
+    /// an uncaught fault is the phase's SCRIPT-FAULT; a skipped phase cannot run after.
+    #[test]
+    fn a_phase_begins_once_ends_with_its_fault_and_is_skipped_once() {
+        let mut l = Ledger::default();
+        assert_eq!(l.begin(" "), Err(PhaseRefusal::Empty));
+        l.begin("M4.A").unwrap();
+        assert_eq!(
+            l.begin("M4.B"),
+            Err(PhaseRefusal::Nested {
+                current: "M4.A".into()
+            })
+        );
+        let a = l.end("M4.A", Some("Function not found: x"), 5);
+        assert_eq!(a.status, PhaseStatus::Hold);
+        assert_eq!(a.blocker_codes, vec![SCRIPT_FAULT.to_owned()]);
+        assert!(l.blockers()[0]
+            .reason
+            .starts_with("uncaught error in phase M4.A: "));
+        assert_eq!(l.current_phase(), None);
+        assert_eq!(l.begin("M4.A"), Err(PhaseRefusal::Repeated));
+        assert_eq!(l.skip("M4.B").unwrap().status, PhaseStatus::Skip);
+        assert_eq!(l.begin("M4.B"), Err(PhaseRefusal::Repeated));
+        assert!(l.gate_used());
+        assert!(l.decide_verdict(BTreeMap::new(), "A", "H").is_some());
+        assert!(
+            l.decide_verdict(BTreeMap::new(), "A", "H").is_none(),
+            "decided once"
+        );
     }
 
     #[test]

@@ -54,7 +54,7 @@ pub fn build(host: &Arc<Host>, script_root: &Path) -> Engine {
     });
     let progress_host = Arc::clone(host);
     engine.on_progress(move |_ops| {
-        if progress_host.ledger().halt_pending {
+        if progress_host.ledger().halt_pending() {
             return Some(Dynamic::from("stopped after a block"));
         }
         if progress_host.interrupted.swap(false, Ordering::SeqCst) {

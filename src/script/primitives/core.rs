@@ -11,7 +11,6 @@ use crate::rules::outcome::ProbeOutcome;
 use crate::rules::secret::Secret;
 use rhai::{Dynamic, NativeCallContext};
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 /// A resolved value as scripts see it: secrets wrapped, everything else as plain Rhai values.
 fn handle_value(key: &str, value: &serde_json::Value, secret: bool) -> Dynamic {
@@ -271,6 +270,13 @@ fn emit_snapshot_with(host: &Host, _: &NativeCallContext, args: &mut Args) -> Ou
     Ok(host.emit_snapshot(&name, &payload, &options)?.into())
 }
 
+fn publish_phase(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let (phase, name) = (args.str(0), args.str(1));
+    let snapshot: Dynamic = host.phase_snapshot(&phase, args.map(2)).into();
+    let options = emit_options(host, args.map(3))?;
+    Ok(host.emit_snapshot(&name, &snapshot, &options)?.into())
+}
+
 fn read_snapshot(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     Ok(from_json(&host.read_snapshot(&args.str(0))?))
 }
@@ -338,44 +344,24 @@ fn hold(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic>
             "",
         ));
     }
-    let reason = host.vault.redact(if reason.trim().is_empty() {
-        "no reason given"
-    } else {
-        &reason
-    });
-    let blocker = host.ledger().record(&code, &reason);
-    tracing::info!(code, phase = %blocker.phase, "blocker recorded (phase continues)");
+    host.add_blocker(
+        &code,
+        if reason.trim().is_empty() {
+            "no reason given"
+        } else {
+            &reason
+        },
+    );
     Ok(Dynamic::UNIT)
 }
 
 fn skip_phase(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
-    let id = args.str(0);
-    pass_phase_gate(host, &id)?;
-    let record = {
-        let mut ledger = host.ledger();
-        if ledger.phases.iter().any(|p| p.phase == id) {
-            return Err(Fail::error(
-                ErrorCode::PhaseRepeated,
-                format!("phase `{id}` already ran in this execution"),
-                "",
-            ));
-        }
-        let record = gate::PhaseRecord {
-            phase: id,
-            status: gate::PhaseStatus::Skip,
-            blocker_codes: vec![],
-            elapsed_ms: 0,
-        };
-        ledger.phases.push(record.clone());
-        ledger.gate_used = true;
-        record
-    };
-    crate::host::report::phase_line(host, &record);
+    host.skip_phase(&args.str(0))?;
     Ok(Dynamic::UNIT)
 }
 
 fn blockers(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
-    let list = host.ledger().blockers.clone();
+    let list = host.ledger().blockers().to_vec();
     Ok(list
         .into_iter()
         .map(|b| map_of([("code", b.code), ("phase", b.phase), ("reason", b.reason)]))
@@ -388,107 +374,32 @@ fn held(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
 }
 
 fn phases(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
-    let records = host.ledger().phases.clone();
+    let records = host.ledger().phases().to_vec();
     Ok(from_json(
         &serde_json::to_value(records).expect("phases serialise"),
     ))
 }
 
-/// In a REPL session phases run only on the runbook's thread, when the operator lets them go.
-fn pass_phase_gate(host: &Host, id: &str) -> Outcome<()> {
-    let Some(gate) = host.gate.get() else {
-        return Ok(());
-    };
-    if host.typed_repl_line() {
-        return Err(Fail::error(
-            ErrorCode::ReplPhase,
-            format!("phase `{id}` cannot be run from a REPL line"),
-            "phases run in order through :step, :run PHASE or :continue",
-        ));
-    }
-    if gate.before_phase(id) {
-        Ok(())
-    } else {
-        Err(Fail::Rhai(Box::new(rhai::EvalAltResult::ErrorTerminated(
-            "the REPL session ended".into(),
-            rhai::Position::NONE,
-        ))))
-    }
-}
-
 fn run_phase(host: &Host, ctx: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let id = args.str(0);
     let body = args.fn_ptr(1);
-    if id.trim().is_empty() {
-        return Err(Fail::error(
-            ErrorCode::BadPhase,
-            "phase id is empty",
-            "name it like M4.A",
-        ));
-    }
-    pass_phase_gate(host, &id)?;
-    {
-        let mut ledger = host.ledger();
-        if let Some(current) = &ledger.current_phase {
-            return Err(Fail::error(
-                ErrorCode::NestedPhase,
-                format!("phase `{id}` started inside phase `{current}`"),
-                "run phases one after another from the top level",
-            ));
-        }
-        if ledger.phases.iter().any(|p| p.phase == id) {
-            return Err(Fail::error(
-                ErrorCode::PhaseRepeated,
-                format!("phase `{id}` already ran in this execution"),
-                "each phase runs once per execution; start a new execution to run it again",
-            ));
-        }
-        ledger.current_phase = Some(id.clone());
-        ledger.gate_used = true;
-    }
-    let started = Instant::now();
-    let result = body.call_raw(ctx, None, []);
-    let mut ledger = host.ledger();
-    if let Err(err) = result {
-        if ledger.halt_pending {
-            ledger.halt_pending = false;
-        } else if err.is_catchable() {
-            // An error nobody caught inside a phase is a hold, never a pass.
-            let what = host
-                .vault
-                .redact(&crate::host::report::describe_rhai_error(&err));
-            ledger.record(
-                "SCRIPT-FAULT",
-                &format!("uncaught error in phase {id}: {what}"),
-            );
-        } else {
-            ledger.current_phase = None;
-            return Err(Fail::Rhai(err));
-        }
-    }
-    ledger.current_phase = None;
-    let codes = ledger.blockers_of_phase(&id);
-    let record = gate::PhaseRecord {
-        phase: id.clone(),
-        status: if codes.is_empty() {
-            gate::PhaseStatus::Pass
-        } else {
-            gate::PhaseStatus::Hold
-        },
-        blocker_codes: codes.clone(),
-        elapsed_ms: started.elapsed().as_millis(),
-    };
-    ledger.phases.push(record.clone());
-    drop(ledger);
-    crate::host::report::phase_line(host, &record);
+    let started = host.begin_phase(&id)?;
+    let ended = host.end_phase(&id, body.call_raw(ctx, None, []), started)?;
+    let r = &ended.record;
     Ok(map_of([
-        ("phase", Dynamic::from(id)),
+        ("phase", Dynamic::from(r.phase.clone())),
         (
             "status",
-            if codes.is_empty() { "PASS" } else { "HOLD" }.into(),
+            if r.blocker_codes.is_empty() {
+                "PASS"
+            } else {
+                "HOLD"
+            }
+            .into(),
         ),
-        ("blockers", strings(codes)),
-        ("elapsed_ms", (record.elapsed_ms as i64).into()),
+        ("blockers", strings(r.blocker_codes.clone())),
+        ("elapsed_ms", (r.elapsed_ms as i64).into()),
+        ("fault", ended.fault.map_or(Dynamic::UNIT, Dynamic::from)),
     ]))
 }
 
@@ -522,18 +433,16 @@ fn verdict(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynam
             "step the runbook to its verdict phase with :step or :continue",
         ));
     }
-    let mut ledger = host.ledger();
-    ledger.gate_used = true;
-    if ledger.verdict.is_some() {
-        return Err(Fail::error(
-            ErrorCode::VerdictDecided,
-            "the verdict of this execution is already decided",
-            "decide it once, after every phase",
-        ));
-    }
-    let decided = gate::decide(predicates, &ledger.blockers, &advance, &hold);
-    ledger.verdict = Some(decided.clone());
-    drop(ledger);
+    let decided = host
+        .ledger()
+        .decide_verdict(predicates, &advance, &hold)
+        .ok_or_else(|| {
+            Fail::error(
+                ErrorCode::VerdictDecided,
+                "the verdict of this execution is already decided",
+                "decide it once, after every phase",
+            )
+        })?;
     Ok(from_json(
         &serde_json::to_value(decided).expect("verdict serialises"),
     ))
@@ -1017,6 +926,25 @@ pub const PRIMITIVES: &[Primitive] = &[
         call: emit_snapshot_with,
     },
     Primitive {
+        name: "publish_phase",
+        params: &[("phase", Ty::Str), ("name", Ty::Str), ("fields", Ty::Map), ("options", Ty::Map)],
+        returns: "Map",
+        shape: Shape::Value,
+        doc: "Publishes phase `phase`'s snapshot `name` (as emit_snapshot with options): `fields` \
+              plus what every phase snapshot carries, stated once in the host — phase, \
+              <prefix>_execution_id, captured_at_utc, platform_run_id (once the entry holds), the \
+              phase's blockers [#{code, reason}] and overall_pass (false when the phase recorded a \
+              blocker, fields say overall_pass: false, or plan_incomplete: true).",
+        example: "let r = run_phase(\"M9.A\", || { publish_phase(\"M9.A\", \"m9_a_example_snapshot\", #{ checked: 3 }, #{ write_code: \"M9A-B3\", secret_code: \"M9A-B3\" }); });\nlet s = read_snapshot(\"m9_a_example_snapshot\");\nprint(`${s.phase} ${s.checked} ${s.overall_pass} ${s.blockers.len()}`);\nverdict(#{ published: r.status == \"PASS\" }, \"ADVANCE\", \"HOLD\");",
+        example_exit: 0,
+        example_prints: &["M9.A 3 true 0"],
+        raises: &[ErrorCode::BadArtifactName, ErrorCode::BadArtifactPath, ErrorCode::BadPayload, ErrorCode::BadOption, ErrorCode::NoEntry, ErrorCode::NoEnv],
+        failure: Failure::Gate,
+        together: false,
+        changes_world: false,
+        call: publish_phase,
+    },
+    Primitive {
         name: "read_snapshot",
         params: &[("name", Ty::Str)],
         returns: "Map",
@@ -1203,8 +1131,8 @@ pub const PRIMITIVES: &[Primitive] = &[
         shape: Shape::Value,
         doc: "Runs one phase (e.g. \"M4.A\"): blockers raised inside are attributed to it, a block \
               ends the phase (not the run), an uncaught error is a SCRIPT-FAULT blocker. Prints one \
-              line PASS/HOLD. Returns #{phase, status, blockers, elapsed_ms}. A script that runs a \
-              phase owes an explicit verdict.",
+              line PASS/HOLD. Returns #{phase, status, blockers, elapsed_ms, fault (the uncaught \
+              error described, or ())}. A script that runs a phase owes an explicit verdict.",
         example: "let r = run_phase(\"M9.A\", || { block(\"M9A-B1\", \"example hold\") });\nprint(r.status);\nverdict(#{ a: r.status == \"PASS\" }, \"ADVANCE\", \"HOLD\");",
         example_exit: 3,
         example_prints: &["HOLD"],

@@ -677,7 +677,7 @@ pub const PRIMITIVES: &[Primitive] = &[
               group under log_group_prefix, the only route whose lines the runbook can read; a \
               missing logConfiguration, another driver or a group elsewhere is a problem named in \
               the reason. error when the task definition could not be described.",
-        example: "let r = task_definition_logs(\"fraud-platform-dev-min-ig\", resolve_handle(\"CLOUDWATCH_LOG_GROUP_PREFIX\"));\nprint(`${r.outcome} ${r.groups}`);",
+        example: "let r = task_definition_logs(\"fraud-platform-dev-min-ig\", \"/fraud-platform/dev_min\");\nprint(`${r.outcome} ${r.groups}`);",
         example_exit: 0,
         example_prints: &["pass [\"/fraud-platform/dev_min/fraud-platform-dev-min-ig\"]"],
         raises: &[ErrorCode::NoEnv],
