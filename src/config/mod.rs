@@ -326,7 +326,10 @@ impl Config {
         let raw: RawEnv = toml::from_str(&text).map_err(|e| {
             Error::config(
                 env_file,
-                format!("invalid environment file: {}", toml_problem(&text, &e)),
+                format!(
+                    "invalid environment file: {}",
+                    toml_problem(&text, &e, true)
+                ),
                 "fix the TOML at the position shown; sections are [aws], [inputs], [entry], \
                  [evidence], [kafka], [db], [run], [limits], [budgets], [ecs]; durations are \
                  milliseconds or e.g. \"30s\"",
@@ -685,14 +688,33 @@ pub fn under(base: &Path, rel: &str) -> PathBuf {
 /// A TOML parse error as `line L, column C: what was expected`, without quoting the input: the
 /// line may hold a secret (a literal handle's value), and a file given by mistake may hold
 /// anything (issue #28).
-pub fn toml_problem(text: &str, err: &toml::de::Error) -> String {
+/// `name_key` adds the key of the offending line (for files whose lines hold no secret: the
+/// environment file, not the registry).
+pub fn toml_problem(text: &str, err: &toml::de::Error, name_key: bool) -> String {
     let message = one_line(err.message());
     match err.span() {
         Some(span) => {
-            let before = &text[..span.start.min(text.len())];
+            let start = span.start.min(text.len());
+            let before = text.get(..start).unwrap_or("");
             let line = before.matches('\n').count() + 1;
             let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-            format!("line {line}, column {column}: {message}")
+            // The key of that line (never its value) says which setting it is.
+            let key = if !name_key {
+                String::new()
+            } else {
+                text.lines()
+                    .nth(line - 1)
+                    .and_then(|l| l.split_once('='))
+                    .map(|(k, _)| k.trim())
+                    .filter(|k| {
+                        !k.is_empty()
+                            && k.chars()
+                                .all(|c| c.is_ascii_alphanumeric() || "_-.\"".contains(c))
+                    })
+                    .map(|k| format!(" (key `{}`)", k.trim_matches('"')))
+                    .unwrap_or_default()
+            };
+            format!("line {line}, column {column}{key}: {message}")
         }
         None => message,
     }

@@ -61,7 +61,7 @@ impl HandlesRegistry {
         let table: toml::Table = toml::from_str(text).map_err(|e| {
             Error::config(
                 path,
-                format!("invalid handles registry: {}", super::toml_problem(text, &e)),
+                format!("invalid handles registry: {}", super::toml_problem(text, &e, false)),
                 "each handle is a table: [KEY] origin = \"...\" ref = \"...\" secret = true|false; \
                  a key may appear only once",
             )

@@ -65,7 +65,7 @@ impl TerraformOutputs {
         // section 8.1 lets a parser ignore it).
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let Members(members) = serde_json::from_str(text)
-            .map_err(|e| Error::config(path, format!("invalid outputs: {e}"), SHAPE_HELP))?;
+            .map_err(|e| Error::config(path, format!("invalid JSON: {e}"), SHAPE_HELP))?;
         let mut outputs = BTreeMap::new();
         for (name, member) in members {
             if outputs.contains_key(&name) {

@@ -6,7 +6,7 @@
 
 use crate::runbook::{assert_hold, next_execution_second, Tenant};
 use crate::substrate::{clients, control};
-use crate::support::{aws, block_on, unique, Outcome, Run};
+use crate::support::{aws, block_on, unique, Outcome};
 
 fn reason(out: &Outcome) -> String {
     out.json()["blockers"][0]["reason"]
@@ -280,19 +280,7 @@ fn a_leftover_output_is_not_the_jobs_own() {
         )
         .unwrap();
     };
-    let m5 = |t: &Tenant| {
-        next_execution_second();
-        Run::new()
-            .args([
-                "run",
-                concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/m5/main.rhai"),
-                "--env",
-            ])
-            .arg(t.path("local-m5.toml"))
-            .args(["--output", "json", "--set", &format!("m4_execution={m4}")])
-            .args(["--set", "daemon_check_ms=10000"])
-            .run()
-    };
+    let m5 = |t: &Tenant| crate::m5::m5_run(t, &m4, &[]).run();
     control(
         "oneshot",
         &serde_json::json!({"family": format!("{}-oracle-checker", t.prefix()), "output": false}),

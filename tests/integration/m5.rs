@@ -23,7 +23,7 @@ fn advanced_m4(t: &Tenant) -> String {
 }
 
 /// M5 entering from `m4`, in a second of its own, with short budgets; `sets` (KEY=VALUE) add.
-fn m5_run(t: &Tenant, m4: &str, sets: &[&str]) -> Run {
+pub(crate) fn m5_run(t: &Tenant, m4: &str, sets: &[&str]) -> Run {
     next_execution_second();
     let mut run = Run::new()
         .args(["run", M5, "--env"])

@@ -14,6 +14,9 @@ const DEV_MIN: &str = concat!(
     "/examples/dev_min/environment.toml"
 );
 
+/// A container definition being written, as a test edits a task definition.
+pub(crate) type Builder = aws_sdk_ecs::types::builders::ContainerDefinitionBuilder;
+
 pub(crate) struct Tenant {
     dir: tempfile::TempDir,
     pub(crate) name: String,
@@ -375,9 +378,7 @@ impl Tenant {
         &self,
         short: &str,
         env: &[(&str, &str)],
-        more: impl FnOnce(
-            aws_sdk_ecs::types::builders::ContainerDefinitionBuilder,
-        ) -> aws_sdk_ecs::types::builders::ContainerDefinitionBuilder,
+        more: impl FnOnce(Builder) -> Builder,
     ) -> String {
         use aws_sdk_ecs::types::{ContainerDefinition, KeyValuePair};
         let old = self.current_task_definition(short);

@@ -4,8 +4,8 @@
 //! durable evidence, `m4host report`). The near misses (a DSN without a password, a URL without
 //! userinfo, a key id alone) still pass, and M4 still advances over them.
 
-use crate::runbook::{assert_hold, next_execution_second, Tenant};
-use crate::support::{ssm_value, Env, Outcome, Run};
+use crate::runbook::{assert_hold, next_execution_second, Builder, Tenant};
+use crate::support::{ssm_value, Env, Outcome};
 
 /// The plaintext of the tenant's SecureString at `rel` under its SSM prefix (`db/password`).
 fn tenant_secret(t: &Tenant, rel: &str) -> String {
@@ -50,9 +50,7 @@ fn deploy(
     t: &Tenant,
     short: &str,
     env: &[(&str, &str)],
-    more: impl FnOnce(
-        aws_sdk_ecs::types::builders::ContainerDefinitionBuilder,
-    ) -> aws_sdk_ecs::types::builders::ContainerDefinitionBuilder,
+    more: impl FnOnce(Builder) -> Builder,
 ) -> String {
     let scope = format!("platform_{}", t.name);
     let mut all = vec![("REQUIRED_PLATFORM_RUN_ID", scope.as_str())];
@@ -74,11 +72,7 @@ fn a_secret_under_an_innocent_name_holds_the_launch_contract_by_value() {
     let blob = format!(
         r#"{{"bootstrap":"127.0.0.1:9092","sasl":{{"username":"{api_key}","password":"{api_secret}"}}}}"#
     );
-    type More = Box<
-        dyn FnOnce(
-            aws_sdk_ecs::types::builders::ContainerDefinitionBuilder,
-        ) -> aws_sdk_ecs::types::builders::ContainerDefinitionBuilder,
-    >;
+    type More = Box<dyn FnOnce(Builder) -> Builder>;
     // (what, environment, what else the container carries, words the reason names, the secret)
     type Case<'a> = (
         &'a str,
@@ -244,16 +238,7 @@ fn near_misses_advance_and_m5_holds_a_dsn_with_the_password() {
         &format!("{}-oracle-checker:1", t.prefix()),
         checker.rsplit('/').next().unwrap(),
     );
-    next_execution_second();
-    let out = Run::new()
-        .args([
-            "run",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/m5/main.rhai"),
-            "--env",
-        ])
-        .arg(t.path("local-m5.toml"))
-        .args(["--output", "json", "--set", &format!("m4_execution={m4}")])
-        .run();
+    let out = crate::m5::m5_run(&t, &m4, &[]).run();
     crate::runbook::assert_runbook_hold(&out, ("HOLD_M5", "M5.G"), "M5B-B3", "M5.B");
     let why = reason(&out);
     assert!(
