@@ -68,6 +68,12 @@ fn codes_table(markdown: bool) -> String {
 
 pub fn run(args: DocArgs) -> Result<i32> {
     if let Some(dir) = &args.definitions {
+        if dir.exists() && !dir.is_dir() {
+            return Err(Error::usage(
+                format!("{} exists and is not a folder", dir.display()),
+                "--definitions takes a folder (created when missing) to write the .d.rhai files into",
+            ));
+        }
         let host = Arc::new(Host::new(None, Mode::default(), BTreeMap::new(), None)?);
         let engine = crate::script::engine::build(&host, std::path::Path::new("."));
         std::fs::create_dir_all(dir)

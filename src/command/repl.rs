@@ -402,11 +402,15 @@ impl Session {
                     .join("\n");
             }
             ":doc" => {
-                return crate::script::primitives::all()
+                let found: Vec<String> = crate::script::primitives::all()
                     .filter(|p| rest.is_empty() || p.name == rest)
                     .map(|p| format!("{}\n  {}", p.signature(), p.full_doc()))
-                    .collect::<Vec<_>>()
-                    .join("\n");
+                    .collect();
+                return if found.is_empty() {
+                    format!("no primitive `{rest}`; :doc lists them all")
+                } else {
+                    found.join("\n")
+                };
             }
             _ if command.starts_with(':') => {
                 return format!("unknown or incomplete command `{trimmed}`; :help lists them");

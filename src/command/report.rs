@@ -20,6 +20,9 @@ pub fn run(args: ReportArgs) -> Result<i32> {
             format!("an execution id is {GRAMMAR}; `--output json` of a run prints it"),
         )
     })?;
+    if let Some(path) = &args.svg {
+        crate::command::run::output_file("--svg", &path.display().to_string())?;
+    }
     let config = crate::command::run::load_env(&args.env)?.ok_or_else(|| {
         Error::usage(
             "report needs the environment the execution ran in",

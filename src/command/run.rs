@@ -103,6 +103,20 @@ pub fn script_root(script: &Path) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// A file m4host will write when it ends (`--report`, `report --svg`), checked before any work:
+/// a name, not a folder, in a folder that exists — so a typo costs nothing.
+pub fn output_file(flag: &str, file: &str) -> Result<PathBuf> {
+    let path = PathBuf::from(file);
+    let folder = path.parent().filter(|d| !d.as_os_str().is_empty());
+    if file.is_empty() || path.is_dir() || folder.is_some_and(|d| !d.is_dir()) {
+        return Err(Error::usage(
+            format!("{flag} {file:?} is not a file in an existing folder"),
+            "create the folder first, or name a file in the current one",
+        ));
+    }
+    Ok(path)
+}
+
 /// `--report KIND=FILE` values, checked before the run starts so that a typo costs nothing.
 pub fn parse_reports(values: &[String]) -> Result<Vec<(ReportKind, PathBuf)>> {
     let kinds = ReportKind::NAMES.join(", ");
@@ -121,17 +135,22 @@ pub fn parse_reports(values: &[String]) -> Result<Vec<(ReportKind, PathBuf)>> {
                     format!("kinds: {kinds}"),
                 )
             })?;
-            let path = PathBuf::from(file);
-            let folder = path.parent().filter(|d| !d.as_os_str().is_empty());
-            if file.is_empty() || folder.is_some_and(|d| !d.is_dir()) {
-                return Err(Error::usage(
-                    format!("--report {value}: {file:?} is not a file in an existing folder"),
-                    "create the folder first, or name a file in the current one",
-                ));
-            }
+            let path = output_file(&format!("--report {value}:"), file)?;
             Ok((kind, path))
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()
+        .and_then(|reports| {
+            // Two reports into one file: the second would silently replace the first.
+            for (i, (_, path)) in reports.iter().enumerate() {
+                if reports[..i].iter().any(|(_, p)| p == path) {
+                    return Err(Error::usage(
+                        format!("--report names {} twice", path.display()),
+                        "give each report a file of its own",
+                    ));
+                }
+            }
+            Ok(reports)
+        })
 }
 
 pub fn run(args: RunArgs) -> Result<i32> {

@@ -53,10 +53,14 @@ pub fn man(args: ManArgs) -> Result<i32> {
         None => "m4host".to_owned(),
         Some(sub) => format!("m4host-{sub}"),
     };
+    let names: Vec<String> = pages
+        .iter()
+        .filter_map(|(name, _)| name.strip_prefix("m4host-").map(str::to_owned))
+        .collect();
     let Some((_, command)) = pages.into_iter().find(|(name, _)| *name == wanted) else {
         return Err(Error::usage(
             format!("no man page for `{wanted}`"),
-            "subcommands: run, repl, check, doc, completions, man",
+            format!("subcommands: {}", names.join(", ")),
         ));
     };
     crate::out::text(&String::from_utf8_lossy(&render(command)?));

@@ -354,6 +354,35 @@ impl Config {
         };
         non_empty("aws.region", &raw.aws.region)?;
         non_empty("evidence.local_root", &raw.evidence.local_root)?;
+        if !valid_region(&raw.aws.region) {
+            return Err(Error::config(
+                env_file,
+                format!(
+                    "`aws.region` = `{}` is not an AWS Region name",
+                    raw.aws.region
+                ),
+                "write it like eu-west-2 or us-gov-west-1",
+            ));
+        }
+        if let Some(url) = &raw.aws.endpoint_url {
+            let authority = url
+                .split_once("://")
+                .map(|(_, rest)| rest.split('/').next().unwrap_or(""))
+                .unwrap_or("");
+            let (host, port) = match authority.rsplit_once(':') {
+                Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (h, Some(p)),
+                _ => (authority, None),
+            };
+            let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
+            // (A URL without a scheme is the next check's.)
+            if url.contains("://") && (host.is_empty() || !port_ok) {
+                return Err(Error::config(
+                    env_file,
+                    format!("`aws.endpoint_url` = `{url}` names no host (or no valid port)"),
+                    "write it as http://HOST:PORT, or remove it to use the real AWS endpoints",
+                ));
+            }
+        }
         if let Some(url) = &raw.aws.endpoint_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(Error::config(
@@ -374,6 +403,13 @@ impl Config {
                     env_file,
                     format!("`aws.profile` = `{profile}` is not a profile name"),
                     "name a profile of ~/.aws/config (e.g. \"m4-operator\"), or remove the key to use AWS_PROFILE or the default chain",
+                ));
+            }
+            if let Some(files) = profile_missing(profile) {
+                return Err(Error::config(
+                    env_file,
+                    format!("`aws.profile` = `{profile}` is not a profile of {files}"),
+                    "add it there (`aws configure --profile NAME`), or name one that exists",
                 ));
             }
         }
@@ -470,6 +506,58 @@ impl Config {
             ecs: raw.ecs,
         })
     }
+}
+
+/// An AWS Region name (`eu-west-2`, `us-gov-west-1`, `cn-north-1`): a two-letter area, one or
+/// more words, a number.
+fn valid_region(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty()
+}
+
+/// When a named profile is in neither shared file (`AWS_CONFIG_FILE` or ~/.aws/config as
+/// `[profile NAME]`, `AWS_SHARED_CREDENTIALS_FILE` or ~/.aws/credentials as `[NAME]`), the files
+/// looked in; else None. The SDK would otherwise fail at the first call ("the credential
+/// provider was not enabled").
+fn profile_missing(profile: &str) -> Option<String> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let file = |var: &str, default: &str| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .or_else(|| home.as_ref().map(|h| h.join(".aws").join(default)))
+    };
+    let config = file("AWS_CONFIG_FILE", "config");
+    let credentials = file("AWS_SHARED_CREDENTIALS_FILE", "credentials");
+    let has = |path: &Option<PathBuf>, header: &str| {
+        path.as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .is_some_and(|text| {
+                text.lines().any(|l| {
+                    l.trim()
+                        .strip_prefix('[')
+                        .and_then(|l| l.strip_suffix(']'))
+                        .is_some_and(|name| {
+                            name.split_whitespace().collect::<Vec<_>>().join(" ") == header
+                        })
+                })
+            })
+    };
+    let in_config = has(&config, &format!("profile {profile}"))
+        || (profile == "default" && has(&config, "default"));
+    if in_config || has(&credentials, profile) {
+        return None;
+    }
+    let shown = |p: &Option<PathBuf>| {
+        p.as_ref()
+            .map_or("(none)".to_owned(), |p| p.display().to_string())
+    };
+    Some(format!("{} or {}", shown(&config), shown(&credentials)))
 }
 
 const DAY_MS: u64 = 86_400_000;
@@ -732,6 +820,30 @@ pub fn one_line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn region_names() {
+        for ok in [
+            "eu-west-2",
+            "us-gov-west-1",
+            "cn-north-1",
+            "ap-southeast-2",
+            "il-central-1",
+        ] {
+            assert!(valid_region(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "eu",
+            "eu-west",
+            "EU-WEST-2",
+            "eu-west-x",
+            "eu--2",
+            "europe-west-2",
+        ] {
+            assert!(!valid_region(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn under_folds_dots() {

@@ -128,17 +128,18 @@ fn aws_profile_from_the_environment_and_a_profile_that_does_not_exist() {
     out.status(0)
         .stdout_has("pass|arn:aws:sts::123456789012:assumed-role/m4-operator/m4host-profile-test|profile m4-operator (AWS_PROFILE)");
 
-    // A profile the files do not define: the probe says so (an error outcome naming it),
-    // it does not fall back to other credentials.
+    // A profile the files do not define: a configuration error before anything runs (issue
+    // #28; it used to surface at the first call), naming the files looked in — it never falls
+    // back to other credentials.
     t.edit(
         "local.toml",
         "region = \"eu-west-2\"",
         "region = \"eu-west-2\"\nprofile = \"m4-missing\"",
     );
-    let out = who(&t, &files).run();
-    out.status(0)
-        .stdout_has("error|")
-        .stdout_has("profile `m4-missing` was not defined");
+    who(&t, &files)
+        .run()
+        .status(2)
+        .stderr_has("`aws.profile` = `m4-missing` is not a profile of");
 
     // Not a profile name: a configuration error before anything runs.
     t.edit(

@@ -267,3 +267,108 @@ fn an_entry_artifact_that_is_a_fifo_does_not_hang_the_run() {
         .stdout_has("sound=false")
         .stdout_has("is not a regular file");
 }
+
+/// Configuration that would only fail at the first AWS call fails at load instead, and output
+/// files that could not be written are refused before any work.
+#[test]
+fn configuration_and_output_paths_are_judged_where_they_enter() {
+    let mut failures = Vec::new();
+    let rows: Vec<(&str, String, Vec<&str>, &str)> = vec![
+        (
+            "an invalid region",
+            "region = \"eu-west-2\"".into(),
+            vec!["region = \"Europe\""],
+            "is not an AWS Region name",
+        ),
+        (
+            "an endpoint without a host",
+            "endpoint_url = \"http://127.0.0.1:9\"".into(),
+            vec!["endpoint_url = \"http://\""],
+            "names no host",
+        ),
+        (
+            "a profile in no shared file",
+            "region = \"eu-west-2\"".into(),
+            vec!["region = \"eu-west-2\"\nprofile = \"m4-nobody-has-this\""],
+            "is not a profile of",
+        ),
+    ];
+    for (what, from, to, says) in rows {
+        let env = Env::files_only();
+        let text = env.env_toml("http://127.0.0.1:9").replacen(&from, to[0], 1);
+        env.write("m4host.toml", &text);
+        let out = env
+            .run("print(\"ran\");")
+            .env("AWS_CONFIG_FILE", "/nonexistent/config")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+            .run();
+        if out.status != 2 || !out.stderr.contains(says) || out.stdout.contains("ran") {
+            failures.push(format!(
+                "{what}: exit {}\n{}{}",
+                out.status, out.stdout, out.stderr
+            ));
+        }
+    }
+    let env = Env::files_only();
+    env.write("scripts/main.rhai", "print(\"ran\");");
+    let script = env.path("scripts/main.rhai").display().to_string();
+    let conf = env.path("m4host.toml").display().to_string();
+    let dir = env.dir.path().display().to_string();
+    for (what, args, says) in [
+        (
+            "a report into a folder",
+            vec![
+                "run".to_owned(),
+                script.clone(),
+                "--env".into(),
+                conf.clone(),
+                "--report".into(),
+                format!("junit={dir}"),
+            ],
+            "is not a file in an existing folder",
+        ),
+        (
+            "two reports into one file",
+            vec![
+                "run".to_owned(),
+                script.clone(),
+                "--env".into(),
+                conf.clone(),
+                "--report".into(),
+                format!("junit={dir}/r.xml"),
+                "--report".into(),
+                format!("markdown={dir}/r.xml"),
+            ],
+            "names",
+        ),
+        (
+            "an SVG into a missing folder",
+            vec![
+                "report".to_owned(),
+                "m4_20260101T000000Z".into(),
+                "--env".into(),
+                conf.clone(),
+                "--svg".into(),
+                "/missing/x.svg".into(),
+            ],
+            "is not a file in an existing folder",
+        ),
+    ] {
+        let started = Instant::now();
+        let out = Run::new().args(&args).cwd(env.dir.path()).run();
+        if out.status != 2
+            || !out.stderr.contains(says)
+            || out.stdout.contains("ran")
+            || started.elapsed() > Duration::from_secs(5)
+        {
+            failures.push(format!(
+                "{what}: exit {} in {:?}\n{}{}",
+                out.status,
+                started.elapsed(),
+                out.stdout,
+                out.stderr
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
