@@ -5,6 +5,8 @@
 //! What the runbook itself must judge (wildcards, ambiguity, M3 preconditions) is not checked here.
 
 pub mod duration;
+#[cfg(test)]
+mod inputs_fuzz;
 pub mod registry;
 pub mod terraform;
 
