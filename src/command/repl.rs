@@ -428,7 +428,7 @@ impl Session {
         self.ast.clear_statements();
         // What the line wrote is proven before its answer is shown: a failed read-back check
         // is a blocker the operator sees now, not a phase later.
-        self.host.settle_checks(crate::host::publish::Settle::All);
+        self.host.settle_checks(crate::host::settle::Settle::All);
         // A block ends the line that raised it, not the session; the blocker stays recorded.
         self.host.end_of_line();
         match result {

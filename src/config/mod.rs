@@ -191,6 +191,25 @@ impl Default for EcsConfig {
     }
 }
 
+/// How much of a failed daemon's log the evidence carries (issue #26).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogsConfig {
+    /// The last lines read from each stream of a task counted against a daemon.
+    pub tail_lines: u32,
+    /// At most this many bytes of them per task (the newest kept).
+    pub tail_bytes: u32,
+}
+
+impl Default for LogsConfig {
+    fn default() -> Self {
+        LogsConfig {
+            tail_lines: 50,
+            tail_bytes: 16 * 1024,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawEnv {
@@ -211,6 +230,8 @@ struct RawEnv {
     budgets: Budgets,
     #[serde(default)]
     ecs: EcsConfig,
+    #[serde(default)]
+    logs: LogsConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -304,6 +325,7 @@ pub struct Config {
     pub limits: Limits,
     pub budgets: Budgets,
     pub ecs: EcsConfig,
+    pub logs: LogsConfig,
 }
 
 /// Reads a file, naming it in the error.
@@ -333,7 +355,7 @@ impl Config {
                     toml_problem(&text, &e, true)
                 ),
                 "fix the TOML at the position shown; sections are [aws], [inputs], [entry], \
-                 [evidence], [kafka], [db], [run], [limits], [budgets], [ecs]; durations are \
+                 [evidence], [kafka], [db], [run], [limits], [budgets], [ecs], [logs]; durations are \
                  milliseconds or e.g. \"30s\"",
             )
         })?;
@@ -506,6 +528,7 @@ impl Config {
             limits: raw.limits,
             budgets: raw.budgets,
             ecs: raw.ecs,
+            logs: raw.logs,
         })
     }
 }
@@ -570,7 +593,21 @@ const DAY_MS: u64 = 86_400_000;
 /// (a week for a whole wait) is a typo, and one past the year 9999 panics in the SDK's clock.
 fn check_bounds(env_file: &Path, raw: &RawEnv) -> Result<()> {
     let (l, b, e) = (&raw.limits, &raw.budgets, &raw.ecs);
-    let rows: [(&str, u64, u64, u64, &str); 23] = [
+    let rows: [(&str, u64, u64, u64, &str); 25] = [
+        (
+            "logs.tail_lines",
+            u64::from(raw.logs.tail_lines),
+            1,
+            10_000,
+            "log lines read from a failed task's stream",
+        ),
+        (
+            "logs.tail_bytes",
+            u64::from(raw.logs.tail_bytes),
+            256,
+            1024 * 1024,
+            "bytes of a failed task's log kept",
+        ),
         (
             "limits.max_operations",
             l.max_operations,

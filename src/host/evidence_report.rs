@@ -227,7 +227,7 @@ impl Host {
         let read_all = |wanted: Vec<(String, String)>| -> Vec<Artifact> {
             let reads = wanted.into_iter().map(|(name, uri)| async move {
                 let bytes = match evidence::split_s3_uri(&uri) {
-                    Some((b, k)) => evidence::read_durable(&aws.s3, b, k).await,
+                    Some((b, k)) => crate::infra::s3::read_durable(&aws.s3, b, k).await,
                     None => Err(format!("`{uri}` is not an s3:// URI")),
                 };
                 Artifact::read(name, uri, bytes)

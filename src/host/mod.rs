@@ -5,6 +5,7 @@
 //! Not here: argument marshalling (`primitives`), engine setup (`engine`), output (`report`).
 
 pub mod evidence_report;
+pub mod forensics;
 pub mod handles;
 pub mod json;
 pub mod one_shot;
@@ -13,6 +14,7 @@ pub mod publish;
 pub mod report;
 pub mod reports;
 pub mod secrets;
+pub mod settle;
 pub mod snapshot;
 pub mod stepper;
 pub mod timeline;
@@ -106,7 +108,7 @@ pub struct ArtifactRecord {
     pub check_failed: Option<String>,
 }
 
-/// A durable write's read-back check, running while the runbook goes on (`publish::Settle`).
+/// A durable write's read-back check, running while the runbook goes on (`settle::Settle`).
 pub(crate) struct PendingCheck {
     pub name: String,
     /// The phase that published it: a failed check is that phase's blocker.
@@ -524,7 +526,7 @@ impl Host {
                     .aws
                     .get()
                     .ok_or_else(|| "no AWS configuration".to_owned())?;
-                crate::infra::evidence::read_durable(&aws.s3, bucket, key).await
+                crate::infra::s3::read_durable(&aws.s3, bucket, key).await
             }
         }
     }

@@ -131,7 +131,7 @@ impl Host {
         ask: &RunAsk,
     ) -> Outcome<Started> {
         // Earlier writes are proven before anything starts (as for service updates).
-        self.settle_checks(crate::host::publish::Settle::All);
+        self.settle_checks(crate::host::settle::Settle::All);
         let held = self.ledger().held();
         if let Some(r) = one_shot::refuse_held(task_definition, held) {
             return Err(Self::refused(r));

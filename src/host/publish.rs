@@ -6,23 +6,13 @@
 
 use crate::host::handles::Resolution;
 use crate::host::json::{canonical_bytes, to_json};
+use crate::host::settle::Settle;
 use crate::host::{ArtifactRecord, Fail, Host, Outcome, PendingCheck};
 use crate::infra::evidence::{self, sha256_hex};
 use crate::rules::credential::{self, Names};
 use crate::rules::error_code::ErrorCode;
 use crate::rules::gate::code_prefix_of_phase;
 use serde_json::Value;
-
-/// Which pending read-back checks a settle waits for. A durable write returns once S3 has
-/// acknowledged the PUT; the GET that proves its bytes runs meanwhile and is settled before the
-/// next phase publishes (`OtherPhases`), before the artifact is read (`Named`), before anything
-/// changes the world, a verdict is decided, a REPL line's answer is shown, or the run reports
-/// (`All`). So a failed check always holds the run, at a point fixed by the script's shape.
-pub enum Settle<'a> {
-    All,
-    Named(&'a str),
-    OtherPhases,
-}
 
 /// Where an artifact is published.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,7 +144,7 @@ impl Host {
         let (bucket, key) = self.evidence_location(execution_id, name)?;
         let aws = self.aws()?;
         let bytes = self
-            .block_on(evidence::read_durable(&aws.s3, &bucket, &key))
+            .block_on(crate::infra::s3::read_durable(&aws.s3, &bucket, &key))
             .map_err(|why| {
                 Fail::error(
                     ErrorCode::SnapshotUnreadable,
@@ -353,67 +343,6 @@ impl Host {
         Ok(out)
     }
 
-    /// Waits for the pending read-back checks `which` selects and records what they found: the
-    /// verified bytes, or the publishing phase's write-code blocker.
-    pub fn settle_checks(&self, which: Settle) {
-        self.settle_checks_with(which, async {});
-    }
-
-    /// Runs `future` while the selected read-back checks finish, records them (as
-    /// `settle_checks`), and returns the future's output.
-    pub fn settle_checks_with<F: std::future::Future>(
-        &self,
-        which: Settle,
-        future: F,
-    ) -> F::Output {
-        let current = self.ledger().current_phase().map(str::to_owned);
-        let mut taken = {
-            let mut pending = self.pending_checks.lock().expect("checks lock");
-            let (chosen, kept) = std::mem::take(&mut *pending)
-                .into_iter()
-                .partition::<Vec<_>, _>(|c| match &which {
-                    Settle::All => true,
-                    Settle::Named(name) => c.name == *name,
-                    Settle::OtherPhases => current.is_none() || c.phase != current,
-                });
-            *pending = kept;
-            chosen
-        };
-        if taken.is_empty() {
-            return self.block_on(future);
-        }
-        let checks = futures::future::join_all(taken.iter_mut().map(|c| &mut c.check));
-        let (results, out) = self.block_on(futures::future::join(checks, future));
-        for (check, result) in taken.into_iter().zip(results) {
-            let result =
-                result.unwrap_or_else(|e| Err(format!("the read-back check did not finish: {e}")));
-            self.record_check(check, result);
-        }
-        out
-    }
-
-    fn record_check(&self, check: PendingCheck, result: std::result::Result<Vec<u8>, String>) {
-        let failed = result.as_ref().err().cloned();
-        if let Some(record) = self
-            .artifacts
-            .lock()
-            .expect("artifacts lock")
-            .get_mut(&check.name)
-        {
-            match result {
-                Ok(bytes) => record.verified = Some(std::sync::Arc::new(bytes)),
-                Err(why) => record.check_failed = Some(why),
-            }
-        }
-        if let Some(why) = failed {
-            self.add_blocker_in(
-                check.phase,
-                &check.write_code,
-                &format!("durable write of `{}`: {why}", check.name),
-            );
-        }
-    }
-
     /// An artifact this execution published, as its read-back check verified it (the local
     /// mirror in plan mode), checked against the hash recorded at write time; waits for that
     /// check if it still runs. `read_durable_snapshots` fetches afresh.
@@ -478,7 +407,7 @@ impl Host {
         }
         let (bucket, key) = split_uri(&record.uri)?;
         let aws = self.aws()?;
-        evidence::read_durable(&aws.s3, bucket, key)
+        crate::infra::s3::read_durable(&aws.s3, bucket, key)
             .await
             .map_err(|why| {
                 Fail::error(

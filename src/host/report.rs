@@ -153,7 +153,7 @@ pub fn finish(
     reports: &[(ReportKind, PathBuf)],
 ) -> i32 {
     // Every durable write is proven before the run says what it decided.
-    host.settle_checks(crate::host::publish::Settle::All);
+    host.settle_checks(crate::host::settle::Settle::All);
     let ledger = host.ledger();
     let mut status = exit_status(&ledger, fault.is_some());
     let fault = fault.map(|f| host.vault.redact(&f));

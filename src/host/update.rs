@@ -158,7 +158,7 @@ impl Host {
         // Earlier writes are proven while the services are read, before anything changes: a
         // failed read-back check holds the run, and a held run starts nothing.
         let described = self.settle_checks_with(
-            crate::host::publish::Settle::All,
+            crate::host::settle::Settle::All,
             self.interruptible(ecs::describe_services(&aws.ecs, cluster, names)),
         );
         if let Some(refused) = refusal(self.ledger().held()) {

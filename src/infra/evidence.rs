@@ -159,7 +159,7 @@ pub async fn verify_read_back(
     key: &str,
     sha256: &str,
 ) -> Result<Vec<u8>, String> {
-    let body = read_durable(s3, bucket, key)
+    let body = crate::infra::s3::read_durable(s3, bucket, key)
         .await
         .map_err(|why| format!("read-back failed: {why}"))?;
     let read = sha256_hex(&body);
@@ -186,41 +186,6 @@ pub async fn list_durable(
 /// `s3://BUCKET/KEY` as (bucket, key).
 pub fn split_s3_uri(uri: &str) -> Option<(&str, &str)> {
     uri.strip_prefix("s3://")?.split_once('/')
-}
-
-/// Reads an object whole.
-pub async fn read_durable(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    key: &str,
-) -> Result<Vec<u8>, String> {
-    let uri = format!("s3://{bucket}/{key}");
-    let got = s3
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .map_err(|err| {
-            format!(
-                "cannot read {uri}: {}",
-                crate::infra::aws::AwsError::from_sdk("GetObject", &err).detail
-            )
-        })?;
-    Ok(got
-        .body
-        .collect()
-        .await
-        // The body stream carries the SDK's checksum validation: a body that differs from the
-        // object's x-amz-checksum fails here, and the cause is in the error's source chain.
-        .map_err(|e| {
-            format!(
-                "cannot read {uri}: {}",
-                aws_smithy_types::error::display::DisplayErrorContext(&e)
-            )
-        })?
-        .into_bytes()
-        .to_vec())
 }
 
 /// The largest artifact read from a local file (an entry artifact is a small JSON document).

@@ -99,3 +99,29 @@ pub async fn filter(
     }
     Ok(events)
 }
+
+/// The last `limit` lines of one log stream, oldest first (GetLogEvents from the end,
+/// `startFromHead = false`): a failed daemon's last words.
+pub async fn tail(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    group: &str,
+    stream: &str,
+    limit: i32,
+) -> Result<Vec<String>, crate::infra::aws::AwsError> {
+    let out = logs
+        .get_log_events()
+        .log_group_name(group)
+        .log_stream_name(stream)
+        .start_from_head(false)
+        .limit(limit.clamp(1, 10_000))
+        .send()
+        .await
+        .map_err(|e| {
+            crate::infra::aws::AwsError::from_sdk(format!("GetLogEvents {group}/{stream}"), &e)
+        })?;
+    Ok(out
+        .events()
+        .iter()
+        .map(|e| e.message().unwrap_or_default().to_owned())
+        .collect())
+}

@@ -130,7 +130,7 @@ pub async fn probe_prefix(
         p.writable = Some(false);
         return finish(p, e.outcome(), format!("cannot write: {e}"));
     }
-    let read = crate::infra::evidence::read_durable(s3, bucket, &key).await;
+    let read = read_durable(s3, bucket, &key).await;
     let _ = s3.delete_object().bucket(bucket).key(&key).send().await;
     match read {
         Ok(bytes) if bytes == body.as_bytes() => {
@@ -232,4 +232,39 @@ pub async fn list_objects(
             }
         }
     }
+}
+
+/// Reads an object whole.
+pub async fn read_durable(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> Result<Vec<u8>, String> {
+    let uri = format!("s3://{bucket}/{key}");
+    let got = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|err| {
+            format!(
+                "cannot read {uri}: {}",
+                crate::infra::aws::AwsError::from_sdk("GetObject", &err).detail
+            )
+        })?;
+    Ok(got
+        .body
+        .collect()
+        .await
+        // The body stream carries the SDK's checksum validation: a body that differs from the
+        // object's x-amz-checksum fails here, and the cause is in the error's source chain.
+        .map_err(|e| {
+            format!(
+                "cannot read {uri}: {}",
+                aws_smithy_types::error::display::DisplayErrorContext(&e)
+            )
+        })?
+        .into_bytes()
+        .to_vec())
 }

@@ -338,11 +338,37 @@ pub enum Health {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Stop {
     pub task_arn: String,
+    /// The task definition the stopped task ran (where its logs went).
+    pub task_definition: String,
     pub at: Option<DateTime<Utc>>,
     pub stop_code: Option<String>,
     pub stopped_reason: Option<String>,
     pub containers: Vec<ContainerStateView>,
     pub cause: String,
+    /// Its last log lines (issue #26), read once the wait ended: the daemon's last words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_tail: Option<LogTail>,
+}
+
+/// The last lines of a stopped task's log streams, bounded and redacted, or why there are none.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogTail {
+    pub streams: Vec<String>,
+    pub lines: Vec<String>,
+    /// Why no line could be read (no awslogs, no stream, the read failed); none when read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl LogTail {
+    /// The last line with something on it.
+    pub fn last_line(&self) -> Option<&str> {
+        self.lines
+            .iter()
+            .rev()
+            .map(|l| l.trim())
+            .find(|l| !l.is_empty())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -406,11 +432,13 @@ pub fn stops_since(service: &str, tasks: &[TaskView], since: DateTime<Utc>) -> V
             let at = t.stop_began()?;
             (at >= since).then(|| Stop {
                 task_arn: t.arn.clone(),
+                task_definition: t.task_definition.clone(),
                 at: Some(at),
                 stop_code: t.stop_code.clone(),
                 stopped_reason: t.stopped_reason.clone(),
                 containers: t.containers.clone(),
                 cause: t.describe_stop(),
+                log_tail: None,
             })
         })
         .collect();

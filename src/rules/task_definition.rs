@@ -190,6 +190,39 @@ pub fn log_routes(td: &TaskDefinitionView, prefix: &str) -> Vec<LogRoute> {
         .collect()
 }
 
+/// Where a task's container writes its log under the awslogs driver: the group its options
+/// name and the stream `<awslogs-stream-prefix>/<container>/<task id>` ("Using the awslogs log
+/// driver", ECS developer guide: without a prefix, Fargate names no stream the runbook can find).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogStream {
+    pub container: String,
+    pub group: String,
+    pub stream: String,
+}
+
+/// The log streams of a task of `td` (`task_arn`'s last segment is its id), one per essential
+/// container logging through awslogs with a stream prefix; the containers that do not, by name.
+pub fn task_log_streams(td: &TaskDefinitionView, task_arn: &str) -> (Vec<LogStream>, Vec<String>) {
+    let task_id = task_arn.rsplit('/').next().unwrap_or(task_arn);
+    let mut streams = Vec::new();
+    let mut without = Vec::new();
+    for c in td.containers.iter().filter(|c| c.essential) {
+        match (
+            c.log_driver.as_deref(),
+            c.log_options.get("awslogs-group"),
+            c.log_options.get("awslogs-stream-prefix"),
+        ) {
+            (Some("awslogs"), Some(group), Some(prefix)) => streams.push(LogStream {
+                container: c.name.clone(),
+                group: group.clone(),
+                stream: format!("{prefix}/{}/{task_id}", c.name),
+            }),
+            _ => without.push(c.name.clone()),
+        }
+    }
+    (streams, without)
+}
+
 /// The SSM parameter name a `secrets[].valueFrom` (or any reference) names: a parameter ARN
 /// (`arn:aws:ssm:REGION:ACCOUNT:parameter/a/b` names `/a/b`; `parameter/x` names `x`, or `/x`,
 /// both of which are asked) or a name as given in the same Region. Secrets Manager references
@@ -378,6 +411,28 @@ mod tests {
                 "{p}"
             );
         }
+    }
+
+    #[test]
+    fn a_tasks_streams_follow_its_awslogs_options() {
+        let td = with(|c| {
+            c.log_driver = Some("awslogs".into());
+            c.log_options = BTreeMap::from([
+                ("awslogs-group".into(), "/fraud/ig".into()),
+                ("awslogs-stream-prefix".into(), "ecs".into()),
+            ]);
+        });
+        let (streams, without) =
+            task_log_streams(&td, "arn:aws:ecs:eu-west-2:1:task/c/0b9e1f2c3d4e4f5a");
+        assert_eq!(
+            streams[0].stream,
+            "ecs/fraud-platform-dev-min-ig/0b9e1f2c3d4e4f5a"
+        );
+        assert_eq!(streams[0].group, "/fraud/ig");
+        assert!(without.is_empty());
+        let (streams, without) = task_log_streams(&with(|_| {}), "t/1");
+        assert!(streams.is_empty());
+        assert_eq!(without, vec!["fraud-platform-dev-min-ig".to_owned()]);
     }
 
     #[test]

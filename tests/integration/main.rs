@@ -12,6 +12,7 @@ mod ecs_truth;
 mod evidence;
 mod examples;
 mod faults;
+mod forensics;
 mod gates;
 mod guide;
 mod handles;

@@ -405,7 +405,7 @@ fn run_phase(host: &Host, ctx: &NativeCallContext, args: &mut Args) -> Outcome<D
 
 fn verdict(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     // No verdict while a write is unproven: a failed read-back check is a blocker it must see.
-    host.settle_checks(crate::host::publish::Settle::All);
+    host.settle_checks(crate::host::settle::Settle::All);
     let predicates: BTreeMap<String, PredicateValue> = args
         .map(0)
         .into_iter()

@@ -457,6 +457,8 @@ fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
     if tty {
         crate::out::err_line("");
     }
+    let mut report = report;
+    host.read_stop_logs(&mut report);
     Ok(to_map(&report))
 }
 

@@ -14,7 +14,8 @@ executionStoppedAt are set when the stop begins, stoppedAt when the task reaches
 Faults per service (POST /m4host-substrate/fault, mode + options):
   crash_loop         the essential container exits `crash_after` s after RUNNING; options
                      exit_code (default 1; 0 or null too), container_reason (e.g.
-                     "OutOfMemoryError: Container killed due to memory usage" with exit_code 137)
+                     "OutOfMemoryError: Container killed due to memory usage" with exit_code 137),
+                     last_words (the lines the daemon prints before it dies, see awslogs.py)
   fail_to_start      the task stops before RUNNING with stopCode TaskFailedToStart; options
                      stopped_reason (e.g. "ResourceInitializationError: ..."), container_reason
   unhealthy          the declared container health check command fails from the start
@@ -36,7 +37,7 @@ from moto.ecs.exceptions import InvalidParameterException
 LOCK = threading.RLock()
 
 TIMING = {"start_delay": 1.0, "crash_after": 1.0, "restart_delay": 0.5, "rollback_after": 2, "stop_delay": 0.3}
-OPTIONS = {"exit_code", "container_reason", "stopped_reason", "healthy_for", "event"}
+OPTIONS = {"exit_code", "container_reason", "stopped_reason", "healthy_for", "event", "last_words"}
 # (account, region, cluster, service) -> {"mode": ..., "rollback_to": ..., "timing": {}, "options": {}}
 FAULTS = {}
 # listeners called as fn(event, service, task) for "running" and "stopped"

@@ -6,7 +6,7 @@ import sys
 from werkzeug.serving import run_simple
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-from . import control, ecs_scheduler, ecs_tasks, iam_simulate, oracle, standins
+from . import awslogs, control, ecs_scheduler, ecs_tasks, iam_simulate, oracle, standins
 
 
 def main():
@@ -21,6 +21,7 @@ def main():
     oracle.install()
     iam_simulate.install()
     standins.install()
+    awslogs.install()
     signal.signal(signal.SIGTERM, lambda *_: (standins.stop_all(), sys.exit(0)))
     app = control.middleware(DomainDispatcherApplication(create_backend_app))
     run_simple(args.host, args.port, app, threaded=True)

@@ -1,0 +1,81 @@
+//! Read-back checks of durable writes, settled at points fixed by the script's shape (issue #13):
+//! a durable write returns once S3 acknowledged the PUT, and the GET that proves its bytes runs
+//! meanwhile (`PendingCheck`) until a settle point asks for it. A failed check is the publishing
+//! phase's write-code blocker. Its own module so that what changes the world (`update`,
+//! `one_shot`) settles without reaching into publication.
+
+use crate::host::{Host, PendingCheck};
+
+/// Which pending read-back checks a settle waits for. A durable write returns once S3 has
+/// acknowledged the PUT; the GET that proves its bytes runs meanwhile and is settled before the
+/// next phase publishes (`OtherPhases`), before the artifact is read (`Named`), before anything
+/// changes the world, a verdict is decided, a REPL line's answer is shown, or the run reports
+/// (`All`). So a failed check always holds the run, at a point fixed by the script's shape.
+pub enum Settle<'a> {
+    All,
+    Named(&'a str),
+    OtherPhases,
+}
+
+impl Host {
+    /// Waits for the pending read-back checks `which` selects and records what they found: the
+    /// verified bytes, or the publishing phase's write-code blocker.
+    pub fn settle_checks(&self, which: Settle) {
+        self.settle_checks_with(which, async {});
+    }
+
+    /// Runs `future` while the selected read-back checks finish, records them (as
+    /// `settle_checks`), and returns the future's output.
+    pub fn settle_checks_with<F: std::future::Future>(
+        &self,
+        which: Settle,
+        future: F,
+    ) -> F::Output {
+        let current = self.ledger().current_phase().map(str::to_owned);
+        let mut taken = {
+            let mut pending = self.pending_checks.lock().expect("checks lock");
+            let (chosen, kept) = std::mem::take(&mut *pending)
+                .into_iter()
+                .partition::<Vec<_>, _>(|c| match &which {
+                    Settle::All => true,
+                    Settle::Named(name) => c.name == *name,
+                    Settle::OtherPhases => current.is_none() || c.phase != current,
+                });
+            *pending = kept;
+            chosen
+        };
+        if taken.is_empty() {
+            return self.block_on(future);
+        }
+        let checks = futures::future::join_all(taken.iter_mut().map(|c| &mut c.check));
+        let (results, out) = self.block_on(futures::future::join(checks, future));
+        for (check, result) in taken.into_iter().zip(results) {
+            let result =
+                result.unwrap_or_else(|e| Err(format!("the read-back check did not finish: {e}")));
+            self.record_check(check, result);
+        }
+        out
+    }
+
+    fn record_check(&self, check: PendingCheck, result: std::result::Result<Vec<u8>, String>) {
+        let failed = result.as_ref().err().cloned();
+        if let Some(record) = self
+            .artifacts
+            .lock()
+            .expect("artifacts lock")
+            .get_mut(&check.name)
+        {
+            match result {
+                Ok(bytes) => record.verified = Some(std::sync::Arc::new(bytes)),
+                Err(why) => record.check_failed = Some(why),
+            }
+        }
+        if let Some(why) = failed {
+            self.add_blocker_in(
+                check.phase,
+                &check.write_code,
+                &format!("durable write of `{}`: {why}", check.name),
+            );
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! Why a daemon failed (issue #26): every stop counted against a daemon brings the last lines of
+//! the task's own awslogs stream into the F snapshot, and the blocker quotes the last one —
+//! redacted; a task that never started says it wrote no stream; a clean run reads no tail.
+
+use crate::runbook::{assert_hold, Tenant};
+use crate::support::ssm_value;
+use serde_json::json;
+
+fn first_reason(out: &crate::support::Outcome) -> String {
+    out.json()["blockers"][0]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The ingress daemon's row of the F snapshot, and its first stop's log tail.
+fn ig_tail(t: &Tenant, out: &crate::support::Outcome) -> serde_json::Value {
+    let f = t.artifact(out, "m4_f_daemon_start_snapshot");
+    let name = t.service("ig");
+    let row = f["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["service"] == name.as_str())
+        .cloned()
+        .unwrap_or_else(|| panic!("no row for {name} in {f}"));
+    row["stops"][0]["log_tail"].clone()
+}
+
+#[test]
+fn a_crashing_daemon_says_why_and_its_secret_is_redacted() {
+    let t = Tenant::new();
+    let secret = ssm_value(&format!("/fraud-platform/{}/db/password", t.name));
+    t.fault_with(
+        "ig",
+        "crash_loop",
+        None,
+        json!({}),
+        json!({"last_words": [
+            format!("connecting with password {secret}"),
+            "panic: lost partition lease for fp.bus.control.v1",
+        ]}),
+    );
+    let out = t.run_with(&["soak_ms=1500"], &[]);
+    assert_hold(&out, "M4F-B3", "M4.F");
+    let why = first_reason(&out);
+    assert!(
+        why.contains("its last log line: \"panic: lost partition lease for fp.bus.control.v1\""),
+        "{why}"
+    );
+    let tail = ig_tail(&t, &out);
+    let lines: Vec<&str> = tail["lines"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no tail: {tail}"))
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("run scope REQUIRED_PLATFORM_RUN_ID=platform_")),
+        "{tail}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("<redacted:")),
+        "the planted secret is redacted: {tail}"
+    );
+    assert!(tail["streams"][0]
+        .as_str()
+        .unwrap()
+        .contains(&format!("ecs/{}/", t.service("ig"))));
+    out.nowhere(&secret);
+    for key in t.bucket_keys() {
+        assert!(
+            !String::from_utf8_lossy(&t.object(&key)).contains(&secret),
+            "{key} holds the planted secret"
+        );
+    }
+    let report = crate::timeline::report(&t, out.json()["execution_id"].as_str().unwrap(), &[]);
+    report.nowhere(&secret);
+}
+
+#[test]
+fn an_oom_kill_and_a_task_that_never_started_say_so() {
+    let t = Tenant::new();
+    t.fault_with(
+        "ig",
+        "crash_loop",
+        None,
+        json!({}),
+        json!({"exit_code": 137, "container_reason": "OutOfMemoryError: Container killed due to memory usage"}),
+    );
+    let out = t.run_with(&["soak_ms=1500"], &[]);
+    assert_hold(&out, "M4F-B3", "M4.F");
+    assert!(
+        first_reason(&out).contains("out of memory"),
+        "{}",
+        first_reason(&out)
+    );
+
+    let t = Tenant::new();
+    t.fault_with(
+        "ig",
+        "fail_to_start",
+        None,
+        json!({}),
+        json!({"stopped_reason": "CannotPullContainerError: pull image manifest has been retried 1 time(s)"}),
+    );
+    let out = t.run(&[]);
+    assert_hold(&out, "M4F-B3", "M4.F");
+    let tail = ig_tail(&t, &out);
+    assert!(
+        tail["note"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no log stream"),
+        "{tail}"
+    );
+    assert_eq!(tail["lines"], json!([]));
+}
+
+/// A clean run reads no log tail: the only CloudWatch Logs calls are M4.D's probes and M4.F's
+/// run-scope mismatch scan (16 on dev_min, as before).
+#[test]
+fn a_clean_run_reads_no_log_tail() {
+    let t = Tenant::new();
+    let out = t.run(&[]);
+    out.status(0);
+    assert_eq!(out.json()["api_calls"]["logs"], 16, "{}", out.json());
+}
