@@ -60,7 +60,8 @@ def _last_words(task, fault):
     reasons = " ".join(str(getattr(c, "reason", "") or "") for c in task.containers)
     codes = [getattr(c, "exitCode", None) for c in task.containers]
     if "OutOfMemory" in reasons:
-        return ["fatal error: runtime: out of memory", "goroutine 1 [running]: main.consume()"]
+        # What a Go daemon prints when an allocation fails just before the kernel kills it.
+        return ["runtime: program exceeds memory limit", "fatal error: runtime: out of memory"]
     if getattr(task, "stop_code", None) == "ServiceSchedulerInitiated":
         return ["health: /healthz not ready: upstream broker timeout", "received SIGTERM, shutting down"]
     code = next((c for c in codes if c is not None), None)
