@@ -52,10 +52,53 @@ fn collect_scripts(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     }
 }
 
+/// Function name -> the numbers of parameters it is defined with.
+type Arities = BTreeMap<String, BTreeSet<usize>>;
+
+/// The script functions a compiled file defines (private ones included: its own calls reach them).
+fn arities(ast: &rhai::AST) -> Arities {
+    let mut out = Arities::new();
+    for f in ast.iter_functions() {
+        out.entry(f.name.to_string())
+            .or_default()
+            .insert(f.params.len());
+    }
+    out
+}
+
+/// "2" or "1 or 2".
+fn listed(counts: &BTreeSet<usize>) -> String {
+    counts
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+/// The engine's functions by name, with the numbers of parameters of each form, read from its
+/// signatures (`hold(code: String, reason: String) -> ()`).
+fn known_arities(engine: &rhai::Engine) -> Arities {
+    let mut out = Arities::new();
+    for sig in engine.gen_fn_signatures(true) {
+        let Some((name, rest)) = sig.split_once('(') else {
+            continue;
+        };
+        let params = rest.rsplit_once(')').map_or("", |(p, _)| p).trim();
+        let count = if params.is_empty() {
+            0
+        } else {
+            // Types hold no top-level commas but generic ones (`Map<K, V>` is not written so).
+            params.split(", ").count()
+        };
+        out.entry(name.trim().to_owned()).or_default().insert(count);
+    }
+    out
+}
+
 /// Problems found in one file (empty when it is clean).
 fn check_file(
     engine: &rhai::Engine,
-    known: &BTreeSet<String>,
+    known: &Arities,
     file: &Path,
     seen: &mut BTreeSet<PathBuf>,
 ) -> Vec<String> {
@@ -77,11 +120,27 @@ fn check_file(
             )]
         }
     };
-    let defined: BTreeSet<String> = ast.iter_functions().map(|f| f.name.to_string()).collect();
+    let defined = arities(&ast);
     let resolver = ConfinedResolver::new(&crate::command::run::script_root(file));
     let source = canonical.display().to_string();
     let mut problems = Vec::new();
     let mut imports = Vec::new();
+    // What each `import ... as ALIAS` offers: its functions and their arities (None when the
+    // module could not be read; its own check reports why).
+    let mut modules: BTreeMap<String, Option<Arities>> = BTreeMap::new();
+    for stmt in ast.statements() {
+        if let Stmt::Import(x, _) = stmt {
+            if let Expr::StringConstant(p, _) = &x.0 {
+                let offered = resolver
+                    .locate(Some(&source), p)
+                    .ok()
+                    .and_then(|f| std::fs::read_to_string(f).ok())
+                    .and_then(|t| engine.compile(&t).ok())
+                    .map(|m| arities(&m));
+                modules.insert(x.1.as_str().to_owned(), offered);
+            }
+        }
+    }
     ast.walk(&mut |path: &[ASTNode]| {
         match path.last() {
             Some(ASTNode::Stmt(Stmt::Import(x, pos))) => match &x.0 {
@@ -97,16 +156,51 @@ fn check_file(
             Some(ASTNode::Expr(Expr::FnCall(call, pos)))
             | Some(ASTNode::Stmt(Stmt::FnCall(call, pos))) => {
                 let name = call.name.as_str();
-                if call.namespace.is_empty()
-                    && call.op_token.is_none()
-                    && !known.contains(name)
-                    && !defined.contains(name)
-                    && !KEYWORD_CALLS.contains(&name)
-                {
+                let given = call.args.len();
+                if call.op_token.is_some() || KEYWORD_CALLS.contains(&name) {
+                    return true;
+                }
+                if !call.namespace.is_empty() {
+                    // `alias::f(...)`: the module the alias imports must define f with that many
+                    // parameters (else "Function not found" at run time).
+                    let alias = call.namespace.to_string();
+                    if let Some(Some(offered)) = modules.get(&alias) {
+                        match offered.get(name) {
+                            None => problems.push(format!(
+                                "{}: call to unknown function `{alias}::{name}` (the module imported as `{alias}` defines no `{name}`)",
+                                at(file, *pos)
+                            )),
+                            Some(counts) if !counts.contains(&given) => problems.push(format!(
+                                "{}: `{alias}::{name}` takes {} argument(s), given {given}",
+                                at(file, *pos),
+                                listed(counts)
+                            )),
+                            Some(_) => {}
+                        }
+                    }
+                    return true;
+                }
+                let known_counts = known.get(name);
+                let defined_counts = defined.get(name);
+                if known_counts.is_none() && defined_counts.is_none() {
                     problems.push(format!(
                         "{}: call to unknown function `{name}`",
                         at(file, *pos)
                     ));
+                } else {
+                    let all: BTreeSet<usize> = known_counts
+                        .into_iter()
+                        .chain(defined_counts)
+                        .flatten()
+                        .copied()
+                        .collect();
+                    if !all.contains(&given) {
+                        problems.push(format!(
+                            "{}: `{name}` takes {} argument(s), given {given}",
+                            at(file, *pos),
+                            listed(&all)
+                        ));
+                    }
                 }
             }
             _ => {}
@@ -126,12 +220,7 @@ pub fn run(args: CheckArgs) -> Result<i32> {
     }
     let host = Arc::new(Host::new(None, Mode::default(), BTreeMap::new(), None)?);
     let engine = crate::script::engine::build(&host, Path::new("."));
-    let known: BTreeSet<String> = engine
-        .gen_fn_signatures(true)
-        .iter()
-        .filter_map(|s| s.split('(').next())
-        .map(|n| n.trim().to_owned())
-        .collect();
+    let known = known_arities(&engine);
     let mut seen = BTreeSet::new();
     let mut problems = Vec::new();
     for file in &files {

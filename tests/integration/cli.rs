@@ -166,6 +166,31 @@ fn check_reports_syntax_unknown_function_and_escaping_import() {
     );
 }
 
+/// What would be "Function not found" at run time is a finding of `check` (issue #31): a
+/// primitive or a script function given the wrong number of arguments, a misspelled module
+/// function, a module function given the wrong number; the right calls beside them are clean.
+#[test]
+fn check_catches_wrong_arity_and_misspelled_module_functions() {
+    let env = Env::files_only();
+    env.write(
+        "m/lib.rhai",
+        "fn publish(a, b) { a + b }\nfn helper() { 1 }",
+    );
+    env.write(
+        "m/main.rhai",
+        "import \"lib\" as rb;\nfn own(x) { x }\nhold(\"M9A-B1\");\necs_tasks(\"c\");\nrb::publsh(1, 2);\nrb::publish(1);\nown(1, 2);\n\
+         rb::publish(1, 2);\nrb::helper();\nown(1);\nhold(\"M9A-B1\", \"why\");\nlet t = ecs_tasks(\"c\", \"RUNNING\");\nprint(parse_int(\"1\"));\n",
+    );
+    let out = Run::new().arg("check").arg(env.path("m/main.rhai")).run();
+    out.status(1)
+        .stderr_has(":3:1: `hold` takes 2 argument(s), given 1")
+        .stderr_has(":4:1: `ecs_tasks` takes 2 argument(s), given 1")
+        .stderr_has(":5:5: call to unknown function `rb::publsh`")
+        .stderr_has(":6:5: `rb::publish` takes 2 argument(s), given 1")
+        .stderr_has(":7:1: `own` takes 1 argument(s), given 2")
+        .stderr_has("5 problem(s)");
+}
+
 #[test]
 fn repo_scripts_pass_check() {
     let root = env!("CARGO_MANIFEST_DIR");
@@ -173,6 +198,7 @@ fn repo_scripts_pass_check() {
         .arg("check")
         .arg(format!("{root}/examples"))
         .arg(format!("{root}/stdlib"))
+        .arg(format!("{root}/scripts"))
         .run()
         .status(0);
 }
