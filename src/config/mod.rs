@@ -141,6 +141,25 @@ impl Budgets {
     }
 }
 
+/// When a bring-up's next wave may start (SPEC §10, issue #23).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WaveGate {
+    /// Once every service of the wave is up; every soak runs together after the last wave.
+    Up,
+    /// Once every service of the wave has soaked (each wave pays its own soak).
+    Stable,
+}
+
+impl WaveGate {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaveGate::Up => "up",
+            WaveGate::Stable => "stable",
+        }
+    }
+}
+
 /// ECS waiting defaults (SPEC §7 budgets); `ecs_wait_stable` options override them per call.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -173,6 +192,8 @@ pub struct EcsConfig {
     /// eventually consistent; RunTask, API reference).
     #[serde(deserialize_with = "duration::ms")]
     pub one_shot_visibility_grace_ms: u64,
+    /// When a bring-up's next wave may start.
+    pub wave_gate: WaveGate,
 }
 
 impl Default for EcsConfig {
@@ -187,6 +208,7 @@ impl Default for EcsConfig {
             poll_failure_budget_ms: 30_000,
             one_shot_stop_timeout_ms: 60_000,
             one_shot_visibility_grace_ms: 30_000,
+            wave_gate: WaveGate::Up,
         }
     }
 }

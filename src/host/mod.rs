@@ -593,9 +593,18 @@ pub struct UpdateRecord {
     /// The task definition in force when the update was sent.
     pub task_definition: String,
     pub desired_count: i64,
+    /// When a wait first saw it up (`gate: "up"`): a later wait may count its soak from then.
+    pub up_at: Option<DateTime<Utc>>,
 }
 
 impl Host {
+    /// Remembers when a service this execution updated was first seen up.
+    pub fn mark_up(&self, service: &str, at: DateTime<Utc>) {
+        if let Some(r) = self.updates.lock().expect("updates lock").get_mut(service) {
+            r.up_at.get_or_insert(at);
+        }
+    }
+
     /// Remembers that this execution changed a service (stability counts stops from here, and
     /// every started service is watched until the bring-up window closes).
     pub fn record_update(&self, service: &str, record: UpdateRecord) {

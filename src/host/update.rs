@@ -294,6 +294,7 @@ impl Host {
                             at,
                             task_definition: r.task_definition.clone(),
                             desired_count: request.desired_count,
+                            up_at: None,
                         },
                     );
                     r.performed = true;

@@ -409,6 +409,9 @@ pub struct WaitOptions {
     pub poll_failure_budget: Duration,
     /// Where ECS is asked, for the operator's reason when it stops answering.
     pub endpoint: String,
+    /// End once each service is up (stable but for any soak, declared health checks HEALTHY):
+    /// the bring-up's wave gate (issue #23). The full judgement comes in a later wait.
+    pub until_up: bool,
 }
 
 /// One service a wait judges.
@@ -419,6 +422,9 @@ pub struct WaitTarget {
     pub watched: bool,
     /// When this execution sent the service's update, for the timeline.
     pub update_sent_at: Option<DateTime<Utc>>,
+    /// When an earlier wait saw it up (issue #23): its soak counts from then, when it is still
+    /// stable at this wait's first look (every stop since the update is counted regardless).
+    pub up_since: Option<DateTime<Utc>>,
 }
 
 #[derive(Default)]
@@ -644,7 +650,12 @@ fn judge_poll(
 ) -> ServiceWait {
     let policy = &target.policy;
     let floor = policy.health.soak_floor();
-    let (soak, soak_bound) = if floor > options.soak {
+    let (soak, soak_bound) = if options.until_up {
+        (
+            Duration::ZERO,
+            "up: the wave gate waits for no soak (the full judgement soaks later)".to_owned(),
+        )
+    } else if floor > options.soak {
         (
             floor,
             format!(
@@ -694,7 +705,17 @@ fn judge_poll(
         None => tracker.placement_seen = None,
     }
     let (since, since_utc) = if outcome == Outcome::Stable {
-        *tracker.stable_since.get_or_insert((now, now_utc))
+        *tracker.stable_since.get_or_insert_with(|| {
+            // Up since an earlier wait: the stretch began then (the monotonic clock moved back by
+            // the same span), never in the future.
+            match target.up_since.filter(|t| *t <= now_utc) {
+                Some(up) => {
+                    let back = (now_utc - up).to_std().unwrap_or_default();
+                    (now.checked_sub(back).unwrap_or(now), up)
+                }
+                None => (now, now_utc),
+            }
+        })
     } else {
         tracker.stable_since = None;
         (now, now_utc)

@@ -32,3 +32,4 @@ mod shapes;
 mod substrate;
 mod support;
 mod timeline;
+mod waves;

@@ -612,6 +612,7 @@ fn setting(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynam
     let c = host.config()?;
     let value = match key.as_str() {
         "aws.region" => c.region.clone(),
+        "ecs.wave_gate" => c.ecs.wave_gate.as_str().into(),
         "kafka.security_protocol" => match c.kafka_security_protocol {
             crate::config::KafkaSecurityProtocol::Plaintext => "PLAINTEXT".into(),
             crate::config::KafkaSecurityProtocol::SaslSsl => "SASL_SSL".into(),
@@ -625,7 +626,7 @@ fn setting(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynam
         other => return Err(Fail::error(
             ErrorCode::UnknownSetting,
             format!("no setting `{other}`"),
-            "settings are aws.region, kafka.security_protocol, db.sslmode, evidence.environment",
+            "settings are aws.region, kafka.security_protocol, db.sslmode, evidence.environment, ecs.wave_gate",
         )),
     };
     Ok(value.into())
@@ -1321,7 +1322,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         returns: "String",
         shape: Shape::Value,
         doc: "A non-secret setting of the environment file: aws.region, kafka.security_protocol, \
-              db.sslmode, evidence.environment.",
+              db.sslmode, evidence.environment, ecs.wave_gate (up | stable).",
         example: "print(setting(\"aws.region\"));",
         example_exit: 0,
         example_prints: &["eu-west-2"],

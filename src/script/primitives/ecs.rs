@@ -351,16 +351,47 @@ fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
             "placement_grace_ms",
             "expected_task_definitions",
             "desired_counts",
+            "gate",
+            "soak_since_up",
         ],
         "ecs_wait_stable",
     )?;
+    // `gate: "up"` ends the wait once each service is up (stable but for the soak): the next
+    // wave may start then (issue #23). `soak_since_up: true` counts each soak from the time an
+    // earlier wait saw the service up.
+    let until_up = match options.get("gate").map(|g| g.to_string()) {
+        None => false,
+        Some(g) if g == "up" => true,
+        Some(g) if g == "stable" => false,
+        Some(other) => {
+            return Err(Fail::error(
+                ErrorCode::BadOption,
+                format!("gate `{other}`"),
+                "use \"up\" (until each service is up) or \"stable\" (until it has soaked)",
+            ))
+        }
+    };
+    let soak_since_up = match options.get("soak_since_up") {
+        None => false,
+        Some(v) => v.as_bool().map_err(|t| {
+            Fail::error(
+                ErrorCode::BadOption,
+                format!("soak_since_up must be true or false, found {t}"),
+                "",
+            )
+        })?,
+    };
     let config = host.config()?;
     let defaults = &config.ecs;
     let ms = |key: &str, default: u64| -> Outcome<u64> {
         Ok(int_option(&options, key)?.map_or(default, |v| v.max(0) as u64))
     };
     let timeout = ms("timeout_ms", defaults.stabilize_timeout_ms)?;
-    let soak = ms("soak_ms", defaults.soak_ms)?;
+    let soak = if until_up {
+        0
+    } else {
+        ms("soak_ms", defaults.soak_ms)?
+    };
     let grace = ms("placement_grace_ms", defaults.placement_grace_ms)?;
     let threshold = int_option(&options, "crash_threshold")?
         .map_or(defaults.crash_threshold, |v| v.max(1) as usize);
@@ -412,6 +443,10 @@ fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
             WaitTarget {
                 watched,
                 update_sent_at: update.as_ref().map(|u| u.at),
+                up_since: update
+                    .as_ref()
+                    .and_then(|u| u.up_at)
+                    .filter(|_| soak_since_up),
                 policy: StabilityPolicy {
                     desired_count: desired,
                     expected_task_definition: expected_td,
@@ -432,6 +467,7 @@ fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
         poll_failure_budget: Duration::from_millis(defaults.poll_failure_budget_ms),
         endpoint: crate::infra::aws::endpoint_override(config)
             .unwrap_or_else(|| format!("ecs.{}.amazonaws.com", config.region)),
+        until_up,
     };
     let aws = host.aws()?;
     let tty = std::io::stderr().is_terminal();
@@ -459,6 +495,13 @@ fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
     }
     let mut report = report;
     host.read_stop_logs(&mut report);
+    if until_up {
+        for (name, r) in &report.services {
+            if let (true, Some(at)) = (r.stable, r.timeline.stable_at) {
+                host.mark_up(name, at);
+            }
+        }
+    }
     Ok(to_map(&report))
 }
 

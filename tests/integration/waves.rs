@@ -1,0 +1,148 @@
+//! Bring-up at the speed ECS allows (issue #23): with `wave_gate = "up"` (the default) a wave
+//! starts once every service of the one before is up, every soak runs together after the last
+//! wave, and pack order holds by ECS's own timestamps; `"stable"` keeps each wave's soak first.
+//! Both advance, and both hold on an earlier wave's daemon dying while a later wave comes up.
+
+use crate::runbook::{assert_hold, Tenant};
+use crate::substrate::clients;
+use crate::support::block_on;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use std::collections::BTreeMap;
+
+fn time(t: &aws_smithy_types::DateTime) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(t.to_millis().unwrap()).unwrap()
+}
+
+/// By ECS's own word: when each service's PRIMARY deployment was last updated (a desired-count
+/// change updates it: Deployment.updatedAt, ECS API reference), and when its first task started
+/// RUNNING.
+fn ecs_times(t: &Tenant, services: &[String]) -> BTreeMap<String, (DateTime<Utc>, DateTime<Utc>)> {
+    let c = clients();
+    block_on(async {
+        let mut out = BTreeMap::new();
+        for chunk in services.chunks(10) {
+            let described = c
+                .ecs
+                .describe_services()
+                .cluster(t.prefix())
+                .set_services(Some(chunk.to_vec()))
+                .send()
+                .await
+                .unwrap();
+            for s in described.services() {
+                let name = s.service_name().unwrap().to_owned();
+                let primary = s
+                    .deployments()
+                    .iter()
+                    .find(|d| d.status() == Some("PRIMARY"))
+                    .unwrap();
+                let arns = c
+                    .ecs
+                    .list_tasks()
+                    .cluster(t.prefix())
+                    .service_name(&name)
+                    .send()
+                    .await
+                    .unwrap()
+                    .task_arns()
+                    .to_vec();
+                let tasks = c
+                    .ecs
+                    .describe_tasks()
+                    .cluster(t.prefix())
+                    .set_tasks(Some(arns))
+                    .send()
+                    .await
+                    .unwrap();
+                let first_started = tasks
+                    .tasks()
+                    .iter()
+                    .filter_map(|t| t.started_at())
+                    .map(time)
+                    .min()
+                    .unwrap();
+                out.insert(name, (time(primary.updated_at().unwrap()), first_started));
+            }
+        }
+        out
+    })
+}
+
+#[test]
+fn the_up_gate_keeps_pack_order_by_ecs_timestamps_and_soaks_once() {
+    let t = Tenant::new();
+    let out = t.run_with(&["soak_ms=1500"], &[]);
+    out.status(0);
+    assert_eq!(out.json()["verdict"], "ADVANCE_TO_M5", "{}", out.stderr);
+    let f = t.artifact(&out, "m4_f_daemon_start_snapshot");
+    assert_eq!(f["wave_gate"], "up");
+    assert_eq!(f["waves"].as_array().unwrap().len(), 4, "{f}");
+    let rows = f["services"].as_array().unwrap();
+    let names: Vec<String> = rows
+        .iter()
+        .map(|r| r["service"].as_str().unwrap().to_owned())
+        .collect();
+    let times = ecs_times(&t, &names);
+    for r in rows {
+        assert!(r["up_at"].is_string() && r["stable_at"].is_string(), "{r}");
+        assert_eq!(r["outcome"], "stable", "{r}");
+    }
+    // No service of wave N+1 was updated before every service of wave N was RUNNING.
+    for wave in 1..4 {
+        let of = |w: i64| -> Vec<&str> {
+            rows.iter()
+                .filter(|r| r["wave"] == w)
+                .map(|r| r["service"].as_str().unwrap())
+                .collect()
+        };
+        let last_running = of(wave).iter().map(|s| times[*s].1).max().unwrap();
+        let next_updated = of(wave + 1).iter().map(|s| times[*s].0).min().unwrap();
+        assert!(
+            next_updated >= last_running,
+            "wave {} updated at {next_updated} before wave {wave} was running at {last_running}",
+            wave + 1
+        );
+    }
+}
+
+#[test]
+fn the_stable_gate_still_advances_and_soaks_each_wave() {
+    let t = Tenant::new();
+    let out = t.run_with(&["soak_ms=500", "wave_gate=stable"], &[]);
+    out.status(0);
+    assert_eq!(out.json()["verdict"], "ADVANCE_TO_M5", "{}", out.stderr);
+    let f = t.artifact(&out, "m4_f_daemon_start_snapshot");
+    assert_eq!(f["wave_gate"], "stable");
+    for r in f["services"].as_array().unwrap() {
+        assert!(
+            r["stable_at"].is_string() && r.get("up_at").is_none(),
+            "{r}"
+        );
+    }
+}
+
+#[test]
+fn both_gates_hold_when_a_wave_one_daemon_dies_while_a_later_wave_comes_up() {
+    for gate in ["up", "stable"] {
+        let t = Tenant::new();
+        t.fault_with(
+            "ig",
+            "crash_loop",
+            None,
+            json!({"crash_after": 3.0}),
+            json!({}),
+        );
+        t.fault("env-conformance", "stuck_pending", None);
+        let out = t.run_with(&["timeout_ms=12000", &format!("wave_gate={gate}")], &[]);
+        assert_hold(&out, "M4F-B3", "M4.F");
+        let reason = out.json()["blockers"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            reason.contains(&t.service("ig")),
+            "{gate}: the earlier wave's service is named first: {reason}"
+        );
+    }
+}
