@@ -131,6 +131,16 @@ fn cases() -> Vec<Case> {
         cases.push(c);
     }
 
+    let mut c = case("a wave gate that is neither up nor stable");
+    c.env_tail = "\n[ecs]\nwave_gate = \"fast\"\n";
+    c.says = vec!["wave_gate", "up", "stable"];
+    cases.push(c);
+
+    let mut c = case("a log tail of no lines");
+    c.env_tail = "\n[logs]\ntail_lines = 0\n";
+    c.says = vec!["logs.tail_lines", "out of range"];
+    cases.push(c);
+
     let mut c = case("a registry with a syntax error on a secret's line");
     c.files = vec![(
         "handles.registry.toml",

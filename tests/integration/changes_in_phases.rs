@@ -153,7 +153,8 @@ fn a_rollback_restores_what_ecs_had_before_the_execution_also_a_service_already_
     // rtdl-ofp was already running before the run (started by its owner, not by M4).
     set_desired(&t, "rtdl-ofp", 1);
     t.fault("case-ls", "crash_loop", None);
-    let held = t.run_with(&["soak_ms=1500"], &[]);
+    // The "stable" gate: the case wave never soaks, so wave 4 never starts.
+    let held = t.run_with(&["soak_ms=1500", "wave_gate=stable"], &[]);
     assert_hold(&held, "M4F-B3", "M4.F");
     let f = t.artifact(&held, "m4_f_daemon_start_snapshot");
     let changed = f["changed_services"].as_array().unwrap();

@@ -13,18 +13,28 @@ fn first_reason(out: &crate::support::Outcome) -> String {
         .to_owned()
 }
 
-/// The ingress daemon's row of the F snapshot, and its first stop's log tail.
+/// The log tail of the ingress daemon's first counted stop, wherever M4.F recorded it: in its
+/// row (it failed in its own wave) or among the late failures (it was up, then died while a
+/// later wave came up: which one depends on how fast the machine is).
 fn ig_tail(t: &Tenant, out: &crate::support::Outcome) -> serde_json::Value {
     let f = t.artifact(out, "m4_f_daemon_start_snapshot");
     let name = t.service("ig");
-    let row = f["services"]
+    let in_rows = f["services"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|r| r["service"] == name.as_str())
-        .cloned()
-        .unwrap_or_else(|| panic!("no row for {name} in {f}"));
-    row["stops"][0]["log_tail"].clone()
+        .filter(|r| r["service"] == name.as_str())
+        .map(|r| r["stops"][0]["log_tail"].clone());
+    let in_late = f["late_failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["service"] == name.as_str())
+        .map(|r| r["stops"][0]["log_tail"].clone());
+    in_rows
+        .chain(in_late)
+        .find(|tail| !tail.is_null())
+        .unwrap_or_else(|| panic!("no log tail for {name} in {f}"))
 }
 
 #[test]
@@ -51,7 +61,7 @@ fn a_crashing_daemon_says_why_and_its_secret_is_redacted() {
     let tail = ig_tail(&t, &out);
     let lines: Vec<&str> = tail["lines"]
         .as_array()
-        .unwrap_or_else(|| panic!("no tail: {tail}"))
+        .unwrap_or_else(|| panic!("no lines: {tail}"))
         .iter()
         .map(|l| l.as_str().unwrap())
         .collect();

@@ -841,8 +841,10 @@ fn hold_crash_loop() {
     let t = Tenant::new();
     t.fault("ig", "crash_loop", None);
     // The soak must outlast a crash cycle (0.1 s start + 0.2 s run + 0.1 s restart), as in production
-    // the default 30 s soak outlasts a daemon's crash period.
-    let out = t.run_with(&["soak_ms=1500"], &[]);
+    // the default 30 s soak outlasts a daemon's crash period. With the "stable" gate the wave
+    // soaks before the next starts, so no later pack can start (under "up" a daemon seen up
+    // before its crash lets the next wave start, and the crash is a late failure: waves.rs).
+    let out = t.run_with(&["soak_ms=1500", "wave_gate=stable"], &[]);
     assert_hold(&out, "M4F-B3", "M4.F");
     assert_eq!(
         t.desired_counts()[1..],
@@ -915,7 +917,8 @@ fn hold_duplicate_consumer() {
 fn rollback_restores_what_a_held_execution_changed_and_is_harmless_twice() {
     let t = Tenant::new();
     t.fault("case-ls", "crash_loop", None);
-    let held = t.run_with(&["soak_ms=1500"], &[]);
+    // The "stable" gate: which waves started is then fixed (the case wave never soaks).
+    let held = t.run_with(&["soak_ms=1500", "wave_gate=stable"], &[]);
     assert_hold(&held, "M4F-B3", "M4.F");
     let execution = held.json()["m4_execution_id"].as_str().unwrap().to_owned();
     assert_eq!(
