@@ -8,8 +8,6 @@ use crate::runbook::{assert_hold, next_execution_second, Tenant};
 use crate::substrate::clients;
 use crate::support::{block_on, Run, M4_ENTRY};
 
-const MAIN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/m4/main.rhai");
-
 fn set_desired(t: &Tenant, short: &str, count: i32) {
     block_on(
         clients()
@@ -55,18 +53,7 @@ fn a_typed_repl_line_never_changes_the_world_before_or_inside_a_phase() {
         update(&obs),
         read(&obs)
     );
-    let out = Run::new()
-        .args(["repl", "--env"])
-        .arg(t.path("local.toml"))
-        .args([
-            "--set",
-            "soak_ms=300",
-            "--set",
-            "stabilization_interval_ms=200",
-            MAIN,
-        ])
-        .stdin(&input)
-        .run();
+    let out = crate::repl::repl(&t, &input);
     out.status(0)
         .stdout_has("OUTSIDE_PHASE")
         .stdout_has(

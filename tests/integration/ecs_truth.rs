@@ -167,29 +167,37 @@ fn hold_task_that_fails_to_start_on_its_secrets() {
 
 #[test]
 fn hold_earlier_wave_daemon_that_dies_while_a_later_wave_settles() {
-    let t = Tenant::new();
-    // The ingress daemon passes wave 1, then dies 3 s after it started, while wave 4 (whose
-    // daemon is stuck pending) is still settling: it must not be forgotten once it passed.
-    t.fault_with(
-        "ig",
-        "crash_loop",
-        None,
-        json!({"crash_after": 3.0}),
-        json!({}),
-    );
-    t.fault("env-conformance", "stuck_pending", None);
-    let out = t.run_with(&["timeout_ms=12000"], &[]);
-    assert_hold(&out, "M4F-B3", "M4.F");
-    let reason = first_reason(&out);
-    assert!(
-        reason.contains(&format!("{}-ig", t.prefix())) && reason.contains("after it was stable"),
-        "{reason}"
-    );
-    let f = t.artifact(&out, "m4_f_daemon_start_snapshot");
-    let late = f["late_failures"].as_array().unwrap();
-    assert_eq!(late.len(), 1, "{f}");
-    assert!(late[0]["wave_settling"].as_i64().unwrap() > 1, "{f}");
-    assert!(late[0]["failed_at"].is_string(), "{f}");
+    // Under both wave gates (issue #23): the "up" gate starts later waves sooner, the "stable"
+    // gate soaks each first; either way the earlier wave's service is named first.
+    for gate in ["up", "stable"] {
+        let t = Tenant::new();
+        // The ingress daemon passes wave 1, then dies 3 s after it started, while wave 4 (whose
+        // daemon is stuck pending) is still settling: it must not be forgotten once it passed.
+        t.fault_with(
+            "ig",
+            "crash_loop",
+            None,
+            json!({"crash_after": 3.0}),
+            json!({}),
+        );
+        t.fault("env-conformance", "stuck_pending", None);
+        let out = t.run_with(&["timeout_ms=12000", &format!("wave_gate={gate}")], &[]);
+        assert_hold(&out, "M4F-B3", "M4.F");
+        let reason = first_reason(&out);
+        assert!(
+            reason.contains(&format!("{}-ig", t.prefix()))
+                && reason.contains("after it was stable"),
+            "{gate}: {reason}"
+        );
+        let f = t.artifact(&out, "m4_f_daemon_start_snapshot");
+        let late = f["late_failures"].as_array().unwrap();
+        assert_eq!(late.len(), 1, "{gate}: {f}");
+        assert!(
+            late[0]["wave_settling"].as_i64().unwrap() > 1,
+            "{gate}: {f}"
+        );
+        assert!(late[0]["failed_at"].is_string(), "{gate}: {f}");
+    }
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 const MAIN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/m4/main.rhai");
 
-fn repl(t: &Tenant, input: &str) -> Outcome {
+pub(crate) fn repl(t: &Tenant, input: &str) -> Outcome {
     Run::new()
         .arg("repl")
         .arg("--env")
