@@ -38,16 +38,22 @@ def _streams(backend, task):
     return out
 
 
+# The last event time written to each stream: a daemon's lines keep the order it printed them in,
+# also when the scheduler reports its start and its death in one reconcile (same millisecond).
+_LAST = {}
+
+
 def _write(task, lines):
     account, region = _where(task)
     logs = logs_backends[account][region]
     ecs = ecs_backends[account][region]
-    now = int(time.time() * 1000)
     for group, stream, _ in _streams(ecs, task):
         try:
             if stream not in logs.groups[group].streams:
                 logs.create_log_stream(group, stream)
-            logs.put_log_events(group, stream, [{"timestamp": now + i, "message": line}
+            first = max(int(time.time() * 1000), _LAST.get((group, stream), 0) + 1)
+            _LAST[(group, stream)] = first + len(lines) - 1
+            logs.put_log_events(group, stream, [{"timestamp": first + i, "message": line}
                                                 for i, line in enumerate(lines)])
         except Exception as exc:  # a missing group is the operator's world; the driver is best effort
             LOG.warning("awslogs %s/%s: %r", group, stream, exc)
