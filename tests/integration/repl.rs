@@ -138,6 +138,28 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Waits until `marker` is on the screen and, below it, a fresh empty prompt. After Ctrl-C
+    /// rustyline drops the keys it had already read into its buffer with the interrupted line, so
+    /// a key sent before the next prompt is drawn can be lost; the prompt is drawn once the
+    /// terminal is back in raw mode for the next line.
+    fn wait_prompt_after(&self, marker: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.screen();
+            if let Some(at) = screen.rfind(marker) {
+                let below = &screen[at + marker.len()..];
+                if below.contains('\n') && below.trim_end().ends_with("m4>") {
+                    return screen;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "screen never showed {marker:?} followed by a fresh prompt:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn wait_for(&self, text: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -218,7 +240,7 @@ fn ctrl_c_stops_a_running_wait_and_the_session_goes_on() {
         t.path("local.toml").display()
     );
     let tmux = Tmux::start(dir.path(), &command);
-    tmux.wait_for("waiting before M4.A");
+    tmux.wait_prompt_after("waiting before M4.A");
     tmux.keys(":continue");
     tmux.wait_for("M4.E   PASS");
     // M4.F's wave-1 wait shows its progress line on the terminal: it is now waiting on the task
@@ -229,7 +251,7 @@ fn ctrl_c_stops_a_running_wait_and_the_session_goes_on() {
         .args(["send-keys", "-t", &tmux.session, "C-c"])
         .status()
         .unwrap();
-    tmux.wait_for("runbook finished");
+    tmux.wait_prompt_after("runbook finished");
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "the wait stopped promptly"
@@ -261,7 +283,7 @@ fn ctrl_c_at_the_prompt_before_a_phase_and_inside_probes_leaves_the_session_usab
         t.path("local.toml").display()
     );
     let tmux = Tmux::start(dir.path(), &command);
-    tmux.wait_for("waiting before M4.A");
+    tmux.wait_prompt_after("waiting before M4.A");
     let ctrl_c = || {
         std::process::Command::new("tmux")
             .args(["send-keys", "-t", &tmux.session, "C-c"])
@@ -275,6 +297,7 @@ fn ctrl_c_at_the_prompt_before_a_phase_and_inside_probes_leaves_the_session_usab
         .status()
         .unwrap();
     ctrl_c();
+    tmux.wait_prompt_after("let abandoned = 1");
     tmux.keys("40 + 2");
     tmux.wait_for("\n42");
     tmux.keys(":phases");
@@ -287,7 +310,7 @@ fn ctrl_c_at_the_prompt_before_a_phase_and_inside_probes_leaves_the_session_usab
     proxy.wait_paused(Duration::from_secs(60));
     let started = Instant::now();
     ctrl_c();
-    let screen = tmux.wait_for("runbook finished");
+    let screen = tmux.wait_prompt_after("runbook finished");
     let took = started.elapsed();
     assert!(
         took < Duration::from_secs(4),
@@ -306,7 +329,7 @@ fn ctrl_c_at_the_prompt_before_a_phase_and_inside_probes_leaves_the_session_usab
     tmux.keys("iam_role(\"m4-held-role\")");
     proxy.wait_paused(Duration::from_secs(30));
     ctrl_c();
-    tmux.wait_for("INTERRUPTED");
+    tmux.wait_prompt_after("INTERRUPTED");
     tmux.keys("\"still \" + \"here\"");
     tmux.wait_for("still here");
     proxy.release();
