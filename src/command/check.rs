@@ -121,7 +121,7 @@ fn check_file(
         }
     };
     let defined = arities(&ast);
-    let resolver = ConfinedResolver::new(&crate::command::run::script_root(file));
+    let resolver = ConfinedResolver::new(&crate::script::resolver::script_root(file));
     let source = canonical.display().to_string();
     let mut problems = Vec::new();
     let mut imports = Vec::new();

@@ -33,6 +33,9 @@ pub enum Command {
     /// Read an execution's evidence back from durable storage, check every artifact's hash, and
     /// draw its bring-up timeline (text, and SVG with --svg). Exit 0 verified, 1 not, 2 usage.
     Report(ReportArgs),
+    /// Print the least-privilege IAM policy (JSON) for running a runbook: the AWS actions of every
+    /// primitive it and its imports can call, scoped to what the environment's handles resolve to.
+    Policy(PolicyArgs),
     /// Print a shell completion script (e.g. `m4host completions bash > /etc/bash_completion.d/m4host`).
     Completions(CompletionsArgs),
     /// Print a man page (roff), e.g. `m4host man > m4host.1`, or write them all with --dir.
@@ -51,6 +54,21 @@ pub struct ReportArgs {
     /// Where this machine's local evidence mirror is; overrides `[evidence] local_root`.
     #[arg(long, value_name = "DIR")]
     pub evidence_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// The runbook (its imports are followed).
+    pub script: PathBuf,
+    #[command(flatten)]
+    pub env: EnvArgs,
+    /// Only what a rehearsal (`run --plan`) sends: no service update, task start or stop, no
+    /// evidence or probe write.
+    #[arg(long)]
+    pub plan_only: bool,
+    /// The account id for ARNs when no handle is an ARN that names it.
+    #[arg(long, value_name = "ID")]
+    pub account: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -132,7 +150,7 @@ pub struct DocArgs {
     #[arg(long, conflicts_with = "json")]
     pub markdown: bool,
     /// Print the table as JSON (one object per primitive: name, signature, doc, failure,
-    /// result_keys, per_item, example), for editors and tools.
+    /// result_keys, per_item, example, raises, aws_actions), for editors and tools.
     #[arg(long)]
     pub json: bool,
 }
@@ -149,6 +167,7 @@ const SUBCOMMANDS: &[&str] = &[
     "check",
     "doc",
     "report",
+    "policy",
     "completions",
     "man",
     "help",

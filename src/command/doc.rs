@@ -16,19 +16,34 @@ fn text_entry(p: &Primitive) -> String {
         .map(|l| format!("    {l}\n"))
         .collect();
     format!(
-        "{}\n  {}\n  failure: {}\n  example:\n{example}  prints:\n{prints}",
+        "{}\n  {}\n  failure: {}\n  aws: {}\n  example:\n{example}  prints:\n{prints}",
         p.signature(),
         p.full_doc(),
-        p.failure.describe()
+        p.failure.describe(),
+        aws_line(p)
     )
+}
+
+/// The AWS actions a row may send, each with what it is authorized on; "none" for a primitive
+/// that never calls AWS.
+fn aws_line(p: &Primitive) -> String {
+    if p.aws.is_empty() {
+        return "none".to_owned();
+    }
+    p.aws
+        .iter()
+        .map(crate::rules::permissions::describe)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn markdown_entry(p: &Primitive) -> String {
     format!(
-        "### `{}`\n\n{}\n\nFailure: {}.\n\n```rhai\n{}\n```\n\nprints:\n\n```text\n{}\n```\n",
+        "### `{}`\n\n{}\n\nFailure: {}.\n\nAWS: {}.\n\n```rhai\n{}\n```\n\nprints:\n\n```text\n{}\n```\n",
         p.signature(),
         p.full_doc(),
         p.failure.describe(),
+        aws_line(p),
         p.example,
         p.example_prints.join("\n")
     )
@@ -45,6 +60,7 @@ fn json_entry(p: &Primitive) -> serde_json::Value {
         "example": p.example,
         "example_prints": p.example_prints,
         "raises": p.raises.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+        "aws_actions": p.aws.iter().map(|a| a.action).collect::<Vec<_>>(),
     })
 }
 

@@ -126,7 +126,7 @@ impl Session {
                 .into();
         }
         let script = path.to_path_buf();
-        let root = crate::command::run::script_root(&script);
+        let root = crate::script::resolver::script_root(&script);
         let mut engine = crate::script::engine::build(&self.host, &root);
         attach_debugger(&mut engine, &self.gate, &self.breakpoints, &self.host);
         let ast = match crate::command::run::compile(&engine, &script) {
@@ -476,7 +476,7 @@ pub fn run(args: ReplArgs) -> Result<i32> {
     let root = args
         .script
         .as_deref()
-        .map(crate::command::run::script_root)
+        .map(crate::script::resolver::script_root)
         .unwrap_or_else(|| PathBuf::from("."));
     let engine = crate::script::engine::build(&host, &root);
     let mut session = Session {

@@ -95,14 +95,6 @@ pub fn compile(engine: &rhai::Engine, script: &Path) -> Result<rhai::AST> {
     Ok(ast)
 }
 
-pub fn script_root(script: &Path) -> PathBuf {
-    script
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
 /// A file m4host will write when it ends (`--report`, `report --svg`), checked before any work:
 /// a name, not a folder, in a folder that exists — so a typo costs nothing.
 pub fn output_file(flag: &str, file: &str) -> Result<PathBuf> {
@@ -164,7 +156,8 @@ pub fn run(args: RunArgs) -> Result<i32> {
     };
     let host = Arc::new(Host::new(config, mode, sets, args.evidence_dir.clone())?);
     host.spawn_run_signal_listener();
-    let engine = crate::script::engine::build(&host, &script_root(&args.script));
+    let engine =
+        crate::script::engine::build(&host, &crate::script::resolver::script_root(&args.script));
     let ast = compile(&engine, &args.script)?;
     host.record_source(&args.script);
     let started = Instant::now();

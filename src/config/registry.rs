@@ -27,6 +27,23 @@ impl Origin {
     }
 }
 
+/// What a handle's value is in AWS, where `m4host policy` scopes a permission to it. Declared
+/// (`kind = "ecs_service"`) for a bare name; an ARN says what it is itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceKind {
+    EcsCluster,
+    EcsService,
+    EcsTaskDefinition,
+    IamRole,
+    S3Bucket,
+    SsmParameter,
+    LogGroupPrefix,
+}
+
+pub const RESOURCE_KINDS: &str = "ecs_cluster, ecs_service, ecs_task_definition, iam_role, \
+                                  s3_bucket, ssm_parameter or log_group_prefix";
+
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HandleEntry {
@@ -34,6 +51,10 @@ pub struct HandleEntry {
     #[serde(rename = "ref")]
     pub reference: String,
     pub secret: bool,
+    /// What the value is in AWS, for the least-privilege policy; none for what is not an AWS
+    /// resource (a topic, a run id) or is an ARN.
+    #[serde(default)]
+    pub kind: Option<ResourceKind>,
 }
 
 #[derive(Debug, Clone)]
@@ -110,11 +131,28 @@ impl HandlesRegistry {
                     ));
                 }
             }
+            if let Some(kind) = fields.get("kind") {
+                let known = kind.as_str().is_some_and(|k| {
+                    RESOURCE_KINDS
+                        .split([',', ' '])
+                        .any(|word| word == k && !word.is_empty() && word != "or")
+                });
+                if !known {
+                    return Err(Error::config(
+                        path,
+                        format!("handle `{key}` has an unknown kind (not shown)"),
+                        format!("kind must be one of {RESOURCE_KINDS}, or left out"),
+                    ));
+                }
+            }
             let entry: HandleEntry = toml::Value::Table(fields).try_into().map_err(|e| {
                 Error::config(
                     path,
                     format!("handle `{key}`: {}", one_line(e.message())),
-                    format!("fields are origin ({ORIGINS}), ref (string) and secret (bool)"),
+                    format!(
+                        "fields are origin ({ORIGINS}), ref (string), secret (bool) and, for an \
+                         AWS resource named by a bare name, kind ({RESOURCE_KINDS})"
+                    ),
                 )
             })?;
             if entry.reference.trim().is_empty() {
@@ -136,6 +174,32 @@ impl HandlesRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_declared_kind_is_read_and_an_unknown_one_is_refused_without_quoting_it() {
+        let ok = HandlesRegistry::parse(
+            Path::new("r.toml"),
+            "[SVC]\norigin = \"literal\"\nref = \"svc-a\"\nsecret = false\nkind = \"ecs_service\"\n",
+        )
+        .unwrap();
+        assert_eq!(ok.entries["SVC"].kind, Some(ResourceKind::EcsService));
+        let err = HandlesRegistry::parse(
+            Path::new("r.toml"),
+            "[SVC]\norigin = \"literal\"\nref = \"svc-a\"\nsecret = false\nkind = \"hunter2-or\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("unknown kind") && !err.contains("hunter2"),
+            "{err}"
+        );
+        // "or", the list's own word, is no kind either.
+        assert!(HandlesRegistry::parse(
+            Path::new("r.toml"),
+            "[SVC]\norigin = \"literal\"\nref = \"svc-a\"\nsecret = false\nkind = \"or\"\n",
+        )
+        .is_err());
+    }
 
     /// Found by tests/bench/fuzz_inputs.sh (seed 923232845): a line joined with a secret's
     /// made the origin quote the secret.

@@ -108,7 +108,10 @@ impl Host {
     /// `evidence/<environment>/run_control/<execution_id>/`
     pub(crate) fn control_prefix(&self, execution_id: &str) -> Outcome<String> {
         let env = &self.config()?.evidence.environment;
-        Ok(format!("evidence/{env}/run_control/{execution_id}/"))
+        Ok(format!(
+            "{}{execution_id}/",
+            crate::rules::execution_id::control_root(env)
+        ))
     }
 
     fn control_key(&self, execution_id: &str, name: &str) -> Outcome<String> {

@@ -10,7 +10,8 @@ use crate::host::{Fail, Host, Outcome};
 use crate::rules::credential::Finding;
 use crate::rules::error_code::ErrorCode;
 use crate::rules::task_definition::{
-    inline_secrets, ssm_parameter_names, unread_environment_files, TaskDefinitionView,
+    inline_secrets, parameters_named_by, ssm_parameter_names, unread_environment_files,
+    TaskDefinitionView,
 };
 use serde::Serialize;
 
@@ -34,12 +35,6 @@ pub struct SecretCheck {
     pub not_checked_by_value: Vec<Unread>,
 }
 
-/// Whether a handle's value names an SSM parameter by path or ARN (its SecureString, if it is
-/// one, is then a secret the environment knows of). Plain words are not asked about.
-fn names_a_parameter(value: &str) -> bool {
-    value.starts_with('/') || value.starts_with("arn:aws:ssm:")
-}
-
 impl Host {
     /// Learns every secret the environment's registry leads to (see the module doc), once per
     /// run. Returns the references whose reading was denied (not checked by value); any other
@@ -59,8 +54,8 @@ impl Host {
                     secret: false,
                     ..
                 } => {
-                    if let Some(v) = value.as_str().filter(|v| names_a_parameter(v)) {
-                        for name in ssm_parameter_names(v).unwrap_or_default() {
+                    if let Some(v) = value.as_str() {
+                        for name in parameters_named_by(v) {
                             paths.push((key.clone(), name));
                         }
                     }

@@ -11,6 +11,12 @@ pub const STAMP_FORMAT: &str = "%Y%m%dT%H%M%SZ";
 /// How the grammar is explained to an operator who wrote something else.
 pub const GRAMMAR: &str = "<prefix>_<YYYYMMDDTHHmmssZ>, the prefix lower-case letters, digits and `_` starting with a letter (e.g. m4_20260214T121004Z)";
 
+/// The durable control plane of an environment, under which every execution's evidence is
+/// published (`evidence/<environment>/run_control/<execution_id>/<artifact>.json`).
+pub fn control_root(environment: &str) -> String {
+    format!("evidence/{environment}/run_control/")
+}
+
 /// An execution id taken apart.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecutionId {

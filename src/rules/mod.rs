@@ -1,5 +1,6 @@
 //! Pure rules, no I/O and no Rhai: gates and the verdict ledger, ECS stability, the guarded update, one-shot tasks, the execution-id grammar,
-//! the task definition's run-scope law, the entry precondition, secrets and their redaction, the value rule for secrets (`credential`).
+//! the task definition's run-scope law, the entry precondition, secrets and their redaction, the value rule for secrets (`credential`),
+//! the AWS permissions each primitive needs and the policy they make (`permissions`).
 //! Unit-tested over documented response shapes.
 
 pub mod consumers;
@@ -10,6 +11,7 @@ pub mod execution_id;
 pub mod gate;
 pub mod one_shot;
 pub mod outcome;
+pub mod permissions;
 pub mod secret;
 pub mod stability;
 pub mod task_definition;

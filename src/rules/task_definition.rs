@@ -223,6 +223,16 @@ pub fn task_log_streams(td: &TaskDefinitionView, task_arn: &str) -> (Vec<LogStre
     (streams, without)
 }
 
+/// The SSM parameters a handle's value names by path or ARN (its SecureString, if it is one, is
+/// then a secret the environment knows of, and the run reads it); a plain word names none.
+pub fn parameters_named_by(value: &str) -> Vec<String> {
+    if value.starts_with('/') || value.starts_with("arn:aws:ssm:") {
+        ssm_parameter_names(value).unwrap_or_default()
+    } else {
+        Vec::new()
+    }
+}
+
 /// The SSM parameter name a `secrets[].valueFrom` (or any reference) names: a parameter ARN
 /// (`arn:aws:ssm:REGION:ACCOUNT:parameter/a/b` names `/a/b`; `parameter/x` names `x`, or `/x`,
 /// both of which are asked) or a name as given in the same Region. Secrets Manager references

@@ -4,6 +4,7 @@
 //! script arguments into calls on the host (guards, run state, publication) and the adapters in
 //! `infra`, and their answers back into Rhai values.
 
+pub mod calls;
 pub mod engine;
 pub mod primitives;
 pub mod resolver;

@@ -255,6 +255,15 @@ impl rhai::ModuleResolver for ConfinedResolver {
     }
 }
 
+/// The folder a script's imports are confined to: its own.
+pub fn script_root(script: &Path) -> PathBuf {
+    script
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,6 +21,7 @@ mod judge_the_thing;
 mod kafka_sasl;
 mod m3;
 mod m5;
+mod permissions;
 mod probes;
 mod repl;
 mod reports;

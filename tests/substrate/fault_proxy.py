@@ -21,6 +21,7 @@ Control (same port, never forwarded):
                            replaces all rules
   POST /fault-proxy/release  lets every paused request go on (and those that pause later)
   GET  /fault-proxy/stats  {"calls": {"ecs": n, ...}, "operations": {"ecs:DescribeServices": n},
+                            "actions": {"s3:ListBucket": n} (the IAM action each request needs),
                             "faults": {"ecs:throttle": n}, "paused": requests held now}
 Kinds, each in the error shape of the service's protocol (the SDKs read these shapes):
   throttle   awsJson: 400 {"__type": "ThrottlingException"}; query (iam, sts): 400 <Code>Throttling</Code>;
@@ -52,7 +53,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 QUERY = {"iam", "sts"}
 LOCK = threading.Lock()
 RULES = []
-STATS = {"calls": {}, "operations": {}, "faults": {}, "paused": 0}
+STATS = {"calls": {}, "operations": {}, "actions": {}, "faults": {}, "paused": 0}
 RELEASED = threading.Event()
 SEEN = {}  # rule index -> requests matched so far
 FIRED = {}  # rule index -> faults injected so far
@@ -77,6 +78,35 @@ def _operation(service, method, path, headers, body):
         fields = urllib.parse.parse_qs(body.decode(errors="replace"))
         return fields.get("Action", ["?"])[0]
     return f"{method} {'object' if path.count('/') > 1 else 'bucket'}"
+
+
+# S3's REST operations and the IAM action each needs (S3 User Guide, "Required permissions for
+# Amazon S3 API operations"; HeadBucket and ListObjectsV2 need s3:ListBucket, HeadObject needs
+# s3:GetObject). A request of another kind names itself so a test that checks them fails.
+S3_BUCKET_SUBRESOURCES = {"location": "s3:GetBucketLocation", "versioning": "s3:GetBucketVersioning",
+                          "policy": "s3:GetBucketPolicy", "acl": "s3:GetBucketAcl", "tagging": "s3:GetBucketTagging"}
+
+
+def _action(service, operation, method, path):
+    """The IAM action a request needs: service:Operation for the JSON and query protocols (ECS,
+    SSM, CloudWatch Logs, IAM and STS name their actions after their operations), and S3's by the
+    table above."""
+    if service != "s3":
+        return f"{service}:{operation}"
+    parsed = urllib.parse.urlsplit(path)
+    query = urllib.parse.parse_qs(parsed.query, keep_blank_values=True)
+    has_key = len([p for p in parsed.path.split("/") if p]) > 1
+    if has_key:
+        if "tagging" in query or "acl" in query or "uploads" in query or "uploadId" in query:
+            return f"s3:?{method} object ?{'&'.join(sorted(query))}"
+        return {"GET": "s3:GetObject", "HEAD": "s3:GetObject", "PUT": "s3:PutObject",
+                "DELETE": "s3:DeleteObject"}.get(method, f"s3:?{method} object")
+    for sub, action in S3_BUCKET_SUBRESOURCES.items():
+        if sub in query:
+            return action
+    if method in ("GET", "HEAD"):
+        return "s3:ListBucket"
+    return f"s3:?{method} bucket"
 
 
 def _error(service, kind):
@@ -161,6 +191,7 @@ class Handler(BaseHTTPRequestHandler):
         with LOCK:
             _bump("calls", service)
             _bump("operations", f"{service}:{operation}")
+            _bump("actions", _action(service, operation, self.command, self.path))
         attempt = re.search(r"attempt=(\d+)", self.headers.get("amz-sdk-request", ""))
         rule = _pick(service, operation, self.path, int(attempt.group(1)) if attempt else 1)
         kind = rule["kind"] if rule else None

@@ -8,6 +8,7 @@ use crate::host::{Fail, Host, Outcome};
 use crate::rules::error_code::ErrorCode;
 use crate::rules::gate::{self, PredicateValue};
 use crate::rules::outcome::ProbeOutcome;
+use crate::rules::permissions::*;
 use crate::rules::secret::Secret;
 use rhai::{Dynamic, NativeCallContext};
 use std::collections::BTreeMap;
@@ -801,6 +802,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: false,
         changes_world: false,
+        aws: &[SSM_GET_PARAMETERS],
         call: resolve_handle,
     },
     Primitive {
@@ -819,6 +821,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: false,
         changes_world: false,
+        aws: &[SSM_GET_PARAMETERS],
         call: resolve_handles,
     },
     Primitive {
@@ -836,6 +839,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: false,
         changes_world: false,
+        aws: &[SSM_GET_PARAMETERS],
         call: ssm_secret,
     },
     Primitive {
@@ -852,6 +856,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: false,
         changes_world: false,
+        aws: &[SSM_GET_PARAMETERS],
         call: ssm_parameter,
     },
     Primitive {
@@ -871,6 +876,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
+        aws: &[SSM_GET_PARAMETERS],
         call: ssm_prefetch,
     },
     Primitive {
@@ -886,6 +892,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Never,
         together: false,
         changes_world: false,
+        aws: &[],
         call: is_secret,
     },
     Primitive {
@@ -906,6 +913,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Gate,
         together: false,
         changes_world: false,
+        aws: &[S3_PUT_EVIDENCE, S3_READ_BACK_EVIDENCE, SSM_GET_PARAMETERS],
         call: emit_snapshot,
     },
     Primitive {
@@ -924,6 +932,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Gate,
         together: false,
         changes_world: false,
+        aws: &[S3_PUT_EVIDENCE, S3_READ_BACK_EVIDENCE, SSM_GET_PARAMETERS],
         call: emit_snapshot_with,
     },
     Primitive {
@@ -943,6 +952,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Gate,
         together: false,
         changes_world: false,
+        aws: &[S3_PUT_EVIDENCE, S3_READ_BACK_EVIDENCE, SSM_GET_PARAMETERS],
         call: publish_phase,
     },
     Primitive {
@@ -961,6 +971,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: false,
         changes_world: false,
+        aws: &[],
         call: read_snapshot,
     },
     Primitive {
@@ -979,6 +990,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Never,
         together: false,
         changes_world: false,
+        aws: &[S3_GET_EVIDENCE],
         call: read_durable_snapshots,
     },
     Primitive {
@@ -997,6 +1009,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: false,
         changes_world: false,
+        aws: &[],
         call: evidence_uri,
     },
     Primitive {
@@ -1014,6 +1027,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: false,
         changes_world: false,
+        aws: &[S3_GET_EVIDENCE],
         call: read_evidence,
     },
     Primitive {
@@ -1029,6 +1043,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Never,
         together: false,
         changes_world: false,
+        aws: &[],
         call: artifacts,
     },
     Primitive {
@@ -1046,6 +1061,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Gate,
         together: false,
         changes_world: false,
+        aws: &[],
         call: block,
     },
     Primitive {
@@ -1063,6 +1079,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: false,
         changes_world: false,
+        aws: &[],
         call: hold,
     },
     Primitive {
@@ -1078,6 +1095,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: false,
         changes_world: false,
+        aws: &[],
         call: skip_phase,
     },
     Primitive {
@@ -1093,6 +1111,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Never,
         together: false,
         changes_world: false,
+        aws: &[],
         call: blockers,
     },
     Primitive {
@@ -1108,6 +1127,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Never,
         together: false,
         changes_world: false,
+        aws: &[],
         call: held,
     },
     Primitive {
@@ -1123,6 +1143,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Never,
         together: false,
         changes_world: false,
+        aws: &[],
         call: phases,
     },
     Primitive {
@@ -1141,6 +1162,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: false,
         changes_world: false,
+        aws: &[],
         call: run_phase,
     },
     Primitive {
@@ -1159,6 +1181,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: false,
         changes_world: false,
+        aws: &[],
         call: verdict,
     },
     Primitive {
@@ -1177,6 +1200,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Gate,
         together: false,
         changes_world: false,
+        aws: &[],
         call: platform_run_id,
     },
     Primitive {
@@ -1200,6 +1224,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: false,
         changes_world: false,
+        aws: &[S3_GET_ENTRY, S3_GET_EVIDENCE, SSM_GET_PARAMETERS],
         call: declare_entry,
     },
     Primitive {
@@ -1219,6 +1244,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: false,
         changes_world: false,
+        aws: &[],
         call: entry_preconditions,
     },
     Primitive {
@@ -1234,6 +1260,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Never,
         together: false,
         changes_world: false,
+        aws: &[],
         call: execution_id,
     },
     Primitive {
@@ -1252,6 +1279,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Never,
         together: false,
         changes_world: false,
+        aws: &[],
         call: secret_named,
     },
     Primitive {
@@ -1269,6 +1297,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Never,
         together: false,
         changes_world: false,
+        aws: &[],
         call: execution_prefix,
     },
     Primitive {
@@ -1284,6 +1313,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Never,
         together: false,
         changes_world: false,
+        aws: &[],
         call: run_stamp,
     },
     Primitive {
@@ -1299,6 +1329,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Never,
         together: false,
         changes_world: false,
+        aws: &[],
         call: now_utc,
     },
     Primitive {
@@ -1314,6 +1345,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Never,
         together: false,
         changes_world: false,
+        aws: &[],
         call: now_ms,
     },
     Primitive {
@@ -1330,6 +1362,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: false,
         changes_world: false,
+        aws: &[],
         call: setting,
     },
     Primitive {
@@ -1345,6 +1378,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: false,
         changes_world: false,
+        aws: &[],
         call: arg,
     },
     Primitive {
@@ -1360,6 +1394,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Never,
         together: false,
         changes_world: false,
+        aws: &[],
         call: all_args,
     },
     Primitive {
@@ -1375,6 +1410,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Never,
         together: false,
         changes_world: false,
+        aws: &[],
         call: plan_mode,
     },
     Primitive {
@@ -1391,6 +1427,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: false,
         changes_world: false,
+        aws: &[],
         call: to_json_text,
     },
     Primitive {
@@ -1407,6 +1444,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: false,
         changes_world: false,
+        aws: &[],
         call: to_json_text,
     },
     Primitive {
@@ -1427,6 +1465,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: false,
         changes_world: false,
+        aws: &[],
         call: all_at_once,
     },
     Primitive {
@@ -1442,6 +1481,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: false,
         changes_world: false,
+        aws: &[],
         call: parse_json,
     },
 ];

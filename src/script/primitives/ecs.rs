@@ -8,6 +8,7 @@ use crate::host::{Fail, Host, Outcome};
 use crate::infra::ecs::{self, WaitOptions, WaitTarget};
 use crate::rules::error_code::ErrorCode;
 use crate::rules::outcome::ProbeOutcome;
+use crate::rules::permissions::*;
 use crate::rules::stability::StabilityPolicy;
 use crate::rules::update_guard::{Refusal, Request};
 use rhai::{Dynamic, NativeCallContext};
@@ -651,6 +652,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
+        aws: &[ECS_DESCRIBE_SERVICES],
         call: describe_services,
     },
     Primitive {
@@ -670,6 +672,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
+        aws: &[ECS_DESCRIBE_TASK_DEFINITION],
         call: task_definition,
     },
     Primitive {
@@ -687,6 +690,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
+        aws: &[ECS_DESCRIBE_TASK_DEFINITION],
         call: task_definitions,
     },
     Primitive {
@@ -709,6 +713,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
+        aws: &[ECS_DESCRIBE_TASK_DEFINITION, SSM_GET_PARAMETERS],
         call: task_definition_secrets,
     },
     Primitive {
@@ -729,6 +734,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
+        aws: &[ECS_DESCRIBE_TASK_DEFINITION],
         call: task_definition_logs,
     },
     Primitive {
@@ -750,6 +756,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: false,
         changes_world: true,
+        aws: &[ECS_DESCRIBE_SERVICES, ECS_UPDATE_SERVICE],
         call: update_service,
     },
     Primitive {
@@ -773,6 +780,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: false,
         changes_world: true,
+        aws: &[ECS_DESCRIBE_SERVICES, ECS_UPDATE_SERVICE],
         call: update_services,
     },
     Primitive {
@@ -794,6 +802,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Never,
         together: false,
         changes_world: false,
+        aws: &[],
         call: changed_services,
     },
     Primitive {
@@ -834,6 +843,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: false,
         changes_world: false,
+        aws: &[ECS_DESCRIBE_SERVICES, ECS_LIST_TASKS, ECS_DESCRIBE_TASKS, ECS_DESCRIBE_TASK_DEFINITION, LOGS_GET_LOG_EVENTS],
         call: wait_stable,
     },
     Primitive {
@@ -855,6 +865,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
+        aws: &[ECS_LIST_TASKS, ECS_DESCRIBE_TASKS],
         call: list_tasks,
     },
     Primitive {
@@ -873,6 +884,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
+        aws: &[ECS_LIST_TASKS, ECS_DESCRIBE_TASKS],
         call: standalone_tasks,
     },
 ];

@@ -6,6 +6,7 @@ use crate::host::json::from_json;
 use crate::host::{Fail, Host, Outcome};
 use crate::rules::error_code::ErrorCode;
 use crate::rules::outcome::ProbeOutcome;
+use crate::rules::permissions::*;
 use rhai::{Dynamic, NativeCallContext};
 
 async fn role_value(
@@ -223,6 +224,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
+        aws: &[STS_GET_CALLER_IDENTITY],
         call: identity,
     },
     Primitive {
@@ -242,6 +244,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
+        aws: &[IAM_GET_ROLE],
         call: role,
     },
     Primitive {
@@ -259,6 +262,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
+        aws: &[IAM_SIMULATE_PRINCIPAL_POLICY],
         call: simulate,
     },
     Primitive {
@@ -277,6 +281,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
+        aws: &[IAM_GET_ROLE],
         call: roles,
     },
     Primitive {
@@ -293,6 +298,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
+        aws: &[IAM_SIMULATE_PRINCIPAL_POLICY],
         call: simulations,
     },
 ];

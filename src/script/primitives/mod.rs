@@ -211,6 +211,10 @@ pub struct Primitive {
     /// a running phase and from a typed REPL line (OUTSIDE_PHASE) before it is called, and the
     /// host records what it changed in the phase's snapshot.
     pub changes_world: bool,
+    /// The AWS actions it may send, each with what it is authorized on (`rules::permissions`):
+    /// `m4host doc` lists them, `m4host policy` grants them, and a test holds them against what
+    /// the adapters send.
+    pub aws: &'static [crate::rules::permissions::Access],
     pub call: Call,
 }
 

@@ -376,6 +376,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
+        aws: &[],
         call: kafka_probe,
     },
     Primitive {
@@ -395,6 +396,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
+        aws: &[],
         call: kafka_groups,
     },
     Primitive {
@@ -413,6 +415,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
+        aws: &[],
         call: db_probe,
     },
     Primitive {
@@ -435,6 +438,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: false,
         changes_world: false,
+        aws: &[],
         call: lane_consumers,
     },
 ];

@@ -6,6 +6,7 @@ use crate::host::json::from_json;
 use crate::host::{Fail, Host, Outcome};
 use crate::rules::error_code::ErrorCode;
 use crate::rules::outcome::ProbeOutcome;
+use crate::rules::permissions::*;
 use rhai::{Dynamic, NativeCallContext};
 
 /// One bucket/prefix probe, ready to run with others.
@@ -323,6 +324,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
+        aws: &[S3_LIST_BUCKET, S3_PUT_PROBE, S3_GET_PROBE, S3_DELETE_PROBE],
         call: s3_probe,
     },
     Primitive {
@@ -339,6 +341,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
+        aws: &[S3_LIST_BUCKET, S3_PUT_PROBE, S3_GET_PROBE, S3_DELETE_PROBE],
         call: s3_probes,
     },
     Primitive {
@@ -360,6 +363,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
+        aws: &[S3_LIST_BUCKET],
         call: job_outputs,
     },
     Primitive {
@@ -378,6 +382,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
+        aws: &[S3_LIST_BUCKET],
         call: s3_list,
     },
     Primitive {
@@ -393,6 +398,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
+        aws: &[LOGS_DESCRIBE_LOG_GROUPS],
         call: log_groups,
     },
     Primitive {
@@ -409,6 +415,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
+        aws: &[LOGS_CREATE_LOG_STREAM, LOGS_PUT_LOG_EVENTS],
         call: log_write_probe,
     },
     Primitive {
@@ -427,6 +434,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
+        aws: &[LOGS_FILTER_LOG_EVENTS],
         call: log_filter,
     },
     Primitive {
@@ -443,6 +451,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
+        aws: &[LOGS_FILTER_LOG_EVENTS],
         call: log_filters,
     },
 ];

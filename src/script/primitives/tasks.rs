@@ -8,6 +8,7 @@ use crate::host::{Fail, Host, Outcome};
 use crate::infra::ecs_tasks::StopWaitEnd;
 use crate::rules::error_code::ErrorCode;
 use crate::rules::outcome::ProbeOutcome;
+use crate::rules::permissions::*;
 use rhai::{Dynamic, NativeCallContext};
 use std::time::Duration;
 
@@ -225,6 +226,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: false,
         changes_world: true,
+        aws: &[ECS_RUN_TASK, IAM_PASS_ROLE, ECS_DESCRIBE_TASK_DEFINITION],
         call: run_task,
     },
     Primitive {
@@ -249,6 +251,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: false,
         changes_world: false,
+        aws: &[ECS_DESCRIBE_TASKS, ECS_STOP_TASK],
         call: wait_task_stopped,
     },
     Primitive {
@@ -267,6 +270,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Catchable,
         together: false,
         changes_world: true,
+        aws: &[ECS_STOP_TASK, ECS_DESCRIBE_TASKS],
         call: stop_task,
     },
 ];
