@@ -279,7 +279,10 @@ impl Host {
                 Scope::Execution { execution_id } => self.control_key(execution_id, name)?,
                 Scope::Run { path } => {
                     let run_id = self.platform_run_id()?;
-                    format!("evidence/runs/{run_id}/{path}.json")
+                    format!(
+                        "{}{run_id}/{path}.json",
+                        crate::rules::execution_id::RUN_SCOPED_ROOT
+                    )
                 }
             };
             (bucket, key)

@@ -17,6 +17,10 @@ pub fn control_root(environment: &str) -> String {
     format!("evidence/{environment}/run_control/")
 }
 
+/// The durable run-scoped evidence of every platform run, beside the control plane
+/// (`evidence/runs/<platform_run_id>/<path>.json`, e.g. M4.H's `operate/daemons_ready`).
+pub const RUN_SCOPED_ROOT: &str = "evidence/runs/";
+
 /// An execution id taken apart.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecutionId {

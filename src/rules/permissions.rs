@@ -67,6 +67,9 @@ pub enum On {
     ProbeObjects,
     /// The evidence control plane (`EVIDENCE_BUCKET/evidence/ENVIRONMENT/run_control/*`).
     EvidenceObjects,
+    /// The run-scoped evidence of platform runs (`EVIDENCE_BUCKET/evidence/runs/*`): the
+    /// platform run id is the entry's, known only once the run has read it.
+    RunEvidenceObjects,
 }
 
 const fn read(action: &'static str, on: On) -> Access {
@@ -121,6 +124,8 @@ pub const S3_PUT_EVIDENCE: Access = change("s3:PutObject", On::EvidenceObjects);
 /// The read-back of what was just put: sent only after a PUT, so not under `--plan`.
 pub const S3_READ_BACK_EVIDENCE: Access = change("s3:GetObject", On::EvidenceObjects);
 pub const S3_GET_EVIDENCE: Access = read("s3:GetObject", On::EvidenceObjects);
+pub const S3_PUT_RUN_EVIDENCE: Access = change("s3:PutObject", On::RunEvidenceObjects);
+pub const S3_READ_BACK_RUN_EVIDENCE: Access = change("s3:GetObject", On::RunEvidenceObjects);
 
 /// What the handles and the environment resolve to: the names the policy's ARNs are built from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -275,12 +280,14 @@ impl Resources {
                     .collect();
                 (non_empty(arns, "the S3 buckets")?, None)
             }
-            On::EvidenceObjects => {
+            On::EvidenceObjects | On::RunEvidenceObjects => {
                 let bucket = self.evidence_bucket.as_ref().ok_or("the evidence bucket")?;
-                (
-                    vec![self.s3(&format!("{bucket}/{}*", self.evidence_prefix))],
-                    None,
-                )
+                let root = if on == On::EvidenceObjects {
+                    self.evidence_prefix.as_str()
+                } else {
+                    crate::rules::execution_id::RUN_SCOPED_ROOT
+                };
+                (vec![self.s3(&format!("{bucket}/{root}*"))], None)
             }
         })
     }
@@ -305,6 +312,7 @@ fn sid(on: On) -> &'static str {
         On::EntryObjects => "S3ReadTheEntryArtifacts",
         On::ProbeObjects => "S3WriteProbeObjectsOnly",
         On::EvidenceObjects => "S3TheEvidenceControlPlane",
+        On::RunEvidenceObjects => "S3TheRunScopedEvidence",
     }
 }
 
@@ -380,6 +388,7 @@ pub fn describe(a: &Access) -> String {
         On::EntryObjects => "the entry artifacts in S3",
         On::ProbeObjects => "probe objects",
         On::EvidenceObjects => "the evidence control plane",
+        On::RunEvidenceObjects => "the run-scoped evidence",
     };
     let when = match (a.dependent, a.in_plan) {
         (true, _) => ", authorized with the call it belongs to",

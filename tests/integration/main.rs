@@ -19,6 +19,7 @@ mod handles;
 mod infra;
 mod judge_the_thing;
 mod kafka_sasl;
+mod least_privilege;
 mod m3;
 mod m5;
 mod permissions;

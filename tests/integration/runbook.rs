@@ -41,6 +41,19 @@ impl Tenant {
     /// files, e.g. a private broker's or database's address, which the seeding then uses too.
     pub(crate) fn with_replacements(replacements: &[(&str, &str)]) -> Tenant {
         aws(); // the substrate answers
+        Tenant::seeded_on(
+            &crate::support::endpoint(),
+            replacements,
+            ("testing", "testing"),
+        )
+    }
+
+    /// Seeds a fresh copy of dev_min on the moto at `endpoint`, signing with `keys`.
+    pub(crate) fn seeded_on(
+        endpoint: &str,
+        replacements: &[(&str, &str)],
+        keys: (&str, &str),
+    ) -> Tenant {
         let tenant = Tenant {
             dir: tempfile::tempdir().unwrap(),
             name: unique("t").replace('_', "-"),
@@ -50,13 +63,7 @@ impl Tenant {
                 env!("CARGO_MANIFEST_DIR"),
                 "/tests/substrate/seed.py"
             ))
-            .args([
-                "--endpoint",
-                &crate::support::endpoint(),
-                "--tenant",
-                &tenant.name,
-                "--out",
-            ])
+            .args(["--endpoint", endpoint, "--tenant", &tenant.name, "--out"])
             .arg(tenant.dir.path())
             .args(
                 replacements
@@ -68,8 +75,8 @@ impl Tenant {
                 r#"{"start_delay": 0.1, "crash_after": 0.2, "restart_delay": 0.1}"#,
                 DEV_MIN,
             ])
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_ACCESS_KEY_ID", keys.0)
+            .env("AWS_SECRET_ACCESS_KEY", keys.1)
             .output()
             .unwrap();
         assert!(

@@ -598,3 +598,123 @@ where
         .spawn()
         .unwrap()
 }
+
+/// A moto of its own with m4host's extension, enforcing IAM on the resources AWS authorizes
+/// (tests/substrate/moto_m4/iam_enforce.py), for the least-privilege tests: the shared substrate
+/// never enforces. Started on a free loopback port; stopped by its PID (SIGTERM, so it stops its
+/// stand-ins) when dropped.
+pub struct EnforcedMoto {
+    child: std::process::Child,
+    pub url: String,
+    /// The keys of a user allowed everything: seeding and principals go through it.
+    pub admin: (String, String),
+}
+
+fn principal(url: &str, keys: (&str, &str), args: &[&str]) -> serde_json::Value {
+    let out = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/substrate/iam_principal.py"
+        ))
+        .args(["--endpoint", url])
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", keys.0)
+        .env("AWS_SECRET_ACCESS_KEY", keys.1)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "iam_principal.py {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+impl EnforcedMoto {
+    pub fn start() -> EnforcedMoto {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "moto_m4.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .env(
+                "PYTHONPATH",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/tests/substrate"),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 runs moto");
+        let url = format!("http://127.0.0.1:{port}");
+        let mut moto = EnforcedMoto {
+            child,
+            url,
+            admin: (String::new(), String::new()),
+        };
+        // Wait for it to answer (bounded): its control endpoint, which is never authorized.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the enforcing moto did not start"
+            );
+            assert!(
+                moto.child.try_wait().unwrap().is_none(),
+                "the enforcing moto exited"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let admin = principal(&moto.url, ("testing", "testing"), &["admin"]);
+        moto.admin = (
+            admin["key"].as_str().unwrap().to_owned(),
+            admin["secret"].as_str().unwrap().to_owned(),
+        );
+        principal(&moto.url, ("testing", "testing"), &["enforce"]);
+        moto
+    }
+
+    pub fn admin(&self) -> (&str, &str) {
+        (&self.admin.0, &self.admin.1)
+    }
+
+    /// A user holding exactly `policy` (a customer managed policy of the same name): its keys.
+    pub fn user(&self, name: &str, policy: &serde_json::Value) -> (String, String) {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), policy.to_string()).unwrap();
+        let keys = principal(
+            &self.url,
+            self.admin(),
+            &["user", name, file.path().to_str().unwrap()],
+        );
+        (
+            keys["key"].as_str().unwrap().to_owned(),
+            keys["secret"].as_str().unwrap().to_owned(),
+        )
+    }
+}
+
+impl Drop for EnforcedMoto {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

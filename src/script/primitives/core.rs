@@ -932,7 +932,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Gate,
         together: false,
         changes_world: false,
-        aws: &[S3_PUT_EVIDENCE, S3_READ_BACK_EVIDENCE, SSM_GET_PARAMETERS],
+        aws: &[S3_PUT_EVIDENCE, S3_READ_BACK_EVIDENCE, S3_PUT_RUN_EVIDENCE, S3_READ_BACK_RUN_EVIDENCE, SSM_GET_PARAMETERS],
         call: emit_snapshot_with,
     },
     Primitive {
@@ -952,7 +952,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         failure: Failure::Gate,
         together: false,
         changes_world: false,
-        aws: &[S3_PUT_EVIDENCE, S3_READ_BACK_EVIDENCE, SSM_GET_PARAMETERS],
+        aws: &[S3_PUT_EVIDENCE, S3_READ_BACK_EVIDENCE, S3_PUT_RUN_EVIDENCE, S3_READ_BACK_RUN_EVIDENCE, SSM_GET_PARAMETERS],
         call: publish_phase,
     },
     Primitive {

@@ -6,7 +6,7 @@ import sys
 from werkzeug.serving import run_simple
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-from . import awslogs, control, ecs_scheduler, ecs_tasks, iam_simulate, oracle, standins
+from . import awslogs, control, ecs_scheduler, ecs_tasks, iam_enforce, iam_simulate, oracle, standins
 
 
 def main():
@@ -22,6 +22,7 @@ def main():
     iam_simulate.install()
     standins.install()
     awslogs.install()
+    iam_enforce.install()  # inert until enforcement is asked for (POST /moto-api/reset-auth)
     signal.signal(signal.SIGTERM, lambda *_: (standins.stop_all(), sys.exit(0)))
     app = control.middleware(DomainDispatcherApplication(create_backend_app))
     run_simple(args.host, args.port, app, threaded=True)
