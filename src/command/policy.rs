@@ -72,8 +72,40 @@ pub fn run(args: PolicyArgs) -> Result<i32> {
             u.needs
         ));
     }
-    crate::out::line(&serde_json::to_string_pretty(&document).unwrap_or_default());
+    crate::out::line(&render(&document));
     Ok(if left_out.is_empty() { 0 } else { 1 })
+}
+
+/// The document as IAM's examples write it: Version first, each statement Sid, Effect, Action,
+/// Resource, Condition (serde_json's maps sort their keys).
+fn render(document: &Value) -> String {
+    const ORDER: [&str; 5] = ["Sid", "Effect", "Action", "Resource", "Condition"];
+    let indent = |v: &Value, by: &str| {
+        serde_json::to_string_pretty(v)
+            .unwrap_or_default()
+            .replace('\n', &format!("\n{by}"))
+    };
+    let statements: Vec<String> = document["Statement"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|s| {
+            let fields: Vec<String> = ORDER
+                .iter()
+                .filter_map(|k| {
+                    s.get(*k)
+                        .map(|v| format!("      \"{k}\": {}", indent(v, "      ")))
+                })
+                .collect();
+            format!("    {{\n{}\n    }}", fields.join(",\n"))
+        })
+        .collect();
+    format!(
+        "{{\n  \"Version\": {},\n  \"Statement\": [\n{}\n  ]\n}}",
+        document["Version"],
+        statements.join(",\n")
+    )
 }
 
 /// What a runbook may send: the accesses of every primitive it and its imports call and, where a

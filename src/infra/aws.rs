@@ -359,7 +359,7 @@ impl AwsError {
             kind,
             code,
             status,
-            detail: describe_sdk_error(err),
+            detail: describe_sdk_error(err, status),
         }
     }
 
@@ -404,7 +404,7 @@ fn dispatch_kind(
 
 /// One line that says what went wrong with an SDK call, with the service's code when it sent one
 /// (`AwsError`'s detail; adapters build an `AwsError`, never this line alone).
-fn describe_sdk_error<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> String
+fn describe_sdk_error<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>, status: Option<u16>) -> String
 where
     E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + 'static,
     R: std::fmt::Debug,
@@ -416,7 +416,17 @@ where
             match (inner.code(), inner.message()) {
                 (Some(code), Some(msg)) => format!("{code}: {msg}"),
                 (Some(code), None) => code.to_owned(),
-                _ => aws_smithy_types::error::display::DisplayErrorContext(inner).to_string(),
+                // An answer whose body the SDK could not read a code from: its status is what
+                // the operator can act on (the SDK's own text is a debug dump of the response).
+                _ => match status {
+                    Some(403) => {
+                        "HTTP 403 (access denied) without an error code in the answer".to_owned()
+                    }
+                    Some(status) => format!("HTTP {status} without an error code in the answer"),
+                    None => {
+                        aws_smithy_types::error::display::DisplayErrorContext(inner).to_string()
+                    }
+                },
             }
         }
         SdkError::TimeoutError(_) => "timed out (budget in [budgets] spent)".to_owned(),

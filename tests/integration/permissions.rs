@@ -350,3 +350,26 @@ fn a_service_the_registry_does_not_declare_is_not_granted_and_is_said() {
     let out = policy(&[M4, "--env", env.to_str().unwrap(), "--account", "12345"]);
     out.status(2).stderr_has("--account");
 }
+
+/// The README's dev_min policy is the one `m4host policy` generates, so it cannot drift.
+#[test]
+fn the_readme_shows_the_policy_as_generated() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let shown = readme
+        .split_once("dev_min's M4 policy as generated:\n\n```json\n")
+        .and_then(|(_, rest)| rest.split_once("\n```"))
+        .map(|(json, _)| json)
+        .expect("the README shows dev_min's M4 policy");
+    let out = policy(&[
+        M4,
+        "--env",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/examples/dev_min/local.toml"),
+    ]);
+    out.status(0);
+    assert_eq!(
+        shown,
+        out.stdout.trim_end(),
+        "regenerate the README's policy"
+    );
+}
