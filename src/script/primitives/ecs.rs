@@ -1,7 +1,8 @@
-//! ECS primitives: describe, task definitions, the guarded update, the stability waiter and task
-//! listings. Probes answer `#{outcome: "pass" | "fail" | "error", reason, ...}`; the update raises
+//! ECS service primitives: describe, the guarded update, the stability waiter and task listings
+//! (task definitions are `task_definitions.rs`'). Probes answer `#{outcome: "pass" | "fail" | "error", reason, ...}`; the update raises
 //! a catchable error when a host guard refuses it.
 
+use super::options::Options;
 use super::{Args, Failure, Primitive, Shape, Ty};
 use crate::host::json::from_json;
 use crate::host::{Fail, Host, Outcome};
@@ -46,46 +47,6 @@ pub(super) fn outcome(
     m.into()
 }
 
-pub(super) fn int_option(options: &rhai::Map, key: &str) -> Outcome<Option<i64>> {
-    match options.get(key) {
-        None => Ok(None),
-        Some(v) => v.as_int().map(Some).map_err(|t| {
-            Fail::error(
-                ErrorCode::BadOption,
-                format!("option `{key}` must be an integer, found {t}"),
-                "",
-            )
-        }),
-    }
-}
-
-/// A map-valued option (empty when absent).
-pub(super) fn map_option(options: &rhai::Map, key: &str, shape: &str) -> Outcome<rhai::Map> {
-    match options.get(key) {
-        None => Ok(rhai::Map::new()),
-        Some(v) => v.clone().try_cast::<rhai::Map>().ok_or_else(|| {
-            Fail::error(
-                ErrorCode::BadOption,
-                format!("{key} must be a map {shape}"),
-                "",
-            )
-        }),
-    }
-}
-
-pub(super) fn check_options(options: &rhai::Map, allowed: &[&str], primitive: &str) -> Outcome<()> {
-    for k in options.keys() {
-        if !allowed.contains(&k.as_str()) {
-            return Err(Fail::error(
-                ErrorCode::BadOption,
-                format!("unknown {primitive} option `{k}`"),
-                format!("options are {}", allowed.join(", ")),
-            ));
-        }
-    }
-    Ok(())
-}
-
 fn describe_services(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let cluster = args.str(0);
     let wanted = names(args.array(1), "service names")?;
@@ -122,162 +83,25 @@ fn describe_services(host: &Host, _: &NativeCallContext, args: &mut Args) -> Out
     )
 }
 
-/// A DescribeTaskDefinition answer as a primitive's outcome: fail when ECS says there is no such
-/// task definition, error when it could not be asked.
-fn task_definition_outcome(
-    result: &Result<ecs::TaskDefinitionView, crate::infra::aws::AwsError>,
-) -> Dynamic {
-    match result {
-        Ok(td) => outcome(
-            ProbeOutcome::Pass,
-            format!("{} revision {}", td.family, td.revision),
-            vec![("task_definition", to_map(td))],
-        ),
-        // ECS answers a task definition it does not have with ClientException ("Unable to
-        // describe task definition"), a 400: the definition is missing, which is a finding.
-        Err(why) => outcome(
-            why.outcome(),
-            why.to_string(),
-            vec![("task_definition", Dynamic::UNIT)],
-        ),
-    }
-}
-
-fn task_definition(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
-    host.aws()?;
-    Ok(task_definition_outcome(&host.task_definition(&args.str(0))))
-}
-
-fn task_definitions(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
-    let arns = names(args.array(0), "task definitions")?;
-    host.aws()?;
-    let described = host.task_definitions(&arns);
-    let map: rhai::Map = arns
-        .iter()
-        .map(|a| (a.as_str().into(), task_definition_outcome(&described[a])))
-        .collect();
-    Ok(map.into())
-}
-
-/// A task definition judged by value (`Host::task_definition_secrets`): fail when a container
-/// carries a secret outside `secrets[].valueFrom`, error when it could not be judged.
-fn task_definition_secrets(
-    host: &Host,
-    _: &NativeCallContext,
-    args: &mut Args,
-) -> Outcome<Dynamic> {
-    host.aws()?;
-    let arn = args.str(0);
-    let could_not = |why: String| {
-        outcome(
-            ProbeOutcome::Error,
-            why,
-            vec![
-                ("task_definition", arn.clone().into()),
-                ("findings", Dynamic::UNIT),
-                ("known_secrets", Dynamic::UNIT),
-                ("not_checked_by_value", Dynamic::UNIT),
-            ],
-        )
-    };
-    let td = match host.task_definition(&arn) {
-        Ok(td) => td,
-        Err(why) => return Ok(could_not(why.to_string())),
-    };
-    let check = match host.task_definition_secrets(&td) {
-        Ok(check) => check,
-        Err(Fail::Error { message, .. }) => return Ok(could_not(message)),
-        Err(other) => return Err(other),
-    };
-    let reason = if check.findings.is_empty() {
-        format!(
-            "no secret outside secrets[].valueFrom ({} container(s), checked against {} known secret(s))",
-            td.containers.len(),
-            check.known_secrets
-        )
-    } else {
-        let places: Vec<String> = check.findings.iter().map(|f| f.describe()).collect();
-        format!("secret outside secrets[].valueFrom: {}", places.join("; "))
-    };
-    Ok(outcome(
-        ProbeOutcome::of(check.findings.is_empty()),
-        reason,
-        vec![
-            ("task_definition", td.arn.clone().into()),
-            ("findings", to_map(&check.findings)),
-            ("known_secrets", (check.known_secrets as i64).into()),
-            ("not_checked_by_value", to_map(&check.not_checked_by_value)),
-        ],
-    ))
-}
-
 fn changed_services(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
     Ok(to_map(&crate::host::update::changed_services(
         &host.service_changes(None),
     )))
 }
 
-fn task_definition_logs(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
-    host.aws()?;
-    let (arn, prefix) = (args.str(0), args.str(1));
-    let td = match host.task_definition(&arn) {
-        Ok(td) => td,
-        Err(why) => {
-            return Ok(outcome(
-                ProbeOutcome::Error,
-                why.to_string(),
-                vec![
-                    ("task_definition", arn.into()),
-                    ("routes", Dynamic::UNIT),
-                    ("groups", Dynamic::UNIT),
-                ],
-            ))
-        }
-    };
-    let routes = crate::rules::task_definition::log_routes(&td, &prefix);
-    let problems: Vec<String> = routes.iter().filter_map(|r| r.problem.clone()).collect();
-    let mut groups: Vec<String> = routes.iter().filter_map(|r| r.group.clone()).collect();
-    groups.sort();
-    groups.dedup();
-    let reason = if problems.is_empty() {
-        format!("every essential container logs through awslogs into {groups:?}")
-    } else {
-        problems.join("; ")
-    };
-    Ok(outcome(
-        ProbeOutcome::of(problems.is_empty() && !routes.is_empty()),
-        reason,
-        vec![
-            ("task_definition", td.arn.clone().into()),
-            ("routes", to_map(&routes)),
-            ("groups", super::strings(groups)),
-        ],
-    ))
-}
-
 /// The request `#{desired_count, restore}` of ecs_update_service(s).
-fn update_request(options: &rhai::Map, primitive: &str) -> Outcome<Request> {
-    check_options(options, &["desired_count", "restore"], primitive)?;
-    let desired_count = int_option(options, "desired_count")?.ok_or_else(|| {
+fn update_request(options: rhai::Map, primitive: &'static str) -> Outcome<Request> {
+    let o = Options::new(options, primitive, &["desired_count", "restore"])?;
+    let desired_count = o.int("desired_count")?.ok_or_else(|| {
         Fail::error(
             ErrorCode::BadOption,
             format!("{primitive} needs #{{desired_count: 1}}"),
             "",
         )
     })?;
-    let restore = match options.get("restore") {
-        None => false,
-        Some(v) => v.as_bool().map_err(|t| {
-            Fail::error(
-                ErrorCode::BadOption,
-                format!("`restore` must be true or false, found {t}"),
-                "",
-            )
-        })?,
-    };
     Ok(Request {
         desired_count,
-        restore,
+        restore: o.bool("restore")?.unwrap_or(false),
     })
 }
 
@@ -287,7 +111,7 @@ fn refused(r: Refusal) -> Fail {
 
 fn update_service(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let (cluster, service) = (args.str(0), args.str(1));
-    let request = update_request(&args.map(2), "ecs_update_service")?;
+    let request = update_request(args.map(2), "ecs_update_service")?;
     let mut rows = host.guarded_updates(&cluster, std::slice::from_ref(&service), request)?;
     match rows.pop().map(|(_, r)| r) {
         Some(Ok(row)) => Ok(to_map(&row)),
@@ -303,7 +127,7 @@ fn update_service(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcom
 fn update_services(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let cluster = args.str(0);
     let services = names(args.array(1), "service names")?;
-    let request = update_request(&args.map(2), "ecs_update_services")?;
+    let request = update_request(args.map(2), "ecs_update_services")?;
     let rows = host.guarded_updates(&cluster, &services, request)?;
     let refused: Vec<String> = rows
         .iter()
@@ -342,9 +166,9 @@ fn update_services(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outco
 fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let cluster = args.str(0);
     let services = names(args.array(1), "service names")?;
-    let options = args.map(2);
-    check_options(
-        &options,
+    let o = Options::new(
+        args.map(2),
+        "ecs_wait_stable",
         &[
             "timeout_ms",
             "soak_ms",
@@ -355,15 +179,13 @@ fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
             "gate",
             "soak_since_up",
         ],
-        "ecs_wait_stable",
     )?;
     // `gate: "up"` ends the wait once each service is up (stable but for the soak): the next
     // wave may start then (issue #23). `soak_since_up: true` counts each soak from the time an
     // earlier wait saw the service up.
-    let until_up = match options.get("gate").map(|g| g.to_string()) {
-        None => false,
-        Some(g) if g == "up" => true,
-        Some(g) if g == "stable" => false,
+    let until_up = match o.text("gate")?.as_deref() {
+        None | Some("stable") => false,
+        Some("up") => true,
         Some(other) => {
             return Err(Fail::error(
                 ErrorCode::BadOption,
@@ -372,20 +194,11 @@ fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
             ))
         }
     };
-    let soak_since_up = match options.get("soak_since_up") {
-        None => false,
-        Some(v) => v.as_bool().map_err(|t| {
-            Fail::error(
-                ErrorCode::BadOption,
-                format!("soak_since_up must be true or false, found {t}"),
-                "",
-            )
-        })?,
-    };
+    let soak_since_up = o.bool("soak_since_up")?.unwrap_or(false);
     let config = host.config()?;
     let defaults = &config.ecs;
     let ms = |key: &str, default: u64| -> Outcome<u64> {
-        Ok(int_option(&options, key)?.map_or(default, |v| v.max(0) as u64))
+        Ok(o.int(key)?.map_or(default, |v| v.max(0) as u64))
     };
     let timeout = ms("timeout_ms", defaults.stabilize_timeout_ms)?;
     let soak = if until_up {
@@ -394,25 +207,26 @@ fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
         ms("soak_ms", defaults.soak_ms)?
     };
     let grace = ms("placement_grace_ms", defaults.placement_grace_ms)?;
-    let threshold = int_option(&options, "crash_threshold")?
+    let threshold = o
+        .int("crash_threshold")?
         .map_or(defaults.crash_threshold, |v| v.max(1) as usize);
-    let expected: BTreeMap<String, String> =
-        map_option(&options, "expected_task_definitions", "name -> arn")?
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-    let desired_counts: BTreeMap<String, i32> =
-        map_option(&options, "desired_counts", "name -> 0 | 1")?
-            .into_iter()
-            .map(|(k, v)| match v.as_int() {
-                Ok(n @ 0..=1) => Ok((k.to_string(), n as i32)),
-                _ => Err(Fail::error(
-                    ErrorCode::BadOption,
-                    format!("desired_counts.{k} must be 0 or 1"),
-                    "",
-                )),
-            })
-            .collect::<Outcome<_>>()?;
+    let expected: BTreeMap<String, String> = o
+        .map("expected_task_definitions", "name -> arn")?
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let desired_counts: BTreeMap<String, i32> = o
+        .map("desired_counts", "name -> 0 | 1")?
+        .into_iter()
+        .map(|(k, v)| match v.as_int() {
+            Ok(n @ 0..=1) => Ok((k.to_string(), n as i32)),
+            _ => Err(Fail::error(
+                ErrorCode::BadOption,
+                format!("desired_counts.{k} must be 0 or 1"),
+                "",
+            )),
+        })
+        .collect::<Outcome<_>>()?;
     let started = chrono::Utc::now();
     // The bring-up window: every service this execution started in the cluster is watched by
     // every later wait, so a daemon that dies after it passed is still seen (late failure).
@@ -654,88 +468,6 @@ pub const PRIMITIVES: &[Primitive] = &[
         changes_world: false,
         aws: &[ECS_DESCRIBE_SERVICES],
         call: describe_services,
-    },
-    Primitive {
-        name: "ecs_task_definition",
-        params: &[("task_definition", Ty::Str)],
-        returns: "Map",
-        shape: Shape::Outcome(&["outcome", "reason", "task_definition"]),
-        doc: "Describes a task definition; task_definition: #{arn, family, revision, \
-              network_mode, task_role_arn, execution_role_arn, containers: [#{name, image, \
-              essential, environment (name -> value), secrets ([#{name, value_from}]), \
-              log_driver, log_options, health_check, command, entry_point, docker_labels, \
-              firelens_options, health_check_command, environment_files}]}.",
-        example: "let td = ecs_task_definition(\"fraud-platform-dev-min-ig\");\nprint(td.outcome);",
-        example_exit: 0,
-        example_prints: &["pass"],
-        raises: &[ErrorCode::NoEnv],
-        failure: Failure::Catchable,
-        together: true,
-        changes_world: false,
-        aws: &[ECS_DESCRIBE_TASK_DEFINITION],
-        call: task_definition,
-    },
-    Primitive {
-        name: "ecs_task_definitions",
-        params: &[("task_definitions", Ty::Array)],
-        returns: "Map",
-        shape: Shape::PerItem(&["outcome", "reason", "task_definition"]),
-        doc: "ecs_task_definition for many at once (at most 8 in flight; a revisioned ARN is described \
-              once per run, since revisions never change): ARN or family -> its ecs_task_definition \
-              result; one failing does not hide the others.",
-        example: "let r = ecs_task_definitions([\"fraud-platform-dev-min-ig\", \"no-such-family\"]);\nprint(r.values().map(|t| t.outcome));",
-        example_exit: 0,
-        example_prints: &["[\"pass\", \"fail\"]"],
-        raises: &[ErrorCode::BadArgument, ErrorCode::NoEnv],
-        failure: Failure::Catchable,
-        together: true,
-        changes_world: false,
-        aws: &[ECS_DESCRIBE_TASK_DEFINITION],
-        call: task_definitions,
-    },
-    Primitive {
-        name: "task_definition_secrets",
-        params: &[("task_definition", Ty::Str)],
-        returns: "Map",
-        shape: Shape::Outcome(&[
-            "outcome",
-            "reason",
-            "task_definition",
-            "findings",
-            "known_secrets",
-            "not_checked_by_value",
-        ]),
-        doc: "Judges by value whether a task definition carries a secret outside               secrets[].valueFrom (the launch contract's \"secrets only by reference\"): every               container's environment, command, entryPoint, dockerLabels,               logConfiguration.options, firelensConfiguration.options and healthCheck.command,               against the plaintext of every secret the environment knows of (handles classified               secret, each SecureString a handle names by path, the SSM parameters the task               definition's own secrets reference — read into the vault, never shown) and the               credential shapes (url_password, aws_key_pair, pem_private_key, bearer_token, jwt),               a secret-named variable with a value being one signal among them (secret_name).               fail lists findings [#{container, field, variable, rule, secret}] (never the               value); not_checked_by_value lists [#{container, field, reference, why}] (a               Secrets Manager reference, an S3 environment file, an SSM parameter the run may not               read); error when it could not be judged.",
-        example: "let r = task_definition_secrets(\"fraud-platform-dev-min-ig\");\nprint(`${r.outcome} ${r.findings.len()}`);",
-        example_exit: 0,
-        example_prints: &["pass 0"],
-        raises: &[ErrorCode::NoEnv],
-        failure: Failure::Catchable,
-        together: true,
-        changes_world: false,
-        aws: &[ECS_DESCRIBE_TASK_DEFINITION, SSM_GET_PARAMETERS],
-        call: task_definition_secrets,
-    },
-    Primitive {
-        name: "task_definition_logs",
-        params: &[("task_definition", Ty::Str), ("log_group_prefix", Ty::Str)],
-        returns: "Map",
-        shape: Shape::Outcome(&["outcome", "reason", "task_definition", "routes", "groups"]),
-        doc: "Where a task definition's essential containers log, from their logConfiguration \
-              (routes: [#{container, driver, group, stream_prefix, problem}], groups: the distinct \
-              awslogs groups): pass only when every one logs through the awslogs driver into a \
-              group under log_group_prefix, the only route whose lines the runbook can read; a \
-              missing logConfiguration, another driver or a group elsewhere is a problem named in \
-              the reason. error when the task definition could not be described.",
-        example: "let r = task_definition_logs(\"fraud-platform-dev-min-ig\", \"/fraud-platform/dev_min\");\nprint(`${r.outcome} ${r.groups}`);",
-        example_exit: 0,
-        example_prints: &["pass [\"/fraud-platform/dev_min/fraud-platform-dev-min-ig\"]"],
-        raises: &[ErrorCode::NoEnv],
-        failure: Failure::Catchable,
-        together: true,
-        changes_world: false,
-        aws: &[ECS_DESCRIBE_TASK_DEFINITION],
-        call: task_definition_logs,
     },
     Primitive {
         name: "ecs_update_service",

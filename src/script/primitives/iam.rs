@@ -41,18 +41,8 @@ fn role(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic>
 
 fn roles(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let names: Vec<String> = args.array(0).into_iter().map(|n| n.to_string()).collect();
-    let options = args.map(1);
-    super::ecs::check_options(&options, &["cluster_arn"], "iam_roles")?;
-    let cluster_arn = match options.get("cluster_arn") {
-        None => None,
-        Some(v) => Some(v.clone().into_string().map_err(|t| {
-            Fail::error(
-                ErrorCode::BadOption,
-                format!("option `cluster_arn` must be a string, found {t}"),
-                "the ARN of the cluster the role's tasks run in",
-            )
-        })?),
-    };
+    let o = super::options::Options::new(args.map(1), "iam_roles", &["cluster_arn"])?;
+    let cluster_arn = o.text("cluster_arn")?;
     let aws = host.aws()?;
     let cluster_arn = cluster_arn.as_deref();
     let results =

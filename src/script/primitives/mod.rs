@@ -12,11 +12,17 @@ macro_rules! m4_entry_example {
     };
 }
 
-mod core;
+mod context;
+mod data;
 mod ecs;
+mod evidence;
+mod handles;
 mod iam;
 mod net;
+mod options;
+mod phases;
 mod storage;
+mod task_definitions;
 mod tasks;
 
 use crate::host::{Fail, Host, Outcome};
@@ -27,9 +33,14 @@ use std::sync::Arc;
 
 /// Every primitive, in reference order: one table, assembled from one slice per family.
 pub fn all() -> impl Iterator<Item = &'static Primitive> {
-    core::PRIMITIVES
+    handles::PRIMITIVES
         .iter()
+        .chain(evidence::PRIMITIVES)
+        .chain(phases::PRIMITIVES)
+        .chain(context::PRIMITIVES)
+        .chain(data::PRIMITIVES)
         .chain(ecs::PRIMITIVES)
+        .chain(task_definitions::PRIMITIVES)
         .chain(tasks::PRIMITIVES)
         .chain(iam::PRIMITIVES)
         .chain(storage::PRIMITIVES)

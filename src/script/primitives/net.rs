@@ -1,131 +1,16 @@
 //! Kafka and PostgreSQL reachability primitives. Credentials are Secrets (from `ssm_secret` or a
 //! secret handle); a plain string where a password belongs is refused so it cannot leak by habit.
 
+use super::options::Options;
 use super::{Args, Failure, Primitive, Shape, Ty};
 use crate::config::{DbSslMode, KafkaSecurityProtocol};
 use crate::host::json::from_json;
 use crate::host::{Fail, Host, Outcome};
 use crate::rules::error_code::ErrorCode;
 use crate::rules::outcome::ProbeOutcome;
-use crate::rules::secret::Secret;
 use rhai::{Dynamic, NativeCallContext};
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-struct Options {
-    map: rhai::Map,
-    primitive: &'static str,
-}
-
-impl Options {
-    fn new(map: rhai::Map, primitive: &'static str, allowed: &[&str]) -> Outcome<Options> {
-        for k in map.keys() {
-            if !allowed.contains(&k.as_str()) {
-                return Err(Fail::error(
-                    ErrorCode::BadOption,
-                    format!("unknown {primitive} option `{k}`"),
-                    format!("options are {}", allowed.join(", ")),
-                ));
-            }
-        }
-        Ok(Options { map, primitive })
-    }
-
-    fn text(&self, key: &str) -> Outcome<Option<String>> {
-        match self.map.get(key) {
-            None => Ok(None),
-            Some(v) if v.is_string() => Ok(v.clone().into_string().ok()),
-            Some(v) if v.is::<Secret>() => Err(Fail::error(
-                ErrorCode::BadOption,
-                format!(
-                    "{} option `{key}` is a Secret where a plain value belongs",
-                    self.primitive
-                ),
-                "",
-            )),
-            Some(v) => Err(Fail::error(
-                ErrorCode::BadOption,
-                format!(
-                    "{} option `{key}` must be a string, found {}",
-                    self.primitive,
-                    v.type_name()
-                ),
-                "",
-            )),
-        }
-    }
-
-    fn required(&self, key: &str) -> Outcome<String> {
-        self.text(key)?.ok_or_else(|| {
-            Fail::error(
-                ErrorCode::BadOption,
-                format!("{} needs `{key}`", self.primitive),
-                "",
-            )
-        })
-    }
-
-    fn secret(&self, key: &str, allow_plain: bool) -> Outcome<Option<Secret>> {
-        match self.map.get(key) {
-            None => Ok(None),
-            Some(v) => {
-                if let Some(s) = v.read_lock::<Secret>() {
-                    return Ok(Some(s.clone()));
-                }
-                if allow_plain && v.is_string() {
-                    return Ok(Some(Secret::new(
-                        key,
-                        v.clone().into_string().unwrap_or_default(),
-                    )));
-                }
-                Err(Fail::error(
-                    ErrorCode::NotASecret,
-                    format!("{} option `{key}` must be a Secret", self.primitive),
-                    "pass ssm_secret(path) or a handle classified secret; plaintext never passes through scripts",
-                ))
-            }
-        }
-    }
-
-    fn millis(&self, key: &str, default: Duration) -> Outcome<Duration> {
-        match self.map.get(key) {
-            None => Ok(default),
-            Some(v) => v
-                .as_int()
-                .map(|ms| Duration::from_millis(ms.max(1) as u64))
-                .map_err(|t| {
-                    Fail::error(
-                        ErrorCode::BadOption,
-                        format!("`{key}` must be an integer, found {t}"),
-                        "",
-                    )
-                }),
-        }
-    }
-
-    fn strings(&self, key: &str) -> Outcome<Vec<String>> {
-        match self.map.get(key) {
-            None => Ok(vec![]),
-            Some(v) => v
-                .clone()
-                .try_cast::<rhai::Array>()
-                .ok_or_else(|| {
-                    Fail::error(
-                        ErrorCode::BadOption,
-                        format!("`{key}` must be an array of strings"),
-                        "",
-                    )
-                })?
-                .into_iter()
-                .map(|t| {
-                    t.into_string().map_err(|t| {
-                        Fail::error(ErrorCode::BadOption, format!("`{key}` holds a {t}"), "")
-                    })
-                })
-                .collect(),
-        }
-    }
-}
 
 const KAFKA_OPTIONS: &[&str] = &[
     "bootstrap",
@@ -277,7 +162,7 @@ fn db_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dyna
         host_name = Some(h);
         port = p;
     }
-    if let Some(p) = o.map.get("port") {
+    if let Some(p) = o.get("port") {
         port = p
             .as_int()
             .ok()

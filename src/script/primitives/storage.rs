@@ -108,20 +108,13 @@ fn job_outputs(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
         .into_iter()
         .map(|o| format!("{prefix}{o}"))
         .collect();
-    let options = args.map(3);
-    super::ecs::check_options(&options, &["started_at", "consumes"], "job_outputs")?;
-    let started_at = match options.get("started_at") {
-        None => None,
+    let o = super::options::Options::new(args.map(3), "job_outputs", &["started_at", "consumes"])?;
+    // `started_at: ()` is a task that never started: no time to judge outputs against.
+    let started_at = match o.get("started_at") {
         Some(v) if v.is_unit() => None,
-        Some(v) => {
-            let text = v.clone().into_string().map_err(|t| {
-                Fail::error(
-                    ErrorCode::BadOption,
-                    format!("option `started_at` must be a UTC time string, found {t}"),
-                    "pass the task's started_at as ecs_wait_task_stopped reports it",
-                )
-            })?;
-            Some(
+        _ => match o.text("started_at")? {
+            None => None,
+            Some(text) => Some(
                 chrono::DateTime::parse_from_rfc3339(&text)
                     .map_err(|e| {
                         Fail::error(
@@ -131,22 +124,10 @@ fn job_outputs(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
                         )
                     })?
                     .with_timezone(&chrono::Utc),
-            )
-        }
+            ),
+        },
     };
-    let consumes = match options.get("consumes") {
-        None => Vec::new(),
-        Some(v) => super::ecs::names(
-            v.clone().try_cast::<rhai::Array>().ok_or_else(|| {
-                Fail::error(
-                    ErrorCode::BadOption,
-                    "option `consumes` must be a list of object keys in the same bucket",
-                    "",
-                )
-            })?,
-            "consumed keys",
-        )?,
-    };
+    let consumes = o.strings("consumes")?;
     let aws = host.aws()?;
     let s3 = &aws.s3;
     let (bucket_ref, prefix_ref) = (&bucket, &prefix);

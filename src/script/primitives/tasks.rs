@@ -1,7 +1,8 @@
 //! One-shot ECS task primitives: the guarded run, the bounded wait for a task to stop, and the
 //! stop. The guards and records are the host's (`host::one_shot`), the laws `rules::one_shot`'s.
 
-use super::ecs::{check_options, int_option, map_option, names, outcome, to_map};
+use super::ecs::{outcome, to_map};
+use super::options::Options;
 use super::{Args, Failure, Primitive, Shape, Ty};
 use crate::host::one_shot::{RunAsk, Started, StopRecord};
 use crate::host::{Fail, Host, Outcome};
@@ -12,9 +13,10 @@ use crate::rules::permissions::*;
 use rhai::{Dynamic, NativeCallContext};
 use std::time::Duration;
 
-fn run_ask(options: &rhai::Map) -> Outcome<RunAsk> {
-    check_options(
+fn run_ask(options: rhai::Map) -> Outcome<RunAsk> {
+    let o = Options::new(
         options,
+        "ecs_run_task",
         &[
             "launch_type",
             "subnets",
@@ -22,24 +24,9 @@ fn run_ask(options: &rhai::Map) -> Outcome<RunAsk> {
             "assign_public_ip",
             "environment",
         ],
-        "ecs_run_task",
     )?;
-    let list = |key: &str| -> Outcome<Vec<String>> {
-        match options.get(key) {
-            None => Ok(Vec::new()),
-            Some(v) => names(
-                v.clone().try_cast::<rhai::Array>().ok_or_else(|| {
-                    Fail::error(
-                        ErrorCode::BadOption,
-                        format!("`{key}` must be an array of strings"),
-                        "",
-                    )
-                })?,
-                key,
-            ),
-        }
-    };
-    let environment = map_option(options, "environment", "name -> value")?
+    let environment = o
+        .map("environment", "name -> value")?
         .into_iter()
         .map(|(k, v)| match v.into_string() {
             Ok(v) => Ok((k.to_string(), v)),
@@ -51,22 +38,17 @@ fn run_ask(options: &rhai::Map) -> Outcome<RunAsk> {
         })
         .collect::<Outcome<_>>()?;
     Ok(RunAsk {
-        launch_type: options
-            .get("launch_type")
-            .and_then(|v| v.clone().into_string().ok()),
-        subnets: list("subnets")?,
-        security_groups: list("security_groups")?,
-        assign_public_ip: options
-            .get("assign_public_ip")
-            .and_then(|v| v.as_bool().ok())
-            .unwrap_or(false),
+        launch_type: o.text("launch_type")?,
+        subnets: o.strings("subnets")?,
+        security_groups: o.strings("security_groups")?,
+        assign_public_ip: o.bool("assign_public_ip")?.unwrap_or(false),
         environment,
     })
 }
 
 fn run_task(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let (cluster, task_definition) = (args.str(0), args.str(1));
-    let ask = run_ask(&args.map(2))?;
+    let ask = run_ask(args.map(2))?;
     let mut m = rhai::Map::new();
     m.insert("cluster".into(), cluster.clone().into());
     match host.run_one_shot(&cluster, &task_definition, &ask)? {
@@ -104,9 +86,9 @@ fn stop_map(stop: Option<&StopRecord>) -> Dynamic {
 
 fn wait_task_stopped(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let (cluster, arn) = (args.str(0), args.str(1));
-    let options = args.map(2);
-    check_options(&options, &["timeout_ms"], "ecs_wait_task_stopped")?;
-    let timeout = int_option(&options, "timeout_ms")?
+    let o = Options::new(args.map(2), "ecs_wait_task_stopped", &["timeout_ms"])?;
+    let timeout = o
+        .int("timeout_ms")?
         .map(|v| v.max(0) as u64)
         .ok_or_else(|| {
             Fail::error(
