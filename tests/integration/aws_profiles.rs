@@ -3,8 +3,7 @@
 //! `role_arn` + `source_profile` profile assumed through STS (moto's) — with the identity the run
 //! acted as recorded in M4.A's snapshot and the keys nowhere: not on the screen, not in evidence.
 
-use crate::runbook::Tenant;
-use crate::support::{endpoint, Run};
+use crate::harness::{endpoint, Run, Tenant};
 
 const KEY_ID: &str = "AKIAM4HOSTPROFILE01";
 const SECRET: &str = "m4host-profile-secret-never-printed";

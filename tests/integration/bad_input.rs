@@ -3,7 +3,7 @@
 //! status, words the one error must name and words it must never contain (a secret, the line of
 //! a file given by mistake). Dead endpoints only: nothing here needs the substrate to answer.
 
-use crate::support::{Env, Outcome, Run};
+use crate::harness::{Env, Outcome, Run};
 use std::time::{Duration, Instant};
 
 /// A secret literal as an operator might paste it into a registry.
@@ -265,7 +265,7 @@ fn an_entry_artifact_that_is_a_fifo_does_not_hang_the_run() {
     let out = env
         .run(&format!(
             "{}let e = entry_preconditions();\nprint(`sound=${{e.sound}}`);\nprint(e.problems);\n",
-            crate::support::M4_ENTRY
+            crate::harness::M4_ENTRY
         ))
         .run();
     assert!(

@@ -4,9 +4,9 @@
 //! a rollback restores what ECS reported before the execution's first change, also a service
 //! that was already running before the run.
 
-use crate::runbook::{assert_hold, next_execution_second, Tenant};
-use crate::substrate::clients;
-use crate::support::{block_on, Run, M4_ENTRY};
+use crate::harness::{
+    assert_hold, block_on, clients, next_execution_second, Run, Tenant, M4_ENTRY,
+};
 
 fn set_desired(t: &Tenant, short: &str, count: i32) {
     block_on(
@@ -53,7 +53,7 @@ fn a_typed_repl_line_never_changes_the_world_before_or_inside_a_phase() {
         update(&obs),
         read(&obs)
     );
-    let out = crate::repl::repl(&t, &input);
+    let out = crate::harness::repl(&t, &input);
     out.status(0)
         .stdout_has("OUTSIDE_PHASE")
         .stdout_has(

@@ -1,6 +1,6 @@
 //! The command line: implicit `run`, exit statuses, `--set`, `--output json`, `check`, `doc`, repl.
 
-use crate::support::{Env, Run};
+use crate::harness::{Env, Run};
 
 #[test]
 fn plain_script_without_env_exits_zero() {
@@ -291,7 +291,7 @@ fn a_closed_stdout_pipe_never_panics() {
         ],
     ];
     for args in cases {
-        let mut child = crate::support::spawn_m4host(&args);
+        let mut child = crate::harness::spawn_m4host(&args);
         // The reader goes before the first write (as `| head -1` does once it has its line), so
         // every write the command makes hits a closed pipe.
         drop(child.stdout.take());

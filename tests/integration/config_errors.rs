@@ -1,7 +1,7 @@
 //! Each malformed configuration file is a usage error found before any script runs: exit 2 and
 //! one message naming the file, the key and the fix.
 
-use crate::support::{Env, Run};
+use crate::harness::{Env, Run};
 
 const SCRIPT: &str = "print(\"must not run\");";
 

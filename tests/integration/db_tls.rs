@@ -5,9 +5,7 @@
 //! reason that names the cause. Runs are `--plan` rehearsals: M4.D probes for real and nothing is
 //! started, so each case stops at what it is about.
 
-use crate::runbook::Tenant;
-use crate::servers::{tls_file, PgSetup, PrivatePostgres};
-use crate::support::Outcome;
+use crate::harness::{tls_file, Outcome, PgSetup, PrivatePostgres, Tenant};
 use serde_json::Value;
 
 /// A tenant whose database is `db`, reached at `host`, with `[db]` set to `db_section`.
@@ -81,7 +79,7 @@ fn verify_full_with_the_ca_and_require_reach_a_tls_database() {
         &section("verify-full", Some("ca.pem")),
         &section("require", None),
     );
-    crate::runbook::next_execution_second(); // this tenant's second run: its own execution id
+    crate::harness::next_execution_second(); // this tenant's second run: its own execution id
     let out = t.run(&["--plan"]);
     assert_eq!(phase_status(&out, "M4.D"), "PASS", "{}", out.stdout);
     assert_eq!(database_row(&out)["sslmode"], "require");
@@ -138,7 +136,7 @@ fn require_refuses_a_server_without_tls() {
         &section("require", None),
         &section("disable", None),
     );
-    crate::runbook::next_execution_second(); // this tenant's second run: its own execution id
+    crate::harness::next_execution_second(); // this tenant's second run: its own execution id
     let out = t.run(&["--plan"]);
     assert_eq!(phase_status(&out, "M4.D"), "PASS", "{}", out.stdout);
 }

@@ -5,10 +5,10 @@
 //! that phase's code and a reason that names the server, inside the probe's budget, and act no
 //! further. No sleep decides the order; the pause does.
 
-use crate::faults::{spawn_run_with, through, FaultProxy};
-use crate::runbook::{assert_hold, Tenant};
-use crate::servers::{PrivateKafka, PrivatePostgres};
-use crate::support::Outcome;
+use crate::harness::{
+    assert_hold, spawn_run_with, through, FaultProxy, Outcome, PrivateKafka, PrivatePostgres,
+    Tenant,
+};
 use serde_json::json;
 use std::time::{Duration, Instant};
 

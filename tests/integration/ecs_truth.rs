@@ -6,13 +6,13 @@
 //! cluster (ListTasks pages, DescribeTasks batches). Each asserts verdict, code, phase and that
 //! the reason names the cause.
 
-use crate::runbook::{assert_hold, first_blocker, Tenant};
-use crate::substrate::{clients, OwnService};
-use crate::support::{block_on, Env, PLATFORM_RUN_ID};
+use crate::harness::{
+    assert_hold, block_on, clients, first_blocker, Env, OwnService, Tenant, PLATFORM_RUN_ID,
+};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-fn first_reason(out: &crate::support::Outcome) -> String {
+fn first_reason(out: &crate::harness::Outcome) -> String {
     out.json()["blockers"][0]["reason"]
         .as_str()
         .unwrap_or_default()
@@ -20,7 +20,7 @@ fn first_reason(out: &crate::support::Outcome) -> String {
 }
 
 /// The M4.F snapshot's row for a service.
-fn f_row(t: &Tenant, out: &crate::support::Outcome, short: &str) -> serde_json::Value {
+fn f_row(t: &Tenant, out: &crate::harness::Outcome, short: &str) -> serde_json::Value {
     let f = t.artifact(out, "m4_f_daemon_start_snapshot");
     let name = format!("{}-{short}", t.prefix());
     f["services"]

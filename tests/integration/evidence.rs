@@ -1,7 +1,7 @@
 //! Evidence: atomic local mirror, write-once durable object verified by read-back hash, canonical
 //! JSON, refusal of secrets (as values and as plaintext copies), plan mode.
 
-use crate::support::{Env, PLATFORM_RUN_ID};
+use crate::harness::{Env, PLATFORM_RUN_ID};
 use sha2::Digest;
 
 fn sha(bytes: &[u8]) -> String {
@@ -41,7 +41,7 @@ fn snapshot_lands_locally_and_durably_with_matching_hash() {
 #[test]
 fn run_scoped_artifact_goes_under_the_platform_run() {
     let env = Env::new();
-    env.run(&format!("{}emit_snapshot(\"daemons_ready\", #{{ packs: [] }}, #{{ scope: \"run\", path: \"operate/daemons_ready\", write_code: \"M4H-B2\" }});", crate::support::M4_ENTRY))
+    env.run(&format!("{}emit_snapshot(\"daemons_ready\", #{{ packs: [] }}, #{{ scope: \"run\", path: \"operate/daemons_ready\", write_code: \"M4H-B2\" }});", crate::harness::M4_ENTRY))
         .run()
         .status(0);
     assert_eq!(

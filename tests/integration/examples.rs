@@ -3,7 +3,7 @@
 //! `m4host doc` cannot drift from what the primitives do, and an example that printed an error
 //! outcome would fail.
 
-use crate::support::Env;
+use crate::harness::Env;
 
 #[test]
 fn every_primitive_example_runs() {

@@ -6,105 +6,9 @@
 //! that faults still publishes its snapshot, SIGTERM ends a run as a recorded hold, and SIGKILL
 //! leaves no partial evidence.
 
-use crate::runbook::{assert_hold, Tenant};
-use crate::support::{endpoint, Outcome};
+use crate::harness::{assert_hold, spawn_run_with, through, FaultProxy, Outcome, Tenant};
 use serde_json::json;
-use std::io::{BufRead, BufReader, Read, Write};
 use std::time::{Duration, Instant};
-
-/// One proxy process for one test, stopped by its PID when dropped.
-pub(crate) struct FaultProxy {
-    child: std::process::Child,
-    pub(crate) address: String,
-}
-
-impl FaultProxy {
-    pub(crate) fn start() -> FaultProxy {
-        let mut child = std::process::Command::new("python3")
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/substrate/fault_proxy.py"
-            ))
-            .args(["--upstream", &endpoint()])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3 runs the fault proxy");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let address = line
-            .trim()
-            .strip_prefix("listening ")
-            .unwrap_or_else(|| panic!("fault proxy said {line:?}"))
-            .to_owned();
-        FaultProxy { child, address }
-    }
-
-    pub(crate) fn url(&self) -> String {
-        format!("http://{}", self.address)
-    }
-
-    fn request(&self, method: &str, path: &str, body: &str) -> serde_json::Value {
-        let mut stream = std::net::TcpStream::connect(&self.address).unwrap();
-        write!(
-            stream,
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            self.address,
-            body.len()
-        )
-        .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let (head, body) = response.split_once("\r\n\r\n").unwrap();
-        assert!(head.starts_with("HTTP/1.1 200"), "{response}");
-        serde_json::from_str(body).unwrap()
-    }
-
-    pub(crate) fn rules(&self, rules: serde_json::Value) {
-        self.request("POST", "/fault-proxy/rules", &rules.to_string());
-    }
-
-    pub(crate) fn stats(&self) -> serde_json::Value {
-        self.request("GET", "/fault-proxy/stats", "")
-    }
-
-    /// Lets every request a `pause` rule holds go on.
-    pub(crate) fn release(&self) {
-        self.request("POST", "/fault-proxy/release", "");
-    }
-
-    /// Waits (bounded) until a `pause` rule holds a request: the run stands at that point.
-    pub(crate) fn wait_paused(&self, within: Duration) {
-        let deadline = Instant::now() + within;
-        while self.stats()["paused"].as_u64().unwrap_or(0) == 0 {
-            assert!(Instant::now() < deadline, "the run never reached the pause");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Points a tenant's environment file at the proxy, with a 3 s poll-failure budget; the call
-/// budgets stay as dev_min sets them (attempt 5 s, call 15 s), which the Kafka and PostgreSQL
-/// probes of a loaded machine need too.
-pub(crate) fn through(t: &Tenant, proxy: &FaultProxy) {
-    t.edit(
-        "local.toml",
-        "endpoint_url = \"http://127.0.0.1:4566\"",
-        &format!("endpoint_url = \"{}\"", proxy.url()),
-    );
-    let path = t.path("local.toml");
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    text.push_str("\n[ecs]\npoll_failure_budget_ms = 3000\n");
-    std::fs::write(path, text).unwrap();
-}
 
 fn first_reason(out: &Outcome) -> String {
     out.json()["blockers"][0]["reason"]
@@ -202,7 +106,7 @@ fn s3_read_back_with_other_bytes_holds_with_the_write_code() {
     let out = t.run(&[]);
     assert_eq!(out.json()["verdict"], "HOLD_M4", "{}", out.stdout);
     out.status(3);
-    let (code, phase) = crate::runbook::first_blocker(&out);
+    let (code, phase) = crate::harness::first_blocker(&out);
     assert_eq!(
         (code.as_str(), phase.as_str()),
         ("M4A-B3", "M4.A"),
@@ -234,7 +138,7 @@ fn a_failed_read_back_check_holds_its_phase_and_at_most_the_next_one_ran() {
     out.status(3).nowhere("SCRIPT-FAULT");
     let json = out.json();
     assert_eq!(json["verdict"], "HOLD_M4", "{}", out.stdout);
-    let (code, phase) = crate::runbook::first_blocker(&out);
+    let (code, phase) = crate::harness::first_blocker(&out);
     assert_eq!(
         (code.as_str(), phase.as_str()),
         ("M4B-B3", "M4.B"),
@@ -313,7 +217,7 @@ fn a_phase_that_faults_still_publishes_its_snapshot_with_the_fault() {
         "    let key = ctx.a.no_such_field.REQUIRED_PLATFORM_RUN_ID_ENV_KEY;",
     );
     std::fs::write(&e, text).unwrap();
-    let out = crate::support::Run::new()
+    let out = crate::harness::Run::new()
         .arg("run")
         .arg(scripts.join("main.rhai"))
         .arg("--env")
@@ -369,25 +273,6 @@ fn spawn_run(t: &Tenant, soak_ms: u64) -> std::process::Child {
     spawn_run_with(t, &[&format!("soak_ms={soak_ms}")])
 }
 
-/// M4 in the background, with `--set` KEY=VALUE pairs.
-pub(crate) fn spawn_run_with(t: &Tenant, sets: &[&str]) -> std::process::Child {
-    let main = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/m4/main.rhai");
-    let env = t.path("local.toml");
-    let mut args: Vec<std::ffi::OsString> = vec![
-        "run".into(),
-        main.into(),
-        "--env".into(),
-        env.into_os_string(),
-        "--output".into(),
-        "json".into(),
-    ];
-    for set in sets {
-        args.push("--set".into());
-        args.push(set.into());
-    }
-    crate::support::spawn_m4host(args)
-}
-
 #[test]
 fn sigterm_ends_the_run_as_a_recorded_hold() {
     let t = Tenant::new();
@@ -396,14 +281,14 @@ fn sigterm_ends_the_run_as_a_recorded_hold() {
     // signal lands from here on, the run must end as a recorded hold.
     wait_for_evidence(&t, "m4_e_launch_contract_snapshot", Duration::from_secs(60));
     let stopped = Instant::now();
-    crate::support::signal(&child, "TERM");
+    crate::harness::signal(&child, "TERM");
     let out = child.wait_with_output().unwrap();
     assert!(
         stopped.elapsed() < Duration::from_secs(20),
         "{:?}",
         stopped.elapsed()
     );
-    let json = crate::support::summary_of(&out, 3);
+    let json = crate::harness::summary_of(&out, 3);
     let b = &json["blockers"][0];
     assert_eq!(b["code"], "RUN-INTERRUPTED", "{json}");
     assert!(b["reason"].as_str().unwrap().contains("SIGTERM"), "{json}");

@@ -2,11 +2,10 @@
 //! the task's own awslogs stream into the F snapshot, and the blocker quotes the last one —
 //! redacted; a task that never started says it wrote no stream; a clean run reads no tail.
 
-use crate::runbook::{assert_hold, Tenant};
-use crate::support::ssm_value;
+use crate::harness::{assert_hold, ssm_value, Tenant};
 use serde_json::json;
 
-fn first_reason(out: &crate::support::Outcome) -> String {
+fn first_reason(out: &crate::harness::Outcome) -> String {
     out.json()["blockers"][0]["reason"]
         .as_str()
         .unwrap_or_default()
@@ -16,7 +15,7 @@ fn first_reason(out: &crate::support::Outcome) -> String {
 /// The log tail of the ingress daemon's first counted stop, wherever M4.F recorded it: in its
 /// row (it failed in its own wave) or among the late failures (it was up, then died while a
 /// later wave came up: which one depends on how fast the machine is).
-fn ig_tail(t: &Tenant, out: &crate::support::Outcome) -> serde_json::Value {
+fn ig_tail(t: &Tenant, out: &crate::harness::Outcome) -> serde_json::Value {
     let f = t.artifact(out, "m4_f_daemon_start_snapshot");
     let name = t.service("ig");
     let in_rows = f["services"]
@@ -86,7 +85,7 @@ fn a_crashing_daemon_says_why_and_its_secret_is_redacted() {
             "{key} holds the planted secret"
         );
     }
-    let report = crate::timeline::report(&t, out.json()["execution_id"].as_str().unwrap(), &[]);
+    let report = crate::harness::report(&t, out.json()["execution_id"].as_str().unwrap(), &[]);
     report.nowhere(&secret);
 }
 

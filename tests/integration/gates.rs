@@ -1,7 +1,7 @@
 //! Gates: a block cannot be swallowed (try/catch, modules, exit), phases attribute and contain
 //! blockers, and only an explicit positive verdict ends a runbook with exit 0.
 
-use crate::support::Env;
+use crate::harness::Env;
 
 #[test]
 fn block_inside_try_catch_still_holds() {

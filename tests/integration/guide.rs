@@ -2,8 +2,7 @@
 //! fresh tenant of dev_min and must exit with the status and print the lines its first comment
 //! lines state (`// exit: N`, `// prints: TEXT`), so the guide cannot drift from the host.
 
-use crate::runbook::{next_execution_second, Tenant};
-use crate::support::Run;
+use crate::harness::{next_execution_second, Run, Tenant};
 
 const GUIDE: &str = include_str!("../../docs/writing-a-runbook.md");
 

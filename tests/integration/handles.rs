@@ -1,7 +1,7 @@
 //! Handle resolution against the substrate: each origin, and what the runbook must judge
 //! (unresolved, wildcard, ambiguous) reported rather than defaulted.
 
-use crate::support::Env;
+use crate::harness::Env;
 
 #[test]
 fn resolves_each_origin() {

@@ -1,8 +1,7 @@
 //! ECS and IAM primitives through the binary against the substrate: host guards, stability,
 //! crash loop, stuck pending, rollback, plan mode, describe batching, IAM posture.
 
-use crate::substrate::{clients, OwnService};
-use crate::support::{block_on, Env, M4_ENTRY, PLATFORM_RUN_ID};
+use crate::harness::{block_on, clients, Env, OwnService, M4_ENTRY, PLATFORM_RUN_ID};
 
 /// `body` inside a phase (a change to the world needs one, issue #29), then a verdict, so the
 /// script ends 0 when the body raised nothing uncaught.
@@ -183,7 +182,7 @@ print(`scope=${td.containers[0].environment.REQUIRED_PLATFORM_RUN_ID} secrets=${
 #[test]
 fn iam_role_and_simulation() {
     let env = Env::new();
-    let lambda_role = crate::support::unique("lambda-only");
+    let lambda_role = crate::harness::unique("lambda-only");
     block_on(
         clients()
             .iam

@@ -4,9 +4,9 @@
 //! to a group the scan would not read (M4.F) or to none (M4.E), a trust whose condition is false
 //! for this account (M4.C).
 
-use crate::runbook::{assert_hold, next_execution_second, Tenant};
-use crate::substrate::{clients, control};
-use crate::support::{aws, block_on, unique, Outcome};
+use crate::harness::{
+    assert_hold, aws, block_on, clients, control, next_execution_second, unique, Outcome, Tenant,
+};
 
 fn reason(out: &Outcome) -> String {
     out.json()["blockers"][0]["reason"]
@@ -289,14 +289,14 @@ fn a_leftover_output_is_not_the_jobs_own() {
         )
         .unwrap();
     };
-    let m5 = |t: &Tenant| crate::m5::m5_run(t, &m4, &[]).run();
+    let m5 = |t: &Tenant| crate::harness::m5_run(t, &m4, &[]).run();
     control(
         "oneshot",
         &serde_json::json!({"family": format!("{}-oracle-checker", t.prefix()), "output": false}),
     );
     put(b"");
     let out = m5(&t);
-    crate::runbook::assert_runbook_hold(&out, ("HOLD_M5", "M5.G"), "M5F-B3", "M5.F");
+    crate::harness::assert_runbook_hold(&out, ("HOLD_M5", "M5.G"), "M5F-B3", "M5.F");
     assert!(
         reason(&out).contains("is empty (0 bytes)"),
         "{}",
@@ -307,7 +307,7 @@ fn a_leftover_output_is_not_the_jobs_own() {
     put(br#"{"ok": true}"#);
     std::thread::sleep(std::time::Duration::from_millis(2100 + 1000));
     let out = m5(&t);
-    crate::runbook::assert_runbook_hold(&out, ("HOLD_M5", "M5.G"), "M5F-B3", "M5.F");
+    crate::harness::assert_runbook_hold(&out, ("HOLD_M5", "M5.G"), "M5F-B3", "M5.F");
     assert!(
         reason(&out).contains("before the task started"),
         "{}",

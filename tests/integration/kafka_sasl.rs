@@ -5,9 +5,7 @@
 //! (librdkafka in the binary, kafka-python in the seeder and the stand-in daemons) speaks its real
 //! protocol to it.
 
-use crate::runbook::{assert_hold, Tenant};
-use crate::servers::tls_file;
-use crate::support::Run;
+use crate::harness::{assert_hold, tls_file, Run, Tenant};
 use std::time::{Duration, Instant};
 
 const GATEWAY: &str = "localhost:9094";
@@ -39,13 +37,13 @@ fn sasl_tenant(ca: &str) -> Tenant {
 fn credentials(t: &Tenant) -> (String, String) {
     let path = |p: &str| format!("/fraud-platform/{}/confluent/{p}", t.name);
     (
-        crate::support::ssm_value(&path("api_key")),
-        crate::support::ssm_value(&path("api_secret")),
+        crate::harness::ssm_value(&path("api_key")),
+        crate::harness::ssm_value(&path("api_secret")),
     )
 }
 
 /// No trace of `secret` on the screen or in any evidence object of the tenant.
-fn nowhere(t: &Tenant, out: &crate::support::Outcome, secret: &str) {
+fn nowhere(t: &Tenant, out: &crate::harness::Outcome, secret: &str) {
     assert!(
         !out.stdout.contains(secret) && !out.stderr.contains(secret),
         "the secret is on the screen"
@@ -96,7 +94,7 @@ fn a_wrong_api_secret_holds_m4d_and_the_secret_is_shown_nowhere() {
     // checks against the seeded pair and refuses.
     let wrong = format!("wrong-secret-{}", t.name);
     let wrong_path = format!("/fraud-platform/{}/confluent/api_secret_rotated", t.name);
-    crate::support::put_ssm_secret(&wrong_path, &wrong);
+    crate::harness::put_ssm_secret(&wrong_path, &wrong);
     t.edit(
         "handles.registry.toml",
         &format!("ref = \"/fraud-platform/{}/confluent/api_secret\"", t.name),

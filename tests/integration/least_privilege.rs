@@ -4,12 +4,8 @@
 //! the `--plan-only` policy; with any one statement of M4's policy removed, M4 holds with the
 //! denied action named (never a crash, never a pass), and so does M5 without RunTask or PassRole.
 
-use crate::runbook::Tenant;
-use crate::support::{EnforcedMoto, Outcome, Run};
+use crate::harness::{EnforcedMoto, Outcome, Run, Tenant, M4_SCRIPT, M5_SCRIPT};
 use serde_json::Value;
-
-const M4: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/m4/main.rhai");
-const M5: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/m5/main.rhai");
 
 /// A tenant of dev_min seeded on the enforcing moto, its environment files pointed there, with a
 /// 3 s poll-failure budget (a wait that keeps being denied ends then).
@@ -41,14 +37,14 @@ fn generated(t: &Tenant, script: &str, env: &str, flags: &[&str]) -> Value {
 
 /// Runs `run` with the user's keys, in a second of its own (execution ids are to the second).
 fn as_user(run: Run, keys: &(String, String)) -> Outcome {
-    crate::runbook::next_execution_second();
+    crate::harness::next_execution_second();
     run.env("AWS_ACCESS_KEY_ID", &keys.0)
         .env("AWS_SECRET_ACCESS_KEY", &keys.1)
         .run()
 }
 
 fn m5(t: &Tenant, m4: &str) -> Run {
-    crate::m5::m5_run(t, m4, &[])
+    crate::harness::m5_run(t, m4, &[])
 }
 
 fn advanced_m4(t: &Tenant, keys: &(String, String)) -> String {
@@ -62,9 +58,9 @@ fn advanced_m4(t: &Tenant, keys: &(String, String)) -> String {
 fn m4_and_m5_advance_under_exactly_their_generated_policies_and_plan_under_the_plan_policy() {
     let moto = EnforcedMoto::start();
     let t = tenant(&moto);
-    let m4_keys = moto.user("m4-operator", &generated(&t, M4, "local.toml", &[]));
+    let m4_keys = moto.user("m4-operator", &generated(&t, M4_SCRIPT, "local.toml", &[]));
     // The near miss first: the default keys are no user here, so nothing is allowed.
-    crate::runbook::next_execution_second();
+    crate::harness::next_execution_second();
     let out = t.m4(&[]).run();
     out.status(3);
     assert!(
@@ -74,7 +70,10 @@ fn m4_and_m5_advance_under_exactly_their_generated_policies_and_plan_under_the_p
     );
 
     let m4 = advanced_m4(&t, &m4_keys);
-    let m5_keys = moto.user("m5-operator", &generated(&t, M5, "local-m5.toml", &[]));
+    let m5_keys = moto.user(
+        "m5-operator",
+        &generated(&t, M5_SCRIPT, "local-m5.toml", &[]),
+    );
     let out = as_user(m5(&t, &m4), &m5_keys);
     out.status(0);
     assert_eq!(out.json()["verdict"], "ADVANCE_TO_M6", "{}", out.stdout);
@@ -82,7 +81,7 @@ fn m4_and_m5_advance_under_exactly_their_generated_policies_and_plan_under_the_p
     let rehearsal = tenant(&moto);
     let plan_keys = moto.user(
         "m4-rehearsal",
-        &generated(&rehearsal, M4, "local.toml", &["--plan-only"]),
+        &generated(&rehearsal, M4_SCRIPT, "local.toml", &["--plan-only"]),
     );
     let out = as_user(rehearsal.m4(&[]).arg("--plan"), &plan_keys);
     // As on the open substrate: only the predicates a rehearsal cannot prove hold it.
@@ -103,7 +102,7 @@ fn m4_and_m5_advance_under_exactly_their_generated_policies_and_plan_under_the_p
 #[test]
 fn m4_without_any_one_statement_of_its_policy_holds_with_the_denial_named() {
     let moto = EnforcedMoto::start();
-    let sids: Vec<String> = generated(&tenant(&moto), M4, "local.toml", &[])["Statement"]
+    let sids: Vec<String> = generated(&tenant(&moto), M4_SCRIPT, "local.toml", &[])["Statement"]
         .as_array()
         .unwrap()
         .iter()
@@ -120,7 +119,7 @@ fn m4_without_any_one_statement_of_its_policy_holds_with_the_denial_named() {
                     mine.into_iter()
                         .map(|sid| {
                             let t = tenant(moto);
-                            let mut less = generated(&t, M4, "local.toml", &[]);
+                            let mut less = generated(&t, M4_SCRIPT, "local.toml", &[]);
                             let statements = less["Statement"].as_array_mut().unwrap();
                             let at = statements.iter().position(|s| s["Sid"] == sid.as_str());
                             let removed = statements.remove(at.unwrap());
@@ -184,10 +183,10 @@ fn m5_without_run_task_or_pass_role_holds_naming_it() {
     let t = tenant(&moto);
     let m4 = advanced_m4(
         &t,
-        &moto.user("m4-operator", &generated(&t, M4, "local.toml", &[])),
+        &moto.user("m4-operator", &generated(&t, M4_SCRIPT, "local.toml", &[])),
     );
     for action in ["iam:PassRole", "ecs:RunTask"] {
-        let mut less = generated(&t, M5, "local-m5.toml", &[]);
+        let mut less = generated(&t, M5_SCRIPT, "local-m5.toml", &[]);
         less["Statement"]
             .as_array_mut()
             .unwrap()

@@ -3,7 +3,7 @@
 //! still name the artifacts `[inputs] m3_verdict`/`m3_handoff`, as M4's first ones did: they keep
 //! working. Other milestones declare other entries (`another_milestone_declares_its_entry`).
 
-use crate::support::{aws, block_on, Env, PLATFORM_RUN_ID};
+use crate::harness::{aws, block_on, Env, PLATFORM_RUN_ID};
 
 /// M4's entry, declared as scripts/m4/contract.rhai declares it, then judged.
 const PROBE: &str = "declare_entry(#{ from: \"M3\", handoff_name: \"M4 handoff pack\", required_verdict: \"ADVANCE_TO_M4\", execution_field: \"m3_execution_id\", agree: [\"platform_run_id\", \"m3_execution_id\"], env_key_field: \"required_platform_run_id_env_key\", blocker: \"M4A-B1\" });\nlet m3 = entry_preconditions();\nprint(`sound=${m3.sound}`);\nfor p in m3.problems { print(`problem: ${p}`) }\nprint(`run=${platform_run_id()}`);";

@@ -6,12 +6,11 @@
 //! definition, a daemon gone); Ctrl-C during a job; M5 stepped in the REPL; --plan starts no task
 //! and writes nothing durable.
 
-use crate::runbook::{next_execution_second, Tenant};
-use crate::substrate::{clients, control};
-use crate::support::{block_on, s3_object, Outcome, Run};
+use crate::harness::{
+    block_on, clients, control, m5_run, next_execution_second, s3_object, Outcome, Run, Tenant,
+    M5_SCRIPT,
+};
 use sha2::Digest;
-
-const M5: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/m5/main.rhai");
 
 /// M4 to ADVANCE_TO_M5 on the tenant; its execution id.
 fn advanced_m4(t: &Tenant) -> String {
@@ -20,20 +19,6 @@ fn advanced_m4(t: &Tenant) -> String {
     let json = out.json();
     assert_eq!(json["verdict"], "ADVANCE_TO_M5", "{}", out.stderr);
     json["execution_id"].as_str().unwrap().to_owned()
-}
-
-/// M5 entering from `m4`, in a second of its own, with short budgets; `sets` (KEY=VALUE) add.
-pub(crate) fn m5_run(t: &Tenant, m4: &str, sets: &[&str]) -> Run {
-    next_execution_second();
-    let mut run = Run::new()
-        .args(["run", M5, "--env"])
-        .arg(t.path("local-m5.toml"))
-        .args(["--output", "json", "--set", &format!("m4_execution={m4}")])
-        .args(["--set", "daemon_check_ms=10000"]);
-    for s in sets {
-        run = run.args(["--set", s]);
-    }
-    run
 }
 
 fn m5(t: &Tenant, m4: &str, sets: &[&str]) -> Outcome {
@@ -49,7 +34,7 @@ fn oneshot(t: &Tenant, stage: &str, behaviour: serde_json::Value) {
 
 /// A HOLD_M5 with `code` first, in `phase`, and nothing after it but the verdict (SKIP).
 fn assert_m5_hold(out: &Outcome, code: &str, phase: &str) {
-    crate::runbook::assert_runbook_hold(out, ("HOLD_M5", "M5.G"), code, phase);
+    crate::harness::assert_runbook_hold(out, ("HOLD_M5", "M5.G"), code, phase);
     let json = out.json();
     assert!(
         json["artifacts"]["m5_g_verdict_snapshot"].is_object(),
@@ -200,7 +185,7 @@ fn m4_then_m5_advance_to_m6_with_every_artifact_local_and_in_s3() {
     );
     assert_eq!(pack["source_execution_ids"]["m4"], m4.as_str());
     // Nothing secret anywhere in M5's evidence.
-    let password = crate::support::ssm_value(&format!("/fraud-platform/{}/db/password", t.name));
+    let password = crate::harness::ssm_value(&format!("/fraud-platform/{}/db/password", t.name));
     out.nowhere(&password);
     for name in names {
         let text = std::fs::read_to_string(artifacts[name]["local"].as_str().unwrap()).unwrap();
@@ -415,7 +400,7 @@ fn m5_plan_rehearses_every_job_and_changes_nothing() {
     let evidence_before = t.bucket_keys();
     next_execution_second();
     let out = Run::new()
-        .args(["run", M5, "--plan", "--env"])
+        .args(["run", M5_SCRIPT, "--plan", "--env"])
         .arg(t.path("local-m5.toml"))
         .args(["--output", "json", "--set", &format!("m4_execution={m4}")])
         .run();
@@ -448,7 +433,7 @@ fn m5_stepped_in_the_repl() {
         .arg("repl")
         .arg("--env")
         .arg(t.path("local-m5.toml"))
-        .args(["--set", &format!("m4_execution={m4}"), "--set", "daemon_check_ms=10000", M5])
+        .args(["--set", &format!("m4_execution={m4}"), "--set", "daemon_check_ms=10000", M5_SCRIPT])
         .stdin(":phases\n:step\n:snapshot m5_a_entry_snapshot\n:run M5.D\n:step\n:step\n:continue\n:blockers\n:quit\n")
         .run();
     out.status(0)
@@ -466,9 +451,9 @@ fn ctrl_c_during_a_job_stops_its_task_and_the_stop_is_in_the_evidence() {
     let m4 = advanced_m4(&t);
     oneshot(&t, "sort", serde_json::json!({"mode": "never_ends"}));
     next_execution_second();
-    let child = crate::support::spawn_m4host([
+    let child = crate::harness::spawn_m4host([
         "run".into(),
-        M5.into(),
+        M5_SCRIPT.into(),
         "--env".into(),
         t.path("local-m5.toml").into_os_string(),
         std::ffi::OsString::from("--output"),
@@ -490,9 +475,9 @@ fn ctrl_c_during_a_job_stops_its_task_and_the_stop_is_in_the_evidence() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    crate::support::signal(&child, "INT");
+    crate::harness::signal(&child, "INT");
     let out = child.wait_with_output().unwrap();
-    let json = crate::support::summary_of(&out, 3);
+    let json = crate::harness::summary_of(&out, 3);
     assert_eq!(json["verdict"], "HOLD_M5");
     assert_eq!(json["blockers"][0]["code"], "RUN-INTERRUPTED", "{json}");
     assert_eq!(json["blockers"][0]["phase"], "M5.E");
@@ -530,14 +515,14 @@ fn m5_without_a_valid_m4_execution_is_a_usage_error_before_anything_runs() {
         "/examples/dev_min/local-m5.toml"
     );
     Run::new()
-        .args(["run", M5, "--env", env])
+        .args(["run", M5_SCRIPT, "--env", env])
         .run()
         .status(2)
         .stderr_has("no value for `m4_execution`");
     Run::new()
         .args([
             "run",
-            M5,
+            M5_SCRIPT,
             "--env",
             env,
             "--set",

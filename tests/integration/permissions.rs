@@ -7,17 +7,11 @@
 //! by some run that calls that primitive: none listed that is never sent (an action AWS
 //! authorizes beside another call, iam:PassRole for RunTask, is not a request of its own).
 
-use crate::faults::{through, FaultProxy};
-use crate::runbook::Tenant;
-use crate::support::Env;
+use crate::harness::{through, Env, FaultProxy, Tenant, M4_SCRIPT, M5_SCRIPT, ROLLBACK_SCRIPT};
 use m4host::script::primitives::{self, Primitive};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
-
-const M4: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/m4/main.rhai");
-const M5: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/m5/main.rhai");
-const ROLLBACK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/m4/rollback.rhai");
 
 /// Starts the oracle seed in a phase and stops it by hand (PREFIX: the tenant's).
 const STOP_BY_HAND: &str = r#"
@@ -127,12 +121,12 @@ fn every_action_sent_is_listed_by_a_called_primitive_and_every_listed_action_is_
             let out = t.run(&[]);
             out.status(0);
             let m4 = out.json()["execution_id"].as_str().unwrap().to_owned();
-            crate::m5::m5_run(t, &m4, &[]).run().status(0);
-            crate::substrate::control(
+            crate::harness::m5_run(t, &m4, &[]).run().status(0);
+            crate::harness::control(
                 "oneshot",
                 &serde_json::json!({"family": format!("{}-oracle-sort", t.prefix()), "mode": "never_ends"}),
             );
-            crate::m5::m5_run(t, &m4, &["sort_budget_ms=1500"])
+            crate::harness::m5_run(t, &m4, &["sort_budget_ms=1500"])
                 .run()
                 .status(3);
             t.rollback(&m4).status(0);
@@ -144,7 +138,7 @@ fn every_action_sent_is_listed_by_a_called_primitive_and_every_listed_action_is_
         let sent = runbook_sent(&t, |t| {
             let script = t.path("stop_by_hand.rhai");
             std::fs::write(&script, STOP_BY_HAND.replace("PREFIX", &t.prefix())).unwrap();
-            let out = crate::support::Run::new()
+            let out = crate::harness::Run::new()
                 .arg("run")
                 .arg(&script)
                 .arg("--env")
@@ -188,9 +182,9 @@ fn every_action_sent_is_listed_by_a_called_primitive_and_every_listed_action_is_
         env!("CARGO_MANIFEST_DIR"),
         "/examples/dev_min/handles.registry.toml"
     ));
-    let m4 = called(Path::new(M4), registry);
+    let m4 = called(Path::new(M4_SCRIPT), registry);
     let mut all = m4.clone();
-    for script in [M5, ROLLBACK] {
+    for script in [M5_SCRIPT, ROLLBACK_SCRIPT] {
         let (p, l) = called(Path::new(script), registry);
         all.0.extend(p);
         all.1.extend(l);
@@ -217,11 +211,11 @@ fn every_action_sent_is_listed_by_a_called_primitive_and_every_listed_action_is_
     assert!(ledger.failures.is_empty(), "{}", ledger.failures.join("\n"));
 }
 
-fn policy(args: &[&str]) -> crate::support::Outcome {
-    crate::support::Run::new().arg("policy").args(args).run()
+fn policy(args: &[&str]) -> crate::harness::Outcome {
+    crate::harness::Run::new().arg("policy").args(args).run()
 }
 
-fn statements(out: &crate::support::Outcome) -> Vec<serde_json::Value> {
+fn statements(out: &crate::harness::Outcome) -> Vec<serde_json::Value> {
     let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(doc["Version"], "2012-10-17");
     doc["Statement"].as_array().unwrap().clone()
@@ -240,7 +234,7 @@ fn granted(statements: &[serde_json::Value]) -> BTreeSet<String> {
 #[test]
 fn the_policy_of_m4_scopes_every_change_and_the_rehearsal_policy_has_none() {
     let env = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/dev_min/local.toml");
-    let out = policy(&[M4, "--env", env]);
+    let out = policy(&[M4_SCRIPT, "--env", env]);
     out.status(0);
     let full = statements(&out);
     let update = full
@@ -266,7 +260,7 @@ fn the_policy_of_m4_scopes_every_change_and_the_rehearsal_policy_has_none() {
         "M4 starts no one-shot task"
     );
 
-    let out = policy(&[M4, "--env", env, "--plan-only"]);
+    let out = policy(&[M4_SCRIPT, "--env", env, "--plan-only"]);
     out.status(0);
     let rehearsal = granted(&statements(&out));
     for change in [
@@ -289,7 +283,7 @@ fn the_policy_of_m5_runs_only_the_one_shot_families_and_passes_roles_to_ecs_only
         env!("CARGO_MANIFEST_DIR"),
         "/examples/dev_min/local-m5.toml"
     );
-    let out = policy(&[M5, "--env", env]);
+    let out = policy(&[M5_SCRIPT, "--env", env]);
     out.status(0);
     let all = statements(&out);
     let run = all
@@ -328,7 +322,7 @@ fn a_service_the_registry_does_not_declare_is_not_granted_and_is_said() {
     )
     .unwrap();
     let env = t.path("local.toml");
-    let out = policy(&[M4, "--env", env.to_str().unwrap()]);
+    let out = policy(&[M4_SCRIPT, "--env", env.to_str().unwrap()]);
     out.status(1)
         .stderr_has("not granted: ecs:UpdateService")
         .stderr_has("kind = ");
@@ -347,7 +341,13 @@ fn a_service_the_registry_does_not_declare_is_not_granted_and_is_said() {
         ])
     );
 
-    let out = policy(&[M4, "--env", env.to_str().unwrap(), "--account", "12345"]);
+    let out = policy(&[
+        M4_SCRIPT,
+        "--env",
+        env.to_str().unwrap(),
+        "--account",
+        "12345",
+    ]);
     out.status(2).stderr_has("--account");
 }
 
@@ -362,7 +362,7 @@ fn the_readme_shows_the_policy_as_generated() {
         .map(|(json, _)| json)
         .expect("the README shows dev_min's M4 policy");
     let out = policy(&[
-        M4,
+        M4_SCRIPT,
         "--env",
         concat!(env!("CARGO_MANIFEST_DIR"), "/examples/dev_min/local.toml"),
     ]);

@@ -2,8 +2,7 @@
 //! PostgreSQL login over TLS, S3 prefix read/write, CloudWatch log groups and writes — and each
 //! failure mode (missing topic, broker down, wrong password, DB down, bucket missing, group missing).
 
-use crate::substrate::OwnService;
-use crate::support::{Env, PLATFORM_RUN_ID};
+use crate::harness::{Env, OwnService, PLATFORM_RUN_ID};
 
 const KAFKA: &str = r#"#{ bootstrap: "127.0.0.1:9092", security_protocol: "PLAINTEXT" }"#;
 
@@ -39,7 +38,7 @@ fn kafka_groups_show_members_and_their_topics() {
     own.wait_until("running", |s| s.running_count() == 1);
     // The stand-in joins asynchronously; wait for it on the broker before asking through m4host.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    while !crate::substrate::kafka_probe()["groups"]
+    while !crate::harness::kafka_probe()["groups"]
         .as_array()
         .unwrap()
         .iter()
@@ -148,7 +147,7 @@ fn sasl_ssl_against_a_plaintext_broker_fails_in_budget_without_showing_credentia
     // The production path (Confluent Cloud, SASL_SSL + PLAIN) misconfigured against a broker that
     // does not speak TLS: a fail with the transport reason inside the budget, never a hang.
     let env = Env::new();
-    let secret = crate::support::ssm_value("/fraud-platform/dev_min/confluent/api_secret");
+    let secret = crate::harness::ssm_value("/fraud-platform/dev_min/confluent/api_secret");
     let script = r#"
 let p = kafka_probe(#{ bootstrap: "127.0.0.1:9092", security_protocol: "SASL_SSL",
     sasl_username: ssm_secret("/fraud-platform/dev_min/confluent/api_key"),

@@ -2,31 +2,8 @@
 //! it keeps (no phase or verdict from a typed line, order enforced), and an interactive session in
 //! a real terminal (tmux) whose screen and history never show a secret's plaintext.
 
-use crate::runbook::Tenant;
-use crate::support::{Outcome, Run};
+use crate::harness::{db_password, repl, Tenant, Tmux, M4_SCRIPT};
 use std::time::{Duration, Instant};
-
-const MAIN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/m4/main.rhai");
-
-pub(crate) fn repl(t: &Tenant, input: &str) -> Outcome {
-    Run::new()
-        .arg("repl")
-        .arg("--env")
-        .arg(t.path("local.toml"))
-        .args([
-            "--set",
-            "soak_ms=300",
-            "--set",
-            "stabilization_interval_ms=200",
-            MAIN,
-        ])
-        .stdin(input)
-        .run()
-}
-
-fn db_password(t: &Tenant) -> String {
-    crate::support::ssm_value(&format!("/fraud-platform/{}/db/password", t.name))
-}
 
 #[test]
 fn step_through_m4_to_advance_keeping_the_laws() {
@@ -56,7 +33,7 @@ fn step_through_m4_to_advance_keeping_the_laws() {
         .iter()
         .find(|k| k.ends_with("m4_i_verdict_snapshot.json"))
         .unwrap();
-    let doc: serde_json::Value = serde_json::from_slice(&crate::support::s3_object(
+    let doc: serde_json::Value = serde_json::from_slice(&crate::harness::s3_object(
         &format!("{}-evidence", t.prefix()),
         verdict_key,
     ))
@@ -92,98 +69,6 @@ fn plan_mode_switches_only_before_the_first_phase() {
 }
 
 /// A real terminal: tmux runs the REPL; keys are typed, the screen is read.
-struct Tmux {
-    session: String,
-}
-
-impl Tmux {
-    fn start(dir: &std::path::Path, command: &str) -> Tmux {
-        let session = crate::support::unique("m4repl");
-        let status = std::process::Command::new("tmux")
-            .args([
-                "new-session",
-                "-d",
-                "-s",
-                &session,
-                "-x",
-                "160",
-                "-y",
-                "50",
-                "-c",
-            ])
-            .arg(dir)
-            .arg(command)
-            .status()
-            .expect("tmux runs (tests/run.sh installs it)");
-        assert!(status.success());
-        Tmux { session }
-    }
-
-    fn keys(&self, keys: &str) {
-        std::process::Command::new("tmux")
-            .args(["send-keys", "-t", &self.session, "-l", keys])
-            .status()
-            .unwrap();
-        std::process::Command::new("tmux")
-            .args(["send-keys", "-t", &self.session, "Enter"])
-            .status()
-            .unwrap();
-    }
-
-    fn screen(&self) -> String {
-        let out = std::process::Command::new("tmux")
-            .args(["capture-pane", "-p", "-t", &self.session])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Waits until `marker` is on the screen and, below it, a fresh empty prompt. After Ctrl-C
-    /// rustyline drops the keys it had already read into its buffer with the interrupted line, so
-    /// a key sent before the next prompt is drawn can be lost; the prompt is drawn once the
-    /// terminal is back in raw mode for the next line.
-    fn wait_prompt_after(&self, marker: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let screen = self.screen();
-            if let Some(at) = screen.rfind(marker) {
-                let below = &screen[at + marker.len()..];
-                if below.contains('\n') && below.trim_end().ends_with("m4>") {
-                    return screen;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "screen never showed {marker:?} followed by a fresh prompt:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn wait_for(&self, text: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let screen = self.screen();
-            if screen.contains(text) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "screen never showed {text:?}:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("tmux")
-            .args(["kill-session", "-t", &self.session])
-            .status();
-    }
-}
-
 #[test]
 fn interactive_session_redacts_secrets_on_screen_and_in_history() {
     let t = Tenant::new();
@@ -229,13 +114,13 @@ fn interactive_session_redacts_secrets_on_screen_and_in_history() {
 #[test]
 fn ctrl_c_stops_a_running_wait_and_the_session_goes_on() {
     let t = Tenant::new();
-    crate::substrate::control(
+    crate::harness::control(
         "fault",
         &serde_json::json!({"cluster": t.prefix(), "service": format!("{}-ig", t.prefix()), "mode": "stuck_pending"}),
     );
     let dir = tempfile::tempdir().unwrap();
     let command = format!(
-        "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true {} repl --env {} --set timeout_ms=600000 {MAIN}",
+        "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true {} repl --env {} --set timeout_ms=600000 {M4_SCRIPT}",
         env!("CARGO_BIN_EXE_m4host"),
         t.path("local.toml").display()
     );
@@ -271,14 +156,14 @@ fn ctrl_c_stops_a_running_wait_and_the_session_goes_on() {
 /// typed probe it returns to the prompt, and the next line runs as if nothing had happened.
 #[test]
 fn ctrl_c_at_the_prompt_before_a_phase_and_inside_probes_leaves_the_session_usable() {
-    use crate::faults::{through, FaultProxy};
+    use crate::harness::{through, FaultProxy};
     let t = Tenant::new();
     let proxy = FaultProxy::start();
     through(&t, &proxy);
     proxy.rules(serde_json::json!([{"service": "iam", "kind": "pause"}]));
     let dir = tempfile::tempdir().unwrap();
     let command = format!(
-        "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true {} repl --env {} {MAIN}",
+        "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true {} repl --env {} {M4_SCRIPT}",
         env!("CARGO_BIN_EXE_m4host"),
         t.path("local.toml").display()
     );

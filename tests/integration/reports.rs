@@ -3,8 +3,7 @@
 //! of the same run, for an ADVANCE and a HOLD; a bad `--report` is a usage error before anything
 //! runs.
 
-use crate::runbook::{assert_hold, Tenant};
-use crate::support::Run;
+use crate::harness::{assert_hold, Run, Tenant};
 use serde_json::Value;
 
 /// The JUnit file as junitparser reads it: the suites' counters and every case's results.

@@ -1,7 +1,7 @@
 //! Redaction by construction: a Secret shows as <redacted:HANDLE> in print, debug, string
 //! interpolation and concatenation, error messages and JSON output; serialising it is refused.
 
-use crate::support::Env;
+use crate::harness::Env;
 
 #[test]
 fn every_text_form_is_redacted() {

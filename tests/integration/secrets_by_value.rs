@@ -4,8 +4,9 @@
 //! durable evidence, `m4host report`). The near misses (a DSN without a password, a URL without
 //! userinfo, a key id alone) still pass, and M4 still advances over them.
 
-use crate::runbook::{assert_hold, next_execution_second, Builder, Tenant};
-use crate::support::{ssm_value, Env, Outcome};
+use crate::harness::{
+    assert_hold, next_execution_second, ssm_value, Builder, Env, Outcome, Tenant,
+};
 
 /// The plaintext of the tenant's SecureString at `rel` under its SSM prefix (`db/password`).
 fn tenant_secret(t: &Tenant, rel: &str) -> String {
@@ -32,7 +33,7 @@ fn assert_nowhere(t: &Tenant, out: &Outcome, secret: &str) {
         );
     }
     let execution = json["execution_id"].as_str().unwrap();
-    let report = crate::timeline::report(t, execution, &[]);
+    let report = crate::harness::report(t, execution, &[]);
     report.nowhere(secret);
 }
 
@@ -238,8 +239,8 @@ fn near_misses_advance_and_m5_holds_a_dsn_with_the_password() {
         &format!("{}-oracle-checker:1", t.prefix()),
         checker.rsplit('/').next().unwrap(),
     );
-    let out = crate::m5::m5_run(&t, &m4, &[]).run();
-    crate::runbook::assert_runbook_hold(&out, ("HOLD_M5", "M5.G"), "M5B-B3", "M5.B");
+    let out = crate::harness::m5_run(&t, &m4, &[]).run();
+    crate::harness::assert_runbook_hold(&out, ("HOLD_M5", "M5.G"), "M5B-B3", "M5.B");
     let why = reason(&out);
     assert!(
         why.contains("DB_DSN") && why.contains("known_secret"),

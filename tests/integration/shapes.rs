@@ -3,7 +3,7 @@
 //! outcome, and the keys are the ones the primitive table states. Each probe runs once against the live substrate and once against a dead endpoint
 //! (AWS on a closed port; Kafka and PostgreSQL on closed ports), and the key sets are compared.
 
-use crate::runbook::Tenant;
+use crate::harness::Tenant;
 use std::collections::BTreeMap;
 
 const SCRIPT: &str = r#"
@@ -87,7 +87,7 @@ fn shapes(
 ) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
     let script = t.path("shapes.rhai");
     std::fs::write(&script, SCRIPT).unwrap();
-    let out = crate::support::Run::new()
+    let out = crate::harness::Run::new()
         .arg("run")
         .arg(&script)
         .arg("--env")
@@ -120,7 +120,7 @@ fn every_probe_has_the_same_keys_whether_it_passed_or_could_not_ask() {
     }
     // Every row of the table that states a result shape is probed, live and dead, and both key
     // sets are the ones the table states.
-    let table = crate::support::Run::new().args(["doc", "--json"]).run();
+    let table = crate::harness::Run::new().args(["doc", "--json"]).run();
     let table: serde_json::Value = serde_json::from_str(&table.status(0).stdout).unwrap();
     let mut declared = BTreeMap::new();
     for row in table.as_array().unwrap() {

@@ -3,266 +3,19 @@
 //! stand-in consumers on the broker, and PostgreSQL's SCRAM login. Scheduler tests use their own
 //! clusters so they never disturb dev_min.
 
-use crate::support::{block_on, endpoint, unique};
-use aws_sdk_ecs::types::{ContainerDefinition, KeyValuePair};
+use crate::harness::{
+    block_on, clients, kafka_probe, state, OwnService, DEV_MIN_CLUSTER, DEV_MIN_DIR,
+};
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-
-const CLUSTER: &str = "fraud-platform-dev-min";
-const DEV_MIN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/dev_min");
-
-pub(crate) struct Clients {
-    pub ecs: aws_sdk_ecs::Client,
-    pub iam: aws_sdk_iam::Client,
-    pub logs: aws_sdk_cloudwatchlogs::Client,
-}
-
-pub(crate) fn clients() -> &'static Clients {
-    static C: OnceLock<Clients> = OnceLock::new();
-    C.get_or_init(|| {
-        crate::support::aws(); // asserts the substrate answers
-        let conf = block_on(
-            aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .region(aws_config::Region::new("eu-west-2"))
-                .endpoint_url(endpoint())
-                .credentials_provider(aws_sdk_ecs::config::Credentials::new(
-                    "testing", "testing", None, None, "test",
-                ))
-                .load(),
-        );
-        Clients {
-            ecs: aws_sdk_ecs::Client::new(&conf),
-            iam: aws_sdk_iam::Client::new(&conf),
-            logs: aws_sdk_cloudwatchlogs::Client::new(&conf),
-        }
-    })
-}
-
-/// POSTs JSON to the moto extension's control endpoints.
-pub(crate) fn control(path: &str, body: &serde_json::Value) -> serde_json::Value {
-    let host = endpoint().trim_start_matches("http://").to_owned();
-    let payload = body.to_string();
-    let mut stream = std::net::TcpStream::connect(&host).unwrap();
-    write!(
-        stream,
-        "POST /m4host-substrate/{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
-        payload.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    assert!(
-        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
-        "{response}"
-    );
-    serde_json::from_str(body).unwrap()
-}
-
-fn state() -> serde_json::Value {
-    let host = endpoint().trim_start_matches("http://").to_owned();
-    let mut stream = std::net::TcpStream::connect(&host).unwrap();
-    write!(
-        stream,
-        "GET /m4host-substrate/state HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    serde_json::from_str(response.split_once("\r\n\r\n").unwrap().1).unwrap()
-}
-
-/// A cluster with one service (desired 0) of its own, with fast per-service timings.
-pub(crate) struct OwnService {
-    pub cluster: String,
-    pub service: String,
-    pub family: String,
-    run_id: String,
-}
-
-impl OwnService {
-    pub fn new(fault: Option<&str>) -> OwnService {
-        OwnService::with_run_id(fault, "platform_x")
-    }
-
-    /// A service whose task definition carries REQUIRED_PLATFORM_RUN_ID=`run_id`.
-    pub fn with_run_id(fault: Option<&str>, run_id: &str) -> OwnService {
-        let c = clients();
-        let own = OwnService {
-            cluster: unique("sched"),
-            service: unique("svc"),
-            family: unique("td"),
-            run_id: run_id.to_owned(),
-        };
-        block_on(async {
-            c.ecs
-                .create_cluster()
-                .cluster_name(&own.cluster)
-                .send()
-                .await
-                .unwrap();
-            let td = own.register("v1").await;
-            c.ecs
-                .create_service()
-                .cluster(&own.cluster)
-                .service_name(&own.service)
-                .task_definition(td)
-                .desired_count(0)
-                .send()
-                .await
-                .unwrap();
-        });
-        own.fault(fault);
-        own
-    }
-
-    pub fn fault(&self, mode: Option<&str>) {
-        control(
-            "fault",
-            &serde_json::json!({"cluster": self.cluster, "service": self.service, "mode": mode,
-                "timing": {"start_delay": 0.2, "crash_after": 0.2, "restart_delay": 0.1}}),
-        );
-    }
-
-    pub async fn register(&self, version: &str) -> String {
-        clients()
-            .ecs
-            .register_task_definition()
-            .family(&self.family)
-            .container_definitions(
-                ContainerDefinition::builder()
-                    .name("daemon")
-                    .image(format!("daemon:{version}"))
-                    .memory(512)
-                    .essential(true)
-                    .environment(
-                        KeyValuePair::builder()
-                            .name("REQUIRED_PLATFORM_RUN_ID")
-                            .value(&self.run_id)
-                            .build(),
-                    )
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap()
-            .task_definition()
-            .unwrap()
-            .task_definition_arn()
-            .unwrap()
-            .to_owned()
-    }
-
-    /// Points the service at another task definition (a deployment made outside m4host).
-    pub fn deploy(&self, task_definition: &str) {
-        block_on(
-            clients()
-                .ecs
-                .update_service()
-                .cluster(&self.cluster)
-                .service(&self.service)
-                .task_definition(task_definition)
-                .send(),
-        )
-        .unwrap();
-    }
-
-    /// Registers a stand-in lane for the service on the test-only topic; returns its group.
-    pub fn with_lane(&self, prefix: &str) -> String {
-        let group = unique(prefix);
-        kafka_probe_creating(&[TEST_TOPIC]);
-        control(
-            "lanes",
-            &serde_json::json!({"cluster": self.cluster, "service": self.service, "group": group,
-                "topics": [TEST_TOPIC], "bootstrap": "127.0.0.1:9092"}),
-        );
-        group
-    }
-
-    pub fn scale(&self, desired: i32) {
-        block_on(
-            clients()
-                .ecs
-                .update_service()
-                .cluster(&self.cluster)
-                .service(&self.service)
-                .desired_count(desired)
-                .send(),
-        )
-        .unwrap();
-    }
-
-    pub fn describe(&self) -> aws_sdk_ecs::types::Service {
-        block_on(
-            clients()
-                .ecs
-                .describe_services()
-                .cluster(&self.cluster)
-                .services(&self.service)
-                .send(),
-        )
-        .unwrap()
-        .services()[0]
-            .clone()
-    }
-
-    pub fn tasks(
-        &self,
-        desired: aws_sdk_ecs::types::DesiredStatus,
-    ) -> Vec<aws_sdk_ecs::types::Task> {
-        let c = clients();
-        let arns = block_on(
-            c.ecs
-                .list_tasks()
-                .cluster(&self.cluster)
-                .service_name(&self.service)
-                .desired_status(desired)
-                .send(),
-        )
-        .unwrap()
-        .task_arns()
-        .to_vec();
-        if arns.is_empty() {
-            return Vec::new();
-        }
-        block_on(
-            c.ecs
-                .describe_tasks()
-                .cluster(&self.cluster)
-                .set_tasks(Some(arns))
-                .send(),
-        )
-        .unwrap()
-        .tasks()
-        .to_vec()
-    }
-
-    /// Polls (no fixed sleep) until `done` holds or the deadline passes.
-    pub fn wait_until(
-        &self,
-        what: &str,
-        done: impl Fn(&aws_sdk_ecs::types::Service) -> bool,
-    ) -> aws_sdk_ecs::types::Service {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let s = self.describe();
-            if done(&s) {
-                return s;
-            }
-            assert!(Instant::now() < deadline, "{what} not reached: {s:#?}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
 
 #[test]
 fn seeded_dev_min_is_visible_to_the_sdk() {
     let c = clients();
-    let env: toml::Table =
-        toml::from_str(&std::fs::read_to_string(format!("{DEV_MIN}/environment.toml")).unwrap())
-            .unwrap();
+    let env: toml::Table = toml::from_str(
+        &std::fs::read_to_string(format!("{DEV_MIN_DIR}/environment.toml")).unwrap(),
+    )
+    .unwrap();
     let services: Vec<String> = env["service"]
         .as_array()
         .unwrap()
@@ -274,7 +27,7 @@ fn seeded_dev_min_is_visible_to_the_sdk() {
         let clusters = c
             .ecs
             .describe_clusters()
-            .clusters(CLUSTER)
+            .clusters(DEV_MIN_CLUSTER)
             .send()
             .await
             .unwrap();
@@ -284,7 +37,7 @@ fn seeded_dev_min_is_visible_to_the_sdk() {
             let out = c
                 .ecs
                 .describe_services()
-                .cluster(CLUSTER)
+                .cluster(DEV_MIN_CLUSTER)
                 .set_services(Some(batch.to_vec()))
                 .send()
                 .await
@@ -351,7 +104,7 @@ fn seeded_dev_min_is_visible_to_the_sdk() {
             1,
             "the one-shot reporter is registered"
         );
-        let buckets = crate::support::aws()
+        let buckets = crate::harness::aws()
             .s3
             .list_buckets()
             .send()
@@ -361,7 +114,7 @@ fn seeded_dev_min_is_visible_to_the_sdk() {
         for b in ["oracle", "archive", "quarantine", "evidence"] {
             assert!(names.contains(format!("fraud-platform-dev-min-{b}").as_str()));
         }
-        let params = crate::support::aws()
+        let params = crate::harness::aws()
             .ssm
             .get_parameters_by_path()
             .path("/fraud-platform/dev_min")
@@ -372,7 +125,8 @@ fn seeded_dev_min_is_visible_to_the_sdk() {
         assert_eq!(params.parameters().len(), 5);
     });
     let outputs: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{DEV_MIN}/generated/terraform_outputs.json")).unwrap(),
+        &std::fs::read_to_string(format!("{DEV_MIN_DIR}/generated/terraform_outputs.json"))
+            .unwrap(),
     )
     .unwrap();
     assert_eq!(outputs["svc_ig"]["value"], "fraud-platform-dev-min-ig");
@@ -595,31 +349,6 @@ fn stand_in_joins_the_services_group_while_its_task_runs() {
     assert_eq!(live(&state()), 0, "the stand-in leaves when its task stops");
 }
 
-pub(crate) fn kafka_probe() -> serde_json::Value {
-    kafka_probe_creating(&[])
-}
-
-/// A topic only tests consume, so their stand-ins never look like duplicate consumers of a
-/// dev_min lane to a runbook run on the same substrate.
-pub(crate) const TEST_TOPIC: &str = "m4host.test.lane.v1";
-
-pub(crate) fn kafka_probe_creating(topics: &[&str]) -> serde_json::Value {
-    let out = std::process::Command::new("python3")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/substrate/kafka_probe.py"
-        ))
-        .args(topics.iter().map(|t| format!("--create={t}")))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 #[test]
 fn broker_has_the_nine_lane_topics() {
     let topics = kafka_probe()["topics"].clone();
@@ -643,7 +372,7 @@ fn broker_has_the_nine_lane_topics() {
 
 #[test]
 fn postgres_accepts_the_roles_scram_login_and_refuses_a_wrong_password() {
-    let password = crate::support::ssm_value("/fraud-platform/dev_min/db/password");
+    let password = crate::harness::ssm_value("/fraud-platform/dev_min/db/password");
     let login = |pw: &str| {
         std::process::Command::new("psql")
             .args([

@@ -3,19 +3,10 @@
 //! and drawn as SVG; the SVG rendered by a real browser (Debian's headless Chromium) and the
 //! screenshot checked for the bars; evidence changed or deleted after the run named, exit 1.
 
-use crate::runbook::Tenant;
-use crate::support::{Outcome, Run};
+use crate::harness::{report, Tenant};
 use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-pub(crate) fn report(t: &Tenant, execution: &str, extra: &[&str]) -> Outcome {
-    Run::new()
-        .args(["report", execution, "--env"])
-        .arg(t.path("local.toml"))
-        .args(extra)
-        .run()
-}
 
 /// The seconds after t0 of one timeline column (`+1.5s`), none for `-`.
 fn offset(cell: &str) -> Option<f64> {

@@ -4,9 +4,7 @@
 //! Both advance; both holding on an earlier wave's daemon dying while a later wave comes up is
 //! `ecs_truth::hold_earlier_wave_daemon_that_dies_while_a_later_wave_settles`.
 
-use crate::runbook::Tenant;
-use crate::substrate::clients;
-use crate::support::block_on;
+use crate::harness::{block_on, clients, Tenant};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 

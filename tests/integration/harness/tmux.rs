@@ -1,0 +1,96 @@
+//! A real terminal for the interactive REPL tests: a tmux session of its own, keys sent, the screen
+//! read, waits for what it shows (bounded), killed when dropped.
+
+use std::time::{Duration, Instant};
+
+pub(crate) struct Tmux {
+    pub(crate) session: String,
+}
+
+impl Tmux {
+    pub(crate) fn start(dir: &std::path::Path, command: &str) -> Tmux {
+        let session = super::unique("m4repl");
+        let status = std::process::Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &session,
+                "-x",
+                "160",
+                "-y",
+                "50",
+                "-c",
+            ])
+            .arg(dir)
+            .arg(command)
+            .status()
+            .expect("tmux runs (tests/run.sh installs it)");
+        assert!(status.success());
+        Tmux { session }
+    }
+
+    pub(crate) fn keys(&self, keys: &str) {
+        std::process::Command::new("tmux")
+            .args(["send-keys", "-t", &self.session, "-l", keys])
+            .status()
+            .unwrap();
+        std::process::Command::new("tmux")
+            .args(["send-keys", "-t", &self.session, "Enter"])
+            .status()
+            .unwrap();
+    }
+
+    pub(crate) fn screen(&self) -> String {
+        let out = std::process::Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until `marker` is on the screen and, below it, a fresh empty prompt. After Ctrl-C
+    /// rustyline drops the keys it had already read into its buffer with the interrupted line, so
+    /// a key sent before the next prompt is drawn can be lost; the prompt is drawn once the
+    /// terminal is back in raw mode for the next line.
+    pub(crate) fn wait_prompt_after(&self, marker: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.screen();
+            if let Some(at) = screen.rfind(marker) {
+                let below = &screen[at + marker.len()..];
+                if below.contains('\n') && below.trim_end().ends_with("m4>") {
+                    return screen;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "screen never showed {marker:?} followed by a fresh prompt:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub(crate) fn wait_for(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "screen never showed {text:?}:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .status();
+    }
+}
