@@ -7,6 +7,13 @@
 //! preconditions, secrets) and `infra` (AWS, Kafka, PostgreSQL, evidence files), with `config`
 //! (the validated environment) beside them. `run` is the whole program.
 
+// No panic path outside tests: a fallible step returns an error an operator can act on, and the
+// few that cannot fail say why beside an `allow` (#28).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod command;
 pub mod config;
 pub mod error;
@@ -15,6 +22,7 @@ pub mod infra;
 pub mod out;
 pub mod rules;
 pub mod script;
+pub mod sync;
 
 use command::cli::{Cli, Command};
 use std::ffi::OsString;

@@ -9,6 +9,7 @@
 
 use crate::command::cli::ReplArgs;
 use crate::error::Result;
+use crate::sync::Locked;
 /// The runbook thread's stack (the main thread's is 8 MiB on Linux).
 const RUNBOOK_STACK_BYTES: usize = 64 * 1024 * 1024;
 
@@ -150,15 +151,19 @@ impl Session {
                     if !crate::host::report::is_block(&err)
                         && !matches!(*err, rhai::EvalAltResult::ErrorTerminated(..))
                     {
-                        *slot.lock().expect("fault lock") = Some(
+                        *slot.locked() = Some(
                             host.vault
                                 .redact(&crate::host::report::describe_rhai_error(&err)),
                         );
                     }
                 }
                 gate.finish();
-            })
-            .expect("spawn the runbook thread");
+            });
+        let thread = match thread {
+            Ok(thread) => thread,
+            // The OS refused a thread (out of memory or its thread limit): say so, load nothing.
+            Err(e) => return format!("could not start the runbook's thread: {e}; nothing loaded"),
+        };
         self.runbook = Some(Runbook {
             script,
             thread: Some(thread),
@@ -192,7 +197,7 @@ impl Session {
                 let fault = self
                     .runbook
                     .as_ref()
-                    .and_then(|r| r.fault.lock().expect("fault lock").clone())
+                    .and_then(|r| r.fault.locked().clone())
                     .map(|f| format!("; script fault: {f}"))
                     .unwrap_or_default();
                 let verdict = ledger

@@ -129,10 +129,21 @@ pub fn sorted(value: &Value) -> Value {
 
 /// The canonical bytes of an evidence document: sorted keys, two-space indent, final newline.
 pub fn canonical_bytes(value: &Value) -> Vec<u8> {
+    // serde_json fails only for a map with non-string keys or a failing custom serialiser; a
+    // `Value` has neither, so this cannot fail.
+    #[allow(clippy::expect_used)]
     let mut bytes =
-        serde_json::to_vec_pretty(&sorted(value)).expect("JSON values always serialise");
+        serde_json::to_vec_pretty(&sorted(value)).expect("a JSON value always serialises");
     bytes.push(b'\n');
     bytes
+}
+
+/// The JSON of one of m4host's own records (a view, a report, a probe's outcome). Every such
+/// type derives `Serialize` over strings, numbers, options, sequences and string-keyed maps, for
+/// which serde_json cannot fail; a type that could would be a defect, so it is one (E-DEFECT).
+pub fn record<T: serde::Serialize + ?Sized>(value: &T) -> Value {
+    #[allow(clippy::expect_used)]
+    serde_json::to_value(value).expect("m4host's records serialise to JSON")
 }
 
 #[cfg(test)]

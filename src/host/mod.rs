@@ -28,6 +28,7 @@ use crate::rules::entry::{self, Entry, EntryStatus};
 use crate::rules::error_code::ErrorCode;
 use crate::rules::gate::{Blocker, Ledger};
 use crate::rules::secret::{Secret, Vault};
+use crate::sync::Locked;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -282,7 +283,7 @@ impl Host {
     }
 
     pub fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
-        self.ledger.lock().expect("ledger lock")
+        self.ledger.locked()
     }
 
     // ----- handles -----------------------------------------------------------------------
@@ -290,8 +291,7 @@ impl Host {
     /// Resolves the keys, fetching every SSM parameter they need in one batched pass.
     pub fn resolve(&self, keys: &[String]) -> Outcome<Vec<(String, Resolution)>> {
         let config = self.config()?;
-        let cached: HashMap<String, Resolution> =
-            self.resolved.lock().expect("handles lock").clone();
+        let cached: HashMap<String, Resolution> = self.resolved.locked().clone();
         let missing: Vec<&str> = keys
             .iter()
             .map(String::as_str)
@@ -305,7 +305,7 @@ impl Host {
             self.call(handles::fetch_ssm(&aws.ssm, &names))?
         };
         let mut out = Vec::with_capacity(keys.len());
-        let mut cache = self.resolved.lock().expect("handles lock");
+        let mut cache = self.resolved.locked();
         for key in keys {
             let resolution = match cached.get(key) {
                 Some(r) => r.clone(),
@@ -336,7 +336,7 @@ impl Host {
         let mut out = BTreeMap::new();
         let mut wanted = Vec::new();
         {
-            let cache = self.ssm_values.lock().expect("ssm lock");
+            let cache = self.ssm_values.locked();
             for p in paths {
                 match cache.get(p) {
                     Some(answer) => {
@@ -351,7 +351,7 @@ impl Host {
             let aws = self.aws()?;
             // A read: Ctrl-C abandons it at once (INTERRUPTED), like every other lookup.
             let answers = self.call(handles::fetch_ssm(&aws.ssm, &wanted))?;
-            let mut cache = self.ssm_values.lock().expect("ssm lock");
+            let mut cache = self.ssm_values.locked();
             for (path, answer) in answers {
                 if let handles::SsmAnswer::Value { value, secure } = &answer {
                     if *secure {
@@ -538,7 +538,14 @@ impl Host {
         match (&status.platform_run_id, status.problems.is_empty()) {
             (Some(id), true) => Ok(id.clone()),
             _ => {
-                let declared = self.declared_entry().expect("judged after declared");
+                // entry_status() refuses a run that declared no entry, so this is the declared one.
+                let Some(declared) = self.declared_entry() else {
+                    return Err(Fail::error(
+                        ErrorCode::NoEntry,
+                        "this runbook declared no entry precondition, so it has no run scope",
+                        "call declare_entry(...) before its first phase",
+                    ));
+                };
                 Err(self.raise_block(
                     &declared.blocker,
                     &format!(
@@ -600,7 +607,7 @@ pub struct UpdateRecord {
 impl Host {
     /// Remembers when a service this execution updated was first seen up.
     pub fn mark_up(&self, service: &str, at: DateTime<Utc>) {
-        if let Some(r) = self.updates.lock().expect("updates lock").get_mut(service) {
+        if let Some(r) = self.updates.locked().get_mut(service) {
             r.up_at.get_or_insert(at);
         }
     }
@@ -608,25 +615,18 @@ impl Host {
     /// Remembers that this execution changed a service (stability counts stops from here, and
     /// every started service is watched until the bring-up window closes).
     pub fn record_update(&self, service: &str, record: UpdateRecord) {
-        self.updates
-            .lock()
-            .expect("updates lock")
-            .insert(service.to_owned(), record);
+        self.updates.locked().insert(service.to_owned(), record);
     }
 
     /// Records a change to a service (`update::ServiceChange`).
     pub fn record_change(&self, change: update::ServiceChange) {
-        self.service_changes
-            .lock()
-            .expect("changes lock")
-            .push(change);
+        self.service_changes.locked().push(change);
     }
 
     /// Every change this execution made to a service, in order; of one phase with `Some`.
     pub fn service_changes(&self, phase: Option<&str>) -> Vec<update::ServiceChange> {
         self.service_changes
-            .lock()
-            .expect("changes lock")
+            .locked()
             .iter()
             .filter(|c| phase.is_none_or(|p| c.phase == p))
             .cloned()
@@ -635,18 +635,14 @@ impl Host {
 
     /// When this execution updated a service, and the task definition it expected.
     pub fn update_of(&self, service: &str) -> Option<UpdateRecord> {
-        self.updates
-            .lock()
-            .expect("updates lock")
-            .get(service)
-            .cloned()
+        self.updates.locked().get(service).cloned()
     }
 
     /// Records a runbook file the run loaded (its imports are recorded as they resolve).
     pub fn record_source(&self, path: &std::path::Path) {
         let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         if let Ok(text) = std::fs::read(&canonical) {
-            self.sources.lock().expect("sources lock").insert(
+            self.sources.locked().insert(
                 crate::infra::evidence::source_name(&canonical),
                 crate::infra::evidence::sha256_hex(&text),
             );
@@ -660,13 +656,13 @@ impl Host {
             "m4host_version": env!("CARGO_PKG_VERSION"),
             "rhai_version": env!("M4HOST_RHAI_VERSION"),
             "environment": self.config.as_ref().map(|c| c.evidence.environment.clone()),
-            "runbook_files": *self.sources.lock().expect("sources lock"),
+            "runbook_files": *self.sources.locked(),
         })
     }
 
     /// Every service this execution updated.
     pub fn updated_services(&self) -> BTreeMap<String, UpdateRecord> {
-        self.updates.lock().expect("updates lock").clone()
+        self.updates.locked().clone()
     }
 
     /// A task definition, described once per revisioned ARN (revisions are immutable, so a
@@ -694,7 +690,7 @@ impl Host {
         let mut out = BTreeMap::new();
         let mut wanted = Vec::new();
         {
-            let cache = self.task_definitions.lock().expect("td lock");
+            let cache = self.task_definitions.locked();
             for arn in arns {
                 match cache.get(arn) {
                     Some(td) => {
@@ -730,7 +726,7 @@ impl Host {
                 crate::infra::ecs::describe_task_definition(&aws.ecs, arn).await,
             )
         })));
-        let mut cache = self.task_definitions.lock().expect("td lock");
+        let mut cache = self.task_definitions.locked();
         for (arn, result) in described {
             let revisioned = arn
                 .rsplit_once(':')

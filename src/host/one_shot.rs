@@ -5,9 +5,10 @@
 
 use crate::host::{Fail, Host, Outcome};
 use crate::infra::ecs_tasks::{self, RunRequest, StopWait, StopWaitEnd, StopWaitOptions};
+use crate::rules::ecs_model::TaskView;
 use crate::rules::error_code::ErrorCode;
 use crate::rules::one_shot::{self, Ending, LaunchContext};
-use crate::rules::stability::TaskView;
+use crate::sync::Locked;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -80,8 +81,7 @@ impl Host {
     /// Families of tasks this execution started and has not seen STOPPED.
     fn live_families(&self) -> Vec<String> {
         self.one_shot
-            .lock()
-            .expect("one-shot lock")
+            .locked()
             .iter()
             .filter(|r| r.last_status != "STOPPED")
             .map(|r| r.family.clone())
@@ -91,8 +91,7 @@ impl Host {
     /// The record of a task this execution started.
     pub fn one_shot_record(&self, arn: &str) -> Option<OneShotRecord> {
         self.one_shot
-            .lock()
-            .expect("one-shot lock")
+            .locked()
             .iter()
             .find(|r| r.task_arn == arn)
             .cloned()
@@ -101,8 +100,7 @@ impl Host {
     fn update_record(&self, arn: &str, f: impl FnOnce(&mut OneShotRecord)) {
         if let Some(r) = self
             .one_shot
-            .lock()
-            .expect("one-shot lock")
+            .locked()
             .iter_mut()
             .find(|r| r.task_arn == arn)
         {
@@ -113,8 +111,7 @@ impl Host {
     /// The records of one phase, as its snapshots carry them.
     pub fn one_shot_tasks_of(&self, phase: &str) -> Vec<OneShotRecord> {
         self.one_shot
-            .lock()
-            .expect("one-shot lock")
+            .locked()
             .iter()
             .filter(|r| r.phase.as_deref() == Some(phase))
             .cloned()
@@ -168,7 +165,7 @@ impl Host {
                 "would run a task of {} in {cluster} with {key}={run_id}",
                 td.arn
             );
-            self.would_do.lock().expect("plan lock").push(line.clone());
+            self.would_do.locked().push(line.clone());
             return Ok(Started::Planned(line));
         }
         let request = RunRequest {
@@ -205,10 +202,7 @@ impl Host {
             ending: None,
             stop: None,
         };
-        self.one_shot
-            .lock()
-            .expect("one-shot lock")
-            .push(record.clone());
+        self.one_shot.locked().push(record.clone());
         // Interrupted while RunTask was in flight: the script ends at its next operation and
         // would never wait for this task, so it is stopped now.
         if self.interrupted.load(Ordering::SeqCst) {
@@ -416,8 +410,7 @@ impl Host {
         }
         if self.plan() {
             self.would_do
-                .lock()
-                .expect("plan lock")
+                .locked()
                 .push(format!("would stop {arn}: {reason}"));
             return Ok(None);
         }

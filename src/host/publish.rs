@@ -12,6 +12,7 @@ use crate::infra::evidence::{self, sha256_hex};
 use crate::rules::credential::{self, Names};
 use crate::rules::error_code::ErrorCode;
 use crate::rules::gate::code_prefix_of_phase;
+use crate::sync::Locked;
 use serde_json::Value;
 
 /// Where an artifact is published.
@@ -56,7 +57,7 @@ pub const EVIDENCE_CHAIN_KEY: &str = "evidence_chain";
 impl Host {
     /// `[#{name, uri, sha256}]` of every artifact published so far, by name.
     fn evidence_chain(&self) -> Value {
-        let records = self.artifacts.lock().expect("artifacts lock");
+        let records = self.artifacts.locked();
         Value::Array(
             records
                 .iter()
@@ -224,14 +225,14 @@ impl Host {
             if !changes.is_empty() {
                 document.insert(
                     crate::host::update::SERVICE_CHANGES_KEY.into(),
-                    serde_json::to_value(&changes).expect("records serialise"),
+                    crate::host::json::record(&changes),
                 );
             }
             let tasks = self.one_shot_tasks_of(&phase);
             if !tasks.is_empty() {
                 document.insert(
                     crate::host::one_shot::ONE_SHOT_KEY.into(),
-                    serde_json::to_value(&tasks).expect("records serialise"),
+                    crate::host::json::record(&tasks),
                 );
             }
         }
@@ -291,8 +292,7 @@ impl Host {
         let mut check = None;
         if self.plan() {
             self.would_do
-                .lock()
-                .expect("plan lock")
+                .locked()
                 .push(format!("would write {uri} (sha256 {sha256})"));
         } else {
             // Earlier phases' read-back checks are settled while this phase's PUT goes out (the
@@ -325,20 +325,16 @@ impl Host {
             check_failed: None,
         };
         self.artifacts
-            .lock()
-            .expect("artifacts lock")
+            .locked()
             .insert(name.to_owned(), record.clone());
         if let Some(check) = check {
             let phase = self.ledger().current_phase().map(str::to_owned);
-            self.pending_checks
-                .lock()
-                .expect("checks lock")
-                .push(PendingCheck {
-                    name: name.to_owned(),
-                    phase,
-                    write_code,
-                    check,
-                });
+            self.pending_checks.locked().push(PendingCheck {
+                name: name.to_owned(),
+                phase,
+                write_code,
+                check,
+            });
         }
         let mut out = rhai::Map::new();
         out.insert("name".into(), name.into());
@@ -393,8 +389,7 @@ impl Host {
 
     fn published(&self, name: &str) -> Outcome<ArtifactRecord> {
         self.artifacts
-            .lock()
-            .expect("artifacts lock")
+            .locked()
             .get(name)
             .cloned()
             .ok_or_else(|| missing(name))

@@ -7,6 +7,7 @@ use crate::host::reports::ReportKind;
 use crate::host::Host;
 use crate::host::BLOCK_MARKER;
 use crate::rules::gate::{Ledger, PhaseRecord, PhaseStatus};
+use crate::sync::Locked;
 use rhai::EvalAltResult;
 use std::io::Write;
 use std::path::PathBuf;
@@ -170,7 +171,7 @@ pub fn finish(
              a runbook ends ADVANCE only through verdict(...)",
         );
     }
-    let artifacts = host.artifacts.lock().expect("artifacts lock").clone();
+    let artifacts = host.artifacts.locked().clone();
     let calls = host.calls.snapshot();
     let run_id = host.known_platform_run_id();
     // `<prefix>_execution_id` beside `execution_id`, as the runbook's snapshots name it:
@@ -189,7 +190,7 @@ pub fn finish(
             "api_calls": calls,
             "elapsed_ms": elapsed_ms as u64,
             "plan": host.plan(),
-            "would_do": *host.would_do.lock().expect("plan lock"),
+            "would_do": *host.would_do.locked(),
             "exit_status": status,
             "error": fault,
         });
@@ -206,7 +207,7 @@ pub fn finish(
         }
     }
     if host.mode.json {
-        let line = serde_json::to_string(&summary(status)).expect("report serialises");
+        let line = crate::host::json::record(&summary(status)).to_string();
         crate::out::line(&host.vault.redact(&line));
         return status;
     }
@@ -252,7 +253,7 @@ pub fn finish(
             out.push_str(&format!("           {name}: {uri}\n"));
         }
     }
-    let would = host.would_do.lock().expect("plan lock");
+    let would = host.would_do.locked();
     for w in would.iter() {
         out.push_str(&format!("plan       {w}\n"));
     }

@@ -5,6 +5,7 @@
 //! `one_shot`) settles without reaching into publication.
 
 use crate::host::{Host, PendingCheck};
+use crate::sync::Locked;
 
 /// Which pending read-back checks a settle waits for. A durable write returns once S3 has
 /// acknowledged the PUT; the GET that proves its bytes runs meanwhile and is settled before the
@@ -33,7 +34,7 @@ impl Host {
     ) -> F::Output {
         let current = self.ledger().current_phase().map(str::to_owned);
         let mut taken = {
-            let mut pending = self.pending_checks.lock().expect("checks lock");
+            let mut pending = self.pending_checks.locked();
             let (chosen, kept) = std::mem::take(&mut *pending)
                 .into_iter()
                 .partition::<Vec<_>, _>(|c| match &which {
@@ -59,12 +60,7 @@ impl Host {
 
     fn record_check(&self, check: PendingCheck, result: std::result::Result<Vec<u8>, String>) {
         let failed = result.as_ref().err().cloned();
-        if let Some(record) = self
-            .artifacts
-            .lock()
-            .expect("artifacts lock")
-            .get_mut(&check.name)
-        {
+        if let Some(record) = self.artifacts.locked().get_mut(&check.name) {
             match result {
                 Ok(bytes) => record.verified = Some(std::sync::Arc::new(bytes)),
                 Err(why) => record.check_failed = Some(why),

@@ -2,6 +2,7 @@
 //! phase until the operator lets it go (`:step`, `:run PHASE`, `:continue`) or ends the session.
 //! Phases therefore still run in order, in one execution, exactly as in a batch run.
 
+use crate::sync::Locked;
 use std::sync::{Condvar, Mutex};
 
 thread_local! {
@@ -95,11 +96,11 @@ pub struct PhaseGate {
 impl PhaseGate {
     /// Called by the runbook before a phase (or a skip); false when the session ends instead.
     pub fn before_phase(&self, id: &str) -> bool {
-        let mut s = self.state.lock().expect("gate lock");
+        let mut s = self.state.locked();
         s.waiting = Some(id.to_owned());
         self.changed.notify_all();
         while s.permits == 0 && !s.run_all && !s.stop {
-            s = self.changed.wait(s).expect("gate lock");
+            s = crate::sync::wait(&self.changed, s);
         }
         s.waiting = None;
         if s.stop {
@@ -114,7 +115,7 @@ impl PhaseGate {
 
     /// Called when the runbook's evaluation ended, however it ended.
     pub fn finish(&self) {
-        let mut s = self.state.lock().expect("gate lock");
+        let mut s = self.state.locked();
         s.done = true;
         s.waiting = None;
         self.changed.notify_all();
@@ -122,21 +123,21 @@ impl PhaseGate {
 
     /// Lets one phase go.
     pub fn step(&self) {
-        let mut s = self.state.lock().expect("gate lock");
+        let mut s = self.state.locked();
         s.permits += 1;
         self.changed.notify_all();
     }
 
     /// Lets every remaining phase go.
     pub fn run_all(&self) {
-        let mut s = self.state.lock().expect("gate lock");
+        let mut s = self.state.locked();
         s.run_all = true;
         self.changed.notify_all();
     }
 
     /// Ends the session: a waiting runbook stops before its next phase.
     pub fn stop(&self) {
-        let mut s = self.state.lock().expect("gate lock");
+        let mut s = self.state.locked();
         s.stop = true;
         self.changed.notify_all();
     }
@@ -144,12 +145,12 @@ impl PhaseGate {
     /// Called by the runbook's debugger hook: stops at `location` until the REPL resumes, and
     /// says how to go on (a session that ends runs on to its end).
     pub fn stop_at(&self, location: String, locals: String) -> Resume {
-        let mut s = self.state.lock().expect("gate lock");
+        let mut s = self.state.locked();
         s.at = Some((location, locals));
         s.resume = None;
         self.changed.notify_all();
         while s.resume.is_none() && !s.stop {
-            s = self.changed.wait(s).expect("gate lock");
+            s = crate::sync::wait(&self.changed, s);
         }
         s.at = None;
         s.resume.take().unwrap_or(Resume::Run)
@@ -157,7 +158,7 @@ impl PhaseGate {
 
     /// Resumes a runbook stopped inside a phase.
     pub fn resume(&self, how: Resume) -> bool {
-        let mut s = self.state.lock().expect("gate lock");
+        let mut s = self.state.locked();
         if s.at.is_none() {
             return false;
         }
@@ -169,18 +170,13 @@ impl PhaseGate {
 
     /// The locals captured where the runbook stopped, if it stopped inside a phase.
     pub fn locals(&self) -> Option<String> {
-        self.state
-            .lock()
-            .expect("gate lock")
-            .at
-            .as_ref()
-            .map(|(_, l)| l.clone())
+        self.state.locked().at.as_ref().map(|(_, l)| l.clone())
     }
 
     /// Blocks until the runbook waits before a phase (with no permit left), stops inside one, or
     /// has finished.
     pub fn wait_pause(&self) -> Pause {
-        let mut s = self.state.lock().expect("gate lock");
+        let mut s = self.state.locked();
         loop {
             if s.done {
                 return Pause::Finished;
@@ -193,13 +189,13 @@ impl PhaseGate {
                     return Pause::Before(id.clone());
                 }
             }
-            s = self.changed.wait(s).expect("gate lock");
+            s = crate::sync::wait(&self.changed, s);
         }
     }
 
     /// Where the runbook is now, without waiting.
     pub fn pause(&self) -> Option<Pause> {
-        let s = self.state.lock().expect("gate lock");
+        let s = self.state.locked();
         if s.done {
             Some(Pause::Finished)
         } else if let Some((location, _)) = &s.at {
@@ -222,16 +218,12 @@ pub struct Breakpoints {
 
 impl Breakpoints {
     pub fn add(&self, file: &str, line: usize) {
-        self.points
-            .lock()
-            .expect("breakpoints lock")
-            .push((file.to_owned(), line));
+        self.points.locked().push((file.to_owned(), line));
     }
 
     pub fn list(&self) -> Vec<String> {
         self.points
-            .lock()
-            .expect("breakpoints lock")
+            .locked()
             .iter()
             .map(|(f, l)| format!("{f}:{l}"))
             .collect()
@@ -241,38 +233,33 @@ impl Breakpoints {
     /// once per arrival.
     pub fn should_stop(&self, source: &str, line: usize, level: usize) -> bool {
         let here = (source.to_owned(), line);
-        let mut last = self.last.lock().expect("breakpoints lock");
+        let mut last = self.last.locked();
         if last.as_ref() == Some(&here) {
             return false;
         }
-        let hit = self.stepping.lock().expect("stepping lock").stops_at(level)
-            || self
-                .points
-                .lock()
-                .expect("breakpoints lock")
-                .iter()
-                .any(|(f, l)| *l == line && (source == f || source.ends_with(&format!("/{f}"))));
+        let hit =
+            self.stepping.locked().stops_at(level)
+                || self.points.locked().iter().any(|(f, l)| {
+                    *l == line && (source == f || source.ends_with(&format!("/{f}")))
+                });
         *last = Some(here);
         hit
     }
 
     pub fn watch(&self, expr: &str) {
-        self.watches
-            .lock()
-            .expect("watches lock")
-            .push(expr.to_owned());
+        self.watches.locked().push(expr.to_owned());
     }
 
     pub fn watches(&self) -> Vec<String> {
-        self.watches.lock().expect("watches lock").clone()
+        self.watches.locked().clone()
     }
 
     pub fn unwatch(&self) {
-        self.watches.lock().expect("watches lock").clear();
+        self.watches.locked().clear();
     }
 
     pub fn set_stepping(&self, how: Stepping) {
-        *self.stepping.lock().expect("stepping lock") = how;
+        *self.stepping.locked() = how;
     }
 }
 

@@ -7,9 +7,10 @@
 
 use crate::host::{Fail, Host, Outcome, UpdateRecord};
 use crate::infra::ecs;
+use crate::rules::ecs_model::ServiceView;
 use crate::rules::error_code::ErrorCode;
-use crate::rules::stability::ServiceView;
 use crate::rules::update_guard::{self, Refusal, Request};
+use crate::sync::Locked;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -222,7 +223,7 @@ impl Host {
                         "would update {cluster}/{name}: desired count {} -> {}",
                         r.previous_desired_count, request.desired_count
                     );
-                    self.would_do.lock().expect("plan lock").push(line.clone());
+                    self.would_do.locked().push(line.clone());
                     r.would_do = Some(line);
                 }
             }

@@ -4,6 +4,7 @@
 //! retries, and a counter of API calls per service for the run report.
 
 use crate::config::Config;
+use crate::sync::Locked;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
@@ -22,16 +23,11 @@ pub struct CallCounter {
 
 impl CallCounter {
     pub fn add(&self, service: &str) {
-        *self
-            .counts
-            .lock()
-            .expect("counter lock")
-            .entry(service.to_owned())
-            .or_default() += 1;
+        *self.counts.locked().entry(service.to_owned()).or_default() += 1;
     }
 
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
-        self.counts.lock().expect("counter lock").clone()
+        self.counts.locked().clone()
     }
 
     fn interceptor(&self, service: &'static str) -> CountCalls {

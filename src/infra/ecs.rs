@@ -1,13 +1,18 @@
 //! ECS: a thin typed layer over the SDK (services in batches of 10 described concurrently, task
 //! definitions, tasks, updates) and the stability waiter that polls it with backoff. The decisions
-//! (stable, crash loop, rolled back; run-scope guard) are pure functions in `stability` and here.
+//! are pure functions in `rules`: what one answer says (`stability`: stable, crash loop, rolled
+//! back), what one poll means over time (`service_wait`: soak, placement grace, timeline) and the
+//! run-scope law (`task_definition`).
 
 use crate::infra::aws::{AwsError, AwsErrorKind};
-use crate::rules::outcome::ProbeOutcome;
-use crate::rules::stability::{
-    self, Classification, ContainerStateView, DeploymentView, EventView, Health, HealthCheckView,
-    Outcome, ServiceView, StabilityPolicy, Stop, TaskSetView, TaskView,
+use crate::rules::ecs_model::{
+    deployment_ids, not_started_by_a_service, ContainerStateView, DeploymentView, EventView,
+    HealthCheckView, ServiceView, TaskSetView, TaskView,
 };
+use crate::rules::outcome::ProbeOutcome;
+use crate::rules::service_wait::{judge_poll, Reading, Timing, Tracker};
+pub use crate::rules::service_wait::{BringUpTimeline, ServiceWait, WaitTarget};
+use crate::rules::stability::{self, Health, Outcome};
 pub use crate::rules::task_definition::{run_scope_problem, ContainerView, TaskDefinitionView};
 use aws_sdk_ecs::Client;
 use chrono::{DateTime, Utc};
@@ -328,60 +333,6 @@ pub async fn update_desired_count(
     })
 }
 
-/// One service's state at the end of a wait.
-#[derive(Debug, Clone, Serialize)]
-pub struct ServiceWait {
-    pub service: String,
-    pub outcome: Outcome,
-    pub stable: bool,
-    pub reason: String,
-    /// Not asked for in this wait, but started earlier by this execution and watched until the
-    /// bring-up window closes: a failure here is a late failure.
-    pub watched: bool,
-    pub desired_count: i32,
-    pub running_count: i32,
-    pub pending_count: i32,
-    pub primary_task_definition: Option<String>,
-    pub rollout_state: Option<String>,
-    pub failed_tasks: i32,
-    pub deployment_controller: Option<String>,
-    pub task_arns: Vec<String>,
-    pub task_states: BTreeMap<String, usize>,
-    pub health: Health,
-    /// Declared health checks of the expected task definition, by container.
-    pub health_checks: BTreeMap<String, HealthCheckView>,
-    pub soak_ms: u64,
-    /// Which bound set the soak: the option, or the declared check's verdict window.
-    pub soak_bound: String,
-    pub stable_for_ms: u64,
-    pub stops: Vec<Stop>,
-    /// The service's events since the update, newest first (at most 20).
-    pub events_since_update: Vec<EventView>,
-    pub placement_problem: Option<String>,
-    pub timeline: BringUpTimeline,
-}
-
-/// When one service passed each step of its bring-up. Two clocks, said per field: ECS stamps
-/// task creation and start; health and stability have no ECS timestamp, so they are this host's
-/// clock at the poll that first saw them (at most one poll interval late).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct BringUpTimeline {
-    /// This host's clock when it sent the update (none when this execution did not update it).
-    pub update_sent_at: Option<DateTime<Utc>>,
-    /// ECS: createdAt of the first task since the update (it entered PENDING).
-    pub first_pending_at: Option<DateTime<Utc>>,
-    /// ECS: startedAt of the first task since the update (PENDING to RUNNING).
-    pub first_running_at: Option<DateTime<Utc>>,
-    /// This host: the first poll that saw the task HEALTHY (none without a declared check).
-    pub first_healthy_seen_at: Option<DateTime<Utc>>,
-    /// This host: the first poll of the stable stretch that satisfied the soak.
-    pub stable_since: Option<DateTime<Utc>>,
-    /// This host: the poll that found the soak complete.
-    pub stable_at: Option<DateTime<Utc>>,
-    /// This host: the poll that first saw the final failure.
-    pub failed_at: Option<DateTime<Utc>>,
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct WaitReport {
     pub all_stable: bool,
@@ -414,28 +365,6 @@ pub struct WaitOptions {
     pub until_up: bool,
 }
 
-/// One service a wait judges.
-#[derive(Debug, Clone)]
-pub struct WaitTarget {
-    pub policy: StabilityPolicy,
-    /// Watched only: must not fail, need not soak.
-    pub watched: bool,
-    /// When this execution sent the service's update, for the timeline.
-    pub update_sent_at: Option<DateTime<Utc>>,
-    /// When an earlier wait saw it up (issue #23): its soak counts from then, when it is still
-    /// stable at this wait's first look (every stop since the update is counted regardless).
-    pub up_since: Option<DateTime<Utc>>,
-}
-
-#[derive(Default)]
-struct Tracker {
-    /// The waiter's clocks (monotonic) and the same instants in UTC for the timeline.
-    stable_since: Option<(Instant, DateTime<Utc>)>,
-    placement_seen: Option<Instant>,
-    healthy_seen: Option<DateTime<Utc>>,
-    result: Option<ServiceWait>,
-}
-
 /// Polls until every asked-for service has been stable for its soak at the same poll, or reaches
 /// a final failure, or a watched service fails, or the timeout passes (the unsettled ones are then
 /// `settling` with their last reason: never a pass), or polls keep failing past the budget
@@ -449,6 +378,11 @@ pub async fn wait_stable(
     mut progress: impl FnMut(&BTreeMap<String, ServiceWait>, Duration),
 ) -> WaitReport {
     let started = Instant::now();
+    let timing = Timing {
+        soak: options.soak,
+        placement_grace: options.placement_grace,
+        until_up: options.until_up,
+    };
     let names: Vec<String> = targets.keys().cloned().collect();
     let mut trackers: BTreeMap<String, Tracker> = names
         .iter()
@@ -504,9 +438,9 @@ pub async fn wait_stable(
             Ok(((services, missing), stopped, running)) => {
                 failing_since = None;
                 error = None;
-                deployments.extend(crate::rules::stability::deployment_ids(&services));
+                deployments.extend(deployment_ids(&services));
                 standalone = Some(
-                    crate::rules::stability::not_started_by_a_service(&running.tasks, &deployments)
+                    not_started_by_a_service(&running.tasks, &deployments)
                         .into_iter()
                         .cloned()
                         .collect(),
@@ -520,14 +454,19 @@ pub async fn wait_stable(
                         .into_iter()
                         .filter(|t| !known.contains(&t.arn)),
                 );
-                let now = (Instant::now(), Utc::now());
+                let now = Reading {
+                    elapsed: chrono::TimeDelta::from_std(started.elapsed()).unwrap_or_default(),
+                    at: Utc::now(),
+                };
                 for service in &services {
                     let Some(target) = targets.get(&service.name) else {
                         continue;
                     };
-                    let tracker = trackers.get_mut(&service.name).expect("tracked");
+                    let Some(tracker) = trackers.get_mut(&service.name) else {
+                        continue; // a tracker per target, made with it
+                    };
                     let judged = stability::classify(service, &all, &target.policy);
-                    let result = judge_poll(service, &all, target, judged, tracker, options, now);
+                    let result = judge_poll(service, &all, target, judged, tracker, &timing, now);
                     tracker.result = Some(result);
                 }
                 for name in missing {
@@ -634,160 +573,6 @@ pub async fn wait_stable(
         elapsed_ms: started.elapsed().as_millis() as u64,
         error,
         standalone_tasks: standalone,
-    }
-}
-
-/// Turns one poll's classification into the service's result, keeping the soak and placement
-/// clocks (the waiter's own clock: server timestamps may be skewed against it).
-fn judge_poll(
-    service: &ServiceView,
-    tasks: &[TaskView],
-    target: &WaitTarget,
-    judged: Classification,
-    tracker: &mut Tracker,
-    options: &WaitOptions,
-    (now, now_utc): (Instant, DateTime<Utc>),
-) -> ServiceWait {
-    let policy = &target.policy;
-    let floor = policy.health.soak_floor();
-    let (soak, soak_bound) = if options.until_up {
-        (
-            Duration::ZERO,
-            "up: the wave gate waits for no soak (the full judgement soaks later)".to_owned(),
-        )
-    } else if floor > options.soak {
-        (
-            floor,
-            format!(
-                "declared health check: startPeriod + interval x retries = {} s (longer than the {} ms asked)",
-                floor.as_secs(),
-                options.soak.as_millis()
-            ),
-        )
-    } else if policy.health.declared() {
-        (
-            options.soak,
-            format!(
-                "soak option {} ms (at least the declared check's {} s)",
-                options.soak.as_millis(),
-                floor.as_secs()
-            ),
-        )
-    } else {
-        (
-            options.soak,
-            format!(
-                "soak option {} ms (no health check declared)",
-                options.soak.as_millis()
-            ),
-        )
-    };
-    let Classification {
-        mut outcome,
-        mut reason,
-        health,
-        stops,
-        placement_problem,
-        task_states,
-    } = judged;
-    match &placement_problem {
-        Some(event) => {
-            let seen = *tracker.placement_seen.get_or_insert(now);
-            if now.duration_since(seen) >= options.placement_grace {
-                outcome = Outcome::PlacementFailed;
-                reason = format!(
-                    "ECS could not place a task for {:.1} s (grace {} ms): {event}",
-                    now.duration_since(seen).as_secs_f64(),
-                    options.placement_grace.as_millis()
-                );
-            }
-        }
-        None => tracker.placement_seen = None,
-    }
-    let (since, since_utc) = if outcome == Outcome::Stable {
-        *tracker.stable_since.get_or_insert_with(|| {
-            // Up since an earlier wait: the stretch began then (the monotonic clock moved back by
-            // the same span), never in the future.
-            match target.up_since.filter(|t| *t <= now_utc) {
-                Some(up) => {
-                    let back = (now_utc - up).to_std().unwrap_or_default();
-                    (now.checked_sub(back).unwrap_or(now), up)
-                }
-                None => (now, now_utc),
-            }
-        })
-    } else {
-        tracker.stable_since = None;
-        (now, now_utc)
-    };
-    if health == Health::Healthy {
-        tracker.healthy_seen.get_or_insert(now_utc);
-    }
-    let stable_for = now.duration_since(since);
-    let soaked = outcome == Outcome::Stable && (target.watched || stable_for >= soak);
-    if outcome == Outcome::Stable && !soaked {
-        outcome = Outcome::Settling;
-        reason = format!(
-            "{reason}; soaking {} of {} ms",
-            stable_for.as_millis(),
-            soak.as_millis()
-        );
-    }
-    let previous_failure = tracker.result.as_ref().and_then(|r| {
-        r.timeline
-            .failed_at
-            .filter(|_| r.outcome.is_final_failure())
-    });
-    let primary = service.deployments.iter().find(|d| d.status == "PRIMARY");
-    let mut events = stability::events_since(service, policy.window_start());
-    events.truncate(20);
-    let failed_at = outcome
-        .is_final_failure()
-        .then(|| previous_failure.unwrap_or(now_utc));
-    let previous_stable_at = tracker
-        .result
-        .as_ref()
-        .filter(|r| r.stable)
-        .and_then(|r| r.timeline.stable_at);
-    let (first_pending_at, first_running_at) =
-        stability::first_task_times(&service.name, tasks, policy.window_start());
-    let timeline = BringUpTimeline {
-        update_sent_at: target.update_sent_at,
-        first_pending_at,
-        first_running_at,
-        first_healthy_seen_at: tracker.healthy_seen,
-        stable_since: soaked.then_some(since_utc),
-        stable_at: soaked.then(|| previous_stable_at.unwrap_or(now_utc)),
-        failed_at,
-    };
-    ServiceWait {
-        service: service.name.clone(),
-        outcome,
-        stable: soaked,
-        reason,
-        watched: target.watched,
-        desired_count: service.desired_count,
-        running_count: service.running_count,
-        pending_count: service.pending_count,
-        primary_task_definition: primary.map(|d| d.task_definition.clone()),
-        rollout_state: primary.and_then(|d| d.rollout_state.clone()),
-        failed_tasks: primary.map_or(0, |d| d.failed_tasks),
-        deployment_controller: service.deployment_controller.clone(),
-        task_arns: tasks
-            .iter()
-            .filter(|t| t.service() == Some(service.name.as_str()) && t.live())
-            .map(|t| t.arn.clone())
-            .collect(),
-        task_states,
-        health,
-        health_checks: policy.health.checks.iter().cloned().collect(),
-        soak_ms: soak.as_millis() as u64,
-        soak_bound,
-        stable_for_ms: stable_for.as_millis() as u64,
-        stops,
-        events_since_update: events,
-        placement_problem,
-        timeline,
     }
 }
 

@@ -4,7 +4,8 @@
 
 use crate::infra::aws::{AwsError, AwsErrorKind};
 use crate::infra::ecs::{err, task_view};
-use crate::rules::stability::{next_interval, TaskView};
+use crate::rules::ecs_model::TaskView;
+use crate::rules::stability::next_interval;
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, ContainerOverride, KeyValuePair, LaunchType,
     NetworkConfiguration, TaskOverride,

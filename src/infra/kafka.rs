@@ -5,6 +5,7 @@
 
 use crate::rules::outcome::ProbeOutcome;
 use crate::rules::secret::Secret;
+use crate::sync::Locked;
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
@@ -73,7 +74,7 @@ pub struct Diagnosis {
 
 impl Diagnosis {
     fn note(&self, what: String) {
-        let mut seen = self.seen.lock().expect("diagnosis lock");
+        let mut seen = self.seen.locked();
         if !seen.contains(&what) && seen.len() < 8 {
             seen.push(what);
         }
@@ -81,7 +82,7 @@ impl Diagnosis {
 
     /// The most telling cause seen: a TLS or SASL failure before any other.
     fn cause(&self) -> Option<String> {
-        let seen = self.seen.lock().expect("diagnosis lock");
+        let seen = self.seen.locked();
         seen.iter()
             .find(|s| s.contains("SSL") || s.contains("SASL") || s.contains("uthentication"))
             .or_else(|| seen.first())
@@ -308,7 +309,8 @@ pub fn groups(conn: &Connection) -> Result<Vec<Group>, String> {
                 .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().expect("offset fetch thread"))
+                // A panic there has already ended the process (the E-DEFECT hook).
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
                 .collect()
         });
         for (name, topics) in answers {

@@ -5,6 +5,7 @@
 
 pub mod consumers;
 pub mod credential;
+pub mod ecs_model;
 pub mod entry;
 pub mod error_code;
 pub mod execution_id;
@@ -13,6 +14,7 @@ pub mod one_shot;
 pub mod outcome;
 pub mod permissions;
 pub mod secret;
+pub mod service_wait;
 pub mod stability;
 pub mod task_definition;
 pub mod trust;

@@ -7,9 +7,9 @@
 //! execution (the no-parallel law); the host, not the script, sets the run-scope variable, and no
 //! override may carry a secret or another run scope.
 
+use crate::rules::ecs_model::TaskView;
 use crate::rules::error_code::ErrorCode;
 use crate::rules::secret::secret_named;
-use crate::rules::stability::TaskView;
 use crate::rules::task_definition::TaskDefinitionView;
 use crate::rules::update_guard::Refusal;
 use chrono::{DateTime, Utc};
@@ -296,7 +296,7 @@ fn stamp(t: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::stability::ContainerStateView;
+    use crate::rules::ecs_model::ContainerStateView;
 
     const KEY: &str = "REQUIRED_PLATFORM_RUN_ID";
 

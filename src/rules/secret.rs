@@ -3,6 +3,7 @@
 //! plaintext resolved in this run so that outgoing text (stdout, errors, evidence, REPL history)
 //! can be scanned and redacted by construction, including copies a script made by other means.
 
+use crate::sync::Locked;
 use std::sync::{Arc, Mutex};
 
 /// A secret value. Cloning shares the plaintext; no method returns it except `expose`, which
@@ -61,7 +62,7 @@ impl Vault {
         if secret.expose().is_empty() {
             return;
         }
-        let mut known = self.known.lock().expect("vault lock");
+        let mut known = self.known.locked();
         if !known.iter().any(|s| s.expose() == secret.expose()) {
             known.push(secret.clone());
             // Longest first, so a secret that contains another is replaced whole.
@@ -71,12 +72,12 @@ impl Vault {
 
     /// Every secret known so far, longest plaintext first (for the value rule).
     pub fn secrets(&self) -> Vec<Secret> {
-        self.known.lock().expect("vault lock").clone()
+        self.known.locked().clone()
     }
 
     /// Replaces every known plaintext in `text` with its redaction marker.
     pub fn redact(&self, text: &str) -> String {
-        let known = self.known.lock().expect("vault lock");
+        let known = self.known.locked();
         let mut out = text.to_owned();
         for s in known.iter() {
             if out.contains(s.expose()) {
@@ -88,7 +89,7 @@ impl Vault {
 
     /// The handles of the secrets whose plaintext occurs in `bytes`.
     pub fn leaks_in(&self, bytes: &[u8]) -> Vec<String> {
-        let known = self.known.lock().expect("vault lock");
+        let known = self.known.locked();
         known
             .iter()
             .filter(|s| contains(bytes, s.expose().as_bytes()))

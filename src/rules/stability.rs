@@ -21,255 +21,12 @@
 //! ECS's deployment circuit breaker needs several failures and resets on one healthy task, so a
 //! singleton can crash-loop under it for a long time; the stop threshold here defaults to 1.
 
+use crate::rules::ecs_model::{
+    short_id, ContainerStateView, DeploymentView, EventView, HealthDeclaration, ServiceView,
+    TaskView,
+};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::collections::BTreeMap;
-use std::time::Duration;
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DeploymentView {
-    pub id: String,
-    pub status: String,
-    pub rollout_state: Option<String>,
-    pub rollout_state_reason: Option<String>,
-    pub task_definition: String,
-    pub desired_count: i32,
-    pub running_count: i32,
-    pub pending_count: i32,
-    pub failed_tasks: i32,
-    pub created_at: Option<DateTime<Utc>>,
-    pub updated_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct EventView {
-    pub created_at: Option<DateTime<Utc>>,
-    pub message: String,
-}
-
-/// A task set of a CODE_DEPLOY or EXTERNAL service.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TaskSetView {
-    pub id: String,
-    pub status: String,
-    pub stability_status: Option<String>,
-    pub task_definition: String,
-    pub running_count: i32,
-    pub pending_count: i32,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ServiceView {
-    pub name: String,
-    pub arn: String,
-    /// The cluster's ARN (DescribeServices `clusterArn`).
-    pub cluster_arn: Option<String>,
-    pub status: String,
-    pub desired_count: i32,
-    pub running_count: i32,
-    pub pending_count: i32,
-    pub task_definition: String,
-    pub launch_type: Option<String>,
-    /// ECS (rolling), CODE_DEPLOY or EXTERNAL; absent means ECS.
-    pub deployment_controller: Option<String>,
-    pub deployments: Vec<DeploymentView>,
-    pub task_sets: Vec<TaskSetView>,
-    pub events: Vec<EventView>,
-    pub subnets: Vec<String>,
-    pub security_groups: Vec<String>,
-    pub assign_public_ip: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ContainerStateView {
-    pub name: String,
-    pub last_status: Option<String>,
-    pub exit_code: Option<i32>,
-    /// Why the container stopped (OutOfMemoryError, CannotPullContainerError, …).
-    pub reason: Option<String>,
-    pub health_status: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TaskView {
-    pub arn: String,
-    pub group: Option<String>,
-    pub started_by: Option<String>,
-    pub task_definition: String,
-    pub last_status: String,
-    pub desired_status: String,
-    pub health_status: Option<String>,
-    pub stop_code: Option<String>,
-    pub stopped_reason: Option<String>,
-    pub exit_codes: Vec<Option<i32>>,
-    pub containers: Vec<ContainerStateView>,
-    pub created_at: Option<DateTime<Utc>>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub stopping_at: Option<DateTime<Utc>>,
-    pub execution_stopped_at: Option<DateTime<Utc>>,
-    pub stopped_at: Option<DateTime<Utc>>,
-}
-
-/// The running tasks no service started, by ECS's own word (issue #32): a task is a service's
-/// only when its `group` names the service (`service:NAME`) and its `startedBy` is the id of one
-/// of that service's deployments, as ECS sets it for the tasks a deployment starts ("startedBy:
-/// ... the deployment ID of the service that starts it", Task in the ECS API reference). RunTask
-/// lets anyone set `group` (and `startedBy`), so the group string alone proves nothing; an
-/// impostor that copies both is a second task of the service, which the singleton judgement
-/// holds. `deployments` maps each service described to its deployments' ids; a service not
-/// described (outside the map) starts no task that counts as a service's.
-pub fn not_started_by_a_service<'a>(
-    tasks: &'a [TaskView],
-    deployments: &BTreeMap<String, Vec<String>>,
-) -> Vec<&'a TaskView> {
-    tasks
-        .iter()
-        .filter(|t| {
-            let owned = t.service().is_some_and(|name| {
-                deployments.get(name).is_some_and(|ids| {
-                    t.started_by
-                        .as_deref()
-                        .is_some_and(|by| ids.iter().any(|id| id == by))
-                })
-            });
-            !owned
-        })
-        .collect()
-}
-
-/// The deployment ids of each service, for `not_started_by_a_service`.
-pub fn deployment_ids(services: &[ServiceView]) -> BTreeMap<String, Vec<String>> {
-    services
-        .iter()
-        .map(|s| {
-            (
-                s.name.clone(),
-                s.deployments.iter().map(|d| d.id.clone()).collect(),
-            )
-        })
-        .collect()
-}
-
-impl TaskView {
-    /// The service a task claims to belong to, from its group (`service:NAME`): what the
-    /// stability judgement counts against that service (fail closed); not proof that the
-    /// service started it (`not_started_by_a_service`).
-    pub fn service(&self) -> Option<&str> {
-        self.group
-            .as_deref()
-            .and_then(|g| g.strip_prefix("service:"))
-    }
-
-    /// Every state but STOPPED (and DELETED) still runs or holds the task (task lifecycle).
-    pub fn live(&self) -> bool {
-        !matches!(self.last_status.as_str(), "STOPPED" | "DELETED")
-    }
-
-    /// When the task began to stop, if it did: the earliest of stoppingAt, executionStoppedAt and
-    /// stoppedAt, so that a task seen while still STOPPING already counts.
-    pub fn stop_began(&self) -> Option<DateTime<Utc>> {
-        [self.stopping_at, self.execution_stopped_at, self.stopped_at]
-            .into_iter()
-            .flatten()
-            .min()
-            .or_else(|| {
-                (self.desired_status == "STOPPED" && self.stop_code.is_some())
-                    .then_some(self.created_at)
-                    .flatten()
-            })
-    }
-
-    /// A stop the service scheduler made on purpose: a scale-in or a deployment's replacement.
-    /// Health-check replacements are also ServiceSchedulerInitiated, but their reason says so.
-    pub fn planned_stop(&self) -> bool {
-        self.stop_code.as_deref() == Some("ServiceSchedulerInitiated")
-            && self
-                .stopped_reason
-                .as_deref()
-                .is_some_and(|r| r.starts_with("Scaling activity initiated by"))
-    }
-
-    /// A stop that ECS made because a health check failed (container or load balancer).
-    pub fn health_stop(&self) -> bool {
-        self.stopped_reason.as_deref().is_some_and(|r| {
-            let r = r.to_ascii_lowercase();
-            r.contains("failed container health checks") || r.contains("failed elb health checks")
-        })
-    }
-
-    fn describe_stop(&self) -> String {
-        let containers: Vec<String> = self
-            .containers
-            .iter()
-            .map(|c| {
-                let code = c.exit_code.map_or("none".to_owned(), |c| c.to_string());
-                match &c.reason {
-                    Some(r) => format!("container `{}` exit code {code} ({r})", c.name),
-                    None => format!("container `{}` exit code {code}", c.name),
-                }
-            })
-            .collect();
-        format!(
-            "task {} {}: {}{}",
-            short_id(&self.arn),
-            self.stop_code.as_deref().unwrap_or("stopping"),
-            self.stopped_reason
-                .as_deref()
-                .unwrap_or("no stopped reason"),
-            if containers.is_empty() {
-                String::new()
-            } else {
-                format!("; {}", containers.join(", "))
-            }
-        )
-    }
-}
-
-fn short_id(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
-}
-
-/// A container health check as the task definition declares it (HealthCheck; seconds, with the
-/// documented defaults for what is omitted: interval 30, timeout 5, retries 3, startPeriod 0).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct HealthCheckView {
-    pub interval_s: u32,
-    pub timeout_s: u32,
-    pub retries: u32,
-    pub start_period_s: u32,
-}
-
-impl HealthCheckView {
-    /// The longest a container with this check can take to turn UNHEALTHY after it starts: no
-    /// failure counts during the start period, then `retries` consecutive failures one interval
-    /// apart (Docker HEALTHCHECK semantics, which ECS maps to).
-    pub fn verdict_window(&self) -> Duration {
-        Duration::from_secs(u64::from(
-            self.start_period_s + self.interval_s * self.retries,
-        ))
-    }
-}
-
-/// The declared health checks of a task definition's essential containers.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct HealthDeclaration {
-    pub checks: Vec<(String, HealthCheckView)>,
-}
-
-impl HealthDeclaration {
-    pub fn declared(&self) -> bool {
-        !self.checks.is_empty()
-    }
-
-    /// The soak a stability wait needs so that a check could have failed inside it.
-    pub fn soak_floor(&self) -> Duration {
-        self.checks
-            .iter()
-            .map(|(_, c)| c.verdict_window())
-            .max()
-            .unwrap_or_default()
-    }
-}
 
 /// What stable means for one service.
 #[derive(Debug, Clone)]
@@ -479,6 +236,8 @@ pub fn classify(
     c
 }
 
+/// The rules in the order they are asked: the first that finds a failure ECS will not undo
+/// decides; otherwise the service is stable or still settling (`settling_or_stable`).
 fn judge(
     service: &ServiceView,
     mine: &[&TaskView],
@@ -490,15 +249,40 @@ fn judge(
     } else {
         Health::NotDeclared
     };
-    if service.status != "ACTIVE" {
-        return class(
+    let live: Vec<&TaskView> = mine.iter().copied().filter(|t| t.live()).collect();
+    let primary = service.deployments.iter().find(|d| d.status == "PRIMARY");
+    not_active(service, declared)
+        .or_else(|| unsupported_controller(service, declared))
+        .or_else(|| unhealthy_tasks(&live, policy))
+        .or_else(|| past_stop_threshold(stops, policy, declared))
+        .or_else(|| failed_without_rollback(primary, policy, declared))
+        .or_else(|| rolled_back(service, primary, policy, declared))
+        .unwrap_or_else(|| settling_or_stable(service, &live, primary, policy, declared))
+}
+
+/// A deployment counts when it changed inside the bring-up window (an old FAILED rollout is
+/// history, not evidence).
+fn recent(d: &DeploymentView, policy: &StabilityPolicy) -> bool {
+    d.updated_at
+        .or(d.created_at)
+        .is_none_or(|at| at >= policy.window_start())
+}
+
+/// A service that is not ACTIVE (DRAINING, INACTIVE) runs nothing ECS will keep.
+fn not_active(service: &ServiceView, declared: Health) -> Option<Classification> {
+    (service.status != "ACTIVE").then(|| {
+        class(
             Outcome::Failed,
             format!("service status is {}", service.status),
             declared,
-        );
-    }
+        )
+    })
+}
+
+/// CODE_DEPLOY and EXTERNAL keep their rollout in task sets, which this judgement does not read.
+fn unsupported_controller(service: &ServiceView, declared: Health) -> Option<Classification> {
     let controller = service.deployment_controller.as_deref().unwrap_or("ECS");
-    if controller != "ECS" {
+    (controller != "ECS").then(|| {
         let sets: Vec<String> = service
             .task_sets
             .iter()
@@ -512,7 +296,7 @@ fn judge(
                 )
             })
             .collect();
-        return class(
+        class(
             Outcome::Unsupported,
             format!(
                 "deployment controller {controller} is not supported: its rollout lives in task sets \
@@ -520,13 +304,15 @@ fn judge(
                 sets.join("; ")
             ),
             declared,
-        );
-    }
-    let live: Vec<&TaskView> = mine.iter().copied().filter(|t| t.live()).collect();
-    // UNHEALTHY is final: ECS said so, and replaces the task. The task's status counts only
-    // essential containers ("the container health check status of nonessential containers
-    // don't have an effect on the health status of a task"), so a container is named only when
-    // it is one of the essential ones with a declared check.
+        )
+    })
+}
+
+/// UNHEALTHY is final: ECS said so, and replaces the task. The task's status counts only
+/// essential containers ("the container health check status of nonessential containers don't
+/// have an effect on the health status of a task"), so a container is named only when it is one
+/// of the essential ones with a declared check.
+fn unhealthy_tasks(live: &[&TaskView], policy: &StabilityPolicy) -> Option<Classification> {
     let essential_checked = |name: &str| policy.health.checks.iter().any(|(c, _)| c == name);
     let unhealthy: Vec<String> = live
         .iter()
@@ -546,73 +332,92 @@ fn judge(
             }
         })
         .collect();
-    if !unhealthy.is_empty() {
-        return class(
+    (!unhealthy.is_empty()).then(|| {
+        class(
             Outcome::Unhealthy,
             format!(
                 "UNHEALTHY: {} (the declared container health check failed)",
                 unhealthy.join(", ")
             ),
             Health::Unhealthy,
-        );
-    }
-    // Scaling to zero (a rollback's restore) ends the tasks anyway: how they end is reported in
-    // `stops`, but only a start is judged by them.
-    if policy.desired_count > 0 && stops.len() >= policy.stop_threshold.max(1) {
-        let last = stops.last().expect("non-empty");
-        let health_stops = stops
-            .iter()
-            .filter(|s| {
-                s.stopped_reason.as_deref().is_some_and(|r| {
-                    let r = r.to_ascii_lowercase();
-                    r.contains("failed container health checks")
-                        || r.contains("failed elb health checks")
-                })
+        )
+    })
+}
+
+/// Unplanned stops since the update at or past the threshold: a crash loop, or unhealthy when
+/// ECS stopped a task for its health checks. Scaling to zero (a rollback's restore) ends the
+/// tasks anyway: how they end is reported in `stops`, but only a start is judged by them.
+fn past_stop_threshold(
+    stops: &[Stop],
+    policy: &StabilityPolicy,
+    declared: Health,
+) -> Option<Classification> {
+    let past_threshold = policy.desired_count > 0 && stops.len() >= policy.stop_threshold.max(1);
+    let last = stops.last().filter(|_| past_threshold)?;
+    let health_stops = stops
+        .iter()
+        .filter(|s| {
+            s.stopped_reason.as_deref().is_some_and(|r| {
+                let r = r.to_ascii_lowercase();
+                r.contains("failed container health checks")
+                    || r.contains("failed elb health checks")
             })
-            .count();
-        let (outcome, health) = if health_stops > 0 {
-            (Outcome::Unhealthy, Health::Unhealthy)
-        } else {
-            (Outcome::CrashLoop, declared)
-        };
-        return class(
-            outcome,
-            format!(
-                "{} unplanned stop(s) since the update (threshold {}); last at {}: {}",
-                stops.len(),
-                policy.stop_threshold.max(1),
-                last.at
-                    .map_or("-".into(), |t| t.format("%H:%M:%S%.3fZ").to_string()),
-                last.cause
-            ),
-            health,
-        );
-    }
-    let primary = service.deployments.iter().find(|d| d.status == "PRIMARY");
-    let recent = |d: &DeploymentView| {
-        d.updated_at
-            .or(d.created_at)
-            .is_none_or(|at| at >= policy.window_start())
+        })
+        .count();
+    let (outcome, health) = if health_stops > 0 {
+        (Outcome::Unhealthy, Health::Unhealthy)
+    } else {
+        (Outcome::CrashLoop, declared)
     };
-    if let Some(p) = primary.filter(|p| p.rollout_state.as_deref() == Some("FAILED") && recent(p)) {
-        return class(
-            Outcome::Failed,
-            format!(
-                "deployment {} FAILED and was not rolled back ({} failed task(s)): {}",
-                p.id,
-                p.failed_tasks,
-                p.rollout_state_reason.as_deref().unwrap_or("no reason")
-            ),
-            declared,
-        );
-    }
+    Some(class(
+        outcome,
+        format!(
+            "{} unplanned stop(s) since the update (threshold {}); last at {}: {}",
+            stops.len(),
+            policy.stop_threshold.max(1),
+            last.at
+                .map_or("-".into(), |t| t.format("%H:%M:%S%.3fZ").to_string()),
+            last.cause
+        ),
+        health,
+    ))
+}
+
+/// The PRIMARY deployment's rollout FAILED in the window and ECS did not roll back.
+fn failed_without_rollback(
+    primary: Option<&DeploymentView>,
+    policy: &StabilityPolicy,
+    declared: Health,
+) -> Option<Classification> {
+    let p =
+        primary.filter(|p| p.rollout_state.as_deref() == Some("FAILED") && recent(p, policy))?;
+    Some(class(
+        Outcome::Failed,
+        format!(
+            "deployment {} FAILED and was not rolled back ({} failed task(s)): {}",
+            p.id,
+            p.failed_tasks,
+            p.rollout_state_reason.as_deref().unwrap_or("no reason")
+        ),
+        declared,
+    ))
+}
+
+/// The PRIMARY deployment runs another task definition than the one asked for (ECS rolled back
+/// to it, or someone deployed it), or an event since the update says a rollback began.
+fn rolled_back(
+    service: &ServiceView,
+    primary: Option<&DeploymentView>,
+    policy: &StabilityPolicy,
+    declared: Health,
+) -> Option<Classification> {
     if let (Some(expected), Some(p)) = (&policy.expected_task_definition, primary) {
         if &p.task_definition != expected {
             let failed = service
                 .deployments
                 .iter()
-                .find(|d| d.rollout_state.as_deref() == Some("FAILED") && recent(d));
-            return class(
+                .find(|d| d.rollout_state.as_deref() == Some("FAILED") && recent(d, policy));
+            return Some(class(
                 Outcome::RolledBack,
                 match failed {
                     Some(f) => format!(
@@ -627,15 +432,24 @@ fn judge(
                     ),
                 },
                 declared,
-            );
+            ));
         }
     }
-    if let Some(event) = events_since(service, policy.window_start())
+    events_since(service, policy.window_start())
         .into_iter()
         .find(|e| e.message.contains("rolling back"))
-    {
-        return class(Outcome::RolledBack, event.message, declared);
-    }
+        .map(|event| class(Outcome::RolledBack, event.message, declared))
+}
+
+/// No failure: stable when every condition of a singleton holds at this poll, else settling
+/// with what is still missing (and the placement problem ECS reports, which the waiter times).
+fn settling_or_stable(
+    service: &ServiceView,
+    live: &[&TaskView],
+    primary: Option<&DeploymentView>,
+    policy: &StabilityPolicy,
+    declared: Health,
+) -> Classification {
     let Some(primary) = primary else {
         return class(
             Outcome::Settling,
@@ -652,6 +466,43 @@ fn judge(
         .copied()
         .filter(|t| t.last_status == "RUNNING" && t.desired_status == "RUNNING")
         .collect();
+    let mut missing = not_yet_singleton(service, live, &running, expected_td, primary, policy);
+    let placement_problem = placement_problem(service, &running, policy);
+    let health = health_of(&running, policy, &mut missing);
+    let mut c = if missing.is_empty() {
+        class(
+            Outcome::Stable,
+            format!(
+                "running {0}/{0} on {1}, nothing else live, one PRIMARY deployment; health {2}",
+                policy.desired_count,
+                short_id(expected_td),
+                match health {
+                    Health::Healthy if policy.health.declared() => "HEALTHY",
+                    _ => "not declared (unproven)",
+                }
+            ),
+            health,
+        )
+    } else {
+        class(Outcome::Settling, missing.join(", "), health)
+    };
+    if let Some(p) = &placement_problem {
+        c.reason = format!("{}; ECS: {p}", c.reason);
+    }
+    c.placement_problem = placement_problem;
+    c
+}
+
+/// What stands between this poll and a steady singleton: counts, other live tasks, tasks on
+/// another task definition, more than one deployment, a rollout still in progress.
+fn not_yet_singleton(
+    service: &ServiceView,
+    live: &[&TaskView],
+    running: &[&TaskView],
+    expected_td: &str,
+    primary: &DeploymentView,
+    policy: &StabilityPolicy,
+) -> Vec<String> {
     let mut missing = Vec::new();
     if service.desired_count != policy.desired_count {
         missing.push(format!(
@@ -700,63 +551,52 @@ fn judge(
     if primary.rollout_state.as_deref() == Some("IN_PROGRESS") {
         missing.push("rollout IN_PROGRESS".to_owned());
     }
-    // The first of PLACEMENT_EVENTS that appeared wins over the later ones: "was unable to place
-    // a task" carries ECS's reason (capacity, constraints), which the scheduler's later summary
-    // ("is unable to consistently start tasks") does not; newest first within a kind.
-    let placement_problem = if running.is_empty() && policy.desired_count > 0 {
-        let events = events_since(service, policy.window_start());
-        PLACEMENT_EVENTS.iter().find_map(|p| {
-            events
-                .iter()
-                .find(|e| e.message.contains(p))
-                .map(|e| e.message.clone())
-        })
-    } else {
-        None
-    };
-    let health = if policy.health.declared() {
-        let all_healthy = !running.is_empty()
-            && running
-                .iter()
-                .all(|t| t.health_status.as_deref() == Some("HEALTHY"));
-        if all_healthy || policy.desired_count == 0 {
-            Health::Healthy
-        } else {
-            missing.push(format!(
-                "health {} (declared checks not passed yet)",
-                running
-                    .iter()
-                    .map(|t| t.health_status.as_deref().unwrap_or("UNKNOWN"))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ));
-            Health::Unproven
-        }
-    } else {
-        Health::NotDeclared
-    };
-    let mut c = if missing.is_empty() {
-        class(
-            Outcome::Stable,
-            format!(
-                "running {0}/{0} on {1}, nothing else live, one PRIMARY deployment; health {2}",
-                policy.desired_count,
-                short_id(expected_td),
-                match health {
-                    Health::Healthy if policy.health.declared() => "HEALTHY",
-                    _ => "not declared (unproven)",
-                }
-            ),
-            health,
-        )
-    } else {
-        class(Outcome::Settling, missing.join(", "), health)
-    };
-    if let Some(p) = &placement_problem {
-        c.reason = format!("{}; ECS: {p}", c.reason);
+    missing
+}
+
+/// The first of PLACEMENT_EVENTS that appeared wins over the later ones: "was unable to place
+/// a task" carries ECS's reason (capacity, constraints), which the scheduler's later summary
+/// ("is unable to consistently start tasks") does not; newest first within a kind. Only while
+/// nothing runs.
+fn placement_problem(
+    service: &ServiceView,
+    running: &[&TaskView],
+    policy: &StabilityPolicy,
+) -> Option<String> {
+    if !running.is_empty() || policy.desired_count <= 0 {
+        return None;
     }
-    c.placement_problem = placement_problem;
-    c
+    let events = events_since(service, policy.window_start());
+    PLACEMENT_EVENTS.iter().find_map(|p| {
+        events
+            .iter()
+            .find(|e| e.message.contains(p))
+            .map(|e| e.message.clone())
+    })
+}
+
+/// Health as proven at this poll: HEALTHY on every running task where checks are declared (a
+/// shortfall is added to `missing`), else not declared.
+fn health_of(running: &[&TaskView], policy: &StabilityPolicy, missing: &mut Vec<String>) -> Health {
+    if !policy.health.declared() {
+        return Health::NotDeclared;
+    }
+    let all_healthy = !running.is_empty()
+        && running
+            .iter()
+            .all(|t| t.health_status.as_deref() == Some("HEALTHY"));
+    if all_healthy || policy.desired_count == 0 {
+        return Health::Healthy;
+    }
+    missing.push(format!(
+        "health {} (declared checks not passed yet)",
+        running
+            .iter()
+            .map(|t| t.health_status.as_deref().unwrap_or("UNKNOWN"))
+            .collect::<Vec<_>>()
+            .join(",")
+    ));
+    Health::Unproven
 }
 
 /// The next poll interval: fast first polls, growing by half, capped.

@@ -3,8 +3,8 @@
 //! ECS adapter fills these views from DescribeTaskDefinition.
 
 use crate::rules::credential::{scan, Finding, Names, Place};
+use crate::rules::ecs_model::{HealthCheckView, HealthDeclaration};
 use crate::rules::secret::Secret;
-use crate::rules::stability::{HealthCheckView, HealthDeclaration};
 use serde::Serialize;
 use std::collections::BTreeMap;
 

@@ -3,6 +3,7 @@
 //! and `..` and wraps a block raised at a module's top level in a catchable `ErrorInModule`; this
 //! one refuses the former and passes non-catchable errors (a block) through unchanged.
 
+use crate::sync::Locked;
 use rhai::{Engine, EvalAltResult, Module, Position, Scope, Shared};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -208,21 +209,21 @@ impl rhai::ModuleResolver for ConfinedResolver {
         let file = self
             .locate(source, path)
             .map_err(|why| refused(path, why))?;
-        if let Some(module) = self.cache.lock().expect("resolver cache").get(&file) {
+        if let Some(module) = self.cache.locked().get(&file) {
             return Ok(module.clone());
         }
         let mut ast = engine
             .compile_file(file.clone())
             .map_err(|e| Box::new(EvalAltResult::ErrorInModule(path.to_owned(), e, pos)))?;
         if let Ok(text) = std::fs::read(&file) {
-            self.loaded.lock().expect("loaded lock").insert(
+            self.loaded.locked().insert(
                 crate::infra::evidence::source_name(&file),
                 crate::infra::evidence::sha256_hex(&text),
             );
         }
         ast.set_source(file.display().to_string());
         {
-            let mut loading = self.loading.lock().expect("resolver stack");
+            let mut loading = self.loading.locked();
             if let Some(at) = loading.iter().position(|f| f == &file) {
                 let mut cycle = loading[at..].to_vec();
                 cycle.push(file.clone());
@@ -237,7 +238,7 @@ impl rhai::ModuleResolver for ConfinedResolver {
             loading.push(file.clone());
         }
         let evaluated = Module::eval_ast_as_new(Scope::new(), &ast, engine);
-        self.loading.lock().expect("resolver stack").pop();
+        self.loading.locked().pop();
         let module = evaluated.map_err(|err| {
             if err.is_catchable() {
                 Box::new(EvalAltResult::ErrorInModule(path.to_owned(), err, pos))
@@ -247,10 +248,7 @@ impl rhai::ModuleResolver for ConfinedResolver {
             }
         })?;
         let module: SharedModule = module.into();
-        self.cache
-            .lock()
-            .expect("resolver cache")
-            .insert(file, module.clone());
+        self.cache.locked().insert(file, module.clone());
         Ok(module)
     }
 }

@@ -3,7 +3,9 @@
 //! views by a small reader here, so the cases read like what ECS returns.
 
 use super::*;
+use crate::rules::ecs_model::*;
 use serde_json::{json, Value};
+use std::time::Duration;
 
 const SINCE: &str = "2026-12-01T10:00:00Z";
 

@@ -15,9 +15,7 @@ fn to_json_text(_: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dyn
             "leave secrets out of what you serialise",
         )
     })?;
-    Ok(serde_json::to_string(&crate::host::json::sorted(&value))
-        .expect("JSON serialises")
-        .into())
+    Ok(crate::host::json::sorted(&value).to_string().into())
 }
 
 fn parse_json(_: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {

@@ -33,7 +33,7 @@ pub(super) fn names(array: rhai::Array, what: &str) -> Outcome<Vec<String>> {
 }
 
 pub(super) fn to_map<T: serde::Serialize>(value: &T) -> Dynamic {
-    from_json(&serde_json::to_value(value).expect("views serialise"))
+    from_json(&crate::host::json::record(value))
 }
 
 pub(super) fn outcome(
@@ -62,7 +62,7 @@ fn describe_services(host: &Host, _: &NativeCallContext, args: &mut Args) -> Out
                 ],
             ),
             Ok((services, missing)) => {
-                let by_name: BTreeMap<String, &crate::rules::stability::ServiceView> =
+                let by_name: BTreeMap<String, &crate::rules::ecs_model::ServiceView> =
                     services.iter().map(|s| (s.name.clone(), s)).collect();
                 let verdict = ProbeOutcome::of(missing.is_empty());
                 let reason = if missing.is_empty() {
@@ -388,7 +388,7 @@ fn standalone_tasks(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outc
             ),
             Ok(listing) => {
                 // The services the tasks claim, described: only their deployments prove a task
-                // is a service's (rules::stability::not_started_by_a_service).
+                // is a service's (rules::ecs_model::not_started_by_a_service).
                 let mut claimed: Vec<String> = listing
                     .tasks
                     .iter()
@@ -411,9 +411,9 @@ fn standalone_tasks(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outc
                         ))
                     }
                 };
-                let deployments = crate::rules::stability::deployment_ids(&services);
+                let deployments = crate::rules::ecs_model::deployment_ids(&services);
                 let alone: Vec<_> =
-                    crate::rules::stability::not_started_by_a_service(&listing.tasks, &deployments)
+                    crate::rules::ecs_model::not_started_by_a_service(&listing.tasks, &deployments)
                         .into_iter()
                         .cloned()
                         .collect();

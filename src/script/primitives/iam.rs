@@ -17,10 +17,7 @@ async fn role_value(
     let (outcome, mut value) = match crate::infra::iam::role(iam, name, cluster_arn).await {
         Ok(view) => {
             let verdict = ProbeOutcome::of(view.exists && view.trust_allows_ecs_tasks);
-            (
-                verdict,
-                serde_json::to_value(&view).expect("role serialises"),
-            )
+            (verdict, crate::host::json::record(&view))
         }
         // The same keys as a pass, with the facts IAM did not give as ().
         Err(why) => (

@@ -375,7 +375,11 @@ pub fn register(engine: &mut rhai::Engine, host: &Arc<Host>) {
         let func = move |ctx: Option<NativeCallContext>,
                          args: &mut [&mut Dynamic]|
               -> Result<Dynamic, Box<rhai::EvalAltResult>> {
-            let ctx = ctx.expect("primitives are registered with a call context");
+            // Rhai passes the context to every function registered as this one is (raw, with a
+            // context); without one there is no position to report and no engine to ask.
+            let Some(ctx) = ctx else {
+                return Err(format!("{name}: called without a Rhai call context").into());
+            };
             let guard = if changes_world {
                 host.refuse_outside_phase(name)
             } else {

@@ -101,9 +101,7 @@ fn kafka_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
     let topics = o.strings("topics")?;
     host.calls.add("kafka");
     let report = crate::infra::kafka::probe(&conn, &topics);
-    Ok(from_json(
-        &serde_json::to_value(report).expect("probe serialises"),
-    ))
+    Ok(from_json(&crate::host::json::record(&report)))
 }
 
 fn kafka_groups(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
@@ -212,9 +210,7 @@ fn db_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dyna
     };
     host.calls.add("postgres");
     let report = host.call(crate::infra::db::probe(&target))?;
-    Ok(from_json(
-        &serde_json::to_value(report).expect("probe serialises"),
-    ))
+    Ok(from_json(&crate::host::json::record(&report)))
 }
 
 /// `value` (a Rhai map) read as `T`, or BAD_ARGUMENT naming `what`.

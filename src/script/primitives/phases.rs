@@ -65,9 +65,7 @@ fn held(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
 
 fn phases(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
     let records = host.ledger().phases().to_vec();
-    Ok(from_json(
-        &serde_json::to_value(records).expect("phases serialise"),
-    ))
+    Ok(from_json(&crate::host::json::record(&records)))
 }
 
 fn run_phase(host: &Host, ctx: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
@@ -133,9 +131,7 @@ fn verdict(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynam
                 "decide it once, after every phase",
             )
         })?;
-    Ok(from_json(
-        &serde_json::to_value(decided).expect("verdict serialises"),
-    ))
+    Ok(from_json(&crate::host::json::record(&decided)))
 }
 
 /// The rows of phases and gates.

@@ -7,6 +7,7 @@ use crate::host::{Fail, Host, Outcome};
 use crate::rules::error_code::ErrorCode;
 use crate::rules::outcome::ProbeOutcome;
 use crate::rules::permissions::*;
+use crate::sync::Locked;
 use rhai::{Dynamic, NativeCallContext};
 
 /// One bucket/prefix probe, ready to run with others.
@@ -18,14 +19,14 @@ fn s3_probe_item(
     let aws = host.aws()?;
     let write = !host.plan();
     if !write {
-        host.would_do.lock().expect("plan lock").push(format!(
+        host.would_do.locked().push(format!(
             "would write and remove a probe object under s3://{bucket}/{prefix}"
         ));
     }
     let name = format!("{}-{}", host.clock.execution_id, host.next_probe_id());
     Ok(async move {
         let probe = crate::infra::s3::probe_prefix(&aws.s3, &bucket, &prefix, &name, write).await;
-        serde_json::to_value(probe).expect("probe serialises")
+        crate::host::json::record(&probe)
     })
 }
 
@@ -209,7 +210,7 @@ fn log_groups(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dy
 fn log_write_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let group = args.str(0);
     if host.plan() {
-        host.would_do.lock().expect("plan lock").push(format!(
+        host.would_do.locked().push(format!(
             "would create a probe stream and put one event in {group}"
         ));
         return Ok(from_json(

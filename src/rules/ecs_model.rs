@@ -1,0 +1,256 @@
+//! What ECS reports, as the views m4host judges: a service with its deployments, task sets and
+//! events (DescribeServices), a task with its containers (DescribeTasks), the health checks a
+//! task definition declares; and the facts read off them alone (which running tasks no service
+//! started, a task's service, whether it is live). Field names follow the ECS API reference; the
+//! adapters (`infra::ecs`, `infra::ecs_tasks`) fill them, the rules (`stability`, `service_wait`,
+//! `one_shot`, `consumers`) read them.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeploymentView {
+    pub id: String,
+    pub status: String,
+    pub rollout_state: Option<String>,
+    pub rollout_state_reason: Option<String>,
+    pub task_definition: String,
+    pub desired_count: i32,
+    pub running_count: i32,
+    pub pending_count: i32,
+    pub failed_tasks: i32,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventView {
+    pub created_at: Option<DateTime<Utc>>,
+    pub message: String,
+}
+
+/// A task set of a CODE_DEPLOY or EXTERNAL service.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskSetView {
+    pub id: String,
+    pub status: String,
+    pub stability_status: Option<String>,
+    pub task_definition: String,
+    pub running_count: i32,
+    pub pending_count: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServiceView {
+    pub name: String,
+    pub arn: String,
+    /// The cluster's ARN (DescribeServices `clusterArn`).
+    pub cluster_arn: Option<String>,
+    pub status: String,
+    pub desired_count: i32,
+    pub running_count: i32,
+    pub pending_count: i32,
+    pub task_definition: String,
+    pub launch_type: Option<String>,
+    /// ECS (rolling), CODE_DEPLOY or EXTERNAL; absent means ECS.
+    pub deployment_controller: Option<String>,
+    pub deployments: Vec<DeploymentView>,
+    pub task_sets: Vec<TaskSetView>,
+    pub events: Vec<EventView>,
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    pub assign_public_ip: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContainerStateView {
+    pub name: String,
+    pub last_status: Option<String>,
+    pub exit_code: Option<i32>,
+    /// Why the container stopped (OutOfMemoryError, CannotPullContainerError, …).
+    pub reason: Option<String>,
+    pub health_status: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskView {
+    pub arn: String,
+    pub group: Option<String>,
+    pub started_by: Option<String>,
+    pub task_definition: String,
+    pub last_status: String,
+    pub desired_status: String,
+    pub health_status: Option<String>,
+    pub stop_code: Option<String>,
+    pub stopped_reason: Option<String>,
+    pub exit_codes: Vec<Option<i32>>,
+    pub containers: Vec<ContainerStateView>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub stopping_at: Option<DateTime<Utc>>,
+    pub execution_stopped_at: Option<DateTime<Utc>>,
+    pub stopped_at: Option<DateTime<Utc>>,
+}
+
+/// The running tasks no service started, by ECS's own word (issue #32): a task is a service's
+/// only when its `group` names the service (`service:NAME`) and its `startedBy` is the id of one
+/// of that service's deployments, as ECS sets it for the tasks a deployment starts ("startedBy:
+/// ... the deployment ID of the service that starts it", Task in the ECS API reference). RunTask
+/// lets anyone set `group` (and `startedBy`), so the group string alone proves nothing; an
+/// impostor that copies both is a second task of the service, which the singleton judgement
+/// holds. `deployments` maps each service described to its deployments' ids; a service not
+/// described (outside the map) starts no task that counts as a service's.
+pub fn not_started_by_a_service<'a>(
+    tasks: &'a [TaskView],
+    deployments: &BTreeMap<String, Vec<String>>,
+) -> Vec<&'a TaskView> {
+    tasks
+        .iter()
+        .filter(|t| {
+            let owned = t.service().is_some_and(|name| {
+                deployments.get(name).is_some_and(|ids| {
+                    t.started_by
+                        .as_deref()
+                        .is_some_and(|by| ids.iter().any(|id| id == by))
+                })
+            });
+            !owned
+        })
+        .collect()
+}
+
+/// The deployment ids of each service, for `not_started_by_a_service`.
+pub fn deployment_ids(services: &[ServiceView]) -> BTreeMap<String, Vec<String>> {
+    services
+        .iter()
+        .map(|s| {
+            (
+                s.name.clone(),
+                s.deployments.iter().map(|d| d.id.clone()).collect(),
+            )
+        })
+        .collect()
+}
+
+impl TaskView {
+    /// The service a task claims to belong to, from its group (`service:NAME`): what the
+    /// stability judgement counts against that service (fail closed); not proof that the
+    /// service started it (`not_started_by_a_service`).
+    pub fn service(&self) -> Option<&str> {
+        self.group
+            .as_deref()
+            .and_then(|g| g.strip_prefix("service:"))
+    }
+
+    /// Every state but STOPPED (and DELETED) still runs or holds the task (task lifecycle).
+    pub fn live(&self) -> bool {
+        !matches!(self.last_status.as_str(), "STOPPED" | "DELETED")
+    }
+
+    /// When the task began to stop, if it did: the earliest of stoppingAt, executionStoppedAt and
+    /// stoppedAt, so that a task seen while still STOPPING already counts.
+    pub fn stop_began(&self) -> Option<DateTime<Utc>> {
+        [self.stopping_at, self.execution_stopped_at, self.stopped_at]
+            .into_iter()
+            .flatten()
+            .min()
+            .or_else(|| {
+                (self.desired_status == "STOPPED" && self.stop_code.is_some())
+                    .then_some(self.created_at)
+                    .flatten()
+            })
+    }
+
+    /// A stop the service scheduler made on purpose: a scale-in or a deployment's replacement.
+    /// Health-check replacements are also ServiceSchedulerInitiated, but their reason says so.
+    pub fn planned_stop(&self) -> bool {
+        self.stop_code.as_deref() == Some("ServiceSchedulerInitiated")
+            && self
+                .stopped_reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("Scaling activity initiated by"))
+    }
+
+    /// A stop that ECS made because a health check failed (container or load balancer).
+    pub fn health_stop(&self) -> bool {
+        self.stopped_reason.as_deref().is_some_and(|r| {
+            let r = r.to_ascii_lowercase();
+            r.contains("failed container health checks") || r.contains("failed elb health checks")
+        })
+    }
+
+    pub(crate) fn describe_stop(&self) -> String {
+        let containers: Vec<String> = self
+            .containers
+            .iter()
+            .map(|c| {
+                let code = c.exit_code.map_or("none".to_owned(), |c| c.to_string());
+                match &c.reason {
+                    Some(r) => format!("container `{}` exit code {code} ({r})", c.name),
+                    None => format!("container `{}` exit code {code}", c.name),
+                }
+            })
+            .collect();
+        format!(
+            "task {} {}: {}{}",
+            short_id(&self.arn),
+            self.stop_code.as_deref().unwrap_or("stopping"),
+            self.stopped_reason
+                .as_deref()
+                .unwrap_or("no stopped reason"),
+            if containers.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", containers.join(", "))
+            }
+        )
+    }
+}
+
+pub(crate) fn short_id(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// A container health check as the task definition declares it (HealthCheck; seconds, with the
+/// documented defaults for what is omitted: interval 30, timeout 5, retries 3, startPeriod 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct HealthCheckView {
+    pub interval_s: u32,
+    pub timeout_s: u32,
+    pub retries: u32,
+    pub start_period_s: u32,
+}
+
+impl HealthCheckView {
+    /// The longest a container with this check can take to turn UNHEALTHY after it starts: no
+    /// failure counts during the start period, then `retries` consecutive failures one interval
+    /// apart (Docker HEALTHCHECK semantics, which ECS maps to).
+    pub fn verdict_window(&self) -> Duration {
+        Duration::from_secs(u64::from(
+            self.start_period_s + self.interval_s * self.retries,
+        ))
+    }
+}
+
+/// The declared health checks of a task definition's essential containers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct HealthDeclaration {
+    pub checks: Vec<(String, HealthCheckView)>,
+}
+
+impl HealthDeclaration {
+    pub fn declared(&self) -> bool {
+        !self.checks.is_empty()
+    }
+
+    /// The soak a stability wait needs so that a check could have failed inside it.
+    pub fn soak_floor(&self) -> Duration {
+        self.checks
+            .iter()
+            .map(|(_, c)| c.verdict_window())
+            .max()
+            .unwrap_or_default()
+    }
+}
