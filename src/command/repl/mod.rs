@@ -7,75 +7,29 @@
 //! can probe anything but cannot run a phase or decide a verdict. Without a TTY it reads stdin
 //! line by line. History never holds a secret's plaintext.
 
+mod commands;
+mod completion;
+mod debugger;
+
 use crate::command::cli::ReplArgs;
 use crate::error::Result;
-use crate::sync::Locked;
-/// The runbook thread's stack (the main thread's is 8 MiB on Linux).
-const RUNBOOK_STACK_BYTES: usize = 64 * 1024 * 1024;
-
 use crate::host::stepper::{Breakpoints, Pause, PhaseGate, Resume, Stepping};
 use crate::host::{Host, Mode};
 use crate::rules::secret::Secret;
+use crate::sync::Locked;
 use rhai::{Dynamic, Engine, Scope, AST};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-const HISTORY_FILE: &str = ".m4host_history";
+use commands::{Arg, COMMANDS, QUIT};
+use completion::Completion;
+use debugger::{attach_debugger, watch_engine};
 
-const COMMANDS: &[(&str, &str)] = &[
-    (":help", "this list"),
-    (
-        ":load FILE",
-        "load a runbook; it waits before its first phase",
-    ),
-    (":phases", "each phase with its status, and the next one"),
-    (":step", "run the next phase"),
-    (
-        ":run PHASE",
-        "run PHASE, which must be the next one (phases run in order)",
-    ),
-    (
-        ":continue",
-        "run on: every remaining phase, stopping at breakpoints",
-    ),
-    (
-        ":break FILE:LINE",
-        "stop at a statement inside a phase (:break alone lists them)",
-    ),
-    (
-        ":next",
-        "from a stop, the next statement here, running calls whole",
-    ),
-    (
-        ":step-in",
-        "from a stop, the next statement, inside a call it makes",
-    ),
-    (
-        ":finish",
-        "from a stop, run the current function out, stop in its caller",
-    ),
-    (
-        ":watch EXPR",
-        "show EXPR at every stop (:watch alone lists, :unwatch clears)",
-    ),
-    (
-        ":locals",
-        "the runbook's variables where it stopped (secrets redacted)",
-    ),
-    (":blockers", "the blocker rollup"),
-    (
-        ":snapshot NAME",
-        "an artifact this execution published, read back",
-    ),
-    (":scope", "the session's variables (secrets redacted)"),
-    (":plan on|off", "plan mode, before the first phase only"),
-    (":doc [NAME]", "the reference of a primitive"),
-    (
-        ":quit",
-        "end the session (a waiting runbook stops before its next phase)",
-    ),
-];
+/// The runbook thread's stack (the main thread's is 8 MiB on Linux).
+const RUNBOOK_STACK_BYTES: usize = 64 * 1024 * 1024;
+
+const HISTORY_FILE: &str = ".m4host_history";
 
 /// How a value is echoed: a Secret by its marker, data as pretty JSON, anything else as text.
 pub fn echo(host: &Host, value: &Dynamic) -> String {
@@ -114,8 +68,9 @@ impl Session {
         let mut out = String::from(
             "Rhai statements are evaluated; a line ending in `\\` continues on the next.\n",
         );
-        for (cmd, what) in COMMANDS {
-            out.push_str(&format!("  {cmd:<16} {what}\n"));
+        for c in COMMANDS {
+            let cmd = format!("{} {}", c.name, c.usage);
+            out.push_str(&format!("  {:<16} {}\n", cmd.trim_end(), c.help));
         }
         out.trim_end().to_owned()
     }
@@ -328,6 +283,55 @@ impl Session {
         lines.join("\n")
     }
 
+    fn blockers(&self) -> String {
+        let ledger = self.host.ledger();
+        if ledger.blockers().is_empty() {
+            return "no blockers".to_owned();
+        }
+        ledger
+            .blockers()
+            .iter()
+            .map(|b| format!("{} [{}] {}", b.code, b.phase, b.reason))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn snapshot(&self, name: &str) -> String {
+        match self.host.read_snapshot(name) {
+            Ok(v) => self.host.vault.redact(
+                &serde_json::to_string_pretty(&crate::host::json::sorted(&v)).unwrap_or_default(),
+            ),
+            Err(crate::host::Fail::Error { code, message, .. }) => format!("{code}: {message}"),
+            Err(other) => format!("{other:?}"),
+        }
+    }
+
+    fn scope_lines(&self) -> String {
+        self.scope
+            .iter_raw()
+            .map(|(name, constant, value)| {
+                format!(
+                    "{}{name} = {}",
+                    if constant { "const " } else { "" },
+                    echo(&self.host, value)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn plan(&self, on_off: &str) -> String {
+        let on = match on_off {
+            "on" => true,
+            "off" => false,
+            _ => return format!("`:plan {on_off}`: say `:plan on` or `:plan off`"),
+        };
+        match self.host.set_plan(on) {
+            Ok(()) => format!("plan mode {on_off}"),
+            Err(e) => e,
+        }
+    }
+
     /// Evaluates one input; returns the text to show.
     fn eval(&mut self, input: &str) -> String {
         // A Ctrl-C that landed after the last operation of the previous line (a probe it cut
@@ -339,88 +343,20 @@ impl Session {
         let (command, rest) = trimmed
             .split_once(' ')
             .map_or((trimmed, ""), |(c, r)| (c, r.trim()));
-        match command {
-            ":help" => return Self::help(),
-            ":load" if !rest.is_empty() => return self.load(Path::new(rest)),
-            ":phases" => return self.phases(),
-            ":step" => return self.step(None),
-            ":run" if !rest.is_empty() => return self.step(Some(rest)),
-            ":continue" => return self.continue_all(),
-            ":next" => return self.resume_stepping(Resume::Over),
-            ":step-in" => return self.resume_stepping(Resume::Into),
-            ":finish" => return self.resume_stepping(Resume::Out),
-            ":watch" => return self.watch(rest),
-            ":unwatch" => {
-                self.breakpoints.unwatch();
-                return "no watches".into();
-            }
-            ":break" => return self.add_breakpoint(rest),
-            ":locals" => {
-                return self
-                    .gate
-                    .locals()
-                    .unwrap_or_else(|| "the runbook is not stopped inside a phase".into());
-            }
-            ":blockers" => {
-                let ledger = self.host.ledger();
-                return if ledger.blockers().is_empty() {
-                    "no blockers".to_owned()
-                } else {
-                    ledger
-                        .blockers()
-                        .iter()
-                        .map(|b| format!("{} [{}] {}", b.code, b.phase, b.reason))
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                };
-            }
-            ":snapshot" if !rest.is_empty() => {
-                return match self.host.read_snapshot(rest) {
-                    Ok(v) => self.host.vault.redact(
-                        &serde_json::to_string_pretty(&crate::host::json::sorted(&v))
-                            .unwrap_or_default(),
-                    ),
-                    Err(crate::host::Fail::Error { code, message, .. }) => {
-                        format!("{code}: {message}")
-                    }
-                    Err(other) => format!("{other:?}"),
-                };
-            }
-            ":plan" if rest == "on" || rest == "off" => {
-                return match self.host.set_plan(rest == "on") {
-                    Ok(()) => format!("plan mode {rest}"),
-                    Err(e) => e,
-                };
-            }
-            ":scope" => {
-                return self
-                    .scope
-                    .iter_raw()
-                    .map(|(name, constant, value)| {
-                        format!(
-                            "{}{name} = {}",
-                            if constant { "const " } else { "" },
-                            echo(&self.host, value)
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n");
-            }
-            ":doc" => {
-                let found: Vec<String> = crate::script::primitives::all()
-                    .filter(|p| rest.is_empty() || p.name == rest)
-                    .map(|p| format!("{}\n  {}", p.signature(), p.full_doc()))
-                    .collect();
-                return if found.is_empty() {
-                    format!("no primitive `{rest}`; :doc lists them all")
-                } else {
-                    found.join("\n")
-                };
-            }
-            _ if command.starts_with(':') => {
-                return format!("unknown or incomplete command `{trimmed}`; :help lists them");
-            }
-            _ => {}
+        if command.starts_with(':') {
+            let incomplete =
+                || format!("unknown or incomplete command `{trimmed}`; :help lists them");
+            return match COMMANDS.iter().find(|c| c.name == command) {
+                Some(c) if c.arg == Arg::Required && rest.is_empty() => incomplete(),
+                Some(c) if c.arg == Arg::None && !rest.is_empty() => {
+                    format!(
+                        "`{}` takes nothing after it; :help lists the commands",
+                        c.name
+                    )
+                }
+                Some(c) => (c.run)(self, rest),
+                None => incomplete(),
+            };
         }
         let new_ast = match self.engine.compile_with_scope(&self.scope, input) {
             Ok(ast) => ast,
@@ -509,85 +445,6 @@ pub fn run(args: ReplArgs) -> Result<i32> {
     Ok(crate::host::report::exit_status(&ledger, false))
 }
 
-/// Hooks Rhai's debugger into the runbook's engine: at a breakpoint (or after :next) the runbook
-/// stops at the statement, shows where, and captures its locals (redacted) until resumed.
-#[allow(deprecated)] // register_debugger is marked volatile, not deprecated
-fn attach_debugger(
-    engine: &mut Engine,
-    gate: &Arc<PhaseGate>,
-    points: &Arc<Breakpoints>,
-    host: &Arc<Host>,
-) {
-    let (gate, points, host) = (Arc::clone(gate), Arc::clone(points), Arc::clone(host));
-    let watcher = watch_engine();
-    engine.register_debugger(
-        |_, debugger| debugger,
-        move |context, event, _node, source, pos| {
-            use rhai::debugger::{DebuggerCommand, DebuggerEvent};
-            // Any node that begins a line counts as that line's statement: Rhai hands a call
-            // statement (`rb::expect(...)`) to the debugger as an expression node, so stopping
-            // only at statement nodes would skip every line that is a bare call.
-            let step = matches!(event, DebuggerEvent::Start | DebuggerEvent::Step);
-            let level = context.call_level();
-            if let (true, Some(source), Some(line)) = (step, source, pos.line()) {
-                if points.should_stop(source, line, level) {
-                    let text = std::fs::read_to_string(source)
-                        .ok()
-                        .and_then(|t| t.lines().nth(line - 1).map(|l| l.trim().to_owned()))
-                        .unwrap_or_default();
-                    let short = source
-                        .rsplit('/')
-                        .take(2)
-                        .collect::<Vec<_>>()
-                        .into_iter()
-                        .rev()
-                        .collect::<Vec<_>>()
-                        .join("/");
-                    let locals = context
-                        .scope()
-                        .iter_raw()
-                        .map(|(name, _, value)| {
-                            format!("{name} = {}", echo(&host, value).replace('\n', " "))
-                        })
-                        .collect::<Vec<_>>()
-                        .join("\n");
-                    let mut shown = format!("{short}:{line}: {text}");
-                    for expr in points.watches() {
-                        let value = watch_value(&watcher, context.scope(), &expr, &host);
-                        shown.push_str(&format!("\n  watch {expr} = {value}"));
-                    }
-                    let how = gate.stop_at(host.vault.redact(&shown), locals);
-                    points.set_stepping(Stepping::after(how, level));
-                }
-            }
-            Ok(DebuggerCommand::StepInto)
-        },
-    );
-}
-
-/// The engine a watch is evaluated by: Rhai's standard library and none of the host's
-/// primitives, so a watch can read the runbook's variables but never call AWS, publish evidence
-/// or record a blocker; bounded, so a watch cannot hang a stop.
-fn watch_engine() -> Engine {
-    let mut engine = Engine::new();
-    engine.set_max_operations(10_000);
-    engine.set_max_call_levels(16);
-    engine.set_max_expr_depths(64, 32);
-    engine.on_print(|_| {});
-    engine.on_debug(|_, _, _| {});
-    engine
-}
-
-/// A watch's value where the runbook stopped (its scope cloned: a watch changes nothing),
-/// redacted like every REPL echo.
-fn watch_value(engine: &Engine, scope: &Scope, expr: &str, host: &Host) -> String {
-    let mut scope = scope.clone();
-    match engine.eval_expression_with_scope::<Dynamic>(&mut scope, expr) {
-        Ok(value) => echo(host, &value).replace('\n', " "),
-        Err(e) => host.vault.redact(&format!("<{e}>")),
-    }
-}
-
 /// Joins lines ending in `\` into one input.
 #[derive(Default)]
 struct Lines {
@@ -618,7 +475,7 @@ fn piped(session: &mut Session) {
         let Some(input) = lines.push(&line) else {
             continue;
         };
-        if input.trim() == ":quit" {
+        if input.trim() == QUIT {
             break;
         }
         if !input.trim().is_empty() {
@@ -626,64 +483,6 @@ fn piped(session: &mut Session) {
         }
     }
 }
-
-/// Tab completion of REPL commands, primitive names and handle keys.
-struct Completion {
-    words: Vec<String>,
-}
-
-impl Completion {
-    fn new(host: &Host) -> Completion {
-        let mut words: Vec<String> = COMMANDS
-            .iter()
-            .map(|(c, _)| c.split(' ').next().unwrap_or(c).to_owned())
-            .collect();
-        words.extend(crate::script::primitives::all().map(|p| p.name.to_owned()));
-        if let Some(config) = &host.config {
-            words.extend(config.registry.entries.keys().cloned());
-        }
-        words.sort();
-        words.dedup();
-        Completion { words }
-    }
-
-    /// The start of the word under the cursor and the words it can become.
-    pub fn candidates(&self, line: &str, pos: usize) -> (usize, Vec<String>) {
-        let start = line[..pos]
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
-            .map_or(0, |i| i + 1);
-        let word = &line[start..pos];
-        if word.is_empty() {
-            return (pos, Vec::new());
-        }
-        (
-            start,
-            self.words
-                .iter()
-                .filter(|w| w.starts_with(word))
-                .cloned()
-                .collect(),
-        )
-    }
-}
-
-impl rustyline::completion::Completer for Completion {
-    type Candidate = String;
-    fn complete(
-        &self,
-        line: &str,
-        pos: usize,
-        _: &rustyline::Context<'_>,
-    ) -> rustyline::Result<(usize, Vec<String>)> {
-        Ok(self.candidates(line, pos))
-    }
-}
-impl rustyline::hint::Hinter for Completion {
-    type Hint = String;
-}
-impl rustyline::highlight::Highlighter for Completion {}
-impl rustyline::validate::Validator for Completion {}
-impl rustyline::Helper for Completion {}
 
 fn interactive(session: &mut Session) {
     let Ok(mut editor) = rustyline::Editor::<Completion, rustyline::history::DefaultHistory>::new()
@@ -707,7 +506,7 @@ fn interactive(session: &mut Session) {
                 }
                 // History never holds a secret's plaintext.
                 let _ = editor.add_history_entry(session.host.vault.redact(&input));
-                if input.trim() == ":quit" {
+                if input.trim() == QUIT {
                     break;
                 }
                 show(&session.eval(&input));
@@ -747,6 +546,57 @@ mod tests {
             (16, vec!["SVC_IG".to_owned()])
         );
         assert_eq!(c.candidates("x ", 2), (2, vec![]));
+    }
+
+    fn session() -> Session {
+        let mode = Mode {
+            plan: false,
+            repl: true,
+            json: false,
+        };
+        let host = Arc::new(Host::new(None, mode, Default::default(), None).unwrap());
+        let engine = crate::script::engine::build(&host, Path::new("."));
+        Session {
+            host,
+            gate: Arc::new(PhaseGate::default()),
+            breakpoints: Arc::new(Breakpoints::default()),
+            engine,
+            scope: Scope::new(),
+            ast: AST::empty(),
+            runbook: None,
+        }
+    }
+
+    #[test]
+    fn every_command_is_in_help_completion_and_dispatch_once() {
+        let help = Session::help();
+        let words = Completion::new(&session().host).words;
+        let mut s = session();
+        for (i, c) in COMMANDS.iter().enumerate() {
+            assert!(
+                COMMANDS[..i].iter().all(|o| o.name != c.name),
+                "{} twice",
+                c.name
+            );
+            assert_eq!(
+                help.matches(&format!("  {} ", c.name)).count(),
+                1,
+                "{}",
+                c.name
+            );
+            assert!(words.contains(&c.name.to_owned()), "{}", c.name);
+            let alone = s.eval(c.name);
+            let incomplete = alone.starts_with("unknown or incomplete command");
+            assert_eq!(incomplete, c.arg == Arg::Required, "{}: {alone}", c.name);
+        }
+        // A word after a command that takes none is refused, not ignored.
+        assert!(s.eval(":step now").contains("takes nothing after it"));
+        assert!(s
+            .eval(":plan maybe")
+            .contains("say `:plan on` or `:plan off`"));
+        assert!(s
+            .eval(":nope")
+            .starts_with("unknown or incomplete command `:nope`"));
     }
 
     #[test]
