@@ -1,11 +1,12 @@
 //! m4host: a Rhai host for phase-gated, fail-closed infrastructure runbooks.
 //!
 //! The folders are the layers, and dependencies point down only (ARCHITECTURE.md):
-//! `command` (run, check, doc, repl; the CLI) -> `script` (the Rhai engine, module resolver,
-//! Rhai<->JSON, the primitive table) -> `host` (run state, publication, phase gating, report) ->
-//! `rules` (pure judgements: gates and verdict, stability, the update guard, entry
-//! preconditions, secrets) and `infra` (AWS, Kafka, PostgreSQL, evidence files), with `config`
-//! (the validated environment) beside them. `run` is the whole program.
+//! `command` (run, check, doc, repl, policy, report; the CLI) -> `script` (the Rhai engine,
+//! module resolver, the primitive table) -> `host` (run state, the phase and its snapshot,
+//! publication, guards, Rhai<->JSON, the run's report) -> `rules` (pure judgements: gates and
+//! verdict, ECS stability and the soak, the update guard, entry preconditions, secrets and
+//! credentials) and `infra` (AWS, Kafka, PostgreSQL, evidence files), with `config` (the
+//! validated environment) beside them. `run` is the whole program.
 
 // No panic path outside tests: a fallible step returns an error an operator can act on, and the
 // few that cannot fail say why beside an `allow` (#28).

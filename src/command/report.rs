@@ -7,7 +7,7 @@
 
 use crate::command::cli::ReportArgs;
 use crate::error::{Error, Result, EXIT_FAULT};
-use crate::host::evidence_report::{ExecutionEvidence, LocalCopy};
+use crate::host::evidence_review::{ExecutionEvidence, LocalCopy};
 use crate::host::{timeline, Host, Mode};
 use crate::rules::execution_id::{ExecutionId, GRAMMAR};
 use serde_json::Value;

@@ -1,12 +1,12 @@
 //! `m4host run SCRIPT`: load the environment, build the host and engine, run the script once,
-//! report. The exit status comes from the ledger (`report::exit_status`), never from "the script
+//! report. The exit status comes from the ledger (`run_report::exit_status`), never from "the script
 //! returned".
 
 use crate::command::cli::{EnvArgs, OutputFormat, RunArgs};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::host::report;
-use crate::host::reports::ReportKind;
+use crate::host::report_files::ReportKind;
+use crate::host::run_report;
 use crate::host::{Host, Mode};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -165,7 +165,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
     // A runbook that stops before its first phase because the operator's --set is missing or
     // names no execution is bad input: one clear error and exit 2, not a script fault.
     if let Err(err) = &result {
-        let code = report::uncaught_code(err);
+        let code = run_report::uncaught_code(err);
         let before_any_phase = {
             let ledger = host.ledger();
             ledger.phases().is_empty() && !ledger.gate_used() && ledger.blockers().is_empty()
@@ -177,23 +177,23 @@ pub fn run(args: RunArgs) -> Result<i32> {
             )
         {
             return Err(Error::usage(
-                report::describe_rhai_error(err),
+                run_report::describe_rhai_error(err),
                 "pass the runbook's arguments with --set KEY=VALUE (see the comment at the top of the runbook)",
             ));
         }
     }
     let fault = match result {
         Ok(()) => None,
-        Err(err) if report::is_block(&err) => None,
+        Err(err) if run_report::is_block(&err) => None,
         Err(err)
             if matches!(*err, rhai::EvalAltResult::ErrorTerminated(..))
                 && !host.ledger().blockers().is_empty() =>
         {
             None
         }
-        Err(err) => Some(report::describe_rhai_error(&err)),
+        Err(err) => Some(run_report::describe_rhai_error(&err)),
     };
-    Ok(report::finish(
+    Ok(run_report::finish(
         &host,
         fault,
         started.elapsed().as_millis(),

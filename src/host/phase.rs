@@ -87,7 +87,7 @@ impl Host {
             Err(_) if ledger.clear_halt() => None,
             Err(err) if err.is_catchable() => Some(
                 self.vault
-                    .redact(&crate::host::report::describe_rhai_error(&err)),
+                    .redact(&crate::host::run_report::describe_rhai_error(&err)),
             ),
             Err(err) => {
                 ledger.abandon();
@@ -96,7 +96,7 @@ impl Host {
         };
         let record = ledger.end(id, fault.as_deref(), started.elapsed().as_millis());
         drop(ledger);
-        crate::host::report::phase_line(self, &record);
+        crate::host::run_report::phase_line(self, &record);
         Ok(PhaseEnd { record, fault })
     }
 
@@ -104,7 +104,7 @@ impl Host {
     pub fn skip_phase(&self, id: &str) -> Outcome<()> {
         self.pass_phase_gate(id)?;
         let record = self.ledger().skip(id).map_err(|why| refused(id, why))?;
-        crate::host::report::phase_line(self, &record);
+        crate::host::run_report::phase_line(self, &record);
         Ok(())
     }
 

@@ -12,7 +12,7 @@ use crate::rules::ecs_model::{
 use crate::rules::outcome::ProbeOutcome;
 use crate::rules::service_wait::{judge_poll, Reading, Timing, Tracker};
 pub use crate::rules::service_wait::{BringUpTimeline, ServiceWait, WaitTarget};
-use crate::rules::stability::{self, Health, Outcome};
+use crate::rules::stability::{self, Health, ServiceOutcome};
 pub use crate::rules::task_definition::{run_scope_problem, ContainerView, TaskDefinitionView};
 use aws_sdk_ecs::Client;
 use chrono::{DateTime, Utc};
@@ -474,7 +474,7 @@ pub async fn wait_stable(
                     if let Some(tracker) = trackers.get_mut(&short) {
                         let mut r = ServiceWait::without_service(
                             &short,
-                            Outcome::Failed,
+                            ServiceOutcome::Failed,
                             format!("service not found: {name}"),
                         );
                         r.watched = targets[&short].watched;
@@ -539,7 +539,7 @@ pub async fn wait_stable(
             .unwrap_or_else(|| {
                 ServiceWait::without_service(
                     name,
-                    Outcome::Settling,
+                    ServiceOutcome::Settling,
                     error.clone().unwrap_or_else(|| "never described".into()),
                 )
             });
@@ -578,7 +578,7 @@ pub async fn wait_stable(
 
 impl ServiceWait {
     /// The result for a service ECS never described.
-    fn without_service(name: &str, outcome: Outcome, reason: String) -> ServiceWait {
+    fn without_service(name: &str, outcome: ServiceOutcome, reason: String) -> ServiceWait {
         ServiceWait {
             service: name.to_owned(),
             outcome,

@@ -5,7 +5,9 @@
 //! polls, classifies (`rules::stability`) and calls `judge_poll` with its own clock.
 
 use crate::rules::ecs_model::{EventView, HealthCheckView, ServiceView, TaskView};
-use crate::rules::stability::{self, Classification, Health, Outcome, StabilityPolicy, Stop};
+use crate::rules::stability::{
+    self, Classification, Health, ServiceOutcome, StabilityPolicy, Stop,
+};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -44,7 +46,7 @@ pub struct Timing {
 #[derive(Debug, Clone, Serialize)]
 pub struct ServiceWait {
     pub service: String,
-    pub outcome: Outcome,
+    pub outcome: ServiceOutcome,
     pub stable: bool,
     pub reason: String,
     /// Not asked for in this wait, but started earlier by this execution and watched until the
@@ -177,7 +179,7 @@ pub fn judge_poll(
             let seen = *tracker.placement_seen.get_or_insert(now);
             let lasted = now.since(seen);
             if lasted >= options.placement_grace {
-                outcome = Outcome::PlacementFailed;
+                outcome = ServiceOutcome::PlacementFailed;
                 reason = format!(
                     "ECS could not place a task for {:.1} s (grace {} ms): {event}",
                     lasted.as_secs_f64(),
@@ -187,7 +189,7 @@ pub fn judge_poll(
         }
         None => tracker.placement_seen = None,
     }
-    let since = if outcome == Outcome::Stable {
+    let since = if outcome == ServiceOutcome::Stable {
         *tracker.stable_since.get_or_insert_with(|| {
             // Up since an earlier wait: the stretch began then (the monotonic clock moved back by
             // the same span), never in the future.
@@ -208,9 +210,9 @@ pub fn judge_poll(
         tracker.healthy_seen.get_or_insert(now_utc);
     }
     let stable_for = now.since(since);
-    let soaked = outcome == Outcome::Stable && (target.watched || stable_for >= soak);
-    if outcome == Outcome::Stable && !soaked {
-        outcome = Outcome::Settling;
+    let soaked = outcome == ServiceOutcome::Stable && (target.watched || stable_for >= soak);
+    if outcome == ServiceOutcome::Stable && !soaked {
+        outcome = ServiceOutcome::Settling;
         reason = format!(
             "{reason}; soaking {} of {} ms",
             stable_for.as_millis(),

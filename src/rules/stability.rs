@@ -56,7 +56,7 @@ impl StabilityPolicy {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub enum ServiceOutcome {
     Stable,
     Settling,
     /// Essential containers stopped (exited, failed to start, were stopped) since the update.
@@ -71,10 +71,10 @@ pub enum Outcome {
     Unsupported,
 }
 
-impl Outcome {
+impl ServiceOutcome {
     /// A bad outcome no later poll can undo.
     pub fn is_final_failure(self) -> bool {
-        !matches!(self, Outcome::Stable | Outcome::Settling)
+        !matches!(self, ServiceOutcome::Stable | ServiceOutcome::Settling)
     }
 }
 
@@ -130,7 +130,7 @@ impl LogTail {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Classification {
-    pub outcome: Outcome,
+    pub outcome: ServiceOutcome,
     pub reason: String,
     pub health: Health,
     pub stops: Vec<Stop>,
@@ -203,7 +203,7 @@ pub fn stops_since(service: &str, tasks: &[TaskView], since: DateTime<Utc>) -> V
     stops
 }
 
-fn class(outcome: Outcome, reason: impl Into<String>, health: Health) -> Classification {
+fn class(outcome: ServiceOutcome, reason: impl Into<String>, health: Health) -> Classification {
     Classification {
         outcome,
         reason: reason.into(),
@@ -272,7 +272,7 @@ fn recent(d: &DeploymentView, policy: &StabilityPolicy) -> bool {
 fn not_active(service: &ServiceView, declared: Health) -> Option<Classification> {
     (service.status != "ACTIVE").then(|| {
         class(
-            Outcome::Failed,
+            ServiceOutcome::Failed,
             format!("service status is {}", service.status),
             declared,
         )
@@ -297,7 +297,7 @@ fn unsupported_controller(service: &ServiceView, declared: Health) -> Option<Cla
             })
             .collect();
         class(
-            Outcome::Unsupported,
+            ServiceOutcome::Unsupported,
             format!(
                 "deployment controller {controller} is not supported: its rollout lives in task sets \
                  [{}], not in ECS deployments; bring it up with {controller} and judge it there",
@@ -334,7 +334,7 @@ fn unhealthy_tasks(live: &[&TaskView], policy: &StabilityPolicy) -> Option<Class
         .collect();
     (!unhealthy.is_empty()).then(|| {
         class(
-            Outcome::Unhealthy,
+            ServiceOutcome::Unhealthy,
             format!(
                 "UNHEALTHY: {} (the declared container health check failed)",
                 unhealthy.join(", ")
@@ -365,9 +365,9 @@ fn past_stop_threshold(
         })
         .count();
     let (outcome, health) = if health_stops > 0 {
-        (Outcome::Unhealthy, Health::Unhealthy)
+        (ServiceOutcome::Unhealthy, Health::Unhealthy)
     } else {
-        (Outcome::CrashLoop, declared)
+        (ServiceOutcome::CrashLoop, declared)
     };
     Some(class(
         outcome,
@@ -392,7 +392,7 @@ fn failed_without_rollback(
     let p =
         primary.filter(|p| p.rollout_state.as_deref() == Some("FAILED") && recent(p, policy))?;
     Some(class(
-        Outcome::Failed,
+        ServiceOutcome::Failed,
         format!(
             "deployment {} FAILED and was not rolled back ({} failed task(s)): {}",
             p.id,
@@ -418,7 +418,7 @@ fn rolled_back(
                 .iter()
                 .find(|d| d.rollout_state.as_deref() == Some("FAILED") && recent(d, policy));
             return Some(class(
-                Outcome::RolledBack,
+                ServiceOutcome::RolledBack,
                 match failed {
                     Some(f) => format!(
                         "deployment {} FAILED ({}) and ECS rolled back: PRIMARY runs {}, not the expected {expected}",
@@ -438,7 +438,7 @@ fn rolled_back(
     events_since(service, policy.window_start())
         .into_iter()
         .find(|e| e.message.contains("rolling back"))
-        .map(|event| class(Outcome::RolledBack, event.message, declared))
+        .map(|event| class(ServiceOutcome::RolledBack, event.message, declared))
 }
 
 /// No failure: stable when every condition of a singleton holds at this poll, else settling
@@ -452,7 +452,7 @@ fn settling_or_stable(
 ) -> Classification {
     let Some(primary) = primary else {
         return class(
-            Outcome::Settling,
+            ServiceOutcome::Settling,
             "no PRIMARY deployment reported",
             declared,
         );
@@ -471,7 +471,7 @@ fn settling_or_stable(
     let health = health_of(&running, policy, &mut missing);
     let mut c = if missing.is_empty() {
         class(
-            Outcome::Stable,
+            ServiceOutcome::Stable,
             format!(
                 "running {0}/{0} on {1}, nothing else live, one PRIMARY deployment; health {2}",
                 policy.desired_count,
@@ -484,7 +484,7 @@ fn settling_or_stable(
             health,
         )
     } else {
-        class(Outcome::Settling, missing.join(", "), health)
+        class(ServiceOutcome::Settling, missing.join(", "), health)
     };
     if let Some(p) = &placement_problem {
         c.reason = format!("{}; ECS: {p}", c.reason);

@@ -1,13 +1,14 @@
-//! Builds the Rhai engine every command uses: explicit limits, strict variables, no `eval`,
-//! optimisation kept at Simple, the Secret type, redacting print/debug, the confined module
-//! resolver, the primitive table, and the stop hook that makes a block uncatchable.
+//! Builds the Rhai engine every command uses: explicit limits, strict variables, no `eval`, no
+//! optimisation (even Simple drops an unused `import` and its module's gates), the Secret type,
+//! redacting print/debug, the confined module resolver, the primitive table, and the stop hook
+//! that makes a block uncatchable.
 
 use crate::config::Limits;
-use crate::host::{Fail, Host, BLOCK_MARKER};
+use crate::host::Host;
 use crate::rules::secret::Secret;
 use crate::script::resolver::ConfinedResolver;
 use rhai::packages::Package;
-use rhai::{Dynamic, Engine, EvalAltResult, OptimizationLevel, Position};
+use rhai::{Dynamic, Engine, OptimizationLevel};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -40,7 +41,7 @@ pub fn build(host: &Arc<Host>, script_root: &Path) -> Engine {
     let print_host = Arc::clone(host);
     engine.on_print(move |text| {
         let text = print_host.vault.redact(text);
-        crate::host::report::script_print(&print_host, &text);
+        crate::host::run_report::script_print(&print_host, &text);
     });
     let debug_host = Arc::clone(host);
     engine.on_debug(move |text, source, pos| {
@@ -83,40 +84,4 @@ fn register_secret(engine: &mut Engine) {
         .register_fn("to_string", |s: &mut Secret| s.redacted())
         .register_fn("to_debug", |s: &mut Secret| s.redacted())
         .register_get("handle", |s: &mut Secret| s.handle().to_owned());
-}
-
-impl Host {
-    /// The catchable error a script sees, `#{code, message, help, primitive}`, redacted.
-    pub fn error_map(&self, code: &str, message: &str, help: &str, primitive: &str) -> rhai::Map {
-        let mut map = rhai::Map::new();
-        map.insert("code".into(), code.into());
-        map.insert("message".into(), self.vault.redact(message).into());
-        map.insert("help".into(), self.vault.redact(help).into());
-        map.insert("primitive".into(), primitive.into());
-        map
-    }
-
-    /// Turns a primitive's failure into the Rhai error scripts see.
-    pub fn to_rhai_error(&self, fail: Fail, primitive: &str, pos: Position) -> Box<EvalAltResult> {
-        match fail {
-            Fail::Error {
-                code,
-                message,
-                help,
-            } => Box::new(EvalAltResult::ErrorRuntime(
-                self.error_map(code, &message, &help, primitive).into(),
-                pos,
-            )),
-            Fail::Block(blocker) => {
-                let mut map = rhai::Map::new();
-                map.insert(BLOCK_MARKER.into(), true.into());
-                map.insert("code".into(), blocker.code.into());
-                map.insert("phase".into(), blocker.phase.into());
-                map.insert("reason".into(), blocker.reason.into());
-                // Not catchable: try/catch passes it through to the phase boundary.
-                Box::new(EvalAltResult::ErrorTerminated(map.into(), pos))
-            }
-            Fail::Rhai(err) => err,
-        }
-    }
 }

@@ -8,3 +8,4 @@ pub mod calls;
 pub mod engine;
 pub mod primitives;
 pub mod resolver;
+pub mod rhai_error;

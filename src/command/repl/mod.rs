@@ -103,12 +103,12 @@ impl Session {
             .spawn(move || {
                 crate::host::stepper::mark_runbook_thread();
                 if let Err(err) = engine.run_ast(&ast) {
-                    if !crate::host::report::is_block(&err)
+                    if !crate::host::run_report::is_block(&err)
                         && !matches!(*err, rhai::EvalAltResult::ErrorTerminated(..))
                     {
                         *slot.locked() = Some(
                             host.vault
-                                .redact(&crate::host::report::describe_rhai_error(&err)),
+                                .redact(&crate::host::run_report::describe_rhai_error(&err)),
                         );
                     }
                 }
@@ -379,7 +379,7 @@ impl Session {
                 "error: {}",
                 self.host
                     .vault
-                    .redact(&crate::host::report::describe_rhai_error(&err))
+                    .redact(&crate::host::run_report::describe_rhai_error(&err))
             ),
         }
     }
@@ -442,7 +442,7 @@ pub fn run(args: ReplArgs) -> Result<i32> {
     }
     session.close();
     let ledger = host.ledger();
-    Ok(crate::host::report::exit_status(&ledger, false))
+    Ok(crate::host::run_report::exit_status(&ledger, false))
 }
 
 /// Joins lines ending in `\` into one input.

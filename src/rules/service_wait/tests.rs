@@ -68,7 +68,7 @@ fn target(health: bool) -> WaitTarget {
     }
 }
 
-fn judged(outcome: Outcome, placement: Option<&str>) -> Classification {
+fn judged(outcome: ServiceOutcome, placement: Option<&str>) -> Classification {
     Classification {
         outcome,
         reason: format!("{outcome:?}"),
@@ -86,7 +86,7 @@ const SOAK_30S: Timing = Timing {
 };
 
 /// Polls one service at the given seconds with the given classifications; the last result.
-fn polls(target: &WaitTarget, timing: &Timing, seen: &[(f64, Outcome)]) -> ServiceWait {
+fn polls(target: &WaitTarget, timing: &Timing, seen: &[(f64, ServiceOutcome)]) -> ServiceWait {
     let mut tracker = Tracker::default();
     for &(secs, outcome) in seen {
         let r = judge_poll(
@@ -105,7 +105,7 @@ fn polls(target: &WaitTarget, timing: &Timing, seen: &[(f64, Outcome)]) -> Servi
 
 #[test]
 fn stable_only_once_the_soak_has_passed_on_the_waiters_clock() {
-    use Outcome::Stable;
+    use ServiceOutcome::Stable;
     // Near miss: exactly the soak after the first stable poll passes.
     let r = polls(&target(false), &SOAK_30S, &[(0.0, Stable), (30.0, Stable)]);
     assert!(r.stable, "{}", r.reason);
@@ -120,7 +120,7 @@ fn stable_only_once_the_soak_has_passed_on_the_waiters_clock() {
         &[(0.0, Stable), (29.999, Stable)],
     );
     assert!(!r.stable);
-    assert_eq!(r.outcome, Outcome::Settling);
+    assert_eq!(r.outcome, ServiceOutcome::Settling);
     assert!(
         r.reason.ends_with("soaking 29999 of 30000 ms"),
         "{}",
@@ -131,7 +131,7 @@ fn stable_only_once_the_soak_has_passed_on_the_waiters_clock() {
 
 #[test]
 fn a_poll_that_is_not_stable_starts_the_soak_again() {
-    use Outcome::{Settling, Stable};
+    use ServiceOutcome::{Settling, Stable};
     let seen = [
         (0.0, Stable),
         (20.0, Settling),
@@ -152,7 +152,7 @@ fn a_poll_that_is_not_stable_starts_the_soak_again() {
 
 #[test]
 fn the_stable_time_is_the_first_poll_that_found_the_soak_complete() {
-    use Outcome::Stable;
+    use ServiceOutcome::Stable;
     let r = polls(
         &target(false),
         &SOAK_30S,
@@ -164,7 +164,7 @@ fn the_stable_time_is_the_first_poll_that_found_the_soak_complete() {
 
 #[test]
 fn a_declared_health_check_lengthens_the_soak_to_its_verdict_window() {
-    use Outcome::Stable;
+    use ServiceOutcome::Stable;
     // startPeriod 60 + interval 30 x retries 3 = 150 s, longer than the 30 s asked.
     let r = polls(&target(true), &SOAK_30S, &[(0.0, Stable), (149.0, Stable)]);
     assert!(!r.stable);
@@ -196,7 +196,7 @@ fn the_wave_gate_waits_for_up_and_no_soak() {
         until_up: true,
         ..SOAK_30S
     };
-    let r = polls(&target(true), &up, &[(0.0, Outcome::Stable)]);
+    let r = polls(&target(true), &up, &[(0.0, ServiceOutcome::Stable)]);
     assert!(r.stable);
     assert_eq!(r.soak_ms, 0);
     assert!(r.soak_bound.starts_with("up:"), "{}", r.soak_bound);
@@ -204,7 +204,7 @@ fn the_wave_gate_waits_for_up_and_no_soak() {
 
 #[test]
 fn a_service_up_since_an_earlier_wait_soaks_from_then_never_from_the_future() {
-    use Outcome::Stable;
+    use ServiceOutcome::Stable;
     let mut earlier = target(false);
     // Up 20 s before this wait began: 10 s more complete the 30 s soak.
     earlier.up_since = Some(utc(T0) - TimeDelta::seconds(20));
@@ -225,7 +225,7 @@ fn a_service_up_since_an_earlier_wait_soaks_from_then_never_from_the_future() {
 fn a_watched_service_need_not_soak() {
     let mut watched = target(false);
     watched.watched = true;
-    let r = polls(&watched, &SOAK_30S, &[(0.0, Outcome::Stable)]);
+    let r = polls(&watched, &SOAK_30S, &[(0.0, ServiceOutcome::Stable)]);
     assert!(r.stable);
 }
 
@@ -237,7 +237,7 @@ fn a_placement_problem_fails_only_after_it_has_lasted_the_grace() {
             &service(),
             &[],
             &target(false),
-            judged(Outcome::Settling, problem),
+            judged(ServiceOutcome::Settling, problem),
             &mut tracker,
             &SOAK_30S,
             at(secs),
@@ -246,13 +246,13 @@ fn a_placement_problem_fails_only_after_it_has_lasted_the_grace() {
         r
     };
     let event = "(service ig) was unable to place a task because no container instance met all of its requirements.";
-    assert_eq!(poll(0.0, Some(event)).outcome, Outcome::Settling);
-    assert_eq!(poll(9.9, Some(event)).outcome, Outcome::Settling);
+    assert_eq!(poll(0.0, Some(event)).outcome, ServiceOutcome::Settling);
+    assert_eq!(poll(9.9, Some(event)).outcome, ServiceOutcome::Settling);
     // A poll without the problem resets its clock: a passing hiccup is not a failure.
-    assert_eq!(poll(12.0, None).outcome, Outcome::Settling);
-    assert_eq!(poll(15.0, Some(event)).outcome, Outcome::Settling);
+    assert_eq!(poll(12.0, None).outcome, ServiceOutcome::Settling);
+    assert_eq!(poll(15.0, Some(event)).outcome, ServiceOutcome::Settling);
     let r = poll(25.0, Some(event));
-    assert_eq!(r.outcome, Outcome::PlacementFailed);
+    assert_eq!(r.outcome, ServiceOutcome::PlacementFailed);
     assert!(
         r.reason
             .starts_with("ECS could not place a task for 10.0 s (grace 10000 ms)"),
@@ -264,7 +264,7 @@ fn a_placement_problem_fails_only_after_it_has_lasted_the_grace() {
 
 #[test]
 fn a_final_failure_keeps_the_time_it_was_first_seen() {
-    use Outcome::{CrashLoop, Stable};
+    use ServiceOutcome::{CrashLoop, Stable};
     let r = polls(
         &target(false),
         &SOAK_30S,

@@ -203,7 +203,7 @@ fn steady() -> ServiceView {
 #[test]
 fn running_singleton_without_a_declared_check_is_stable_but_health_unproven() {
     let c = classify(&steady(), &[running_task("a", "UNKNOWN")], &policy(false));
-    assert_eq!(c.outcome, Outcome::Stable, "{}", c.reason);
+    assert_eq!(c.outcome, ServiceOutcome::Stable, "{}", c.reason);
     assert_eq!(c.health, Health::NotDeclared);
     assert!(c.reason.contains("not declared"), "{}", c.reason);
 }
@@ -211,17 +211,17 @@ fn running_singleton_without_a_declared_check_is_stable_but_health_unproven() {
 #[test]
 fn declared_check_needs_healthy() {
     let c = classify(&steady(), &[running_task("a", "UNKNOWN")], &policy(true));
-    assert_eq!(c.outcome, Outcome::Settling, "{}", c.reason);
+    assert_eq!(c.outcome, ServiceOutcome::Settling, "{}", c.reason);
     assert_eq!(c.health, Health::Unproven);
     let c = classify(&steady(), &[running_task("a", "HEALTHY")], &policy(true));
-    assert_eq!(c.outcome, Outcome::Stable, "{}", c.reason);
+    assert_eq!(c.outcome, ServiceOutcome::Stable, "{}", c.reason);
     assert_eq!(c.health, Health::Healthy);
 }
 
 #[test]
 fn running_but_unhealthy_names_the_container() {
     let c = classify(&steady(), &[running_task("a", "UNHEALTHY")], &policy(true));
-    assert_eq!(c.outcome, Outcome::Unhealthy);
+    assert_eq!(c.outcome, ServiceOutcome::Unhealthy);
     assert!(c.reason.contains("container `ig`"), "{}", c.reason);
 }
 
@@ -239,7 +239,7 @@ fn scheduler_replacing_a_task_for_failed_health_checks_is_unhealthy() {
         &[killed, running_task("b", "UNKNOWN")],
         &policy(true),
     );
-    assert_eq!(c.outcome, Outcome::Unhealthy, "{}", c.reason);
+    assert_eq!(c.outcome, ServiceOutcome::Unhealthy, "{}", c.reason);
     assert!(
         c.reason.contains("failed container health checks"),
         "{}",
@@ -270,7 +270,7 @@ fn every_exit_counts_zero_none_or_oom() {
             &[t, running_task("b", "UNKNOWN")],
             &policy(false),
         );
-        assert_eq!(c.outcome, Outcome::CrashLoop, "{}", c.reason);
+        assert_eq!(c.outcome, ServiceOutcome::CrashLoop, "{}", c.reason);
         assert!(c.reason.contains(want), "{want}: {}", c.reason);
         assert_eq!(c.stops.len(), 1);
     }
@@ -286,7 +286,7 @@ fn failed_to_start_counts_with_its_reason() {
         &[t],
         &policy(false),
     );
-    assert_eq!(c.outcome, Outcome::CrashLoop);
+    assert_eq!(c.outcome, ServiceOutcome::CrashLoop);
     assert!(
         c.reason.contains("ResourceInitializationError"),
         "{}",
@@ -310,7 +310,7 @@ fn a_task_still_stopping_already_counts() {
         &[t, running_task("b", "UNKNOWN")],
         &policy(false),
     );
-    assert_eq!(c.outcome, Outcome::CrashLoop, "{}", c.reason);
+    assert_eq!(c.outcome, ServiceOutcome::CrashLoop, "{}", c.reason);
 }
 
 #[test]
@@ -345,7 +345,7 @@ fn planned_scheduler_stops_and_stops_before_the_update_do_not_count() {
         &[scaled, old, other, running_task("b", "UNKNOWN")],
         &policy(false),
     );
-    assert_eq!(c.outcome, Outcome::Stable, "{}", c.reason);
+    assert_eq!(c.outcome, ServiceOutcome::Stable, "{}", c.reason);
 }
 
 #[test]
@@ -362,7 +362,7 @@ fn user_stops_count() {
         &[t, running_task("b", "UNKNOWN")],
         &policy(false),
     );
-    assert_eq!(c.outcome, Outcome::CrashLoop, "{}", c.reason);
+    assert_eq!(c.outcome, ServiceOutcome::CrashLoop, "{}", c.reason);
     assert!(c.reason.contains("UserInitiated"), "{}", c.reason);
 }
 
@@ -380,7 +380,7 @@ fn intermediate_states_are_settling_and_a_stopping_task_still_runs() {
         &[t],
         &policy(false),
     );
-    assert_eq!(c.outcome, Outcome::Settling);
+    assert_eq!(c.outcome, ServiceOutcome::Settling);
     assert!(c.reason.contains("ACTIVATING"), "{}", c.reason);
     // Scaled to 0 (a rollback restore): the service counts say 0, but the task is still STOPPING.
     let mut p = policy(false);
@@ -398,10 +398,13 @@ fn intermediate_states_are_settling_and_a_stopping_task_still_runs() {
     );
     zero.desired_count = 0;
     let c = classify(&zero, &[stopping.clone()], &p);
-    assert_eq!(c.outcome, Outcome::Settling, "{}", c.reason);
+    assert_eq!(c.outcome, ServiceOutcome::Settling, "{}", c.reason);
     assert!(c.reason.contains("STOPPING"), "{}", c.reason);
     stopping.last_status = "STOPPED".into();
-    assert_eq!(classify(&zero, &[stopping], &p).outcome, Outcome::Stable);
+    assert_eq!(
+        classify(&zero, &[stopping], &p).outcome,
+        ServiceOutcome::Stable
+    );
 }
 
 #[test]
@@ -416,7 +419,7 @@ fn placement_failure_events_are_reported_while_no_task_runs() {
         ],
     );
     let c = classify(&svc, &[], &policy(false));
-    assert_eq!(c.outcome, Outcome::Settling);
+    assert_eq!(c.outcome, ServiceOutcome::Settling);
     assert!(c
         .placement_problem
         .as_deref()
@@ -476,7 +479,7 @@ fn code_deploy_with_empty_deployments_is_unsupported_at_once() {
         "stabilityStatus": "STABILIZING", "taskDefinition": TD, "runningCount": 0, "pendingCount": 0}]}),
     );
     let c = classify(&svc, &[], &policy(false));
-    assert_eq!(c.outcome, Outcome::Unsupported);
+    assert_eq!(c.outcome, ServiceOutcome::Unsupported);
     assert!(
         c.reason.contains("CODE_DEPLOY") && c.reason.contains("STABILIZING"),
         "{}",
@@ -497,7 +500,7 @@ fn failed_without_rollback_is_failed_not_rolled_back() {
             ..policy(false)
         },
     );
-    assert_eq!(c.outcome, Outcome::Failed, "{}", c.reason);
+    assert_eq!(c.outcome, ServiceOutcome::Failed, "{}", c.reason);
     assert!(
         c.reason.contains("not rolled back") && c.reason.contains("3 failed"),
         "{}",
@@ -513,7 +516,7 @@ fn a_failed_rollout_from_before_the_update_is_not_evidence() {
         &[running_task("a", "UNKNOWN")],
         &policy(false),
     );
-    assert_eq!(c.outcome, Outcome::Stable, "{}", c.reason);
+    assert_eq!(c.outcome, ServiceOutcome::Stable, "{}", c.reason);
 }
 
 #[test]
@@ -530,14 +533,17 @@ fn rolled_back_to_another_task_definition() {
             ..policy(false)
         },
     );
-    assert_eq!(c.outcome, Outcome::RolledBack, "{}", c.reason);
+    assert_eq!(c.outcome, ServiceOutcome::RolledBack, "{}", c.reason);
 }
 
 #[test]
 fn inactive_service_fails() {
     let mut s = steady();
     s.status = "DRAINING".into();
-    assert_eq!(classify(&s, &[], &policy(false)).outcome, Outcome::Failed);
+    assert_eq!(
+        classify(&s, &[], &policy(false)).outcome,
+        ServiceOutcome::Failed
+    );
 }
 
 #[test]
@@ -577,7 +583,7 @@ fn scaling_to_zero_is_not_judged_by_how_the_last_task_ended() {
         ..policy(false)
     };
     let c = classify(&zero, &[crashed], &p);
-    assert_eq!(c.outcome, Outcome::Stable, "{}", c.reason);
+    assert_eq!(c.outcome, ServiceOutcome::Stable, "{}", c.reason);
     assert_eq!(c.stops.len(), 1, "the stop is still reported");
 }
 
@@ -593,7 +599,7 @@ fn a_nonessential_container_turning_unhealthy_does_not_hold() {
         health_status: Some("UNHEALTHY".into()),
     });
     let c = classify(&steady(), &[t], &policy(true));
-    assert_eq!(c.outcome, Outcome::Stable, "{}", c.reason);
+    assert_eq!(c.outcome, ServiceOutcome::Stable, "{}", c.reason);
 }
 
 #[test]
@@ -614,7 +620,7 @@ fn a_stop_stamped_by_a_server_clock_slightly_behind_still_counts() {
         &[t, running_task("b", "UNKNOWN")],
         &policy(false),
     );
-    assert_eq!(c.outcome, Outcome::CrashLoop, "{}", c.reason);
+    assert_eq!(c.outcome, ServiceOutcome::CrashLoop, "{}", c.reason);
 }
 
 /// The bring-up timeline reads createdAt (entered PENDING) and startedAt (went RUNNING) of the

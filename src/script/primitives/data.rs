@@ -74,7 +74,7 @@ fn all_at_once(host: &Host, ctx: &NativeCallContext, args: &mut Args) -> Outcome
                 help,
             }) => (
                 Dynamic::UNIT,
-                host.error_map(code, &message, &help, name).into(),
+                crate::script::rhai_error::error_map(host, code, &message, &help, name).into(),
             ),
             // A block or an engine error is the whole call's (no `together` row raises one).
             Err(other) => return Err(other),

@@ -388,7 +388,9 @@ pub fn register(engine: &mut rhai::Engine, host: &Arc<Host>) {
             guard
                 .and_then(|()| call(&host, &ctx, &mut Args::new(args)))
                 .and_then(|result| kept_shape(name, shape, result))
-                .map_err(|fail| host.to_rhai_error(fail, name, ctx.call_position()))
+                .map_err(|fail| {
+                    crate::script::rhai_error::to_rhai_error(&host, fail, name, ctx.call_position())
+                })
         };
         rhai::FuncRegistration::new(primitive.name)
             .in_global_namespace()

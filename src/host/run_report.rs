@@ -3,7 +3,7 @@
 //!
 //! Every line passes through the vault's redaction before it is written.
 
-use crate::host::reports::ReportKind;
+use crate::host::report_files::ReportKind;
 use crate::host::Host;
 use crate::host::BLOCK_MARKER;
 use crate::rules::gate::{Ledger, PhaseRecord, PhaseStatus};
