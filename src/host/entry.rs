@@ -5,6 +5,14 @@ use super::{Fail, Host, Outcome};
 use crate::config::Location;
 use crate::rules::entry::{self, Entry, EntryStatus};
 use crate::rules::error_code::ErrorCode;
+use std::sync::OnceLock;
+
+/// What the runbook declared it enters from (`declare_entry`), and that entry as judged (once).
+#[derive(Default)]
+pub(super) struct EntryState {
+    declared: OnceLock<(Entry, Option<(Location, Location)>)>,
+    judged: OnceLock<EntryStatus>,
+}
 
 impl Host {
     /// Records what this runbook enters from, and where its two artifacts are when the runbook
@@ -14,7 +22,7 @@ impl Host {
         declared: Entry,
         locations: Option<(Location, Location)>,
     ) -> Outcome<()> {
-        if let Some((existing, existing_locations)) = self.entry.get() {
+        if let Some((existing, existing_locations)) = self.entry.declared.get() {
             if *existing == declared && *existing_locations == locations {
                 return Ok(());
             }
@@ -27,22 +35,22 @@ impl Host {
                 "declare the entry once, at the top of the runbook",
             ));
         }
-        let _ = self.entry.set((declared, locations));
+        let _ = self.entry.declared.set((declared, locations));
         Ok(())
     }
 
     pub fn declared_entry(&self) -> Option<&Entry> {
-        self.entry.get().map(|(entry, _)| entry)
+        self.entry.declared.get().map(|(entry, _)| entry)
     }
 
     /// The entry precondition as judged, once per run; `NO_ENTRY` until the runbook declared it.
     /// The two artifacts are read concurrently, hashed as read, and the handoff pack's evidence
     /// chain (when it has one) must vouch for the verdict snapshot's bytes.
     pub fn entry_status(&self) -> Outcome<&EntryStatus> {
-        if let Some(status) = self.entry_status.get() {
+        if let Some(status) = self.entry.judged.get() {
             return Ok(status);
         }
-        let (declared, named) = self.entry.get().ok_or_else(|| {
+        let (declared, named) = self.entry.declared.get().ok_or_else(|| {
             Fail::error(
                 ErrorCode::NoEntry,
                 "this runbook declared no entry precondition, so it has no run scope",
@@ -108,7 +116,7 @@ impl Host {
                 status
             }
         };
-        Ok(self.entry_status.get_or_init(|| status))
+        Ok(self.entry.judged.get_or_init(|| status))
     }
 
     async fn read_artifact_bytes(
@@ -156,7 +164,8 @@ impl Host {
 
     /// The platform run id if the entry was already judged and is sound; never reads it.
     pub fn known_platform_run_id(&self) -> Option<String> {
-        self.entry_status
+        self.entry
+            .judged
             .get()
             .filter(|s| s.sound())
             .and_then(|s| s.platform_run_id.clone())

@@ -4,10 +4,14 @@
 //! `classify` is the pure core; the SSM values it needs are fetched in one batched, concurrent pass
 //! by `fetch_ssm` before it runs.
 
+use super::{Fail, Host, Outcome};
 use crate::config::registry::{HandleEntry, HandlesRegistry, Origin};
 use crate::config::terraform::TerraformOutputs;
+use crate::rules::error_code::ErrorCode;
+use crate::rules::secret::Secret;
+use crate::sync::Locked;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// What SSM said about one parameter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,6 +232,143 @@ pub async fn fetch_ssm(
         .into_iter()
         .flatten()
         .collect()
+}
+
+/// The plaintext form of a secret handle's value (lists and objects as compact JSON).
+pub fn secret_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// What this run has resolved and read so far: handles by key, SSM parameters by path (each
+/// read once per run).
+#[derive(Default)]
+pub(super) struct HandleCache {
+    resolved: std::sync::Mutex<HashMap<String, Resolution>>,
+    ssm_values: std::sync::Mutex<HashMap<String, SsmAnswer>>,
+}
+
+impl Host {
+    /// Resolves the keys, fetching every SSM parameter they need in one batched pass.
+    pub fn resolve(&self, keys: &[String]) -> Outcome<Vec<(String, Resolution)>> {
+        let config = self.config()?;
+        let cached: HashMap<String, Resolution> = self.handles.resolved.locked().clone();
+        let missing: Vec<&str> = keys
+            .iter()
+            .map(String::as_str)
+            .filter(|k| !cached.contains_key(*k))
+            .collect();
+        let names = ssm_names(&config.registry, missing.iter().copied());
+        let answers = if names.is_empty() {
+            BTreeMap::new()
+        } else {
+            let aws = self.aws()?;
+            self.call(fetch_ssm(&aws.ssm, &names))?
+        };
+        let mut out = Vec::with_capacity(keys.len());
+        let mut cache = self.handles.resolved.locked();
+        for key in keys {
+            let resolution = match cached.get(key) {
+                Some(r) => r.clone(),
+                None => classify(key, &config.registry, &config.outputs, &answers),
+            };
+            if let Resolution::Resolved {
+                value,
+                secret: true,
+                ..
+            } = &resolution
+            {
+                self.vault
+                    .remember(&Secret::new(key.as_str(), secret_text(value)));
+            }
+            if matches!(resolution, Resolution::Resolved { .. }) {
+                cache.insert(key.clone(), resolution.clone());
+            }
+            out.push((key.clone(), resolution));
+        }
+        Ok(out)
+    }
+
+    /// The plaintext at an SSM path, decrypted, as a Secret.
+    /// SSM answers for the paths, the ones not read yet in this run fetched together
+    /// (GetParameters, 10 per call). Values are kept for the run; misses and errors are not, so a
+    /// later ask tries again. SecureString plaintexts go to the vault as they arrive.
+    pub fn ssm_fetch(&self, paths: &[String]) -> Outcome<BTreeMap<String, SsmAnswer>> {
+        let mut out = BTreeMap::new();
+        let mut wanted = Vec::new();
+        {
+            let cache = self.handles.ssm_values.locked();
+            for p in paths {
+                match cache.get(p) {
+                    Some(answer) => {
+                        out.insert(p.clone(), answer.clone());
+                    }
+                    None if !wanted.contains(p) => wanted.push(p.clone()),
+                    None => {}
+                }
+            }
+        }
+        if !wanted.is_empty() {
+            let aws = self.aws()?;
+            // A read: Ctrl-C abandons it at once (INTERRUPTED), like every other lookup.
+            let answers = self.call(fetch_ssm(&aws.ssm, &wanted))?;
+            let mut cache = self.handles.ssm_values.locked();
+            for (path, answer) in answers {
+                if let SsmAnswer::Value { value, secure } = &answer {
+                    if *secure {
+                        self.vault
+                            .remember(&Secret::new(path.as_str(), value.as_str()));
+                    }
+                    cache.insert(path.clone(), answer.clone());
+                }
+                out.insert(path, answer);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn ssm_secret(&self, path: &str) -> Outcome<Secret> {
+        let (value, _) = self.ssm_value(path)?;
+        let secret = Secret::new(path, value.as_str());
+        self.vault.remember(&secret);
+        Ok(secret)
+    }
+
+    /// An SSM parameter's value and whether it is a SecureString (whose plaintext the vault
+    /// learns before anything else can see it).
+    pub fn ssm_value(&self, path: &str) -> Outcome<(String, bool)> {
+        let answers = self.ssm_fetch(&[path.to_owned()])?;
+        match answers.get(path) {
+            Some(SsmAnswer::Value { value, secure }) if !value.is_empty() => {
+                if *secure {
+                    self.vault.remember(&Secret::new(path, value.as_str()));
+                }
+                Ok((value.clone(), *secure))
+            }
+            Some(SsmAnswer::Value { .. }) => Err(Fail::error(
+                ErrorCode::SsmEmpty,
+                format!("SSM parameter `{path}` is empty"),
+                "store the secret value at that path",
+            )),
+            Some(SsmAnswer::Missing) => Err(Fail::error(
+                ErrorCode::SsmMissing,
+                format!("SSM parameter `{path}` does not exist"),
+                "check the path the handle resolves to, and the region",
+            )),
+            Some(SsmAnswer::Error(why) | SsmAnswer::Denied(why)) => Err(Fail::error(
+                ErrorCode::SsmError,
+                format!("SSM parameter `{path}` could not be read: {why}"),
+                "check credentials, the endpoint and ssm:GetParameter permission",
+            )),
+            None => Err(Fail::error(
+                ErrorCode::SsmError,
+                format!("no answer for `{path}`"),
+                "",
+            )),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -22,18 +22,16 @@ pub mod stepper;
 pub mod timeline;
 pub mod update;
 
-use crate::config::{Config, Location};
+use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::host::handles::Resolution;
 use crate::infra::aws::{Aws, CallCounter};
-use crate::rules::entry::{Entry, EntryStatus};
 use crate::rules::error_code::ErrorCode;
 use crate::rules::gate::{Blocker, Ledger};
-use crate::rules::secret::{Secret, Vault};
+use crate::rules::secret::Vault;
 use crate::sync::Locked;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -112,58 +110,43 @@ pub struct ArtifactRecord {
     pub check_failed: Option<String>,
 }
 
-/// A durable write's read-back check, running while the runbook goes on (`settle::Settle`).
-pub(crate) struct PendingCheck {
-    pub name: String,
-    /// The phase that published it: a failed check is that phase's blocker.
-    pub phase: Option<String>,
-    pub write_code: String,
-    pub check: tokio::task::JoinHandle<std::result::Result<Vec<u8>, String>>,
-}
-
 pub struct Host {
-    pub config: Option<Config>,
-    pub mode: Mode,
-    pub args: BTreeMap<String, String>,
-    pub clock: RunClock,
-    pub vault: Vault,
-    pub ledger: Mutex<Ledger>,
-    pub artifacts: Mutex<BTreeMap<String, ArtifactRecord>>,
-    /// Read-back checks of durable writes not yet settled, in the order written.
-    pending_checks: Mutex<Vec<PendingCheck>>,
+    config: Option<Config>,
+    mode: Mode,
+    args: BTreeMap<String, String>,
+    clock: RunClock,
+    vault: Vault,
+    ledger: Mutex<Ledger>,
+    artifacts: Mutex<BTreeMap<String, ArtifactRecord>>,
+    /// Read-back checks of durable writes not yet settled, in the order written (`settle`).
+    pending_checks: settle::PendingChecks,
+    /// The entry precondition, declared and judged (`entry`).
+    entry: entry::EntryState,
+    /// Handles resolved and SSM parameters read (`handles`).
+    handles: handles::HandleCache,
+    /// Service updates, changes and task definitions (`update`).
+    services: update::ServiceRecords,
     /// Mutations a plan run recorded instead of performing.
-    pub would_do: Mutex<Vec<String>>,
-    pub calls: CallCounter,
-    pub evidence_root: Option<PathBuf>,
+    would_do: Mutex<Vec<String>>,
+    calls: CallCounter,
+    evidence_root: Option<PathBuf>,
     /// Started at the first call that needs it: `check` and `doc` never do, so they run no
     /// threads and touch no network.
     runtime: OnceLock<tokio::runtime::Runtime>,
     aws: OnceLock<Aws>,
-    /// What the runbook declared it enters from (`declare_entry`), and that entry as judged.
-    entry: OnceLock<(Entry, Option<(Location, Location)>)>,
-    entry_status: OnceLock<EntryStatus>,
-    resolved: Mutex<HashMap<String, Resolution>>,
     probes: std::sync::atomic::AtomicU64,
     plan: std::sync::atomic::AtomicBool,
     /// Present when a REPL steps a runbook: phases wait for the operator.
-    pub gate: OnceLock<Arc<crate::host::stepper::PhaseGate>>,
+    gate: OnceLock<Arc<crate::host::stepper::PhaseGate>>,
     /// Set by Ctrl-C (and by the REPL's own handler): the running script stops at its next
     /// operation and a wait ends at its next poll. Passed to what waits, never read from a global.
-    pub interrupted: Arc<std::sync::atomic::AtomicBool>,
+    interrupted: Arc<std::sync::atomic::AtomicBool>,
     /// The runbook's files as loaded (path -> SHA-256 of the text), for provenance in evidence.
-    pub sources: Arc<Mutex<BTreeMap<String, String>>>,
-    /// Services this execution updated, by name.
-    updates: Mutex<BTreeMap<String, UpdateRecord>>,
-    /// SSM parameter values read so far in this run, by path (read once per run).
-    ssm_values: Mutex<HashMap<String, handles::SsmAnswer>>,
+    sources: Arc<Mutex<BTreeMap<String, String>>>,
     /// One-shot tasks this execution started, in order.
     one_shot: Mutex<Vec<one_shot::OneShotRecord>>,
-    /// Task definitions described so far, by revisioned ARN (a revision never changes).
-    task_definitions: Mutex<BTreeMap<String, crate::infra::ecs::TaskDefinitionView>>,
     /// The environment's secrets learnt (`secrets`): the references it could not read.
     environment_secrets: OnceLock<Vec<secrets::Unread>>,
-    /// Every change this execution made to a service, in order (`update`).
-    service_changes: Mutex<Vec<update::ServiceChange>>,
 }
 
 impl Host {
@@ -187,23 +170,19 @@ impl Host {
             vault: Vault::default(),
             ledger: Mutex::new(Ledger::default()),
             artifacts: Mutex::new(BTreeMap::new()),
-            pending_checks: Mutex::new(Vec::new()),
+            pending_checks: Default::default(),
+            entry: Default::default(),
+            handles: Default::default(),
+            services: Default::default(),
             would_do: Mutex::new(Vec::new()),
             calls: CallCounter::default(),
             evidence_root,
             runtime: OnceLock::new(),
             aws: OnceLock::new(),
-            entry: OnceLock::new(),
-            entry_status: OnceLock::new(),
-            resolved: Mutex::new(HashMap::new()),
-            updates: Mutex::new(BTreeMap::new()),
             interrupted: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             sources: Default::default(),
-            task_definitions: Mutex::new(BTreeMap::new()),
             environment_secrets: OnceLock::new(),
-            service_changes: Mutex::new(Vec::new()),
             one_shot: Mutex::new(Vec::new()),
-            ssm_values: Mutex::new(HashMap::new()),
             probes: std::sync::atomic::AtomicU64::new(0),
             plan: std::sync::atomic::AtomicBool::new(mode.plan),
             gate: OnceLock::new(),
@@ -285,131 +264,78 @@ impl Host {
         Ok(self.aws.get_or_init(|| aws))
     }
 
+    // ----- what the layers above read -----------------------------------------------------
+
+    /// The environment file, when the run has one (`config()` refuses when it has none).
+    pub fn environment(&self) -> Option<&Config> {
+        self.config.as_ref()
+    }
+
+    /// How the run was started.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The `--set KEY=VALUE` arguments.
+    pub fn args(&self) -> &BTreeMap<String, String> {
+        &self.args
+    }
+
+    /// The run's identity in time.
+    pub fn clock(&self) -> &RunClock {
+        &self.clock
+    }
+
+    /// The secrets this run knows, and the redaction every output goes through.
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    /// Calls made, by service.
+    pub fn calls(&self) -> &CallCounter {
+        &self.calls
+    }
+
+    /// The runbook's files as loaded (path -> SHA-256), shared with the module resolver.
+    pub fn sources(&self) -> &Arc<Mutex<BTreeMap<String, String>>> {
+        &self.sources
+    }
+
+    /// The evidence this run wrote, by name.
+    pub fn artifacts(&self) -> BTreeMap<String, ArtifactRecord> {
+        self.artifacts.locked().clone()
+    }
+
+    /// Records what a plan run would have done instead of doing it.
+    pub fn would(&self, line: String) {
+        self.would_do.locked().push(line);
+    }
+
+    /// The REPL's phase gate: phases wait for the operator (set once, when a session begins).
+    pub fn attach_gate(&self, gate: Arc<crate::host::stepper::PhaseGate>) {
+        let _ = self.gate.set(gate);
+    }
+
+    /// Whether Ctrl-C (or a run's signal) asked the running work to stop.
+    pub fn is_interrupted(&self) -> bool {
+        self.interrupted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Takes the interrupt: true once for each Ctrl-C (the engine's progress hook stops there).
+    pub fn take_interrupt(&self) -> bool {
+        self.interrupted
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Forgets an interrupt that arrived after the work it was meant for (the REPL's next line).
+    pub fn clear_interrupt(&self) {
+        self.interrupted
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The blocker ledger, locked.
     pub fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
         self.ledger.locked()
-    }
-
-    // ----- handles -----------------------------------------------------------------------
-
-    /// Resolves the keys, fetching every SSM parameter they need in one batched pass.
-    pub fn resolve(&self, keys: &[String]) -> Outcome<Vec<(String, Resolution)>> {
-        let config = self.config()?;
-        let cached: HashMap<String, Resolution> = self.resolved.locked().clone();
-        let missing: Vec<&str> = keys
-            .iter()
-            .map(String::as_str)
-            .filter(|k| !cached.contains_key(*k))
-            .collect();
-        let names = handles::ssm_names(&config.registry, missing.iter().copied());
-        let answers = if names.is_empty() {
-            BTreeMap::new()
-        } else {
-            let aws = self.aws()?;
-            self.call(handles::fetch_ssm(&aws.ssm, &names))?
-        };
-        let mut out = Vec::with_capacity(keys.len());
-        let mut cache = self.resolved.locked();
-        for key in keys {
-            let resolution = match cached.get(key) {
-                Some(r) => r.clone(),
-                None => handles::classify(key, &config.registry, &config.outputs, &answers),
-            };
-            if let Resolution::Resolved {
-                value,
-                secret: true,
-                ..
-            } = &resolution
-            {
-                self.vault
-                    .remember(&Secret::new(key.as_str(), secret_text(value)));
-            }
-            if matches!(resolution, Resolution::Resolved { .. }) {
-                cache.insert(key.clone(), resolution.clone());
-            }
-            out.push((key.clone(), resolution));
-        }
-        Ok(out)
-    }
-
-    /// The plaintext at an SSM path, decrypted, as a Secret.
-    /// SSM answers for the paths, the ones not read yet in this run fetched together
-    /// (GetParameters, 10 per call). Values are kept for the run; misses and errors are not, so a
-    /// later ask tries again. SecureString plaintexts go to the vault as they arrive.
-    pub fn ssm_fetch(&self, paths: &[String]) -> Outcome<BTreeMap<String, handles::SsmAnswer>> {
-        let mut out = BTreeMap::new();
-        let mut wanted = Vec::new();
-        {
-            let cache = self.ssm_values.locked();
-            for p in paths {
-                match cache.get(p) {
-                    Some(answer) => {
-                        out.insert(p.clone(), answer.clone());
-                    }
-                    None if !wanted.contains(p) => wanted.push(p.clone()),
-                    None => {}
-                }
-            }
-        }
-        if !wanted.is_empty() {
-            let aws = self.aws()?;
-            // A read: Ctrl-C abandons it at once (INTERRUPTED), like every other lookup.
-            let answers = self.call(handles::fetch_ssm(&aws.ssm, &wanted))?;
-            let mut cache = self.ssm_values.locked();
-            for (path, answer) in answers {
-                if let handles::SsmAnswer::Value { value, secure } = &answer {
-                    if *secure {
-                        self.vault
-                            .remember(&Secret::new(path.as_str(), value.as_str()));
-                    }
-                    cache.insert(path.clone(), answer.clone());
-                }
-                out.insert(path, answer);
-            }
-        }
-        Ok(out)
-    }
-
-    pub fn ssm_secret(&self, path: &str) -> Outcome<Secret> {
-        let (value, _) = self.ssm_value(path)?;
-        let secret = Secret::new(path, value.as_str());
-        self.vault.remember(&secret);
-        Ok(secret)
-    }
-
-    /// An SSM parameter's value and whether it is a SecureString (whose plaintext the vault
-    /// learns before anything else can see it).
-    pub fn ssm_value(&self, path: &str) -> Outcome<(String, bool)> {
-        let answers = self.ssm_fetch(&[path.to_owned()])?;
-        match answers.get(path) {
-            Some(handles::SsmAnswer::Value { value, secure }) if !value.is_empty() => {
-                if *secure {
-                    self.vault.remember(&Secret::new(path, value.as_str()));
-                }
-                Ok((value.clone(), *secure))
-            }
-            Some(handles::SsmAnswer::Value { .. }) => Err(Fail::error(
-                ErrorCode::SsmEmpty,
-                format!("SSM parameter `{path}` is empty"),
-                "store the secret value at that path",
-            )),
-            Some(handles::SsmAnswer::Missing) => Err(Fail::error(
-                ErrorCode::SsmMissing,
-                format!("SSM parameter `{path}` does not exist"),
-                "check the path the handle resolves to, and the region",
-            )),
-            Some(handles::SsmAnswer::Error(why) | handles::SsmAnswer::Denied(why)) => {
-                Err(Fail::error(
-                    ErrorCode::SsmError,
-                    format!("SSM parameter `{path}` could not be read: {why}"),
-                    "check credentials, the endpoint and ssm:GetParameter permission",
-                ))
-            }
-            None => Err(Fail::error(
-                ErrorCode::SsmError,
-                format!("no answer for `{path}`"),
-                "",
-            )),
-        }
     }
 }
 
@@ -428,60 +354,7 @@ fn run_instant() -> Result<DateTime<Utc>> {
     }
 }
 
-/// The plaintext form of a secret handle's value (lists and objects as compact JSON).
-pub fn secret_text(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// One service update this execution made.
-#[derive(Debug, Clone)]
-pub struct UpdateRecord {
-    pub cluster: String,
-    pub at: DateTime<Utc>,
-    /// The task definition in force when the update was sent.
-    pub task_definition: String,
-    pub desired_count: i64,
-    /// When a wait first saw it up (`gate: "up"`): a later wait may count its soak from then.
-    pub up_at: Option<DateTime<Utc>>,
-}
-
 impl Host {
-    /// Remembers when a service this execution updated was first seen up.
-    pub fn mark_up(&self, service: &str, at: DateTime<Utc>) {
-        if let Some(r) = self.updates.locked().get_mut(service) {
-            r.up_at.get_or_insert(at);
-        }
-    }
-
-    /// Remembers that this execution changed a service (stability counts stops from here, and
-    /// every started service is watched until the bring-up window closes).
-    pub fn record_update(&self, service: &str, record: UpdateRecord) {
-        self.updates.locked().insert(service.to_owned(), record);
-    }
-
-    /// Records a change to a service (`update::ServiceChange`).
-    pub fn record_change(&self, change: update::ServiceChange) {
-        self.service_changes.locked().push(change);
-    }
-
-    /// Every change this execution made to a service, in order; of one phase with `Some`.
-    pub fn service_changes(&self, phase: Option<&str>) -> Vec<update::ServiceChange> {
-        self.service_changes
-            .locked()
-            .iter()
-            .filter(|c| phase.is_none_or(|p| c.phase == p))
-            .cloned()
-            .collect()
-    }
-
-    /// When this execution updated a service, and the task definition it expected.
-    pub fn update_of(&self, service: &str) -> Option<UpdateRecord> {
-        self.updates.locked().get(service).cloned()
-    }
-
     /// Records a runbook file the run loaded (its imports are recorded as they resolve).
     pub fn record_source(&self, path: &std::path::Path) {
         let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
@@ -493,7 +366,6 @@ impl Host {
         }
     }
 
-    /// What produced this run's evidence: the m4host and Rhai versions, the environment and the
     /// runbook files with their hashes. Every snapshot carries it.
     pub fn provenance(&self) -> serde_json::Value {
         serde_json::json!({
@@ -502,85 +374,6 @@ impl Host {
             "environment": self.config.as_ref().map(|c| c.evidence.environment.clone()),
             "runbook_files": *self.sources.locked(),
         })
-    }
-
-    /// Every service this execution updated.
-    pub fn updated_services(&self) -> BTreeMap<String, UpdateRecord> {
-        self.updates.locked().clone()
-    }
-
-    /// A task definition, described once per revisioned ARN (revisions are immutable, so a
-    /// cached answer is the same answer); family names without a revision are always asked.
-    pub fn task_definition(
-        &self,
-        arn: &str,
-    ) -> Result<crate::infra::ecs::TaskDefinitionView, crate::infra::aws::AwsError> {
-        let arns = [arn.to_owned()];
-        self.task_definitions(&arns).remove(arn).unwrap_or_else(|| {
-            Err(crate::infra::aws::AwsError::new(
-                format!("DescribeTaskDefinition {arn}"),
-                crate::infra::aws::AwsErrorKind::Other,
-                "was not described",
-            ))
-        })
-    }
-
-    /// Task definitions by ARN, the ones not cached yet described concurrently (bounded).
-    pub fn task_definitions(
-        &self,
-        arns: &[String],
-    ) -> BTreeMap<String, Result<crate::infra::ecs::TaskDefinitionView, crate::infra::aws::AwsError>>
-    {
-        let mut out = BTreeMap::new();
-        let mut wanted = Vec::new();
-        {
-            let cache = self.task_definitions.locked();
-            for arn in arns {
-                match cache.get(arn) {
-                    Some(td) => {
-                        out.insert(arn.clone(), Ok(td.clone()));
-                    }
-                    None if !wanted.contains(arn) => wanted.push(arn.clone()),
-                    None => {}
-                }
-            }
-        }
-        if wanted.is_empty() {
-            return out;
-        }
-        let aws = match self.aws() {
-            Ok(aws) => aws,
-            Err(_) => {
-                for arn in wanted {
-                    out.insert(
-                        arn,
-                        Err(crate::infra::aws::AwsError::new(
-                            "DescribeTaskDefinition",
-                            crate::infra::aws::AwsErrorKind::Credentials,
-                            "AWS is not configured",
-                        )),
-                    );
-                }
-                return out;
-            }
-        };
-        let described = self.block_on(bounded(wanted.iter().map(|arn| async move {
-            (
-                arn.clone(),
-                crate::infra::ecs::describe_task_definition(&aws.ecs, arn).await,
-            )
-        })));
-        let mut cache = self.task_definitions.locked();
-        for (arn, result) in described {
-            let revisioned = arn
-                .rsplit_once(':')
-                .is_some_and(|(_, r)| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()));
-            if let (true, Ok(td)) = (revisioned, &result) {
-                cache.insert(arn.clone(), td.clone());
-            }
-            out.insert(arn, result);
-        }
-        out
     }
 }
 

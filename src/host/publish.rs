@@ -6,8 +6,9 @@
 
 use crate::host::handles::Resolution;
 use crate::host::json::{canonical_bytes, to_json};
+use crate::host::settle::PendingCheck;
 use crate::host::settle::Settle;
-use crate::host::{ArtifactRecord, Fail, Host, Outcome, PendingCheck};
+use crate::host::{ArtifactRecord, Fail, Host, Outcome};
 use crate::infra::evidence::{self, sha256_hex};
 use crate::rules::credential::{self, Names};
 use crate::rules::error_code::ErrorCode;
@@ -329,7 +330,7 @@ impl Host {
             .insert(name.to_owned(), record.clone());
         if let Some(check) = check {
             let phase = self.ledger().current_phase().map(str::to_owned);
-            self.pending_checks.locked().push(PendingCheck {
+            self.pending_checks.push(PendingCheck {
                 name: name.to_owned(),
                 phase,
                 write_code,

@@ -4,7 +4,7 @@
 //! phase's write-code blocker. Its own module so that what changes the world (`update`,
 //! `one_shot`) settles without reaching into publication.
 
-use crate::host::{Host, PendingCheck};
+use crate::host::Host;
 use crate::sync::Locked;
 
 /// Which pending read-back checks a settle waits for. A durable write returns once S3 has
@@ -16,6 +16,25 @@ pub enum Settle<'a> {
     All,
     Named(&'a str),
     OtherPhases,
+}
+
+/// A durable write's read-back check, running while the runbook goes on (`settle::Settle`).
+pub(super) struct PendingCheck {
+    pub(super) name: String,
+    /// The phase that published it: a failed check is that phase's blocker.
+    pub(super) phase: Option<String>,
+    pub(super) write_code: String,
+    pub(super) check: tokio::task::JoinHandle<std::result::Result<Vec<u8>, String>>,
+}
+
+/// The checks not yet settled, in the order written.
+#[derive(Default)]
+pub(super) struct PendingChecks(std::sync::Mutex<Vec<PendingCheck>>);
+
+impl PendingChecks {
+    pub(super) fn push(&self, check: PendingCheck) {
+        self.0.locked().push(check);
+    }
 }
 
 impl Host {
@@ -34,7 +53,7 @@ impl Host {
     ) -> F::Output {
         let current = self.ledger().current_phase().map(str::to_owned);
         let mut taken = {
-            let mut pending = self.pending_checks.locked();
+            let mut pending = self.pending_checks.0.locked();
             let (chosen, kept) = std::mem::take(&mut *pending)
                 .into_iter()
                 .partition::<Vec<_>, _>(|c| match &which {

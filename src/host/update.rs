@@ -5,12 +5,14 @@
 //! then the UpdateService calls concurrently (bounded), each recorded so later waits count stops
 //! from it. Under --plan nothing is sent and each row says what would be.
 
-use crate::host::{Fail, Host, Outcome, UpdateRecord};
+use crate::host::{Fail, Host, Outcome};
+use crate::infra::aws::bounded;
 use crate::infra::ecs;
 use crate::rules::ecs_model::ServiceView;
 use crate::rules::error_code::ErrorCode;
 use crate::rules::update_guard::{self, Refusal, Request};
 use crate::sync::Locked;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -305,6 +307,147 @@ impl Host {
             }
         }
         Ok(rows)
+    }
+}
+
+/// What this execution did to services, and the ECS facts it keeps: each service's update (later
+/// waits count from it), every change in order (snapshots and the rollback read them), and the
+/// task definitions described so far by revisioned ARN (a revision never changes).
+#[derive(Default)]
+pub(super) struct ServiceRecords {
+    updates: std::sync::Mutex<BTreeMap<String, UpdateRecord>>,
+    changes: std::sync::Mutex<Vec<ServiceChange>>,
+    task_definitions: std::sync::Mutex<BTreeMap<String, ecs::TaskDefinitionView>>,
+}
+
+/// One service update this execution made.
+#[derive(Debug, Clone)]
+pub struct UpdateRecord {
+    pub cluster: String,
+    pub at: DateTime<Utc>,
+    /// The task definition in force when the update was sent.
+    pub task_definition: String,
+    pub desired_count: i64,
+    /// When a wait first saw it up (`gate: "up"`): a later wait may count its soak from then.
+    pub up_at: Option<DateTime<Utc>>,
+}
+
+impl Host {
+    /// Remembers when a service this execution updated was first seen up.
+    pub fn mark_up(&self, service: &str, at: DateTime<Utc>) {
+        if let Some(r) = self.services.updates.locked().get_mut(service) {
+            r.up_at.get_or_insert(at);
+        }
+    }
+
+    /// Remembers that this execution changed a service (stability counts stops from here, and
+    /// every started service is watched until the bring-up window closes).
+    pub fn record_update(&self, service: &str, record: UpdateRecord) {
+        self.services
+            .updates
+            .locked()
+            .insert(service.to_owned(), record);
+    }
+
+    /// Records a change to a service (`ServiceChange`).
+    pub fn record_change(&self, change: ServiceChange) {
+        self.services.changes.locked().push(change);
+    }
+
+    /// Every change this execution made to a service, in order; of one phase with `Some`.
+    pub fn service_changes(&self, phase: Option<&str>) -> Vec<ServiceChange> {
+        self.services
+            .changes
+            .locked()
+            .iter()
+            .filter(|c| phase.is_none_or(|p| c.phase == p))
+            .cloned()
+            .collect()
+    }
+
+    /// When this execution updated a service, and the task definition it expected.
+    pub fn update_of(&self, service: &str) -> Option<UpdateRecord> {
+        self.services.updates.locked().get(service).cloned()
+    }
+
+    /// What produced this run's evidence: the m4host and Rhai versions, the environment and the
+    /// Every service this execution updated.
+    pub fn updated_services(&self) -> BTreeMap<String, UpdateRecord> {
+        self.services.updates.locked().clone()
+    }
+
+    /// A task definition, described once per revisioned ARN (revisions are immutable, so a
+    /// cached answer is the same answer); family names without a revision are always asked.
+    pub fn task_definition(
+        &self,
+        arn: &str,
+    ) -> Result<crate::infra::ecs::TaskDefinitionView, crate::infra::aws::AwsError> {
+        let arns = [arn.to_owned()];
+        self.task_definitions(&arns).remove(arn).unwrap_or_else(|| {
+            Err(crate::infra::aws::AwsError::new(
+                format!("DescribeTaskDefinition {arn}"),
+                crate::infra::aws::AwsErrorKind::Other,
+                "was not described",
+            ))
+        })
+    }
+
+    /// Task definitions by ARN, the ones not cached yet described concurrently (bounded).
+    pub fn task_definitions(
+        &self,
+        arns: &[String],
+    ) -> BTreeMap<String, Result<crate::infra::ecs::TaskDefinitionView, crate::infra::aws::AwsError>>
+    {
+        let mut out = BTreeMap::new();
+        let mut wanted = Vec::new();
+        {
+            let cache = self.services.task_definitions.locked();
+            for arn in arns {
+                match cache.get(arn) {
+                    Some(td) => {
+                        out.insert(arn.clone(), Ok(td.clone()));
+                    }
+                    None if !wanted.contains(arn) => wanted.push(arn.clone()),
+                    None => {}
+                }
+            }
+        }
+        if wanted.is_empty() {
+            return out;
+        }
+        let aws = match self.aws() {
+            Ok(aws) => aws,
+            Err(_) => {
+                for arn in wanted {
+                    out.insert(
+                        arn,
+                        Err(crate::infra::aws::AwsError::new(
+                            "DescribeTaskDefinition",
+                            crate::infra::aws::AwsErrorKind::Credentials,
+                            "AWS is not configured",
+                        )),
+                    );
+                }
+                return out;
+            }
+        };
+        let described = self.block_on(bounded(wanted.iter().map(|arn| async move {
+            (
+                arn.clone(),
+                crate::infra::ecs::describe_task_definition(&aws.ecs, arn).await,
+            )
+        })));
+        let mut cache = self.services.task_definitions.locked();
+        for (arn, result) in described {
+            let revisioned = arn
+                .rsplit_once(':')
+                .is_some_and(|(_, r)| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()));
+            if let (true, Ok(td)) = (revisioned, &result) {
+                cache.insert(arn.clone(), td.clone());
+            }
+            out.insert(arn, result);
+        }
+        out
     }
 }
 

@@ -10,7 +10,6 @@ use crate::script::resolver::ConfinedResolver;
 use rhai::packages::Package;
 use rhai::{Dynamic, Engine, OptimizationLevel};
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 pub fn build(host: &Arc<Host>, script_root: &Path) -> Engine {
@@ -19,8 +18,7 @@ pub fn build(host: &Arc<Host>, script_root: &Path) -> Engine {
     apply_limits(
         &mut engine,
         &host
-            .config
-            .as_ref()
+            .environment()
             .map(|c| c.limits.clone())
             .unwrap_or_default(),
     );
@@ -33,19 +31,19 @@ pub fn build(host: &Arc<Host>, script_root: &Path) -> Engine {
     engine.disable_symbol("eval");
     engine.set_module_resolver(ConfinedResolver::recording(
         script_root,
-        Arc::clone(&host.sources),
+        Arc::clone(host.sources()),
     ));
 
     register_secret(&mut engine);
 
     let print_host = Arc::clone(host);
     engine.on_print(move |text| {
-        let text = print_host.vault.redact(text);
+        let text = print_host.vault().redact(text);
         crate::host::run_report::script_print(&print_host, &text);
     });
     let debug_host = Arc::clone(host);
     engine.on_debug(move |text, source, pos| {
-        let text = debug_host.vault.redact(text);
+        let text = debug_host.vault().redact(text);
         let place = match (source, pos.is_none()) {
             (Some(s), false) => format!("{s}:{pos}"),
             (None, false) => format!("{pos}"),
@@ -58,7 +56,7 @@ pub fn build(host: &Arc<Host>, script_root: &Path) -> Engine {
         if progress_host.ledger().halt_pending() {
             return Some(Dynamic::from("stopped after a block"));
         }
-        if progress_host.interrupted.swap(false, Ordering::SeqCst) {
+        if progress_host.take_interrupt() {
             return Some(Dynamic::from("interrupted"));
         }
         None

@@ -8,8 +8,8 @@ use rhai::{EvalAltResult, Position};
 pub fn error_map(host: &Host, code: &str, message: &str, help: &str, primitive: &str) -> rhai::Map {
     let mut map = rhai::Map::new();
     map.insert("code".into(), code.into());
-    map.insert("message".into(), host.vault.redact(message).into());
-    map.insert("help".into(), host.vault.redact(help).into());
+    map.insert("message".into(), host.vault().redact(message).into());
+    map.insert("help".into(), host.vault().redact(help).into());
     map.insert("primitive".into(), primitive.into());
     map
 }

@@ -3,13 +3,17 @@
 //! still name the artifacts `[inputs] m3_verdict`/`m3_handoff`, as M4's first ones did: they keep
 //! working. Other milestones declare other entries (`another_milestone_declares_its_entry`).
 
-use crate::harness::{aws, block_on, Env, PLATFORM_RUN_ID};
+use crate::harness::{aws, block_on, Env, M4_ENTRY, PLATFORM_RUN_ID};
 
 /// M4's entry, declared as scripts/m4/contract.rhai declares it, then judged.
-const PROBE: &str = "declare_entry(#{ from: \"M3\", handoff_name: \"M4 handoff pack\", required_verdict: \"ADVANCE_TO_M4\", execution_field: \"m3_execution_id\", agree: [\"platform_run_id\", \"m3_execution_id\"], env_key_field: \"required_platform_run_id_env_key\", blocker: \"M4A-B1\" });\nlet m3 = entry_preconditions();\nprint(`sound=${m3.sound}`);\nfor p in m3.problems { print(`problem: ${p}`) }\nprint(`run=${platform_run_id()}`);";
+const PROBE_BODY: &str = "let m3 = entry_preconditions();\nprint(`sound=${m3.sound}`);\nfor p in m3.problems { print(`problem: ${p}`) }\nprint(`run=${platform_run_id()}`);";
+
+fn probe() -> String {
+    format!("{M4_ENTRY}{PROBE_BODY}")
+}
 
 fn expect_hold(env: &Env, problem: &str) {
-    let out = env.run(PROBE).args(["--output", "json"]).run();
+    let out = env.run(&probe()).args(["--output", "json"]).run();
     out.status(3)
         .stderr_has("sound=false")
         .stderr_has(problem)
@@ -22,7 +26,7 @@ fn expect_hold(env: &Env, problem: &str) {
 #[test]
 fn sound_handoff_releases_run_id() {
     let env = Env::files_only();
-    let out = env.run(PROBE).args(["--output", "json"]).run();
+    let out = env.run(&probe()).args(["--output", "json"]).run();
     out.status(0)
         .stderr_has("sound=true")
         .stderr_has(&format!("run={PLATFORM_RUN_ID}"));
@@ -73,7 +77,7 @@ fn handoff_with_secret_content() {
                 "required_platform_run_id_env_key": "REQUIRED_PLATFORM_RUN_ID", "db_password": "hunter2"}}"#
         ),
     );
-    let out = env.run(PROBE).run();
+    let out = env.run(&probe()).run();
     out.status(3)
         .stdout_has(
             "$.db_password holds a secret-named variable or key with a value (rule secret_name)",
@@ -103,7 +107,7 @@ fn handoff_from_s3_uri() {
             &format!("\"s3://{}/{key}\"", env.bucket),
         );
     env.write("m4host.toml", &text);
-    env.run(PROBE)
+    env.run(&probe())
         .run()
         .status(0)
         .stdout_has(&format!("run={PLATFORM_RUN_ID}"));
@@ -135,7 +139,7 @@ fn another_milestone_declares_its_entry() {
         + "\n[entry]\nverdict = \"m3/m3_f_verdict_snapshot.json\"\nhandoff = \"m3/m4_handoff_pack.json\"\n";
     assert_ne!(general, legacy);
     env.write("m4host.toml", &general);
-    env.run(PROBE)
+    env.run(&probe())
         .run()
         .status(0)
         .stdout_has("sound=true")
@@ -168,7 +172,7 @@ fn another_milestone_declares_its_entry() {
     // A second, different declaration is refused.
     env.run(&format!(
         "{}\ntry {{ {m9} }} catch (e) {{ print(`code=${{e.code}}`) }}",
-        PROBE
+        &probe()
     ))
     .run()
     .stdout_has("code=ENTRY_DECLARED");
@@ -178,7 +182,7 @@ fn another_milestone_declares_its_entry() {
         "m4host.toml",
         &format!("{legacy}\n[entry]\nverdict = \"a\"\nhandoff = \"b\"\n"),
     );
-    env.run(PROBE)
+    env.run(&probe())
         .run()
         .status(2)
         .stderr_has("the entry artifacts are given twice");

@@ -7,7 +7,9 @@
 //! by some run that calls that primitive: none listed that is never sent (an action AWS
 //! authorizes beside another call, iam:PassRole for RunTask, is not a request of its own).
 
-use crate::harness::{through, Env, FaultProxy, Tenant, M4_SCRIPT, M5_SCRIPT, ROLLBACK_SCRIPT};
+use crate::harness::{
+    through, Env, FaultProxy, Tenant, M4_ENTRY, M4_SCRIPT, M5_SCRIPT, ROLLBACK_SCRIPT,
+};
 use m4host::script::primitives::{self, Primitive};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -15,9 +17,7 @@ use std::sync::Arc;
 
 /// Starts the oracle seed in a phase and stops it by hand (PREFIX: the tenant's).
 const STOP_BY_HAND: &str = r#"
-declare_entry(#{ from: "M3", handoff_name: "M4 handoff pack", required_verdict: "ADVANCE_TO_M4",
-    execution_field: "m3_execution_id", agree: ["platform_run_id", "m3_execution_id"],
-    env_key_field: "required_platform_run_id_env_key", blocker: "M4A-B1" });
+DECLARE_M4_ENTRY
 run_phase("M9.S", || {
     let h = resolve_handles(["ECS_CLUSTER_NAME", "SUBNET_IDS_PUBLIC", "SECURITY_GROUP_ID_APP"]).resolved;
     let cluster = h.ECS_CLUSTER_NAME.value;
@@ -137,7 +137,13 @@ fn every_action_sent_is_listed_by_a_called_primitive_and_every_listed_action_is_
         let t = Tenant::new();
         let sent = runbook_sent(&t, |t| {
             let script = t.path("stop_by_hand.rhai");
-            std::fs::write(&script, STOP_BY_HAND.replace("PREFIX", &t.prefix())).unwrap();
+            std::fs::write(
+                &script,
+                STOP_BY_HAND
+                    .replace("PREFIX", &t.prefix())
+                    .replace("DECLARE_M4_ENTRY\n", M4_ENTRY),
+            )
+            .unwrap();
             let out = crate::harness::Run::new()
                 .arg("run")
                 .arg(&script)

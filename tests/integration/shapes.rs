@@ -3,7 +3,7 @@
 //! outcome, and the keys are the ones the primitive table states. Each probe runs once against the live substrate and once against a dead endpoint
 //! (AWS on a closed port; Kafka and PostgreSQL on closed ports), and the key sets are compared.
 
-use crate::harness::Tenant;
+use crate::harness::{Tenant, M4_ENTRY};
 use std::collections::BTreeMap;
 
 const SCRIPT: &str = r#"
@@ -42,7 +42,7 @@ keys("s3_probes.item", s3_probes([#{ bucket: bucket, prefix: "evidence/" }])[0])
 keys("s3_list", s3_list(bucket, "evidence/"));
 // A one-shot task to wait for exists only where ECS answers: live only (the dead wait is the
 // fault tests' business).
-declare_entry(#{ from: "M3", handoff_name: "M4 handoff pack", required_verdict: "ADVANCE_TO_M4", execution_field: "m3_execution_id", agree: ["platform_run_id", "m3_execution_id"], env_key_field: "required_platform_run_id_env_key", blocker: "M4A-B1" });
+DECLARE_M4_ENTRY
 let started = ();
 // Starting a task changes the world: only inside a phase (issue #29).
 run_phase("M9.S", || {
@@ -86,7 +86,7 @@ fn shapes(
     db_down: &str,
 ) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
     let script = t.path("shapes.rhai");
-    std::fs::write(&script, SCRIPT).unwrap();
+    std::fs::write(&script, SCRIPT.replace("DECLARE_M4_ENTRY\n", M4_ENTRY)).unwrap();
     let out = crate::harness::Run::new()
         .arg("run")
         .arg(&script)

@@ -12,7 +12,7 @@ impl Completion {
     pub(super) fn new(host: &Host) -> Completion {
         let mut words: Vec<String> = COMMANDS.iter().map(|c| c.name.to_owned()).collect();
         words.extend(crate::script::primitives::all().map(|p| p.name.to_owned()));
-        if let Some(config) = &host.config {
+        if let Some(config) = host.environment() {
             words.extend(config.registry.entries.keys().cloned());
         }
         words.sort();

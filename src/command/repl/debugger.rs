@@ -55,7 +55,7 @@ pub(super) fn attach_debugger(
                         let value = watch_value(&watcher, context.scope(), &expr, &host);
                         shown.push_str(&format!("\n  watch {expr} = {value}"));
                     }
-                    let how = gate.stop_at(host.vault.redact(&shown), locals);
+                    let how = gate.stop_at(host.vault().redact(&shown), locals);
                     points.set_stepping(Stepping::after(how, level));
                 }
             }
@@ -83,6 +83,6 @@ fn watch_value(engine: &Engine, scope: &Scope, expr: &str, host: &Host) -> Strin
     let mut scope = scope.clone();
     match engine.eval_expression_with_scope::<Dynamic>(&mut scope, expr) {
         Ok(value) => echo(host, &value).replace('\n', " "),
-        Err(e) => host.vault.redact(&format!("<{e}>")),
+        Err(e) => host.vault().redact(&format!("<{e}>")),
     }
 }

@@ -44,7 +44,7 @@ pub fn echo(host: &Host, value: &Dynamic) -> String {
             Err(refusal) => format!("<{refusal}>"),
         }
     };
-    host.vault.redact(&text)
+    host.vault().redact(&text)
 }
 
 struct Runbook {
@@ -107,7 +107,7 @@ impl Session {
                         && !matches!(*err, rhai::EvalAltResult::ErrorTerminated(..))
                     {
                         *slot.locked() = Some(
-                            host.vault
+                            host.vault()
                                 .redact(&crate::host::run_report::describe_rhai_error(&err)),
                         );
                     }
@@ -145,9 +145,7 @@ impl Session {
                 }
             }
             Pause::Finished => {
-                self.host
-                    .interrupted
-                    .store(false, std::sync::atomic::Ordering::SeqCst);
+                self.host.clear_interrupt();
                 let ledger = self.host.ledger();
                 let fault = self
                     .runbook
@@ -298,7 +296,7 @@ impl Session {
 
     fn snapshot(&self, name: &str) -> String {
         match self.host.read_snapshot(name) {
-            Ok(v) => self.host.vault.redact(
+            Ok(v) => self.host.vault().redact(
                 &serde_json::to_string_pretty(&crate::host::json::sorted(&v)).unwrap_or_default(),
             ),
             Err(crate::host::Fail::Error { code, message, .. }) => format!("{code}: {message}"),
@@ -336,9 +334,7 @@ impl Session {
     fn eval(&mut self, input: &str) -> String {
         // A Ctrl-C that landed after the last operation of the previous line (a probe it cut
         // short, say) was for that line; left set, it would stop this one at its first step.
-        self.host
-            .interrupted
-            .store(false, std::sync::atomic::Ordering::SeqCst);
+        self.host.clear_interrupt();
         let trimmed = input.trim();
         let (command, rest) = trimmed
             .split_once(' ')
@@ -378,7 +374,7 @@ impl Session {
             Err(err) => format!(
                 "error: {}",
                 self.host
-                    .vault
+                    .vault()
                     .redact(&crate::host::run_report::describe_rhai_error(&err))
             ),
         }
@@ -413,7 +409,7 @@ pub fn run(args: ReplArgs) -> Result<i32> {
     };
     let host = Arc::new(Host::new(config, mode, sets, None)?);
     let gate = Arc::new(PhaseGate::default());
-    let _ = host.gate.set(Arc::clone(&gate));
+    host.attach_gate(Arc::clone(&gate));
     let root = args
         .script
         .as_deref()
@@ -505,7 +501,7 @@ fn interactive(session: &mut Session) {
                     continue;
                 }
                 // History never holds a secret's plaintext.
-                let _ = editor.add_history_entry(session.host.vault.redact(&input));
+                let _ = editor.add_history_entry(session.host.vault().redact(&input));
                 if input.trim() == QUIT {
                     break;
                 }

@@ -137,7 +137,7 @@ fn entry_preconditions(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outc
 }
 
 fn execution_id(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
-    Ok(host.clock.execution_id.clone().into())
+    Ok(host.clock().execution_id.clone().into())
 }
 
 fn secret_named(_: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
@@ -145,12 +145,12 @@ fn secret_named(_: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dyn
 }
 
 fn execution_prefix(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
-    let id = crate::rules::execution_id::ExecutionId::parse(&host.clock.execution_id);
+    let id = crate::rules::execution_id::ExecutionId::parse(&host.clock().execution_id);
     Ok(id.map(|i| i.prefix).unwrap_or_default().into())
 }
 
 fn run_stamp(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
-    Ok(host.clock.stamp.clone().into())
+    Ok(host.clock().stamp.clone().into())
 }
 
 fn now_utc(_: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
@@ -191,7 +191,7 @@ fn setting(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynam
 
 fn arg(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let key = args.str(0);
-    host.args
+    host.args()
         .get(&key)
         .map(|v| v.clone().into())
         .ok_or_else(|| {
@@ -204,7 +204,7 @@ fn arg(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> 
 }
 
 fn all_args(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
-    Ok(map_of(host.args.clone()))
+    Ok(map_of(host.args().clone()))
 }
 
 fn plan_mode(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {

@@ -287,7 +287,7 @@ fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
     let aws = host.aws()?;
     let tty = std::io::stderr().is_terminal();
     let asked = services.len();
-    let interrupted = || host.interrupted.load(std::sync::atomic::Ordering::SeqCst);
+    let interrupted = || host.is_interrupted();
     let report = host.block_on(ecs::wait_stable(
         &aws.ecs,
         &cluster,

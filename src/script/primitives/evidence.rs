@@ -9,7 +9,6 @@ use crate::host::{Fail, Host, Outcome};
 use crate::rules::error_code::ErrorCode;
 use crate::rules::gate::{self};
 use crate::rules::permissions::*;
-use crate::sync::Locked;
 use rhai::{Dynamic, NativeCallContext};
 
 fn emit_options(host: &Host, options: rhai::Map) -> Outcome<EmitOptions> {
@@ -135,7 +134,7 @@ fn read_evidence(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome
 }
 
 fn artifacts(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
-    let records = host.artifacts.locked().clone();
+    let records = host.artifacts();
     let value = crate::host::json::record(&records);
     Ok(from_json(&value))
 }

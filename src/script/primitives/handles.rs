@@ -14,7 +14,7 @@ use rhai::{Dynamic, NativeCallContext};
 /// A resolved value as scripts see it: secrets wrapped, everything else as plain Rhai values.
 fn handle_value(key: &str, value: &serde_json::Value, secret: bool) -> Dynamic {
     if secret {
-        Dynamic::from(Secret::new(key, crate::host::secret_text(value)))
+        Dynamic::from(Secret::new(key, crate::host::handles::secret_text(value)))
     } else {
         from_json(value)
     }

@@ -12,6 +12,10 @@ macro_rules! m4_entry_example {
     };
 }
 
+/// M4's entry declaration as one line of Rhai, for examples and tests that need a run scope; a
+/// test holds it to `scripts/m4/contract.rhai`'s `entry()` and to `rules::entry::m4_example`.
+pub const M4_ENTRY_EXAMPLE: &str = m4_entry_example!();
+
 mod context;
 mod data;
 mod ecs;
@@ -415,6 +419,31 @@ mod tests {
     use super::Shape;
     use crate::rules::error_code::ErrorCode;
     use rhai::Dynamic;
+
+    /// M4's entry is stated by its contract; the examples' line and the rules' fixture say the same.
+    #[test]
+    fn the_m4_entry_of_examples_and_tests_is_the_contracts() {
+        use crate::host::{Host, Mode};
+        let contract = "import \"contract\" as m4;\ndeclare_entry(m4::entry());";
+        for script in [super::M4_ENTRY_EXAMPLE, contract] {
+            let mode = Mode {
+                plan: false,
+                repl: false,
+                json: false,
+            };
+            let host =
+                std::sync::Arc::new(Host::new(None, mode, Default::default(), None).unwrap());
+            let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/m4"));
+            crate::script::engine::build(&host, root)
+                .run(script)
+                .unwrap();
+            assert_eq!(
+                host.declared_entry(),
+                Some(&crate::rules::entry::m4_example()),
+                "{script}"
+            );
+        }
+    }
 
     /// Every catchable code is raised by some primitive and so documented beside it.
     #[test]

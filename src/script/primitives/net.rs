@@ -22,7 +22,7 @@ const KAFKA_OPTIONS: &[&str] = &[
 ];
 
 fn kafka_connection(host: &Host, o: &Options) -> Outcome<crate::infra::kafka::Connection> {
-    let default_protocol = match host.config.as_ref().map(|c| c.kafka_security_protocol) {
+    let default_protocol = match host.environment().map(|c| c.kafka_security_protocol) {
         Some(KafkaSecurityProtocol::Plaintext) => "PLAINTEXT",
         _ => "SASL_SSL",
     };
@@ -37,8 +37,7 @@ fn kafka_connection(host: &Host, o: &Options) -> Outcome<crate::infra::kafka::Co
         ));
     }
     let timeout = host
-        .config
-        .as_ref()
+        .environment()
         .map_or(Duration::from_secs(10), |c| c.budgets.attempt_timeout());
     let bootstrap: String = o.required("bootstrap")?;
     for broker in bootstrap.split(',') {
@@ -49,7 +48,7 @@ fn kafka_connection(host: &Host, o: &Options) -> Outcome<crate::infra::kafka::Co
         security_protocol: protocol,
         username: o.secret("sasl_username", true)?,
         password: o.secret("sasl_password", false)?,
-        ca_file: host.config.as_ref().and_then(|c| c.kafka_ca_file.clone()),
+        ca_file: host.environment().and_then(|c| c.kafka_ca_file.clone()),
         timeout: o.millis("timeout_ms", timeout)?,
     })
 }
@@ -99,7 +98,7 @@ fn kafka_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
     let o = Options::new(args.map(0), "kafka_probe", KAFKA_OPTIONS)?;
     let conn = kafka_connection(host, &o)?;
     let topics = o.strings("topics")?;
-    host.calls.add("kafka");
+    host.calls().add("kafka");
     let report = crate::infra::kafka::probe(&conn, &topics);
     Ok(from_json(&crate::host::json::record(&report)))
 }
@@ -107,7 +106,7 @@ fn kafka_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
 fn kafka_groups(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let o = Options::new(args.map(0), "kafka_groups", KAFKA_OPTIONS)?;
     let conn = kafka_connection(host, &o)?;
-    host.calls.add("kafka");
+    host.calls().add("kafka");
     let value = match crate::infra::kafka::groups(&conn) {
         Ok(groups) => {
             let mut by_topic: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -168,7 +167,7 @@ fn db_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dyna
             .filter(|p| *p > 0)
             .ok_or_else(|| Fail::error(ErrorCode::BadOption, "port must be 1-65535", ""))?;
     }
-    let config = host.config.as_ref();
+    let config = host.environment();
     let sslmode = match o.text("sslmode")?.as_deref() {
         None => config.map_or(DbSslMode::Require, |c| c.db_sslmode),
         Some("disable") => DbSslMode::Disable,
@@ -208,7 +207,7 @@ fn db_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dyna
             config.map_or(Duration::from_secs(5), |c| c.budgets.connect_timeout()),
         )?,
     };
-    host.calls.add("postgres");
+    host.calls().add("postgres");
     let report = host.call(crate::infra::db::probe(&target))?;
     Ok(from_json(&crate::host::json::record(&report)))
 }

@@ -7,7 +7,6 @@ use crate::host::{Fail, Host, Outcome};
 use crate::rules::error_code::ErrorCode;
 use crate::rules::outcome::ProbeOutcome;
 use crate::rules::permissions::*;
-use crate::sync::Locked;
 use rhai::{Dynamic, NativeCallContext};
 
 /// One bucket/prefix probe, ready to run with others.
@@ -19,11 +18,11 @@ fn s3_probe_item(
     let aws = host.aws()?;
     let write = !host.plan();
     if !write {
-        host.would_do.locked().push(format!(
+        host.would(format!(
             "would write and remove a probe object under s3://{bucket}/{prefix}"
         ));
     }
-    let name = format!("{}-{}", host.clock.execution_id, host.next_probe_id());
+    let name = format!("{}-{}", host.clock().execution_id, host.next_probe_id());
     Ok(async move {
         let probe = crate::infra::s3::probe_prefix(&aws.s3, &bucket, &prefix, &name, write).await;
         crate::host::json::record(&probe)
@@ -210,7 +209,7 @@ fn log_groups(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dy
 fn log_write_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let group = args.str(0);
     if host.plan() {
-        host.would_do.locked().push(format!(
+        host.would(format!(
             "would create a probe stream and put one event in {group}"
         ));
         return Ok(from_json(
@@ -221,7 +220,7 @@ fn log_write_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outco
     let aws = host.aws()?;
     let stream = format!(
         "m4host-probe-{}-{}",
-        host.clock.execution_id,
+        host.clock().execution_id,
         host.next_probe_id()
     );
     let value = match host.call(crate::infra::logs::write_probe(

@@ -74,12 +74,8 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{n}-{nanos:x}", std::process::id())
 }
 
-/// An SSM parameter's value on the substrate, decrypted (to check what must never be shown).
 /// The entry M4 declares (scripts/m4/contract.rhai), for test scripts that need a run scope.
-pub const M4_ENTRY: &str = "declare_entry(#{ from: \"M3\", handoff_name: \"M4 handoff pack\", \
-    required_verdict: \"ADVANCE_TO_M4\", execution_field: \"m3_execution_id\", \
-    agree: [\"platform_run_id\", \"m3_execution_id\"], \
-    env_key_field: \"required_platform_run_id_env_key\", blocker: \"M4A-B1\" });\n";
+pub const M4_ENTRY: &str = m4host::script::primitives::M4_ENTRY_EXAMPLE;
 
 /// Writes a SecureString parameter (overwriting), as an operator rotating a secret would.
 pub fn put_ssm_secret(name: &str, value: &str) {
