@@ -5,7 +5,7 @@
 
 use crate::host::{Fail, Host, Outcome};
 use crate::infra::ecs_tasks::{self, RunRequest, StopWait, StopWaitEnd, StopWaitOptions};
-use crate::rules::ecs_model::TaskView;
+use crate::rules::ecs_model::{TaskStatus, TaskView};
 use crate::rules::error_code::ErrorCode;
 use crate::rules::one_shot::{self, Ending, LaunchContext};
 use crate::sync::Locked;
@@ -41,7 +41,7 @@ pub struct OneShotRecord {
     pub task_arn: String,
     pub started_at: DateTime<Utc>,
     /// Last status seen, and how it ended once STOPPED.
-    pub last_status: String,
+    pub last_status: TaskStatus,
     pub ending: Option<Ending>,
     pub stop: Option<StopRecord>,
 }
@@ -68,7 +68,7 @@ pub enum Started {
 pub struct TaskWaitResult {
     pub wait: StopWait,
     /// The task's status when the wait ended, before any stop the host then made.
-    pub status_at_end: Option<String>,
+    pub status_at_end: Option<TaskStatus>,
     pub ending: Option<Ending>,
     pub stop: Option<StopRecord>,
 }
@@ -83,7 +83,7 @@ impl Host {
         self.one_shot
             .locked()
             .iter()
-            .filter(|r| r.last_status != "STOPPED")
+            .filter(|r| r.last_status != TaskStatus::Stopped)
             .map(|r| r.family.clone())
             .collect()
     }
@@ -292,7 +292,7 @@ impl Host {
         let essential = self.essential_containers(&task.task_definition);
         self.update_record(arn, |r| {
             r.last_status = task.last_status.clone();
-            if task.last_status == "STOPPED" {
+            if task.last_status == TaskStatus::Stopped {
                 r.ending = Some(one_shot::judge_stopped(task, &essential));
             }
         });

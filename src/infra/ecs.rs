@@ -6,8 +6,9 @@
 
 use crate::infra::aws::{AwsError, AwsErrorKind};
 use crate::rules::ecs_model::{
-    deployment_ids, not_started_by_a_service, ContainerStateView, DeploymentView, EventView,
-    HealthCheckView, ServiceView, TaskSetView, TaskView,
+    deployment_ids, not_started_by_a_service, ContainerStateView, DeploymentStatus, DeploymentView,
+    EventView, HealthCheckView, HealthStatus, RolloutState, ServiceStatus, ServiceView,
+    TaskSetView, TaskStatus, TaskView,
 };
 use crate::rules::outcome::ProbeOutcome;
 use crate::rules::service_wait::{judge_poll, Reading, Timing, Tracker};
@@ -43,7 +44,7 @@ fn service_view(s: &aws_sdk_ecs::types::Service) -> ServiceView {
         name: s.service_name().unwrap_or_default().to_owned(),
         arn: s.service_arn().unwrap_or_default().to_owned(),
         cluster_arn: s.cluster_arn().map(str::to_owned),
-        status: s.status().unwrap_or_default().to_owned(),
+        status: ServiceStatus::parse(s.status().unwrap_or_default()),
         desired_count: s.desired_count(),
         running_count: s.running_count(),
         pending_count: s.pending_count(),
@@ -57,8 +58,8 @@ fn service_view(s: &aws_sdk_ecs::types::Service) -> ServiceView {
             .iter()
             .map(|d| DeploymentView {
                 id: d.id().unwrap_or_default().to_owned(),
-                status: d.status().unwrap_or_default().to_owned(),
-                rollout_state: d.rollout_state().map(|r| r.as_str().to_owned()),
+                status: DeploymentStatus::parse(d.status().unwrap_or_default()),
+                rollout_state: d.rollout_state().map(|r| RolloutState::parse(r.as_str())),
                 rollout_state_reason: d.rollout_state_reason().map(str::to_owned),
                 task_definition: d.task_definition().unwrap_or_default().to_owned(),
                 desired_count: d.desired_count(),
@@ -107,10 +108,10 @@ pub(crate) fn task_view(t: &aws_sdk_ecs::types::Task) -> TaskView {
         .iter()
         .map(|c| ContainerStateView {
             name: c.name().unwrap_or_default().to_owned(),
-            last_status: c.last_status().map(str::to_owned),
+            last_status: c.last_status().map(TaskStatus::parse),
             exit_code: c.exit_code(),
             reason: c.reason().filter(|r| !r.is_empty()).map(str::to_owned),
-            health_status: c.health_status().map(|h| h.as_str().to_owned()),
+            health_status: c.health_status().map(|h| HealthStatus::parse(h.as_str())),
         })
         .collect();
     TaskView {
@@ -118,9 +119,9 @@ pub(crate) fn task_view(t: &aws_sdk_ecs::types::Task) -> TaskView {
         group: t.group().map(str::to_owned),
         started_by: t.started_by().map(str::to_owned),
         task_definition: t.task_definition_arn().unwrap_or_default().to_owned(),
-        last_status: t.last_status().unwrap_or_default().to_owned(),
-        desired_status: t.desired_status().unwrap_or_default().to_owned(),
-        health_status: t.health_status().map(|h| h.as_str().to_owned()),
+        last_status: TaskStatus::parse(t.last_status().unwrap_or_default()),
+        desired_status: TaskStatus::parse(t.desired_status().unwrap_or_default()),
+        health_status: t.health_status().map(|h| HealthStatus::parse(h.as_str())),
         stop_code: t.stop_code().map(|c| c.as_str().to_owned()),
         stopped_reason: t
             .stopped_reason()

@@ -4,7 +4,7 @@
 
 use crate::infra::aws::{AwsError, AwsErrorKind};
 use crate::infra::ecs::{err, task_view};
-use crate::rules::ecs_model::TaskView;
+use crate::rules::ecs_model::{TaskStatus, TaskView};
 use crate::rules::stability::next_interval;
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, ContainerOverride, KeyValuePair, LaunchType,
@@ -213,7 +213,7 @@ pub async fn wait_stopped(
             Ok(Some(task)) => {
                 failing_since = None;
                 wait.error = None;
-                let stopped = task.last_status == "STOPPED";
+                let stopped = task.last_status == TaskStatus::Stopped;
                 wait.task = Some(task);
                 if stopped {
                     wait.end = StopWaitEnd::Stopped;

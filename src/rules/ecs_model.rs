@@ -10,11 +10,111 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// Words ECS answers with from a documented set (botocore's service model lists each), parsed
+/// once where the answer enters: the rules compare variants, never strings. A word outside the
+/// set is kept as ECS said it (`Other`), shown as it came, and is none of the known ones.
+macro_rules! ecs_words {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $word:literal),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum $name {
+            $($variant,)*
+            Other(String),
+        }
+
+        impl $name {
+            pub fn parse(word: &str) -> $name {
+                match word {
+                    $($word => $name::$variant,)*
+                    other => $name::Other(other.to_owned()),
+                }
+            }
+
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $($name::$variant => $word,)*
+                    $name::Other(word) => word,
+                }
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(word: &str) -> $name {
+                $name::parse(word)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+
+ecs_words!(
+    /// Task `lastStatus` / `desiredStatus` and a container's `lastStatus` (Developer Guide,
+    /// "Amazon ECS task lifecycle"; DELETED as DescribeTasks reports a task long gone).
+    TaskStatus {
+        Provisioning = "PROVISIONING",
+        Pending = "PENDING",
+        Activating = "ACTIVATING",
+        Running = "RUNNING",
+        Deactivating = "DEACTIVATING",
+        Stopping = "STOPPING",
+        Deprovisioning = "DEPROVISIONING",
+        Stopped = "STOPPED",
+        Deleted = "DELETED",
+    }
+);
+
+ecs_words!(
+    /// A task's or container's `healthStatus` (HealthStatus in the API reference).
+    HealthStatus {
+        Healthy = "HEALTHY",
+        Unhealthy = "UNHEALTHY",
+        Unknown = "UNKNOWN",
+    }
+);
+
+ecs_words!(
+    /// A service's `status`.
+    ServiceStatus {
+        Active = "ACTIVE",
+        Draining = "DRAINING",
+        Inactive = "INACTIVE",
+    }
+);
+
+ecs_words!(
+    /// A deployment's `status`: the newest is PRIMARY, older ones ACTIVE until drained.
+    DeploymentStatus {
+        Primary = "PRIMARY",
+        Active = "ACTIVE",
+        Inactive = "INACTIVE",
+    }
+);
+
+ecs_words!(
+    /// A deployment's `rolloutState` (DeploymentRolloutState).
+    RolloutState {
+        Completed = "COMPLETED",
+        Failed = "FAILED",
+        InProgress = "IN_PROGRESS",
+    }
+);
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DeploymentView {
     pub id: String,
-    pub status: String,
-    pub rollout_state: Option<String>,
+    pub status: DeploymentStatus,
+    pub rollout_state: Option<RolloutState>,
     pub rollout_state_reason: Option<String>,
     pub task_definition: String,
     pub desired_count: i32,
@@ -48,7 +148,7 @@ pub struct ServiceView {
     pub arn: String,
     /// The cluster's ARN (DescribeServices `clusterArn`).
     pub cluster_arn: Option<String>,
-    pub status: String,
+    pub status: ServiceStatus,
     pub desired_count: i32,
     pub running_count: i32,
     pub pending_count: i32,
@@ -67,11 +167,11 @@ pub struct ServiceView {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ContainerStateView {
     pub name: String,
-    pub last_status: Option<String>,
+    pub last_status: Option<TaskStatus>,
     pub exit_code: Option<i32>,
     /// Why the container stopped (OutOfMemoryError, CannotPullContainerError, …).
     pub reason: Option<String>,
-    pub health_status: Option<String>,
+    pub health_status: Option<HealthStatus>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -80,9 +180,9 @@ pub struct TaskView {
     pub group: Option<String>,
     pub started_by: Option<String>,
     pub task_definition: String,
-    pub last_status: String,
-    pub desired_status: String,
-    pub health_status: Option<String>,
+    pub last_status: TaskStatus,
+    pub desired_status: TaskStatus,
+    pub health_status: Option<HealthStatus>,
     pub stop_code: Option<String>,
     pub stopped_reason: Option<String>,
     pub exit_codes: Vec<Option<i32>>,
@@ -146,7 +246,7 @@ impl TaskView {
 
     /// Every state but STOPPED (and DELETED) still runs or holds the task (task lifecycle).
     pub fn live(&self) -> bool {
-        !matches!(self.last_status.as_str(), "STOPPED" | "DELETED")
+        !matches!(self.last_status, TaskStatus::Stopped | TaskStatus::Deleted)
     }
 
     /// When the task began to stop, if it did: the earliest of stoppingAt, executionStoppedAt and
@@ -157,7 +257,7 @@ impl TaskView {
             .flatten()
             .min()
             .or_else(|| {
-                (self.desired_status == "STOPPED" && self.stop_code.is_some())
+                (self.desired_status == TaskStatus::Stopped && self.stop_code.is_some())
                     .then_some(self.created_at)
                     .flatten()
             })
@@ -252,5 +352,32 @@ impl HealthDeclaration {
             .map(|(_, c)| c.verdict_window())
             .max()
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_word_is_parsed_once_and_said_back_as_ecs_said_it() {
+        assert_eq!(TaskStatus::parse("RUNNING"), TaskStatus::Running);
+        assert_eq!(
+            serde_json::to_value(TaskStatus::Running).unwrap(),
+            "RUNNING"
+        );
+        // A word ECS may add later is kept, shown as it came, and is none of the known ones:
+        // a rule asking "RUNNING?" of it answers no, so it can never pass as running.
+        let new = TaskStatus::parse("HIBERNATING");
+        assert_eq!(new, TaskStatus::Other("HIBERNATING".into()));
+        assert_ne!(new, TaskStatus::Running);
+        assert_eq!(new.to_string(), "HIBERNATING");
+        assert_eq!(serde_json::to_value(&new).unwrap(), "HIBERNATING");
+        // Case matters, as in the API: "running" is not RUNNING.
+        assert_ne!(TaskStatus::parse("running"), TaskStatus::Running);
+        assert_eq!(
+            RolloutState::parse("IN_PROGRESS").as_str(),
+            RolloutState::InProgress.as_str()
+        );
     }
 }

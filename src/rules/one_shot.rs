@@ -7,7 +7,7 @@
 //! execution (the no-parallel law); the host, not the script, sets the run-scope variable, and no
 //! override may carry a secret or another run scope.
 
-use crate::rules::ecs_model::TaskView;
+use crate::rules::ecs_model::{TaskStatus, TaskView};
 use crate::rules::error_code::ErrorCode;
 use crate::rules::secret::secret_named;
 use crate::rules::task_definition::TaskDefinitionView;
@@ -146,7 +146,7 @@ pub fn judge_stopped(task: &TaskView, essential: &[String]) -> Ending {
         reason,
         exit_codes: exit_codes.clone(),
     };
-    if task.last_status != "STOPPED" {
+    if task.last_status != TaskStatus::Stopped {
         return ending(
             false,
             format!("the task is {}, not STOPPED", task.last_status),

@@ -4,7 +4,9 @@
 //! so a unit test or a replayed run gives it any time it needs; the adapter (`infra::ecs`)
 //! polls, classifies (`rules::stability`) and calls `judge_poll` with its own clock.
 
-use crate::rules::ecs_model::{EventView, HealthCheckView, ServiceView, TaskView};
+use crate::rules::ecs_model::{
+    DeploymentStatus, EventView, HealthCheckView, RolloutState, ServiceView, TaskView,
+};
 use crate::rules::stability::{
     self, Classification, Health, ServiceOutcome, StabilityPolicy, Stop,
 };
@@ -56,7 +58,7 @@ pub struct ServiceWait {
     pub running_count: i32,
     pub pending_count: i32,
     pub primary_task_definition: Option<String>,
-    pub rollout_state: Option<String>,
+    pub rollout_state: Option<RolloutState>,
     pub failed_tasks: i32,
     pub deployment_controller: Option<String>,
     pub task_arns: Vec<String>,
@@ -224,7 +226,10 @@ pub fn judge_poll(
             .failed_at
             .filter(|_| r.outcome.is_final_failure())
     });
-    let primary = service.deployments.iter().find(|d| d.status == "PRIMARY");
+    let primary = service
+        .deployments
+        .iter()
+        .find(|d| d.status == DeploymentStatus::Primary);
     let mut events = stability::events_since(service, policy.window_start());
     events.truncate(20);
     let failed_at = outcome

@@ -22,8 +22,8 @@
 //! singleton can crash-loop under it for a long time; the stop threshold here defaults to 1.
 
 use crate::rules::ecs_model::{
-    short_id, ContainerStateView, DeploymentView, EventView, HealthDeclaration, ServiceView,
-    TaskView,
+    short_id, ContainerStateView, DeploymentStatus, DeploymentView, EventView, HealthDeclaration,
+    HealthStatus, RolloutState, ServiceStatus, ServiceView, TaskStatus, TaskView,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -227,7 +227,7 @@ pub fn classify(
         .collect();
     let mut task_states = std::collections::BTreeMap::new();
     for t in mine.iter().filter(|t| t.live()) {
-        *task_states.entry(t.last_status.clone()).or_insert(0) += 1;
+        *task_states.entry(t.last_status.to_string()).or_insert(0) += 1;
     }
     let stops = stops_since(&service.name, tasks, policy.window_start());
     let mut c = judge(service, &mine, &stops, policy);
@@ -250,7 +250,10 @@ fn judge(
         Health::NotDeclared
     };
     let live: Vec<&TaskView> = mine.iter().copied().filter(|t| t.live()).collect();
-    let primary = service.deployments.iter().find(|d| d.status == "PRIMARY");
+    let primary = service
+        .deployments
+        .iter()
+        .find(|d| d.status == DeploymentStatus::Primary);
     not_active(service, declared)
         .or_else(|| unsupported_controller(service, declared))
         .or_else(|| unhealthy_tasks(&live, policy))
@@ -270,7 +273,7 @@ fn recent(d: &DeploymentView, policy: &StabilityPolicy) -> bool {
 
 /// A service that is not ACTIVE (DRAINING, INACTIVE) runs nothing ECS will keep.
 fn not_active(service: &ServiceView, declared: Health) -> Option<Classification> {
-    (service.status != "ACTIVE").then(|| {
+    (service.status != ServiceStatus::Active).then(|| {
         class(
             ServiceOutcome::Failed,
             format!("service status is {}", service.status),
@@ -316,16 +319,16 @@ fn unhealthy_tasks(live: &[&TaskView], policy: &StabilityPolicy) -> Option<Class
     let essential_checked = |name: &str| policy.health.checks.iter().any(|(c, _)| c == name);
     let unhealthy: Vec<String> = live
         .iter()
-        .filter(|t| t.desired_status == "RUNNING")
+        .filter(|t| t.desired_status == TaskStatus::Running)
         .flat_map(|t| {
             let containers: Vec<String> = t
                 .containers
                 .iter()
-                .filter(|c| c.health_status.as_deref() == Some("UNHEALTHY"))
+                .filter(|c| c.health_status == Some(HealthStatus::Unhealthy))
                 .filter(|c| essential_checked(&c.name))
                 .map(|c| format!("container `{}` of task {}", c.name, short_id(&t.arn)))
                 .collect();
-            if containers.is_empty() && t.health_status.as_deref() == Some("UNHEALTHY") {
+            if containers.is_empty() && t.health_status == Some(HealthStatus::Unhealthy) {
                 vec![format!("task {}", short_id(&t.arn))]
             } else {
                 containers
@@ -390,7 +393,7 @@ fn failed_without_rollback(
     declared: Health,
 ) -> Option<Classification> {
     let p =
-        primary.filter(|p| p.rollout_state.as_deref() == Some("FAILED") && recent(p, policy))?;
+        primary.filter(|p| p.rollout_state == Some(RolloutState::Failed) && recent(p, policy))?;
     Some(class(
         ServiceOutcome::Failed,
         format!(
@@ -416,7 +419,7 @@ fn rolled_back(
             let failed = service
                 .deployments
                 .iter()
-                .find(|d| d.rollout_state.as_deref() == Some("FAILED") && recent(d, policy));
+                .find(|d| d.rollout_state == Some(RolloutState::Failed) && recent(d, policy));
             return Some(class(
                 ServiceOutcome::RolledBack,
                 match failed {
@@ -464,7 +467,7 @@ fn settling_or_stable(
     let running: Vec<&TaskView> = live
         .iter()
         .copied()
-        .filter(|t| t.last_status == "RUNNING" && t.desired_status == "RUNNING")
+        .filter(|t| t.last_status == TaskStatus::Running && t.desired_status == TaskStatus::Running)
         .collect();
     let mut missing = not_yet_singleton(service, live, &running, expected_td, primary, policy);
     let placement_problem = placement_problem(service, &running, policy);
@@ -521,7 +524,9 @@ fn not_yet_singleton(
     }
     let others: Vec<String> = live
         .iter()
-        .filter(|t| !(t.last_status == "RUNNING" && t.desired_status == "RUNNING"))
+        .filter(|t| {
+            !(t.last_status == TaskStatus::Running && t.desired_status == TaskStatus::Running)
+        })
         .map(|t| {
             format!(
                 "task {} {} (desired {})",
@@ -548,7 +553,7 @@ fn not_yet_singleton(
     if service.deployments.len() != 1 {
         missing.push(format!("{} deployments", service.deployments.len()));
     }
-    if primary.rollout_state.as_deref() == Some("IN_PROGRESS") {
+    if primary.rollout_state == Some(RolloutState::InProgress) {
         missing.push("rollout IN_PROGRESS".to_owned());
     }
     missing
@@ -584,7 +589,7 @@ fn health_of(running: &[&TaskView], policy: &StabilityPolicy, missing: &mut Vec<
     let all_healthy = !running.is_empty()
         && running
             .iter()
-            .all(|t| t.health_status.as_deref() == Some("HEALTHY"));
+            .all(|t| t.health_status == Some(HealthStatus::Healthy));
     if all_healthy || policy.desired_count == 0 {
         return Health::Healthy;
     }
@@ -592,7 +597,10 @@ fn health_of(running: &[&TaskView], policy: &StabilityPolicy, missing: &mut Vec<
         "health {} (declared checks not passed yet)",
         running
             .iter()
-            .map(|t| t.health_status.as_deref().unwrap_or("UNKNOWN"))
+            .map(|t| t
+                .health_status
+                .as_ref()
+                .map_or("UNKNOWN", HealthStatus::as_str))
             .collect::<Vec<_>>()
             .join(",")
     ));

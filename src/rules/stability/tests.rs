@@ -19,6 +19,11 @@ fn string(v: &Value, k: &str) -> Option<String> {
     v.get(k).and_then(Value::as_str).map(str::to_owned)
 }
 
+/// A word from ECS's documented set, parsed as the adapter parses it.
+fn word<T: for<'a> From<&'a str>>(v: &Value, k: &str) -> Option<T> {
+    v.get(k).and_then(Value::as_str).map(T::from)
+}
+
 fn int(v: &Value, k: &str) -> i32 {
     v.get(k).and_then(Value::as_i64).unwrap_or(0) as i32
 }
@@ -38,7 +43,7 @@ fn service(v: Value) -> ServiceView {
         name: string(&v, "serviceName").unwrap(),
         arn: string(&v, "serviceArn").unwrap_or_default(),
         cluster_arn: string(&v, "clusterArn"),
-        status: string(&v, "status").unwrap(),
+        status: word(&v, "status").unwrap(),
         desired_count: int(&v, "desiredCount"),
         running_count: int(&v, "runningCount"),
         pending_count: int(&v, "pendingCount"),
@@ -51,8 +56,8 @@ fn service(v: Value) -> ServiceView {
             .iter()
             .map(|d| DeploymentView {
                 id: string(d, "id").unwrap(),
-                status: string(d, "status").unwrap(),
-                rollout_state: string(d, "rolloutState"),
+                status: word(d, "status").unwrap(),
+                rollout_state: word(d, "rolloutState"),
                 rollout_state_reason: string(d, "rolloutStateReason"),
                 task_definition: string(d, "taskDefinition").unwrap(),
                 desired_count: int(d, "desiredCount"),
@@ -95,10 +100,10 @@ fn task(v: Value) -> TaskView {
         .iter()
         .map(|c| ContainerStateView {
             name: string(c, "name").unwrap(),
-            last_status: string(c, "lastStatus"),
+            last_status: word(c, "lastStatus"),
             exit_code: c.get("exitCode").and_then(Value::as_i64).map(|x| x as i32),
             reason: string(c, "reason"),
-            health_status: string(c, "healthStatus"),
+            health_status: word(c, "healthStatus"),
         })
         .collect();
     TaskView {
@@ -106,9 +111,9 @@ fn task(v: Value) -> TaskView {
         group: string(&v, "group"),
         started_by: string(&v, "startedBy"),
         task_definition: string(&v, "taskDefinitionArn").unwrap(),
-        last_status: string(&v, "lastStatus").unwrap(),
-        desired_status: string(&v, "desiredStatus").unwrap(),
-        health_status: string(&v, "healthStatus"),
+        last_status: word(&v, "lastStatus").unwrap(),
+        desired_status: word(&v, "desiredStatus").unwrap(),
+        health_status: word(&v, "healthStatus"),
         stop_code: string(&v, "stopCode"),
         stopped_reason: string(&v, "stoppedReason"),
         exit_codes: containers.iter().map(|c| c.exit_code).collect(),

@@ -7,6 +7,7 @@ use super::{Args, Failure, Primitive, Shape, Ty};
 use crate::host::one_shot::{RunAsk, Started, StopRecord};
 use crate::host::{Fail, Host, Outcome};
 use crate::infra::ecs_tasks::StopWaitEnd;
+use crate::rules::ecs_model::TaskStatus;
 use crate::rules::error_code::ErrorCode;
 use crate::rules::outcome::ProbeOutcome;
 use crate::rules::permissions::*;
@@ -73,7 +74,7 @@ fn run_task(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dyna
                     .to_string()
                     .into(),
             );
-            m.insert("last_status".into(), record.last_status.clone().into());
+            m.insert("last_status".into(), record.last_status.to_string().into());
             m.insert("stop".into(), stop_map(record.stop.as_ref()));
         }
     }
@@ -110,7 +111,10 @@ fn wait_task_stopped(host: &Host, _: &NativeCallContext, args: &mut Args) -> Out
             ProbeOutcome::Fail,
             format!(
                 "still {} after its budget of {timeout} ms: stopped by the host",
-                result.status_at_end.as_deref().unwrap_or("unseen")
+                result
+                    .status_at_end
+                    .as_ref()
+                    .map_or("unseen", TaskStatus::as_str)
             ),
         ),
         (StopWaitEnd::Interrupted, _) => (
@@ -141,7 +145,7 @@ fn wait_task_stopped(host: &Host, _: &NativeCallContext, args: &mut Args) -> Out
                 "interrupted",
                 (result.wait.end == StopWaitEnd::Interrupted).into(),
             ),
-            ("last_status", opt(task.map(|t| t.last_status.clone()))),
+            ("last_status", opt(task.map(|t| t.last_status.to_string()))),
             ("stop_code", opt(task.and_then(|t| t.stop_code.clone()))),
             (
                 "stopped_reason",
