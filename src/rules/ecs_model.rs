@@ -301,7 +301,9 @@ impl TaskView {
                 .as_deref()
                 .unwrap_or("no stopped reason"),
             if containers.is_empty() {
-                String::new()
+                // TaskFailedToStart before any container was created (ResourceInitializationError):
+                // ECS lists `containers: []`, so there is no exit code and no log stream.
+                "; no container was created".to_owned()
             } else {
                 format!("; {}", containers.join(", "))
             }

@@ -183,7 +183,7 @@ pub fn judge_poll(
             if lasted >= options.placement_grace {
                 outcome = ServiceOutcome::PlacementFailed;
                 reason = format!(
-                    "ECS could not place a task for {:.1} s (grace {} ms): {event}",
+                    "ECS could not place or start a task for {:.1} s (grace {} ms): {event}",
                     lasted.as_secs_f64(),
                     options.placement_grace.as_millis()
                 );

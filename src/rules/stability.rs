@@ -63,7 +63,7 @@ pub enum ServiceOutcome {
     CrashLoop,
     /// A declared health check failed, or ECS replaced a task for failing one.
     Unhealthy,
-    /// ECS could not place a task for longer than the grace (decided by the waiter).
+    /// ECS could not place or start a task for longer than the grace (decided by the waiter).
     PlacementFailed,
     RolledBack,
     Failed,
@@ -142,7 +142,11 @@ pub struct Classification {
 
 /// Service event texts that mean ECS cannot place or start tasks (service event messages page).
 const PLACEMENT_EVENTS: &[&str] = &[
-    "was unable to place a task",
+    // "(service x) was unable to place a task because no container instance met all of its
+    // requirements. Reason: No Container Instances were found in your cluster." (or "... in
+    // your capacity provider"), and Fargate's "was unable to place a task. Reason:
+    // CannotPullContainerError: ...": every form says this much.
+    "unable to place a task",
     "is unable to consistently start tasks successfully",
     "operations are being throttled",
     "was unable to stop or start tasks during a deployment",
@@ -406,42 +410,73 @@ fn failed_without_rollback(
     ))
 }
 
-/// The PRIMARY deployment runs another task definition than the one asked for (ECS rolled back
-/// to it, or someone deployed it), or an event since the update says a rollback began.
+/// What ECS writes in the PRIMARY deployment's `rolloutStateReason` while its circuit breaker
+/// rolls a service back: "ECS deployment circuit breaker: rolling back to deploymentId
+/// ecs-svc/…" (the reason of the rollback deployment, as real DescribeServices answers and the
+/// Developer Guide's "Amazon ECS service deployment state change events" show it).
+const ROLLING_BACK: &str = "rolling back to deploymentId";
+
+/// ECS rolled the service back, or is rolling it back: the PRIMARY deployment runs another task
+/// definition than the one asked for (ECS rolled back to it, or someone deployed it), or its
+/// `rolloutStateReason` says the circuit breaker is rolling back. The deployment rolled back
+/// from stays ACTIVE (IN_PROGRESS, or FAILED in older answers) until the rollback completes, and
+/// is gone after; the reason names what ECS said of both. Event wording is not read: only the
+/// deployments' own fields decide.
 fn rolled_back(
     service: &ServiceView,
     primary: Option<&DeploymentView>,
     policy: &StabilityPolicy,
     declared: Health,
 ) -> Option<Classification> {
-    if let (Some(expected), Some(p)) = (&policy.expected_task_definition, primary) {
-        if &p.task_definition != expected {
-            let failed = service
-                .deployments
-                .iter()
-                .find(|d| d.rollout_state == Some(RolloutState::Failed) && recent(d, policy));
-            return Some(class(
-                ServiceOutcome::RolledBack,
-                match failed {
-                    Some(f) => format!(
-                        "deployment {} FAILED ({}) and ECS rolled back: PRIMARY runs {}, not the expected {expected}",
-                        f.id,
-                        f.rollout_state_reason.as_deref().unwrap_or("no reason"),
-                        p.task_definition
-                    ),
-                    None => format!(
-                        "PRIMARY deployment runs {}, not the expected {expected}",
-                        p.task_definition
-                    ),
-                },
-                declared,
-            ));
-        }
+    let p = primary?;
+    let expected = policy.expected_task_definition.as_deref();
+    let other_td = expected.is_some_and(|e| p.task_definition != e);
+    let reason = p.rollout_state_reason.as_deref().unwrap_or("");
+    let rolling_back = reason.contains(ROLLING_BACK);
+    if !other_td && !rolling_back {
+        return None;
     }
-    events_since(service, policy.window_start())
-        .into_iter()
-        .find(|e| e.message.contains("rolling back"))
-        .map(|event| class(ServiceOutcome::RolledBack, event.message, declared))
+    let from = service
+        .deployments
+        .iter()
+        .filter(|d| d.status != DeploymentStatus::Primary)
+        .find(|d| {
+            expected.is_some_and(|e| d.task_definition == e)
+                || (d.rollout_state == Some(RolloutState::Failed) && recent(d, policy))
+        });
+    let mut said = match (rolling_back, expected) {
+        (true, Some(e)) if other_td => format!(
+            "ECS is rolling back ({reason}): PRIMARY deployment {} runs {}, not the expected {e}",
+            p.id, p.task_definition
+        ),
+        (true, _) => format!(
+            "ECS is rolling back ({reason}): PRIMARY deployment {} runs {}",
+            p.id, p.task_definition
+        ),
+        (false, Some(e)) => match from.filter(|f| f.rollout_state == Some(RolloutState::Failed)) {
+            Some(f) => format!(
+                "deployment {} FAILED ({}) and ECS rolled back: PRIMARY runs {}, not the expected {e}",
+                f.id,
+                f.rollout_state_reason.as_deref().unwrap_or("no reason"),
+                p.task_definition
+            ),
+            None => format!(
+                "PRIMARY deployment runs {}, not the expected {e}",
+                p.task_definition
+            ),
+        },
+        (false, None) => return None,
+    };
+    if let Some(f) = from.filter(|f| f.rollout_state != Some(RolloutState::Failed)) {
+        said.push_str(&format!(
+            "; deployment {} of the expected task definition: {} {}, {} failed task(s)",
+            f.id,
+            f.status,
+            f.rollout_state.as_ref().map_or("-", RolloutState::as_str),
+            f.failed_tasks
+        ));
+    }
+    Some(class(ServiceOutcome::RolledBack, said, declared))
 }
 
 /// No failure: stable when every condition of a singleton holds at this poll, else settling
@@ -470,7 +505,8 @@ fn settling_or_stable(
         .filter(|t| t.last_status == TaskStatus::Running && t.desired_status == TaskStatus::Running)
         .collect();
     let mut missing = not_yet_singleton(service, live, &running, expected_td, primary, policy);
-    let placement_problem = placement_problem(service, &running, policy);
+    let placement_problem = placement_problem(service, &running, policy)
+        .or_else(|| failed_to_start(primary, &running, policy));
     let health = health_of(&running, policy, &mut missing);
     let mut c = if missing.is_empty() {
         class(
@@ -577,6 +613,27 @@ fn placement_problem(
             .iter()
             .find(|e| e.message.contains(p))
             .map(|e| e.message.clone())
+    })
+}
+
+/// The deployment's own count of tasks that failed to start (`failedTasks`, which the circuit
+/// breaker counts) while none runs: the waiter times it like a placement problem, so a wait that
+/// could say "2 tasks failed to start" ends after the grace instead of settling to its timeout.
+fn failed_to_start(
+    primary: &DeploymentView,
+    running: &[&TaskView],
+    policy: &StabilityPolicy,
+) -> Option<String> {
+    (running.is_empty() && policy.desired_count > 0 && primary.failed_tasks > 0).then(|| {
+        format!(
+            "deployment {} reports {} failed task(s) (failedTasks, rollout {}) and no task is RUNNING",
+            primary.id,
+            primary.failed_tasks,
+            primary
+                .rollout_state
+                .as_ref()
+                .map_or("-", RolloutState::as_str)
+        )
     })
 }
 

@@ -158,7 +158,7 @@ fn hold_task_that_fails_to_start_on_its_secrets() {
     assert!(
         reason.contains("TaskFailedToStart")
             && reason.contains("ResourceInitializationError")
-            && reason.contains("exit code none"),
+            && reason.contains("no container was created"),
         "{reason}"
     );
     let row = f_row(&t, &out, "ig");

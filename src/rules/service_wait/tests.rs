@@ -255,7 +255,7 @@ fn a_placement_problem_fails_only_after_it_has_lasted_the_grace() {
     assert_eq!(r.outcome, ServiceOutcome::PlacementFailed);
     assert!(
         r.reason
-            .starts_with("ECS could not place a task for 10.0 s (grace 10000 ms)"),
+            .starts_with("ECS could not place or start a task for 10.0 s (grace 10000 ms)"),
         "{}",
         r.reason
     );

@@ -695,3 +695,210 @@ fn a_task_is_a_services_only_through_its_deployment() {
         vec!["t/adhoc", "t/claims-ig", "t/claims-ig-by-hand", "t/family"]
     );
 }
+
+// ----- ECS's rollout signals as real answers write them (issue #26) ------------------------------
+
+const TD_OLD: &str = "arn:aws:ecs:eu-west-2:123456789012:task-definition/ig:1";
+
+/// The rollback deployment ECS's circuit breaker starts: PRIMARY, on the last completed task
+/// definition, its reason naming the deployment it rolls back to.
+fn rollback_deployment(state: &str) -> Value {
+    let mut d = primary(state, "2026-12-01T10:02:00Z");
+    d["id"] = json!("ecs-svc/2222");
+    d["taskDefinition"] = json!(TD_OLD);
+    d["rolloutStateReason"] =
+        json!("ECS deployment circuit breaker: rolling back to deploymentId ecs-svc/1111.");
+    d
+}
+
+/// The deployment rolled back from: still listed, ACTIVE and IN_PROGRESS, with its failures.
+fn ours_rolled_back_from() -> Value {
+    let mut d = primary("IN_PROGRESS", "2026-12-01T10:02:00Z");
+    d["id"] = json!("ecs-svc/3333");
+    d["status"] = json!("ACTIVE");
+    d["failedTasks"] = json!(3);
+    d["rolloutStateReason"] = json!("ECS deployment ecs-svc/3333 in progress.");
+    d
+}
+
+#[test]
+fn a_rollback_in_progress_is_rolled_back_naming_both_deployments() {
+    let s = ig(
+        0,
+        1,
+        vec![rollback_deployment("IN_PROGRESS"), ours_rolled_back_from()],
+        vec![],
+    );
+    let c = classify(
+        &s,
+        &[],
+        &StabilityPolicy {
+            stop_threshold: 9,
+            ..policy(false)
+        },
+    );
+    assert_eq!(c.outcome, ServiceOutcome::RolledBack, "{}", c.reason);
+    for said in [
+        "rolling back to deploymentId ecs-svc/1111",
+        "ecs-svc/2222",
+        "ig:1",
+        "ecs-svc/3333",
+        "3 failed task(s)",
+    ] {
+        assert!(c.reason.contains(said), "{said}: {}", c.reason);
+    }
+    // Near miss: a caller that names no expected task definition still hears ECS say it.
+    let anyone = StabilityPolicy {
+        expected_task_definition: None,
+        stop_threshold: 9,
+        ..policy(false)
+    };
+    assert_eq!(
+        classify(&s, &[], &anyone).outcome,
+        ServiceOutcome::RolledBack
+    );
+}
+
+#[test]
+fn a_completed_rollback_is_the_previous_task_definition_on_primary() {
+    // Once the rollback completes, the deployment rolled back from is gone.
+    let s = ig(1, 0, vec![rollback_deployment("COMPLETED")], vec![]);
+    let mut old = running_task("b", "UNKNOWN");
+    old.task_definition = TD_OLD.into();
+    let c = classify(&s, &[old], &policy(false));
+    assert_eq!(c.outcome, ServiceOutcome::RolledBack, "{}", c.reason);
+    assert!(c.reason.contains("not the expected"), "{}", c.reason);
+}
+
+#[test]
+fn event_words_alone_never_make_a_rollback() {
+    // Adversarial twin: an event saying "rolling back" while ECS's own deployment fields show our
+    // task definition PRIMARY, COMPLETED and running is not a rollback: the fields decide.
+    let s = ig(
+        1,
+        0,
+        vec![primary("COMPLETED", "2026-12-01T10:03:00Z")],
+        vec![json!({"createdAt": "2026-12-01T10:01:00Z",
+                    "message": "(service ig) rolling back to deployment ecs-svc/1111."})],
+    );
+    let c = classify(&s, &[running_task("a", "UNKNOWN")], &policy(false));
+    assert_eq!(c.outcome, ServiceOutcome::Stable, "{}", c.reason);
+}
+
+#[test]
+fn placement_events_in_their_real_forms_are_placement_problems() {
+    for message in [
+        "(service ig) was unable to place a task because no container instance met all of its requirements. Reason: No Container Instances were found in your cluster. For more information, see the Troubleshooting section of the Amazon ECS Developer Guide.",
+        "(service ig) was unable to place a task because no container instance met all of its requirements. Reason: No Container Instances were found in your capacity provider. For more information, see the Troubleshooting section of the Amazon ECS Developer Guide.",
+        "(service ig) was unable to place a task. Reason: CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref docker.io/library/ig:v9: not found.",
+    ] {
+        let s = ig(
+            0,
+            0,
+            vec![primary("IN_PROGRESS", "2026-12-01T10:00:01Z")],
+            vec![json!({"createdAt": "2026-12-01T10:00:30Z", "message": message})],
+        );
+        let c = classify(&s, &[], &policy(false));
+        assert_eq!(c.outcome, ServiceOutcome::Settling, "{}", c.reason);
+        assert_eq!(c.placement_problem.as_deref(), Some(message));
+    }
+    // Near miss: the same event before the update is history.
+    let s = ig(
+        0,
+        0,
+        vec![primary("IN_PROGRESS", "2026-12-01T10:00:01Z")],
+        vec![json!({"createdAt": "2026-11-30T09:00:00Z",
+                    "message": "(service ig) was unable to place a task. Reason: CannotPullContainerError: x"})],
+    );
+    assert_eq!(classify(&s, &[], &policy(false)).placement_problem, None);
+}
+
+#[test]
+fn failed_tasks_with_nothing_running_is_a_problem_the_waiter_times() {
+    let mut d = primary("IN_PROGRESS", "2026-12-01T10:00:01Z");
+    d["failedTasks"] = json!(2);
+    let c = classify(&ig(0, 1, vec![d.clone()], vec![]), &[], &policy(false));
+    assert_eq!(c.outcome, ServiceOutcome::Settling);
+    let problem = c.placement_problem.unwrap_or_default();
+    assert!(
+        problem.contains("2 failed task(s)") && problem.contains("IN_PROGRESS"),
+        "{problem}"
+    );
+    // Near miss: a replacement RUNNING on the expected revision is no such problem.
+    let c = classify(
+        &ig(1, 0, vec![d], vec![]),
+        &[running_task("c", "UNKNOWN")],
+        &policy(false),
+    );
+    assert_eq!(c.placement_problem, None, "{}", c.reason);
+}
+
+#[test]
+fn an_older_answer_without_rollout_fields_still_judges() {
+    let mut d = primary("COMPLETED", "2026-11-30T09:05:00Z");
+    let m = d.as_object_mut().unwrap();
+    m.remove("rolloutState");
+    m.remove("rolloutStateReason");
+    m.remove("failedTasks");
+    let c = classify(
+        &ig(1, 0, vec![d], vec![]),
+        &[running_task("a", "UNKNOWN")],
+        &policy(false),
+    );
+    assert_eq!(c.outcome, ServiceOutcome::Stable, "{}", c.reason);
+}
+
+#[test]
+fn a_stopped_task_that_still_says_healthy_is_not_health() {
+    // Real answers keep healthStatus HEALTHY on a STOPPED task.
+    let mut t = stopped_task(
+        "d",
+        "EssentialContainerExited",
+        "Essential container in task exited",
+        json!(1),
+        json!(null),
+    );
+    t.health_status = Some(HealthStatus::Healthy);
+    let c = classify(
+        &ig(
+            0,
+            0,
+            vec![primary("IN_PROGRESS", "2026-12-01T10:00:01Z")],
+            vec![],
+        ),
+        &[t],
+        &policy(true),
+    );
+    assert_ne!(c.outcome, ServiceOutcome::Stable, "{}", c.reason);
+    assert_ne!(c.health, Health::Healthy, "{}", c.reason);
+}
+
+#[test]
+fn a_task_that_failed_to_start_counts_without_containers_or_a_start() {
+    // TaskFailedToStart after a long PROVISIONING: `containers: []`, no startedAt.
+    let t = task(
+        json!({"taskArn": "arn:aws:ecs:eu-west-2:123456789012:task/c/e",
+        "group": "service:ig", "taskDefinitionArn": TD, "lastStatus": "STOPPED",
+        "desiredStatus": "STOPPED", "stopCode": "TaskFailedToStart",
+        "stoppedReason": "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed",
+        "createdAt": "2026-12-01T10:00:01Z", "stoppingAt": "2026-12-01T10:03:20Z",
+        "stoppedAt": "2026-12-01T10:03:50Z", "containers": []}),
+    );
+    let c = classify(
+        &ig(
+            0,
+            0,
+            vec![primary("IN_PROGRESS", "2026-12-01T10:00:01Z")],
+            vec![],
+        ),
+        &[t],
+        &policy(false),
+    );
+    assert_eq!(c.outcome, ServiceOutcome::CrashLoop, "{}", c.reason);
+    assert!(
+        c.reason.contains("ResourceInitializationError")
+            && c.reason.contains("no container was created"),
+        "{}",
+        c.reason
+    );
+}

@@ -116,10 +116,18 @@ impl OwnService {
     }
 
     pub fn fault(&self, mode: Option<&str>) {
+        self.fault_timed(
+            mode,
+            serde_json::json!({"start_delay": 0.2, "crash_after": 0.2, "restart_delay": 0.1}),
+        );
+    }
+
+    /// A fault with timings of its own (seconds), for a state a test must see while it lasts.
+    pub fn fault_timed(&self, mode: Option<&str>, timing: serde_json::Value) {
         control(
             "fault",
             &serde_json::json!({"cluster": self.cluster, "service": self.service, "mode": mode,
-                "timing": {"start_delay": 0.2, "crash_after": 0.2, "restart_delay": 0.1}}),
+                "timing": timing}),
         );
     }
 
@@ -242,7 +250,16 @@ impl OwnService {
         what: &str,
         done: impl Fn(&aws_sdk_ecs::types::Service) -> bool,
     ) -> aws_sdk_ecs::types::Service {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        self.wait_until_within(what, Duration::from_secs(10), done)
+    }
+
+    pub fn wait_until_within(
+        &self,
+        what: &str,
+        within: Duration,
+        done: impl Fn(&aws_sdk_ecs::types::Service) -> bool,
+    ) -> aws_sdk_ecs::types::Service {
+        let deadline = Instant::now() + within;
         loop {
             let s = self.describe();
             if done(&s) {

@@ -49,8 +49,11 @@ HEALTH_STOP = "Task failed container health checks"
 EXITED = "Essential container in task exited"
 PULL_FAILED = ("CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve "
                "ref docker.io/library/daemon:v0: not found")
+# Service events end with this pointer when ECS cannot place or start tasks (as real
+# DescribeServices answers users posted show it).
+TROUBLESHOOTING = " For more information, see the Troubleshooting section of the Amazon ECS Developer Guide."
 NO_CAPACITY = ("was unable to place a task. Reason: Capacity is unavailable at this time. Please try again "
-               "later or in a different availability zone.")
+               "later or in a different availability zone." + TROUBLESHOOTING)
 
 
 def now():
@@ -267,6 +270,11 @@ def reconcile(backend, service):
                         _begin_stop(service, t, t.created_at + timedelta(seconds=start_delay), exit_code=None,
                                     stop_code="TaskFailedToStart", reason=reason,
                                     container_reason=_option(fault, "container_reason", reason.split(":")[0]))
+                        if reason.startswith("ResourceInitializationError"):
+                            # The task failed before any container was created ("Amazon ECS stopped
+                            # task error codes", ResourceInitializationError): DescribeTasks lists
+                            # `containers: []`, and no log stream was ever written.
+                            t.containers = []
                         primary["failedTasks"] = primary.get("failedTasks", 0) + 1
                         changed = True
                     elif elapsed >= start_delay:
@@ -309,7 +317,7 @@ def reconcile(backend, service):
                     primary["rolloutState"] = "FAILED"
                     primary["rolloutStateReason"] = "ECS deployment circuit breaker: tasks failed to start."
                     primary["updatedAt"] = at_now
-                    _event(service, f"deployment {primary['id']} deployment failed: tasks failed to start.", at_now)
+                    _event(service, f"(deployment {primary['id']}) deployment failed: tasks failed to start.", at_now)
                 changed = True
                 continue
             live = [t for t in _service_tasks(backend, service) if t.desired_status == "RUNNING"]
@@ -373,16 +381,25 @@ def _update_counts(service, backend, at):
         primary["rolloutState"] = "COMPLETED"
         primary["rolloutStateReason"] = f"ECS deployment {primary['id']} completed."
         primary["updatedAt"] = at
+        # A completed deployment (a rollback's too) leaves only itself: the one rolled back from
+        # is gone from the answer.
         del service.deployments[1:]
+        _event(service, f"(deployment {primary['id']}) deployment completed.", at)
+    if primary.get("rolloutState") == "COMPLETED":
+        _remember_completed(service, primary)
     if steady and not getattr(service, "m4_steady", False):
         _event(service, "has reached a steady state.", at)
     service.m4_steady = steady
 
 
+def _remember_completed(service, deployment):
+    """Where a circuit-breaker rollback returns to: the last deployment that completed (kept on
+    the service object, outside the API shape)."""
+    service.m4_last_completed = (deployment.get("taskDefinition"), deployment.get("id"))
+
+
 def _new_deployment(service, task_definition, at, reason=None):
     deployment = dict(service.deployments[0]) if service.deployments else {}
-    # Where a circuit-breaker rollback returns to (not part of the API shape, so never serialised).
-    deployment["m4_previous_td"] = deployment.get("taskDefinition")
     deployment.update(
         id=f"ecs-svc/{uuid.uuid4().int % 10**19}",
         status="PRIMARY",
@@ -405,18 +422,23 @@ def _new_deployment(service, task_definition, at, reason=None):
 
 
 def _roll_back(backend, service, fault, at):
+    """The circuit breaker's rollback as real DescribeServices answers show it (and the Developer
+    Guide's "Amazon ECS service deployment state change events", whose rollback deployment reason
+    reads "ECS deployment circuit breaker: rolling back to deploymentId ecs-svc/..."): a new
+    PRIMARY deployment on the last completed task definition, its rolloutStateReason naming the
+    deployment it rolls back to; the deployment rolled back from stays ACTIVE and IN_PROGRESS with
+    its failedTasks until the rollback completes, and is gone after (see _update_counts)."""
     failed = service.deployments[0]
-    failed["rolloutState"] = "FAILED"
-    failed["rolloutStateReason"] = "ECS deployment circuit breaker: tasks failed to start."
     failed["updatedAt"] = at
-    target = fault.get("rollback_to") or failed.get("m4_previous_td") or failed["taskDefinition"]
-    _event(service, f"deployment {failed['id']} deployment failed: tasks failed to start.", at)
-    deployment = _new_deployment(service, target, at, reason=f"ECS deployment circuit breaker: rolling back to {target}")
+    last_td, back_to = getattr(service, "m4_last_completed", (None, "ecs-svc/unknown"))
+    target = fault.get("rollback_to") or last_td or failed["taskDefinition"]
+    _event(service, f"(deployment {failed['id']}) deployment failed: tasks failed to start.", at)
+    deployment = _new_deployment(service, target, at,
+                                 reason=f"ECS deployment circuit breaker: rolling back to deploymentId {back_to}.")
     for t in _service_tasks(backend, service):
         if t.desired_status == "RUNNING":
             _planned_stop(service, t, at, deployment)
     del service.deployments[2:]
-    _event(service, f"rolling back to deployment {deployment['id']}.", at)
     fault["mode"] = None  # the rolled-back task definition runs normally
 
 
@@ -466,6 +488,7 @@ def install():
                 d = service.deployments[0]
                 d.update(runningCount=0, pendingCount=0, desiredCount=0, rolloutState="COMPLETED",
                          rolloutStateReason=f"ECS deployment {d['id']} completed.")
+                _remember_completed(service, d)
             service.desired_count = desired_count or 0
             reconcile(self, service)
             return service
