@@ -4,8 +4,9 @@
 //! (`rules::task_definition::task_log_streams`), bounded and redacted. The service's reason
 //! quotes the last line; a task without awslogs or without a stream says so and fails nothing.
 
-use crate::host::Host;
+use crate::host::{Fail, Host, Outcome};
 use crate::infra::ecs::{ServiceWait, WaitReport};
+use crate::rules::ecs_model::TaskView;
 use crate::rules::stability::LogTail;
 use crate::rules::task_definition::task_log_streams;
 
@@ -28,7 +29,7 @@ impl Host {
     /// Fills `log_tail` of every stop in `report` and appends the last line to its service's
     /// reason. Reads nothing when no stop was counted.
     pub fn read_stop_logs(&self, report: &mut WaitReport) {
-        let waits: Vec<&mut ServiceWait> = report
+        let mut waits: Vec<&mut ServiceWait> = report
             .services
             .values_mut()
             .chain(report.late_failures.iter_mut())
@@ -37,43 +38,97 @@ impl Host {
         if waits.is_empty() {
             return;
         }
-        let Ok(config) = self.config() else { return };
+        let tasks: Vec<(String, String)> = waits
+            .iter()
+            .flat_map(|w| {
+                w.stops
+                    .iter()
+                    .map(|s| (s.task_definition.clone(), s.task_arn.clone()))
+            })
+            .collect();
+        let Ok(mut tails) = self.log_tails(&tasks) else {
+            return;
+        };
+        tails.reverse();
+        for wait in waits.iter_mut() {
+            for stop in wait.stops.iter_mut() {
+                stop.log_tail = tails.pop();
+            }
+        }
+        for wait in waits {
+            let last = wait.stops.iter().rev().find_map(|s| {
+                s.log_tail
+                    .as_ref()
+                    .and_then(|t| t.last_line().map(str::to_owned))
+            });
+            if let Some(line) = last {
+                wait.reason = format!("{}; its last log line: \"{line}\"", wait.reason);
+            }
+        }
+    }
+
+    /// The last lines of each task's log streams, as its task definition names them (task
+    /// definition ARN, task ARN), in one bounded round; one `LogTail` per task, in order.
+    pub fn log_tails(&self, tasks: &[(String, String)]) -> Outcome<Vec<LogTail>> {
+        let config = self.config()?;
         let (lines, bytes) = (config.logs.tail_lines, config.logs.tail_bytes as usize);
-        let Ok(aws) = self.aws() else { return };
-        // Every (stop, stream) to read, in one round.
+        let aws = self.aws()?;
+        // Lines are shown only once every secret they could hold is known to the vault: the
+        // environment's, and each task definition's own `secrets[].valueFrom` (learnt here when
+        // the run has not learnt them yet). A task whose secrets could not be learnt has its
+        // lines withheld, never shown unredacted.
+        let said = |fail: Fail| match fail {
+            Fail::Error { message, .. } => message,
+            Fail::Block(blocker) => blocker.reason,
+            Fail::Rhai(err) => err.to_string(),
+        };
+        let unlearnt = self.environment_secrets().err().map(said);
+        // Every (task, stream) to read, in one round.
         let mut asks = Vec::new();
         let mut plans = Vec::new();
-        for (w, wait) in waits.iter().enumerate() {
-            for (s, stop) in wait.stops.iter().enumerate() {
-                match self.task_definition(&stop.task_definition) {
-                    Ok(td) => {
-                        let (streams, without) = task_log_streams(&td, &stop.task_arn);
-                        plans.push((w, s, streams.clone(), without, None));
-                        for st in streams {
-                            asks.push((w, s, st));
-                        }
-                    }
-                    Err(why) => plans.push((
-                        w,
-                        s,
-                        Vec::new(),
-                        Vec::new(),
-                        Some(format!("its task definition could not be read: {why}")),
+        for (t, (task_definition, task_arn)) in tasks.iter().enumerate() {
+            let td = self.task_definition(task_definition);
+            let withheld = match (&unlearnt, &td) {
+                (Some(why), _) => Some(why.clone()),
+                (None, Ok(td)) => self.task_definition_secrets(td).err().map(said),
+                (None, Err(_)) => None,
+            };
+            if let Some(why) = withheld {
+                plans.push((
+                    Vec::new(),
+                    Vec::new(),
+                    Some(format!(
+                        "lines withheld: the secrets they could hold could not be learnt to redact them ({why})"
                     )),
+                ));
+                continue;
+            }
+            match td {
+                Ok(td) => {
+                    let (streams, without) = task_log_streams(&td, task_arn);
+                    for st in &streams {
+                        asks.push((t, st.clone()));
+                    }
+                    plans.push((streams, without, None));
                 }
+                Err(why) => plans.push((
+                    Vec::new(),
+                    Vec::new(),
+                    Some(format!("its task definition could not be read: {why}")),
+                )),
             }
         }
         let logs = &aws.logs;
         let read = self.block_on(crate::host::bounded(asks.iter().map(
-            |(w, s, st)| async move {
+            |(t, st)| async move {
                 (
-                    (*w, *s, st.stream.clone()),
+                    (*t, st.stream.clone()),
                     crate::infra::logs::tail(logs, &st.group, &st.stream, lines as i32).await,
                 )
             },
         )));
-        let mut waits = waits;
-        for (w, s, streams, without, failed) in plans {
+        let mut out = Vec::new();
+        for (t, (streams, without, failed)) in plans.into_iter().enumerate() {
             let mut all = Vec::new();
             let mut notes: Vec<String> = failed.into_iter().collect();
             if streams.is_empty() && notes.is_empty() {
@@ -85,7 +140,7 @@ impl Host {
             for st in &streams {
                 match read
                     .iter()
-                    .find(|((rw, rs, name), _)| *rw == w && *rs == s && *name == st.stream)
+                    .find(|((rt, name), _)| *rt == t && *name == st.stream)
                 {
                     Some((_, Ok(found))) => all.extend(found.iter().map(|l| self.vault.redact(l))),
                     Some((_, Err(why)))
@@ -105,26 +160,60 @@ impl Host {
             if all.is_empty() && notes.is_empty() {
                 notes.push("its log stream is empty".into());
             }
-            let tail = LogTail {
+            out.push(LogTail {
                 streams: streams
                     .iter()
                     .map(|s| format!("{}:{}", s.group, s.stream))
                     .collect(),
                 lines: bounded(all, bytes),
                 note: (!notes.is_empty()).then(|| notes.join("; ")),
-            };
-            waits[w].stops[s].log_tail = Some(tail);
-        }
-        for wait in waits {
-            let last = wait.stops.iter().rev().find_map(|s| {
-                s.log_tail
-                    .as_ref()
-                    .and_then(|t| t.last_line().map(str::to_owned))
             });
-            if let Some(line) = last {
-                wait.reason = format!("{}; its last log line: \"{line}\"", wait.reason);
-            }
         }
+        Ok(out)
+    }
+
+    /// The REPL's `:logs SERVICE`: the last log lines of the service's running task (or, when
+    /// none runs, of its newest stopped one), read-only and redacted; what went wrong, said.
+    pub fn service_log_tail(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<(String, LogTail), String> {
+        let said = |fail: Fail| match fail {
+            Fail::Error { message, help, .. } => format!("{message} ({help})"),
+            other => format!("{other:?}"),
+        };
+        let aws = self.aws().map_err(said)?;
+        let newest = |desired| -> Result<Option<TaskView>, String> {
+            let listing = self
+                .call(crate::infra::ecs::tasks(&aws.ecs, cluster, desired))
+                .map_err(said)?
+                .map_err(|e| format!("the tasks of cluster {cluster} could not be listed: {e}"))?;
+            Ok(listing
+                .tasks
+                .into_iter()
+                .filter(|t| t.service() == Some(service))
+                .max_by_key(|t| t.stopped_at.or(t.started_at).or(t.created_at)))
+        };
+        let task = match newest(aws_sdk_ecs::types::DesiredStatus::Running)? {
+            Some(t) => t,
+            None => newest(aws_sdk_ecs::types::DesiredStatus::Stopped)?.ok_or_else(|| {
+                format!(
+                    "service {service} has no task in cluster {cluster}, running or stopped; \
+                     check the names (`:logs SERVICE [CLUSTER]`)"
+                )
+            })?,
+        };
+        let tail = self
+            .log_tails(&[(task.task_definition.clone(), task.arn.clone())])
+            .map_err(said)?
+            .pop()
+            .unwrap_or(LogTail {
+                streams: Vec::new(),
+                lines: Vec::new(),
+                note: Some("no log stream to read".into()),
+            });
+        Ok((task.arn, tail))
     }
 }
 

@@ -20,7 +20,55 @@ pub struct Lane {
     pub stable_since: Option<DateTime<Utc>>,
     pub stable: Option<DateTime<Utc>>,
     pub failed: Option<DateTime<Utc>>,
+    /// The last log lines of the newest task counted against the service (issue #26), with the
+    /// stream they came from, or why there are none; empty when nothing stopped.
+    pub last_words: Option<LastWords>,
 }
+
+/// A stopped task's last log lines as the F snapshot recorded them (already redacted).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastWords {
+    pub streams: Vec<String>,
+    pub lines: Vec<String>,
+    pub note: Option<String>,
+}
+
+/// The newest stop of `service` with a log tail, in its row or among the late failures.
+fn last_words(doc: &Value, row: &Value, service: &str) -> Option<LastWords> {
+    let late = doc
+        .get("late_failures")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|r| r.get("service").and_then(Value::as_str) == Some(service));
+    let tail = std::iter::once(row)
+        .chain(late)
+        .flat_map(|r| {
+            r.get("stops")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+        })
+        .filter_map(|stop| stop.get("log_tail").filter(|t| t.is_object()))
+        .last()?;
+    let strings = |k: &str| -> Vec<String> {
+        tail.get(k)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect()
+    };
+    Some(LastWords {
+        streams: strings("streams"),
+        lines: strings("lines"),
+        note: tail.get("note").and_then(Value::as_str).map(str::to_owned),
+    })
+}
+
+/// How many of a task's last lines the terminal report shows (the snapshot keeps them all).
+const SHOWN_LINES: usize = 10;
 
 impl Lane {
     fn times(&self) -> impl Iterator<Item = DateTime<Utc>> + '_ {
@@ -45,6 +93,12 @@ fn time(v: &Value, key: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// When a late failure failed: M4.F's row says `failed_at`; the waiter's own row keeps it in its
+/// `timeline`.
+fn late_failed_at(row: &Value) -> Option<DateTime<Utc>> {
+    time(row, "failed_at").or_else(|| row.get("timeline").and_then(|t| time(t, "failed_at")))
+}
+
 /// The lanes of every document's `services` rows that carry a timeline, in document order.
 pub fn lanes<'a>(documents: impl IntoIterator<Item = &'a Value>) -> Vec<Lane> {
     let mut out = Vec::new();
@@ -57,18 +111,35 @@ pub fn lanes<'a>(documents: impl IntoIterator<Item = &'a Value>) -> Vec<Lane> {
                 continue;
             };
             let text = |k: &str| row.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+            // A daemon that was up, then died while a later wave came up, failed as a late
+            // failure: its lane ends there, with that outcome and reason.
+            let late = doc
+                .get("late_failures")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .find(|r| {
+                    r.get("service").and_then(Value::as_str) == Some(text("service").as_str())
+                        && late_failed_at(r).is_some()
+                });
+            let late_text = |k: &str| {
+                late.and_then(|r| r.get(k))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            };
             out.push(Lane {
                 service: text("service"),
                 wave: row.get("wave").and_then(Value::as_i64),
-                outcome: text("outcome"),
-                reason: text("reason"),
+                outcome: late_text("outcome").unwrap_or_else(|| text("outcome")),
+                reason: late_text("reason").unwrap_or_else(|| text("reason")),
                 sent: time(t, "update_sent_at"),
                 pending: time(t, "first_pending_at"),
                 running: time(t, "first_running_at"),
                 healthy: time(t, "first_healthy_seen_at"),
                 stable_since: time(t, "stable_since"),
                 stable: time(t, "stable_at"),
-                failed: time(t, "failed_at"),
+                failed: time(t, "failed_at").or_else(|| late.and_then(late_failed_at)),
+                last_words: last_words(doc, row, &text("service")),
             });
         }
     }
@@ -228,6 +299,32 @@ pub fn text(lanes: &[Lane]) -> String {
     out.push_str(
         "  (sent, pending, running: ECS's clock; healthy and stable: the first poll that saw them)\n",
     );
+    for lane in lanes.iter().filter(|l| l.failed.is_some()) {
+        let Some(words) = &lane.last_words else {
+            continue;
+        };
+        out.push_str(&format!(
+            "  why {} failed: its task's last log lines ({})\n",
+            lane.service,
+            if words.streams.is_empty() {
+                "no stream".to_owned()
+            } else {
+                words.streams.join(", ")
+            }
+        ));
+        let skipped = words.lines.len().saturating_sub(SHOWN_LINES);
+        if skipped > 0 {
+            out.push_str(&format!(
+                "    ({skipped} earlier line(s) in the snapshot)\n"
+            ));
+        }
+        for line in words.lines.iter().skip(skipped) {
+            out.push_str(&format!("    | {line}\n"));
+        }
+        if let Some(note) = &words.note {
+            out.push_str(&format!("    ({note})\n"));
+        }
+    }
     out
 }
 
@@ -322,9 +419,14 @@ pub fn svg(lanes: &[Lane], title: &str) -> String {
             ));
         }
         if let Some(f) = lane.failed {
+            let said = lane
+                .last_words
+                .as_ref()
+                .and_then(|w| w.lines.iter().rev().find(|l| !l.trim().is_empty()))
+                .map_or(String::new(), |l| format!("; last log line: {l}"));
             s.push_str(&format!(
                 "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"5\" height=\"{:.1}\" fill=\"#dc2626\">\
-                 <title>{}: {} at +{:.1}s: {}</title></rect>\n\
+                 <title>{}: {} at +{:.1}s: {}{}</title></rect>\n\
                  <text x=\"{:.1}\" y=\"{:.1}\" fill=\"#dc2626\" font-weight=\"bold\">{}</text>\n",
                 x(f) - 2.5,
                 y + 2.0,
@@ -333,6 +435,7 @@ pub fn svg(lanes: &[Lane], title: &str) -> String {
                 escape(&lane.outcome),
                 seconds(t0, f),
                 escape(&lane.reason),
+                escape(&said),
                 (x(f) + 6.0).min(width - 60.0),
                 y + 17.0,
                 escape(&lane.outcome)
@@ -424,5 +527,50 @@ mod tests {
             "one failure marker and label"
         );
         assert!(out.contains("20s"), "the axis reaches the failure");
+    }
+
+    /// Issue #26: the last words of a failed daemon are shown under its lane, from its row's
+    /// stops or from the late failures; a lane that did not fail shows none.
+    #[test]
+    fn a_failed_lane_shows_its_tasks_last_log_lines() {
+        let mut d = doc();
+        let lines: Vec<String> = (1..=12).map(|i| format!("line {i}")).collect();
+        d["late_failures"] = json!([{"service": "ofp <&>", "stops": [
+            {"task_arn": "t1", "log_tail": {"streams": ["/g:ecs/ofp/t1"], "lines": lines}}]}]);
+        d["services"][0]["stops"] =
+            json!([{"task_arn": "t0", "log_tail": {"streams": [], "lines": ["not shown"]}}]);
+        let out = text(&lanes([&d]));
+        assert!(
+            out.contains("why ofp <&> failed: its task's last log lines (/g:ecs/ofp/t1)"),
+            "{out}"
+        );
+        assert!(
+            out.contains("(2 earlier line(s) in the snapshot)") && out.contains("| line 12"),
+            "{out}"
+        );
+        assert!(
+            !out.contains("| line 2\n") && !out.contains("not shown"),
+            "{out}"
+        );
+        let svg = svg(&lanes([&d]), "t");
+        assert!(svg.contains("; last log line: line 12"), "{svg}");
+        // A task that never wrote a stream says so.
+        d["late_failures"][0]["stops"][0]["log_tail"] = json!({"streams": [], "lines": [], "note": "no log stream ecs/ofp/t1 (the task never wrote one)"});
+        let out = text(&lanes([&d]));
+        assert!(
+            out.contains("(no stream)") && out.contains("(no log stream ecs/ofp/t1"),
+            "{out}"
+        );
+        // A daemon up in its wave that died later ends its lane as the late failure says.
+        d["late_failures"] = json!([{"service": "ig", "outcome": "crash_loop", "reason": "died",
+            "failed_at": "2026-12-01T10:00:15Z", "wave_settling": 2,
+            "stops": [{"task_arn": "t2", "log_tail": {"streams": ["/g:ecs/ig/t2"], "lines": ["panic: lease"]}}]}]);
+        let ig = &lanes([&d])[0];
+        assert_eq!(
+            (ig.outcome.as_str(), ig.reason.as_str()),
+            ("crash_loop", "died")
+        );
+        assert!(ig.failed.is_some());
+        assert!(text(&lanes([&d])).contains("why ig failed"));
     }
 }

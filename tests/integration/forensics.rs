@@ -85,8 +85,26 @@ fn a_crashing_daemon_says_why_and_its_secret_is_redacted() {
             "{key} holds the planted secret"
         );
     }
+    // The report shows the lines under the failed lane, still redacted.
     let report = crate::harness::report(&t, out.json()["execution_id"].as_str().unwrap(), &[]);
     report.nowhere(&secret);
+    report
+        .stdout_has(&format!(
+            "why {} failed: its task's last log lines",
+            t.service("ig")
+        ))
+        .stdout_has("| panic: lost partition lease for fp.bus.control.v1");
+
+    // The REPL's :logs reads the service's current task, read-only and redacted; the cluster
+    // comes from the registry's one ecs_cluster handle. A name with no task says so.
+    let logs = crate::harness::repl(
+        &t,
+        &format!(":logs {}\n:logs no-such-service\n:quit\n", t.service("ig")),
+    );
+    logs.stdout_has(&format!("of {} (", t.service("ig")))
+        .stdout_has("run scope REQUIRED_PLATFORM_RUN_ID=platform_")
+        .stdout_has("service no-such-service has no task in cluster");
+    logs.nowhere(&secret);
 }
 
 #[test]

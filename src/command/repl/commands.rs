@@ -133,6 +133,13 @@ pub(super) const COMMANDS: &[ReplCommand] = &[
         run: |s, _| s.blockers(),
     },
     ReplCommand {
+        name: ":logs",
+        usage: "SERVICE [CLUSTER]",
+        arg: Arg::Required,
+        help: "the last log lines of SERVICE's task (read-only, redacted)",
+        run: |s, rest| s.logs(rest),
+    },
+    ReplCommand {
         name: ":snapshot",
         usage: "NAME",
         arg: Arg::Required,

@@ -294,6 +294,78 @@ impl Session {
             .join("\n")
     }
 
+    /// `:logs SERVICE [CLUSTER]`; the cluster defaults to the registry's one ECS cluster handle.
+    fn logs(&self, rest: &str) -> String {
+        let mut words = rest.split_whitespace();
+        let service = words.next().unwrap_or_default();
+        let cluster = match words.next() {
+            Some(c) => c.to_owned(),
+            None => match self.registry_cluster() {
+                Ok(c) => c,
+                Err(why) => return why,
+            },
+        };
+        match self.host.service_log_tail(&cluster, service) {
+            Ok((task, tail)) => {
+                let mut out = format!(
+                    "task {} of {service} ({}):",
+                    task.rsplit('/').next().unwrap_or(&task),
+                    if tail.streams.is_empty() {
+                        "no stream".to_owned()
+                    } else {
+                        tail.streams.join(", ")
+                    }
+                );
+                for line in &tail.lines {
+                    out.push_str(&format!("\n  {line}"));
+                }
+                if let Some(note) = &tail.note {
+                    out.push_str(&format!("\n  ({note})"));
+                }
+                self.host.vault().redact(&out)
+            }
+            Err(why) => self.host.vault().redact(&format!(":logs: {why}")),
+        }
+    }
+
+    /// The value of the registry's one handle of kind `ecs_cluster`.
+    fn registry_cluster(&self) -> Result<String, String> {
+        let keys: Vec<String> = self
+            .host
+            .environment()
+            .map(|c| {
+                c.registry
+                    .entries
+                    .iter()
+                    .filter(|(_, e)| {
+                        e.kind == Some(crate::config::registry::ResourceKind::EcsCluster)
+                    })
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let [key] = keys.as_slice() else {
+            return Err(format!(
+                ":logs: name the cluster (`:logs SERVICE CLUSTER`): the handles registry has {} \
+                 handle(s) of kind ecs_cluster",
+                keys.len()
+            ));
+        };
+        match self.host.resolve(std::slice::from_ref(key)) {
+            Ok(found) => match found.into_iter().next() {
+                Some((_, crate::host::handles::Resolution::Resolved { value, .. })) => {
+                    Ok(crate::host::handles::secret_text(&value))
+                }
+                _ => Err(format!(
+                    ":logs: handle {key} does not resolve; name the cluster"
+                )),
+            },
+            Err(_) => Err(format!(
+                ":logs: handle {key} could not be resolved; name the cluster"
+            )),
+        }
+    }
+
     fn snapshot(&self, name: &str) -> String {
         match self.host.read_snapshot(name) {
             Ok(v) => self.host.vault().redact(
