@@ -50,7 +50,7 @@ fn last_words(doc: &Value, row: &Value, service: &str) -> Option<LastWords> {
                 .flatten()
         })
         .filter_map(|stop| stop.get("log_tail").filter(|t| t.is_object()))
-        .last()?;
+        .next_back()?;
     let strings = |k: &str| -> Vec<String> {
         tail.get(k)
             .and_then(Value::as_array)
