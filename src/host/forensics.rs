@@ -6,7 +6,7 @@
 
 use crate::host::{Fail, Host, Outcome};
 use crate::infra::ecs::{ServiceWait, WaitReport};
-use crate::rules::ecs_model::TaskView;
+use crate::rules::ecs_model::{TaskStatus, TaskView};
 use crate::rules::stability::LogTail;
 use crate::rules::task_definition::task_log_streams;
 
@@ -184,7 +184,9 @@ impl Host {
             other => format!("{other:?}"),
         };
         let aws = self.aws().map_err(said)?;
-        let newest = |desired| -> Result<Option<TaskView>, String> {
+        // A task still starting has written nothing yet: the running one, else the newest that
+        // stopped (a crash loop's last words are there).
+        let newest = |desired, running_only: bool| -> Result<Option<TaskView>, String> {
             let listing = self
                 .call(crate::infra::ecs::tasks(&aws.ecs, cluster, desired))
                 .map_err(said)?
@@ -193,16 +195,19 @@ impl Host {
                 .tasks
                 .into_iter()
                 .filter(|t| t.service() == Some(service))
-                .max_by_key(|t| t.stopped_at.or(t.started_at).or(t.created_at)))
+                .filter(|t| !running_only || t.last_status == TaskStatus::Running)
+                .max_by_key(|t| t.stopping_at.or(t.started_at).or(t.created_at)))
         };
-        let task = match newest(aws_sdk_ecs::types::DesiredStatus::Running)? {
+        let task = match newest(aws_sdk_ecs::types::DesiredStatus::Running, true)? {
             Some(t) => t,
-            None => newest(aws_sdk_ecs::types::DesiredStatus::Stopped)?.ok_or_else(|| {
-                format!(
-                    "service {service} has no task in cluster {cluster}, running or stopped; \
+            None => {
+                newest(aws_sdk_ecs::types::DesiredStatus::Stopped, false)?.ok_or_else(|| {
+                    format!(
+                        "service {service} has no task in cluster {cluster}, running or stopped; \
                      check the names (`:logs SERVICE [CLUSTER]`)"
-                )
-            })?,
+                    )
+                })?
+            }
         };
         let tail = self
             .log_tails(&[(task.task_definition.clone(), task.arn.clone())])

@@ -120,6 +120,9 @@ pub struct Host {
     artifacts: Mutex<BTreeMap<String, ArtifactRecord>>,
     /// Read-back checks of durable writes not yet settled, in the order written (`settle`).
     pending_checks: settle::PendingChecks,
+    /// Phases that ended without a blocker but published a snapshot that is not a pass (a
+    /// rehearsal that could not prove its point): their line says so (`run_report`).
+    unproven: Mutex<std::collections::BTreeSet<String>>,
     /// The entry precondition, declared and judged (`entry`).
     entry: entry::EntryState,
     /// Handles resolved and SSM parameters read (`handles`).
@@ -171,6 +174,7 @@ impl Host {
             ledger: Mutex::new(Ledger::default()),
             artifacts: Mutex::new(BTreeMap::new()),
             pending_checks: Default::default(),
+            unproven: Default::default(),
             entry: Default::default(),
             handles: Default::default(),
             services: Default::default(),

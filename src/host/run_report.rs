@@ -25,13 +25,27 @@ pub fn script_print(host: &Host, text: &str) {
     }
 }
 
-/// One line per finished phase.
-pub fn phase_line(host: &Host, record: &PhaseRecord) {
-    let status = match record.status {
+/// How a finished phase is said, on its line and in the REPL's `:phases`: the ledger's word, and
+/// for a phase that passed but published a snapshot that is not a pass (a rehearsal that could
+/// not prove its point), the snapshot's word beside it.
+pub fn status_words(host: &Host, record: &PhaseRecord) -> String {
+    match record.status {
+        PhaseStatus::Pass if host.unproven.locked().contains(&record.phase) => {
+            if host.plan() {
+                "PLAN  (rehearsed, not proven: its snapshot says overall_pass false)".to_owned()
+            } else {
+                "PASS  (no blocker, but its snapshot says overall_pass false)".to_owned()
+            }
+        }
         PhaseStatus::Pass => "PASS".to_owned(),
         PhaseStatus::Hold => format!("HOLD  {}", record.blocker_codes.join(" ")),
         PhaseStatus::Skip => "SKIP  (the run holds; no action taken)".to_owned(),
-    };
+    }
+}
+
+/// One line per finished phase.
+pub fn phase_line(host: &Host, record: &PhaseRecord) {
+    let status = status_words(host, record);
     let line = format!("{:<6} {}  ({} ms)", record.phase, status, record.elapsed_ms);
     script_print(host, &host.vault.redact(&line));
 }

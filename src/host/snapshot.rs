@@ -5,6 +5,7 @@
 //! marks). A runbook gives only its own fields.
 
 use crate::host::Host;
+use crate::sync::Locked;
 use rhai::{Dynamic, Map};
 
 impl Host {
@@ -29,6 +30,9 @@ impl Host {
             })
             .collect();
         let passed = claimed && blockers.is_empty() && !incomplete;
+        if !passed && blockers.is_empty() {
+            self.unproven.locked().insert(phase.to_owned());
+        }
         fields.insert("phase".into(), phase.into());
         fields.insert(
             crate::rules::execution_id::field_name(&self.clock.execution_id).into(),

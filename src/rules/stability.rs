@@ -461,8 +461,8 @@ fn rolled_back(
                 p.task_definition
             ),
             None => format!(
-                "PRIMARY deployment runs {}, not the expected {e}",
-                p.task_definition
+                "PRIMARY deployment {} runs {}, not the expected {e}",
+                p.id, p.task_definition
             ),
         },
         (false, None) => return None,

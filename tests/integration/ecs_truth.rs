@@ -135,7 +135,9 @@ fn hold_daemon_killed_out_of_memory() {
     assert!(
         reason.contains("-rtdl-ofp")
             && reason.contains("exit code 137")
-            && reason.contains("OutOfMemoryError"),
+            && reason.contains("OutOfMemoryError")
+            // the daemon's last words, from its awslogs stream (issue #26)
+            && reason.contains("its last log line: \"fatal error: runtime: out of memory\""),
         "{reason}"
     );
 }
@@ -198,6 +200,41 @@ fn hold_earlier_wave_daemon_that_dies_while_a_later_wave_settles() {
         );
         assert!(late[0]["failed_at"].is_string(), "{gate}: {f}");
     }
+}
+
+/// Issue #26: a deployment whose tasks keep failing to start says so from its own failedTasks
+/// once the grace has passed, not at the timeout, also when the stop threshold is set high enough
+/// that the stops alone would not end the wait.
+#[test]
+fn failed_tasks_end_the_wait_after_the_grace_not_the_timeout() {
+    let t = Tenant::new();
+    t.fault_with(
+        "ig",
+        "fail_to_start",
+        None,
+        json!({}),
+        json!({"stopped_reason": "CannotPullContainerError: pull image manifest has been retried 1 time(s)"}),
+    );
+    let started = Instant::now();
+    let out = t.run_with(
+        &[
+            "placement_grace_ms=1500",
+            "timeout_ms=120000",
+            "crash_threshold=99",
+        ],
+        &[],
+    );
+    assert_hold(&out, "M4F-B2", "M4.F");
+    let reason = first_reason(&out);
+    assert!(
+        reason.contains("failed task(s) (failedTasks") && reason.contains("no task is RUNNING"),
+        "{reason}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(40),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]

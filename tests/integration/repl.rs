@@ -203,9 +203,9 @@ fn ctrl_c_at_the_prompt_before_a_phase_and_inside_probes_leaves_the_session_usab
     );
     tmux.keys(":phases");
     let screen = tmux.wait_for("(runbook finished)");
-    assert!(screen.contains("M4.B   Pass"), "{screen}");
+    assert!(screen.contains("M4.B   PASS"), "{screen}");
     assert!(
-        !screen.contains("M4.C   Pass") && !screen.contains("M4.D   Pass"),
+        !screen.contains("M4.C   PASS") && !screen.contains("M4.D   PASS"),
         "nothing passed after the interruption:\n{screen}"
     );
 

@@ -105,6 +105,10 @@ fn plan_rehearsal_changes_nothing_and_lists_what_m4f_would_change() {
     assert_eq!(out.would_do_count("would update"), 13);
     assert!(t.bucket_keys().is_empty(), "nothing written durably");
     assert_eq!(t.desired_counts(), vec![0, 0, 0, 0]);
+    // A phase line says what its snapshot says (issue #31): M4.F rehearsed its changes and could
+    // not prove stability, so it is no PASS; M4.A proved what it set out to.
+    out.stderr_has("M4.A   PASS  (")
+        .stderr_has("M4.F   PLAN  (rehearsed, not proven: its snapshot says overall_pass false)");
 }
 
 #[test]
@@ -344,6 +348,19 @@ fn hold_rollback() {
     let out = t.run_with(&["soak_ms=1500", "crash_threshold=9"], &[]);
     assert_hold(&out, "M4F-B2", "M4.F");
     assert!(out.stdout.contains("rolled_back"), "{}", out.stdout);
+    // Said as ECS's deployments say it (issue #26): seen while the circuit breaker rolls back,
+    // its PRIMARY's reason names the deployment it returns to; seen after, the PRIMARY
+    // deployment on the old revision is named. Either way by deployment id, not by event words.
+    let reason = out.json()["blockers"][0]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        reason.contains("ecs-svc/")
+            && (reason.contains("rolling back to deploymentId ecs-svc/")
+                || reason.contains("not the expected")),
+        "{reason}"
+    );
 }
 
 #[test]

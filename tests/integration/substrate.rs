@@ -212,6 +212,46 @@ fn crash_loop_leaves_stopped_tasks_with_exit_code_one() {
     }
     let s = own.describe();
     assert!(s.deployments()[0].failed_tasks() >= 2, "{s:#?}");
+    // ListTasks without desiredStatus lists RUNNING tasks only: "The default status filter is
+    // RUNNING" (ListTasks, ECS API reference).
+    let listed = block_on(
+        clients()
+            .ecs
+            .list_tasks()
+            .cluster(&own.cluster)
+            .service_name(&own.service)
+            .send(),
+    )
+    .unwrap();
+    for t in &stopped {
+        assert!(
+            !listed
+                .task_arns()
+                .contains(&t.task_arn().unwrap().to_owned()),
+            "a stopped task is listed without desiredStatus: {listed:?}"
+        );
+    }
+}
+
+/// A fault that names no service is refused, not answered `ok` while doing nothing (issue #31);
+/// clearing one with `"mode": null` is answered.
+#[test]
+fn a_fault_on_a_service_that_does_not_exist_is_refused() {
+    let own = OwnService::new(None);
+    let (status, answer) = crate::harness::control_answer(
+        "fault",
+        &serde_json::json!({"cluster": own.cluster, "service": "no-such-service", "mode": "crash_loop"}),
+    );
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("oneshot"),
+        "{answer}"
+    );
+    let (status, _) = crate::harness::control_answer(
+        "fault",
+        &serde_json::json!({"cluster": own.cluster, "service": own.service, "mode": null}),
+    );
+    assert_eq!(status, 200);
 }
 
 #[test]

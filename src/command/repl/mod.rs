@@ -261,10 +261,9 @@ impl Session {
             .iter()
             .map(|p| {
                 format!(
-                    "{:<6} {:?} {}",
+                    "{:<6} {}",
                     p.phase,
-                    p.status,
-                    p.blocker_codes.join(" ")
+                    crate::host::run_report::status_words(&self.host, p)
                 )
                 .trim_end()
                 .to_owned()

@@ -2,10 +2,11 @@
 
 POST /m4host-substrate/timing  {"start_delay": s, "crash_after": s, "restart_delay": s, "rollback_after": n,
                                 "stop_delay": s}
-POST /m4host-substrate/fault   {"cluster", "service", "mode": one of ecs_scheduler.MODES (null clears),
-                                "rollback_to": task definition arn (optional), "region", "account",
-                                "timing": {per-service overrides of the timing keys},
-                                "options": {exit_code, container_reason, stopped_reason, healthy_for, event}}
+POST /m4host-substrate/fault   {"cluster", "service", "mode": one of ecs_scheduler.MODES (null without
+                                "timing" clears), "rollback_to": task definition arn (optional), "region",
+                                "account", "timing": {per-service overrides of the timing keys},
+                                "options": {exit_code, container_reason, stopped_reason, healthy_for, event,
+                                last_words}}; a service that does not exist is a 400
 POST /m4host-substrate/lanes   {"cluster", "service", "group", "topics": [...], "bootstrap"}
 POST /m4host-substrate/rogue   {"name", "action": "start"|"stop", "group", "topics", "bootstrap",
                                 "wait_s": seconds to wait until the rogue has joined} -> {"joined"}

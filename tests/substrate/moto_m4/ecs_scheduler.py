@@ -532,7 +532,10 @@ def install():
     def list_tasks(self, cluster_str=None, container_instance=None, family=None, started_by=None,
                    service_name=None, desiredStatus=None):
         _reconcile_cluster(self, cluster_str)
-        tasks = orig_list_tasks(self, cluster_str, container_instance, family, started_by, None, desiredStatus)
+        # "desiredStatus ... The default status filter is RUNNING" (ListTasks, API reference);
+        # moto lists every task when it is omitted.
+        tasks = orig_list_tasks(self, cluster_str, container_instance, family, started_by, None,
+                                desiredStatus or "RUNNING")
         if service_name:
             # ListTasks serviceName: "tasks that belong to that service" — started by it, not a
             # RunTask that borrowed its group name.
@@ -610,6 +613,12 @@ def set_fault(account, region, cluster, service, mode, rollback_to=None, timing=
         key = (account, region, cluster, service)
         if mode not in MODES:
             raise ValueError(f"unknown fault mode {mode!r}")
+        try:
+            ecs_models.ecs_backends[account][region]._get_service(cluster, service)
+        except Exception:
+            # A fault that names nothing would answer ok and do nothing: say so instead.
+            raise ValueError(f"no service {service!r} in cluster {cluster!r} ({account}, {region}); "
+                             "a one-shot task family is shaped with POST /m4host-substrate/oneshot")
         unknown = set(timing or {}) - set(TIMING)
         if unknown:
             raise ValueError(f"unknown timing {sorted(unknown)}")
