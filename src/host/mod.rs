@@ -19,6 +19,7 @@ pub mod settle;
 pub mod signals;
 pub mod snapshot;
 pub mod stepper;
+pub mod tape;
 pub mod timeline;
 pub mod update;
 
@@ -123,6 +124,10 @@ pub struct Host {
     /// Phases that ended without a blocker but published a snapshot that is not a pass (a
     /// rehearsal that could not prove its point): their line says so (`run_report`).
     unproven: Mutex<std::collections::BTreeSet<String>>,
+    /// The script the run was started with, as `sources` names it.
+    script: OnceLock<String>,
+    /// The world's answers to this run (`tape`), started at its first call to the world.
+    tape: OnceLock<Option<Arc<crate::infra::tape::Tape>>>,
     /// The entry precondition, declared and judged (`entry`).
     entry: entry::EntryState,
     /// Handles resolved and SSM parameters read (`handles`).
@@ -175,6 +180,8 @@ impl Host {
             artifacts: Mutex::new(BTreeMap::new()),
             pending_checks: Default::default(),
             unproven: Default::default(),
+            tape: OnceLock::new(),
+            script: OnceLock::new(),
             entry: Default::default(),
             handles: Default::default(),
             services: Default::default(),
@@ -264,7 +271,13 @@ impl Host {
         if let Some(aws) = self.aws.get() {
             return Ok(aws);
         }
-        let aws = self.block_on(Aws::connect(config, &self.calls));
+        let http = self.tape().map(|tape| {
+            crate::infra::tape_http::recording(
+                crate::infra::aws::default_http_client(),
+                Arc::clone(tape),
+            )
+        });
+        let aws = self.block_on(Aws::connect(config, &self.calls, http));
         Ok(self.aws.get_or_init(|| aws))
     }
 
@@ -363,10 +376,12 @@ impl Host {
     pub fn record_source(&self, path: &std::path::Path) {
         let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         if let Ok(text) = std::fs::read(&canonical) {
-            self.sources.locked().insert(
-                crate::infra::evidence::source_name(&canonical),
-                crate::infra::evidence::sha256_hex(&text),
-            );
+            let name = crate::infra::evidence::source_name(&canonical);
+            // The first file recorded is the script the run was started with.
+            let _ = self.script.set(name.clone());
+            self.sources
+                .locked()
+                .insert(name, crate::infra::evidence::sha256_hex(&text));
         }
     }
 

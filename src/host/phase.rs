@@ -97,6 +97,8 @@ impl Host {
         let record = ledger.end(id, fault.as_deref(), started.elapsed().as_millis());
         drop(ledger);
         crate::host::run_report::phase_line(self, &record);
+        // The phase's answers from the world go to the tape now: a SIGKILL later loses none.
+        self.flush_tape();
         Ok(PhaseEnd { record, fault })
     }
 

@@ -169,6 +169,12 @@ pub fn finish(
 ) -> i32 {
     // Every durable write is proven before the run says what it decided.
     host.settle_checks(crate::host::settle::Settle::All);
+    let tape = host.finish_tape().map(|path| {
+        let sha256 = std::fs::read(&path)
+            .map(|bytes| crate::infra::evidence::sha256_hex(&bytes))
+            .unwrap_or_default();
+        serde_json::json!({"path": path.display().to_string(), "sha256": sha256})
+    });
     let ledger = host.ledger();
     let mut status = exit_status(&ledger, fault.is_some());
     let fault = fault.map(|f| host.vault.redact(&f));
@@ -207,6 +213,7 @@ pub fn finish(
             "would_do": *host.would_do.locked(),
             "exit_status": status,
             "error": fault,
+            "tape": tape,
         });
         value[prefixed_key.as_str()] = host.clock.execution_id.clone().into();
         crate::host::json::sorted(&value)

@@ -260,6 +260,15 @@ impl Host {
         });
         // Sent once begun: Ctrl-C does not abandon an update in flight.
         let sent = self.block_on(crate::host::bounded(sends));
+        for (name, at, _) in &sent {
+            // When each update was sent: the window its wait counts stops from (issue #25).
+            self.record(|seq| crate::infra::tape::Entry::Clock {
+                seq,
+                key: format!("update sent {cluster}/{name}"),
+                at: *at,
+                elapsed_ms: 0,
+            });
+        }
         for (name, at, result) in sent {
             let Some(row) = rows.iter_mut().find(|(n, _)| *n == name) else {
                 continue;
@@ -330,6 +339,18 @@ pub struct UpdateRecord {
     pub desired_count: i64,
     /// When a wait first saw it up (`gate: "up"`): a later wait may count its soak from then.
     pub up_at: Option<DateTime<Utc>>,
+}
+
+impl Host {
+    /// Every task definition this run has described so far.
+    pub fn described_task_definitions(&self) -> Vec<ecs::TaskDefinitionView> {
+        self.services
+            .task_definitions
+            .locked()
+            .values()
+            .cloned()
+            .collect()
+    }
 }
 
 impl Host {

@@ -81,8 +81,24 @@ pub fn endpoint_override(config: &Config) -> Option<String> {
         .filter(|u| !u.is_empty())
 }
 
+/// The SDK's default HTTPS client (hyper with rustls and aws-lc, as aws-config builds it).
+pub fn default_http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls;
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .build_https()
+}
+
 impl Aws {
-    pub async fn connect(config: &Config, counter: &CallCounter) -> Aws {
+    /// The clients; `http` replaces the SDK's HTTP client (the tape's recording or replaying
+    /// one, `infra::tape_http`).
+    pub async fn connect(
+        config: &Config,
+        counter: &CallCounter,
+        http: Option<aws_smithy_runtime_api::client::http::SharedHttpClient>,
+    ) -> Aws {
         let budgets = &config.budgets;
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(config.region.clone()))
@@ -98,6 +114,7 @@ impl Aws {
         if let Some(url) = &config.endpoint_url {
             loader = loader.endpoint_url(url);
         }
+
         // A named profile may assume a role (`role_arn` + `source_profile`): aws-config asks STS
         // for it, at the profile's `endpoint_url` or `AWS_ENDPOINT_URL(_STS)` when one is set.
         // Named in the env file, the profile is the only source: the default chain would prefer
@@ -123,25 +140,37 @@ impl Aws {
         }
         let shared = loader.load().await;
         let path_style = endpoint_override(config).is_some();
-        let s3 = aws_sdk_s3::config::Builder::from(&shared)
+        // The tape's client goes to the service clients only: the credential providers (STS
+        // AssumeRole, SSO, IMDS) keep the SDK's own, so no credential ever reaches the tape.
+        let mut s3 = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(path_style)
-            .interceptor(counter.interceptor("s3"))
-            .build();
-        let ssm = aws_sdk_ssm::config::Builder::from(&shared)
-            .interceptor(counter.interceptor("ssm"))
-            .build();
-        let ecs = aws_sdk_ecs::config::Builder::from(&shared)
-            .interceptor(counter.interceptor("ecs"))
-            .build();
-        let iam = aws_sdk_iam::config::Builder::from(&shared)
-            .interceptor(counter.interceptor("iam"))
-            .build();
-        let logs = aws_sdk_cloudwatchlogs::config::Builder::from(&shared)
-            .interceptor(counter.interceptor("logs"))
-            .build();
-        let sts = aws_sdk_sts::config::Builder::from(&shared)
-            .interceptor(counter.interceptor("sts"))
-            .build();
+            .interceptor(counter.interceptor("s3"));
+        let mut ssm =
+            aws_sdk_ssm::config::Builder::from(&shared).interceptor(counter.interceptor("ssm"));
+        let mut ecs =
+            aws_sdk_ecs::config::Builder::from(&shared).interceptor(counter.interceptor("ecs"));
+        let mut iam =
+            aws_sdk_iam::config::Builder::from(&shared).interceptor(counter.interceptor("iam"));
+        let mut logs = aws_sdk_cloudwatchlogs::config::Builder::from(&shared)
+            .interceptor(counter.interceptor("logs"));
+        let mut sts =
+            aws_sdk_sts::config::Builder::from(&shared).interceptor(counter.interceptor("sts"));
+        if let Some(http) = http {
+            s3.set_http_client(Some(http.clone()));
+            ssm.set_http_client(Some(http.clone()));
+            ecs.set_http_client(Some(http.clone()));
+            iam.set_http_client(Some(http.clone()));
+            logs.set_http_client(Some(http.clone()));
+            sts.set_http_client(Some(http));
+        }
+        let (s3, ssm, ecs, iam, logs, sts) = (
+            s3.build(),
+            ssm.build(),
+            ecs.build(),
+            iam.build(),
+            logs.build(),
+            sts.build(),
+        );
         Aws {
             sts: aws_sdk_sts::Client::from_conf(sts),
             s3: aws_sdk_s3::Client::from_conf(s3),

@@ -364,6 +364,8 @@ pub struct WaitOptions {
     /// End once each service is up (stable but for any soak, declared health checks HEALTHY):
     /// the bring-up's wave gate (issue #23). The full judgement comes in a later wait.
     pub until_up: bool,
+    /// Where the clock readings the judgement used are recorded (issue #25).
+    pub tape: Option<std::sync::Arc<crate::infra::tape::Tape>>,
 }
 
 /// Polls until every asked-for service has been stable for its soak at the same poll, or reaches
@@ -459,6 +461,14 @@ pub async fn wait_stable(
                     elapsed: chrono::TimeDelta::from_std(started.elapsed()).unwrap_or_default(),
                     at: Utc::now(),
                 };
+                if let Some(tape) = &options.tape {
+                    tape.append(crate::infra::tape::Entry::Clock {
+                        seq: tape.next_seq(),
+                        key: format!("ecs wait {cluster} {}", names.join(",")),
+                        at: now.at,
+                        elapsed_ms: now.elapsed.num_milliseconds(),
+                    });
+                }
                 for service in &services {
                     let Some(target) = targets.get(&service.name) else {
                         continue;

@@ -11,3 +11,5 @@ pub mod iam;
 pub mod kafka;
 pub mod logs;
 pub mod s3;
+pub mod tape;
+pub mod tape_http;

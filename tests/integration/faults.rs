@@ -310,6 +310,24 @@ fn sigkill_leaves_no_partial_evidence_and_the_next_run_starts_clean() {
         serde_json::from_str::<serde_json::Value>(&text)
             .unwrap_or_else(|e| panic!("{name} is not whole JSON: {e}"));
     }
+    // The tape of the phases that finished is there, under its partial name (issue #25): a
+    // header and whole lines.
+    let partial = std::fs::read_to_string(folder.join(".world.tape.jsonl.partial"))
+        .expect("a killed run leaves its partial tape");
+    let lines: Vec<serde_json::Value> = partial
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("a tape line is not whole: {e}"))
+        })
+        .collect();
+    assert!(
+        lines[0]["execution_id"].is_string() && lines.len() > 1,
+        "{partial}"
+    );
+    assert!(
+        !folder.join("world.tape.jsonl").exists(),
+        "no final name for a killed run's tape"
+    );
     let killed = folder.file_name().unwrap().to_string_lossy().to_string();
     std::thread::sleep(Duration::from_millis(1100)); // a new second: a new execution id
     let out = t.run(&[]);

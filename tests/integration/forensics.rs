@@ -79,6 +79,12 @@ fn a_crashing_daemon_says_why_and_its_secret_is_redacted() {
         .unwrap()
         .contains(&format!("ecs/{}/", t.service("ig"))));
     out.nowhere(&secret);
+    // The run's tape holds the daemon's log lines as it read them, redacted the same way.
+    let tape = std::fs::read_to_string(out.json()["tape"]["path"].as_str().unwrap()).unwrap();
+    assert!(
+        tape.contains("panic: lost partition lease") && !tape.contains(&secret),
+        "the tape holds the last words, never the planted secret"
+    );
     for key in t.bucket_keys() {
         assert!(
             !String::from_utf8_lossy(&t.object(&key)).contains(&secret),

@@ -32,5 +32,6 @@ mod secrets;
 mod secrets_by_value;
 mod shapes;
 mod substrate;
+mod tape;
 mod timeline;
 mod waves;

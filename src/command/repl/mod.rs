@@ -460,6 +460,7 @@ impl Session {
             }
             tracing::debug!(script = %r.script.display(), "runbook thread ended");
         }
+        self.host.finish_tape();
     }
 }
 

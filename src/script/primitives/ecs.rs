@@ -283,6 +283,7 @@ fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
         endpoint: crate::infra::aws::endpoint_override(config)
             .unwrap_or_else(|| format!("ecs.{}.amazonaws.com", config.region)),
         until_up,
+        tape: host.tape().cloned(),
     };
     let aws = host.aws()?;
     let tty = std::io::stderr().is_terminal();

@@ -99,8 +99,25 @@ fn kafka_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
     let conn = kafka_connection(host, &o)?;
     let topics = o.strings("topics")?;
     host.calls().add("kafka");
-    let report = crate::infra::kafka::probe(&conn, &topics);
-    Ok(from_json(&crate::host::json::record(&report)))
+    let report = crate::host::json::record(&crate::infra::kafka::probe(&conn, &topics));
+    record_probe(
+        host,
+        format!(
+            "kafka probe {} {} {topics:?}",
+            conn.bootstrap, conn.security_protocol
+        ),
+        &report,
+    );
+    Ok(from_json(&report))
+}
+
+/// A probe's report on the run's tape (issue #25), by what it asked (never a credential).
+fn record_probe(host: &Host, key: String, answer: &serde_json::Value) {
+    host.record(|seq| crate::infra::tape::Entry::Probe {
+        seq,
+        key,
+        answer: answer.clone(),
+    });
 }
 
 fn kafka_groups(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
@@ -135,6 +152,11 @@ fn kafka_groups(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<
             serde_json::json!({"outcome": ProbeOutcome::Error, "reason": why, "groups": {}, "consumers_by_topic": {}})
         }
     };
+    record_probe(
+        host,
+        format!("kafka groups {} {}", conn.bootstrap, conn.security_protocol),
+        &value,
+    );
     Ok(from_json(&value))
 }
 
@@ -208,8 +230,16 @@ fn db_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dyna
         )?,
     };
     host.calls().add("postgres");
-    let report = host.call(crate::infra::db::probe(&target))?;
-    Ok(from_json(&crate::host::json::record(&report)))
+    let report = crate::host::json::record(&host.call(crate::infra::db::probe(&target))?);
+    record_probe(
+        host,
+        format!(
+            "postgres probe {}:{}/{} as {} ({:?})",
+            target.host, target.port, target.dbname, target.user, target.sslmode
+        ),
+        &report,
+    );
+    Ok(from_json(&report))
 }
 
 /// `value` (a Rhai map) read as `T`, or BAD_ARGUMENT naming `what`.

@@ -1,0 +1,86 @@
+//! The run's tape (issue #25), the host's side: started at the run's first call to the world
+//! (the runbook's files are loaded by then, so the header states their hashes), written at each
+//! phase's end once the secrets its answers could carry are learnt, finished when the run ends.
+//! What is recorded, and how it is kept non-secret, is `infra::tape`.
+
+use crate::host::{Fail, Host};
+use crate::infra::tape::{Entry, Header, Tape, TAPE_VERSION};
+use crate::sync::Locked;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+impl Host {
+    /// The run's tape (none without a local evidence root, or when it could not be opened: a
+    /// tape is a record of the run, never a reason to stop it).
+    pub fn tape(&self) -> Option<&Arc<Tape>> {
+        self.tape
+            .get_or_init(|| {
+                let root = self.evidence_root.as_ref()?;
+                let sources = self.sources.locked().clone();
+                let header = Header {
+                    tape: TAPE_VERSION,
+                    m4host_version: env!("CARGO_PKG_VERSION").to_owned(),
+                    execution_id: self.clock.execution_id.clone(),
+                    run_stamp: self.clock.stamp.clone(),
+                    script: self.script.get().cloned().unwrap_or_default(),
+                    sources,
+                    args: self.args.clone(),
+                };
+                match Tape::record(&root.join(&self.clock.stamp), &header) {
+                    Ok(tape) => Some(Arc::new(tape)),
+                    Err(why) => {
+                        tracing::warn!("no tape for this run: {why}");
+                        None
+                    }
+                }
+            })
+            .as_ref()
+    }
+
+    /// Records one answer of the world that does not come through the AWS client (a probe's
+    /// report, a clock reading).
+    pub fn record(&self, entry: impl FnOnce(u64) -> Entry) {
+        if let Some(tape) = self.tape() {
+            tape.append(entry(tape.next_seq()));
+        }
+    }
+
+    /// Writes what the tape holds: first the secrets its answers could carry are learnt (the
+    /// environment's, and each task definition's own `valueFrom`), so the vault redacts them;
+    /// answers that could hold a secret the host could not learn are written without their body.
+    pub fn flush_tape(&self) {
+        let Some(tape) = self.tape.get().and_then(Option::as_ref) else {
+            return;
+        };
+        let withhold = if tape.pending_may_hold_secrets() {
+            self.learn_for_tape().err()
+        } else {
+            None
+        };
+        tape.write_pending(
+            |line| self.vault.redact(line),
+            withhold
+                .map(|why| format!("the secrets it could hold could not be learnt ({why})"))
+                .as_deref(),
+        );
+    }
+
+    fn learn_for_tape(&self) -> Result<(), String> {
+        let said = |fail: Fail| match fail {
+            Fail::Error { message, .. } => message,
+            Fail::Block(blocker) => blocker.reason,
+            Fail::Rhai(err) => err.to_string(),
+        };
+        self.environment_secrets().map_err(said)?;
+        for td in self.described_task_definitions() {
+            self.task_definition_secrets(&td).map_err(said)?;
+        }
+        Ok(())
+    }
+
+    /// Ends the run's tape: the last entries written, the tape under its final name; its path.
+    pub fn finish_tape(&self) -> Option<PathBuf> {
+        self.flush_tape();
+        self.tape.get().and_then(Option::as_ref)?.finish()
+    }
+}

@@ -1,0 +1,109 @@
+//! Every run leaves a tape (issue #25, recording): every AWS exchange, probe report and clock
+//! reading the run's decisions used, one JSON line each beside the execution's local evidence,
+//! and never a secret, a key or a signature.
+
+use crate::harness::{ssm_value, Tenant};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+fn tape_of(out: &crate::harness::Outcome) -> (String, Vec<Value>) {
+    let tape = &out.json()["tape"];
+    let path = tape["path"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no tape in the summary: {}", out.json()));
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(
+        tape["sha256"].as_str().unwrap(),
+        sha256(&bytes),
+        "the summary states the tape's SHA-256"
+    );
+    let text = String::from_utf8(bytes).unwrap();
+    let lines = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("tape line {}: {e}", i + 1))
+        })
+        .collect();
+    (text, lines)
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[test]
+fn an_advance_leaves_every_answer_on_its_tape_and_no_secret() {
+    let t = Tenant::new();
+    let out = t.run(&[]);
+    out.status(0);
+    let (text, lines) = tape_of(&out);
+    let header = &lines[0];
+    assert_eq!(header["tape"], 1);
+    assert_eq!(header["execution_id"], out.json()["execution_id"]);
+    let sources = header["sources"].as_object().unwrap();
+    assert_eq!(header["script"], "m4/main.rhai", "{header}");
+    assert!(
+        sources.contains_key("m4/main.rhai")
+            && sources.contains_key("stdlib/runbook.rhai")
+            && sources.values().all(|h| h.as_str().unwrap().len() == 64),
+        "the runbook's files and their hashes: {header}"
+    );
+    // Every AWS call the run counted is on the tape, by service; every probe too.
+    let mut on_tape: BTreeMap<String, u64> = BTreeMap::new();
+    for e in &lines[1..] {
+        let service = match e["kind"].as_str().unwrap() {
+            "http" => e["key"]["service"].as_str().unwrap().to_owned(),
+            "probe" => e["key"]
+                .as_str()
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .to_owned(),
+            "clock" => "clock".to_owned(),
+            other => panic!("unknown entry kind {other}"),
+        };
+        *on_tape.entry(service).or_default() += 1;
+    }
+    let counted = out.json()["api_calls"].clone();
+    for (service, n) in counted.as_object().unwrap() {
+        let taped = on_tape.get(service.as_str()).copied().unwrap_or(0);
+        assert!(
+            taped >= n.as_u64().unwrap(),
+            "{service}: {n} call(s) counted, {taped} on the tape: {on_tape:?}"
+        );
+    }
+    assert!(
+        on_tape.get("clock").copied().unwrap_or(0) > 0,
+        "{on_tape:?}"
+    );
+    // Non-secret by construction: no SecureString value, no signature, no key.
+    for path in ["db/password", "confluent/api_secret", "confluent/api_key"] {
+        let secret = ssm_value(&format!("/fraud-platform/{}/{path}", t.name));
+        assert!(
+            !text.contains(&secret),
+            "the tape holds the value of {path}"
+        );
+    }
+    for never in [
+        "AWS4-HMAC-SHA256",
+        "Signature=",
+        "X-Amz-Security-Token",
+        "x-amz-security-token",
+    ] {
+        assert!(!text.contains(never), "the tape holds {never}");
+    }
+    assert!(
+        text.contains("<redacted:/fraud-platform/"),
+        "SecureStrings are marked"
+    );
+    // What a tape costs (issue #25): a dev_min M4 run's stays under 2 MiB.
+    assert!(
+        text.len() <= 2 * 1024 * 1024,
+        "{} bytes, {} lines",
+        text.len(),
+        lines.len()
+    );
+}
