@@ -85,6 +85,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
         Command::Doc(args) => command::doc::run(args),
         Command::Report(args) => command::report::run(args),
         Command::Policy(args) => command::policy::run(args),
+        Command::Replay(args) => command::replay::run(args),
         Command::Completions(args) => command::shell::completions(args),
         Command::Man(args) => command::shell::man(args),
     };

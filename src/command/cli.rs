@@ -33,6 +33,10 @@ pub enum Command {
     /// Read an execution's evidence back from durable storage, check every artifact's hash, and
     /// draw its bring-up timeline (text, and SVG with --svg). Exit 0 verified, 1 not, 2 usage.
     Report(ReportArgs),
+    /// Run a runbook again, offline, against the tape a past run left (world.tape.jsonl): every
+    /// answer of the world comes from the tape, nothing is sent, evidence goes to a scratch mirror
+    /// marked "replay": true. Exit statuses as `run`.
+    Replay(ReplayArgs),
     /// Print the least-privilege IAM policy (JSON) for running a runbook: the AWS actions of every
     /// primitive it and its imports can call, scoped to what the environment's handles resolve to.
     Policy(PolicyArgs),
@@ -40,6 +44,27 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print a man page (roff), e.g. `m4host man > m4host.1`, or write them all with --dir.
     Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The tape (world.tape.jsonl beside a run's local evidence).
+    pub tape: PathBuf,
+    /// The runbook to replay (default: the one the tape recorded; give a changed one to see what
+    /// it would have decided).
+    pub script: Option<PathBuf>,
+    /// The environment file (default: the one the tape recorded, else $M4HOST_ENV, ./m4host.toml).
+    #[command(flatten)]
+    pub env: EnvArgs,
+    /// A value visible to the script through `arg(KEY)`, over the recorded ones; repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Output format; with json the last line on stdout is one JSON object.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Where the replay's scratch evidence goes (default: a new folder under the system's temp).
+    #[arg(long, value_name = "DIR")]
+    pub evidence_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -168,6 +193,7 @@ const SUBCOMMANDS: &[&str] = &[
     "doc",
     "report",
     "policy",
+    "replay",
     "completions",
     "man",
     "help",

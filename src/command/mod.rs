@@ -7,6 +7,7 @@ pub mod cli;
 pub mod doc;
 pub mod policy;
 pub mod repl;
+pub mod replay;
 pub mod report;
 pub mod run;
 pub mod shell;

@@ -148,6 +148,16 @@ pub fn parse_reports(values: &[String]) -> Result<Vec<(ReportKind, PathBuf)>> {
 pub fn run(args: RunArgs) -> Result<i32> {
     let config = load_env(&args.env)?;
     let sets = parse_sets(&args.set)?;
+    run_with(args, config, sets, None)
+}
+
+/// A run of `args.script`; with `replay`, every answer of the world comes from that tape.
+pub fn run_with(
+    args: RunArgs,
+    config: Option<crate::config::Config>,
+    sets: BTreeMap<String, String>,
+    replay: Option<Arc<crate::infra::tape::Tape>>,
+) -> Result<i32> {
     let reports = parse_reports(&args.report)?;
     let mode = Mode {
         plan: args.plan,
@@ -155,6 +165,9 @@ pub fn run(args: RunArgs) -> Result<i32> {
         json: args.output == OutputFormat::Json,
     };
     let host = Arc::new(Host::new(config, mode, sets, args.evidence_dir.clone())?);
+    if let Some(tape) = replay {
+        host.replay_from(tape);
+    }
     host.spawn_run_signal_listener();
     let engine =
         crate::script::engine::build(&host, &crate::script::resolver::script_root(&args.script));

@@ -124,8 +124,8 @@ pub struct Host {
     /// Phases that ended without a blocker but published a snapshot that is not a pass (a
     /// rehearsal that could not prove its point): their line says so (`run_report`).
     unproven: Mutex<std::collections::BTreeSet<String>>,
-    /// The script the run was started with, as `sources` names it.
-    script: OnceLock<String>,
+    /// The script the run was started with: as `sources` names it, and its path as given.
+    script: OnceLock<(String, String)>,
     /// The world's answers to this run (`tape`), started at its first call to the world.
     tape: OnceLock<Option<Arc<crate::infra::tape::Tape>>>,
     /// The entry precondition, declared and judged (`entry`).
@@ -142,7 +142,7 @@ pub struct Host {
     /// threads and touch no network.
     runtime: OnceLock<tokio::runtime::Runtime>,
     aws: OnceLock<Aws>,
-    probes: std::sync::atomic::AtomicU64,
+    probes: Mutex<BTreeMap<String, u64>>,
     plan: std::sync::atomic::AtomicBool,
     /// Present when a REPL steps a runbook: phases wait for the operator.
     gate: OnceLock<Arc<crate::host::stepper::PhaseGate>>,
@@ -194,7 +194,7 @@ impl Host {
             sources: Default::default(),
             environment_secrets: OnceLock::new(),
             one_shot: Mutex::new(Vec::new()),
-            probes: std::sync::atomic::AtomicU64::new(0),
+            probes: Mutex::new(BTreeMap::new()),
             plan: std::sync::atomic::AtomicBool::new(mode.plan),
             gate: OnceLock::new(),
         })
@@ -271,13 +271,24 @@ impl Host {
         if let Some(aws) = self.aws.get() {
             return Ok(aws);
         }
-        let http = self.tape().map(|tape| {
-            crate::infra::tape_http::recording(
-                crate::infra::aws::default_http_client(),
-                Arc::clone(tape),
-            )
-        });
-        let aws = self.block_on(Aws::connect(config, &self.calls, http));
+        let aws = match self.tape() {
+            // A replay sends nothing: its answers come from the tape, its requests are signed
+            // with placeholder credentials (no credential chain is asked).
+            Some(tape) if tape.replaying() => self.block_on(Aws::connect_replay(
+                config,
+                &self.calls,
+                crate::infra::tape_http::replaying(Arc::clone(tape)),
+            )),
+            tape => {
+                let http = tape.map(|tape| {
+                    crate::infra::tape_http::recording(
+                        crate::infra::aws::default_http_client(),
+                        Arc::clone(tape),
+                    )
+                });
+                self.block_on(Aws::connect(config, &self.calls, http))
+            }
+        };
         Ok(self.aws.get_or_init(|| aws))
     }
 
@@ -378,7 +389,7 @@ impl Host {
         if let Ok(text) = std::fs::read(&canonical) {
             let name = crate::infra::evidence::source_name(&canonical);
             // The first file recorded is the script the run was started with.
-            let _ = self.script.set(name.clone());
+            let _ = self.script.set((name.clone(), path.display().to_string()));
             self.sources
                 .locked()
                 .insert(name, crate::infra::evidence::sha256_hex(&text));
@@ -399,10 +410,19 @@ impl Host {
 pub use crate::infra::aws::{bounded, AWS_CONCURRENCY};
 
 impl Host {
-    /// A number unique within this run, for probe object and stream names.
-    pub fn next_probe_id(&self) -> u64 {
-        self.probes
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    /// A name unique within this run for a probe of `target` (an object or stream name): the
+    /// execution, a short hash of the target and how many times this run probed it. It depends
+    /// only on what is probed and in which order, never on which of concurrent probes ran first,
+    /// so a replay asks for the same names the recording did (issue #25).
+    pub fn probe_name(&self, target: &str) -> String {
+        let n = {
+            let mut seen = self.probes.locked();
+            let n = seen.entry(target.to_owned()).or_insert(0);
+            *n += 1;
+            *n
+        };
+        let hash = crate::infra::evidence::sha256_hex(target.as_bytes());
+        format!("{}-{}-{n}", self.clock.execution_id, &hash[..8])
     }
 }
 

@@ -211,6 +211,10 @@ impl Host {
         if self.plan() {
             document.insert("plan".into(), Value::Bool(true));
         }
+        if self.replaying() {
+            // A replay's evidence is a scratch copy, never mistaken for the run's own.
+            document.insert("replay".into(), Value::Bool(true));
+        }
         if self.mode.repl {
             document.insert("repl".into(), Value::Bool(true));
         }
@@ -295,6 +299,8 @@ impl Host {
             self.would_do
                 .locked()
                 .push(format!("would write {uri} (sha256 {sha256})"));
+        } else if self.replaying() {
+            // Nothing durable from a replay: the local scratch mirror is its evidence.
         } else {
             // Earlier phases' read-back checks are settled while this phase's PUT goes out (the
             // write happens either way): a failed one holds the run at the latest one phase after
@@ -316,7 +322,7 @@ impl Host {
         }
         let record = ArtifactRecord {
             local: local.display().to_string(),
-            uri: if self.plan() {
+            uri: if self.local_evidence_only() {
                 String::new()
             } else {
                 uri.clone()
@@ -342,7 +348,7 @@ impl Host {
         out.insert("local".into(), record.local.into());
         out.insert("uri".into(), uri.into());
         out.insert("sha256".into(), sha256.into());
-        out.insert("durable".into(), (!self.plan()).into());
+        out.insert("durable".into(), (!self.local_evidence_only()).into());
         Ok(out)
     }
 

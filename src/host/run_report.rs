@@ -215,6 +215,9 @@ pub fn finish(
             "error": fault,
             "tape": tape,
         });
+        if let Some(replayed) = host.replayed() {
+            value["replay"] = replayed;
+        }
         value[prefixed_key.as_str()] = host.clock.execution_id.clone().into();
         crate::host::json::sorted(&value)
     };
@@ -244,6 +247,17 @@ pub fn finish(
     };
     out.push_str(&format!("verdict    {verdict}\n"));
     out.push_str(&format!("execution  {}\n", host.clock.execution_id));
+    if let Some(replayed) = host.replayed() {
+        let past = replayed["extrapolated"].as_u64().unwrap_or(0);
+        out.push_str(&format!(
+            "replay     offline, from the tape{}\n",
+            if past > 0 {
+                format!("; {past} answer(s) past the recording: the world was assumed unchanged")
+            } else {
+                String::new()
+            }
+        ));
+    }
     if let Some(id) = &run_id {
         out.push_str(&format!("run        {id}\n"));
     }

@@ -22,7 +22,12 @@ impl Host {
                     m4host_version: env!("CARGO_PKG_VERSION").to_owned(),
                     execution_id: self.clock.execution_id.clone(),
                     run_stamp: self.clock.stamp.clone(),
-                    script: self.script.get().cloned().unwrap_or_default(),
+                    script: self.script.get().map(|s| s.0.clone()).unwrap_or_default(),
+                    script_path: self.script.get().map(|s| s.1.clone()).unwrap_or_default(),
+                    env_file: self
+                        .config
+                        .as_ref()
+                        .map(|c| c.env_file.display().to_string()),
                     sources,
                     args: self.args.clone(),
                 };
@@ -35,6 +40,62 @@ impl Host {
                 }
             })
             .as_ref()
+    }
+
+    /// Makes this run a replay of `tape`: every answer of the world comes from it, nothing is
+    /// sent, and evidence stays in the local (scratch) mirror. Before the first call to the world.
+    pub fn replay_from(&self, tape: Arc<Tape>) {
+        let _ = self.tape.set(Some(tape));
+    }
+
+    /// Whether this run replays a tape.
+    pub fn replaying(&self) -> bool {
+        self.tape
+            .get()
+            .and_then(Option::as_ref)
+            .is_some_and(|t| t.replaying())
+    }
+
+    /// What a replay says of itself in the summary: the tape it ran on and how many answers it
+    /// had to give past the recording ("the world was assumed unchanged").
+    pub fn replayed(&self) -> Option<serde_json::Value> {
+        let tape = self
+            .tape
+            .get()
+            .and_then(Option::as_ref)
+            .filter(|t| t.replaying())?;
+        let header = tape.header()?;
+        Some(serde_json::json!({
+            "execution_id": header.execution_id,
+            "extrapolated": tape.extrapolated(),
+        }))
+    }
+
+    /// Evidence is written to the local mirror only: under `--plan`, and in a replay.
+    pub fn local_evidence_only(&self) -> bool {
+        self.plan() || self.replaying()
+    }
+
+    /// A recorded clock reading (replay), else now (recorded while recording).
+    pub fn stamped_now(&self, key: &str) -> chrono::DateTime<chrono::Utc> {
+        if let Some(tape) = self
+            .tape
+            .get()
+            .and_then(Option::as_ref)
+            .filter(|t| t.replaying())
+        {
+            if let Some(Entry::Clock { at, .. }) = tape.fresh_answer(key) {
+                return at;
+            }
+        }
+        let at = chrono::Utc::now();
+        self.record(|seq| Entry::Clock {
+            seq,
+            key: key.to_owned(),
+            at,
+            elapsed_ms: 0,
+        });
+        at
     }
 
     /// Records one answer of the world that does not come through the AWS client (a probe's

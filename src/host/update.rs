@@ -251,7 +251,9 @@ impl Host {
         let sends = rows.iter().filter(|(_, r)| r.is_ok()).map(|(name, _)| {
             let ecs = &aws.ecs;
             async move {
-                let at = chrono::Utc::now();
+                // When the update was sent: the window its wait counts stops from; on the tape,
+                // and from it in a replay (issue #25).
+                let at = self.stamped_now(&format!("update sent {cluster}/{name}"));
                 let result =
                     ecs::update_desired_count(ecs, cluster, name, request.desired_count as i32)
                         .await;
@@ -260,15 +262,6 @@ impl Host {
         });
         // Sent once begun: Ctrl-C does not abandon an update in flight.
         let sent = self.block_on(crate::host::bounded(sends));
-        for (name, at, _) in &sent {
-            // When each update was sent: the window its wait counts stops from (issue #25).
-            self.record(|seq| crate::infra::tape::Entry::Clock {
-                seq,
-                key: format!("update sent {cluster}/{name}"),
-                at: *at,
-                elapsed_ms: 0,
-            });
-        }
         for (name, at, result) in sent {
             let Some(row) = rows.iter_mut().find(|(n, _)| *n == name) else {
                 continue;

@@ -139,22 +139,53 @@ impl Aws {
             );
         }
         let shared = loader.load().await;
+        Aws::clients(config, &shared, counter, http)
+    }
+
+    /// The clients of a replay: the run's region, placeholder credentials (a replay asks no
+    /// credential provider and sends nothing), every answer from `http`, the tape's client.
+    pub async fn connect_replay(
+        config: &Config,
+        counter: &CallCounter,
+        http: aws_smithy_runtime_api::client::http::SharedHttpClient,
+    ) -> Aws {
+        let shared = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(config.region.clone()))
+            .credentials_provider(aws_sdk_sts::config::Credentials::new(
+                "replay",
+                "replay",
+                None,
+                None,
+                "m4host-replay",
+            ))
+            .retry_config(RetryConfig::standard().with_max_attempts(1))
+            .load()
+            .await;
+        Aws::clients(config, &shared, counter, Some(http))
+    }
+
+    fn clients(
+        config: &Config,
+        shared: &aws_config::SdkConfig,
+        counter: &CallCounter,
+        http: Option<aws_smithy_runtime_api::client::http::SharedHttpClient>,
+    ) -> Aws {
         let path_style = endpoint_override(config).is_some();
         // The tape's client goes to the service clients only: the credential providers (STS
         // AssumeRole, SSO, IMDS) keep the SDK's own, so no credential ever reaches the tape.
-        let mut s3 = aws_sdk_s3::config::Builder::from(&shared)
+        let mut s3 = aws_sdk_s3::config::Builder::from(shared)
             .force_path_style(path_style)
             .interceptor(counter.interceptor("s3"));
         let mut ssm =
-            aws_sdk_ssm::config::Builder::from(&shared).interceptor(counter.interceptor("ssm"));
+            aws_sdk_ssm::config::Builder::from(shared).interceptor(counter.interceptor("ssm"));
         let mut ecs =
-            aws_sdk_ecs::config::Builder::from(&shared).interceptor(counter.interceptor("ecs"));
+            aws_sdk_ecs::config::Builder::from(shared).interceptor(counter.interceptor("ecs"));
         let mut iam =
-            aws_sdk_iam::config::Builder::from(&shared).interceptor(counter.interceptor("iam"));
-        let mut logs = aws_sdk_cloudwatchlogs::config::Builder::from(&shared)
+            aws_sdk_iam::config::Builder::from(shared).interceptor(counter.interceptor("iam"));
+        let mut logs = aws_sdk_cloudwatchlogs::config::Builder::from(shared)
             .interceptor(counter.interceptor("logs"));
         let mut sts =
-            aws_sdk_sts::config::Builder::from(&shared).interceptor(counter.interceptor("sts"));
+            aws_sdk_sts::config::Builder::from(shared).interceptor(counter.interceptor("sts"));
         if let Some(http) = http {
             s3.set_http_client(Some(http.clone()));
             ssm.set_http_client(Some(http.clone()));

@@ -368,6 +368,104 @@ pub struct WaitOptions {
     pub tape: Option<std::sync::Arc<crate::infra::tape::Tape>>,
 }
 
+/// The clock a wait judges by (issue #25): the real one, each reading recorded on the tape;
+/// or, replaying, the recorded readings in order and virtual time that moves only by the waits'
+/// own sleeps once they run out — so a replay takes no wall time and judges the soak, the grace
+/// and the timeout as the recorded run did.
+struct WaitClock {
+    started: Instant,
+    key: String,
+    tape: Option<std::sync::Arc<crate::infra::tape::Tape>>,
+    /// Replay: virtual time since the wait began, and the last reading given.
+    virtual_ms: std::sync::atomic::AtomicI64,
+    last: std::sync::Mutex<Option<Reading>>,
+}
+
+impl WaitClock {
+    fn new(key: String, tape: Option<std::sync::Arc<crate::infra::tape::Tape>>) -> WaitClock {
+        WaitClock {
+            started: Instant::now(),
+            key,
+            tape,
+            virtual_ms: std::sync::atomic::AtomicI64::new(0),
+            last: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn replaying(&self) -> Option<&crate::infra::tape::Tape> {
+        self.tape.as_deref().filter(|t| t.replaying())
+    }
+
+    fn now(&self) -> Reading {
+        use crate::infra::tape::Entry;
+        use crate::sync::Locked;
+        use std::sync::atomic::Ordering;
+        if let Some(tape) = self.replaying() {
+            let reading = match tape.fresh_answer(&self.key) {
+                Some(Entry::Clock { at, elapsed_ms, .. }) => {
+                    self.virtual_ms.fetch_max(elapsed_ms, Ordering::SeqCst);
+                    Reading {
+                        elapsed: chrono::TimeDelta::milliseconds(elapsed_ms),
+                        at,
+                    }
+                }
+                _ => {
+                    // Past the recording: the world is assumed unchanged, time moves on.
+                    tape.count_extrapolated();
+                    let virtual_ms = self.virtual_ms.load(Ordering::SeqCst);
+                    let last = *self.last.locked();
+                    let at = last.map_or_else(Utc::now, |l| {
+                        l.at + (chrono::TimeDelta::milliseconds(virtual_ms) - l.elapsed)
+                    });
+                    Reading {
+                        elapsed: chrono::TimeDelta::milliseconds(virtual_ms),
+                        at,
+                    }
+                }
+            };
+            *self.last.locked() = Some(reading);
+            return reading;
+        }
+        let reading = Reading {
+            elapsed: chrono::TimeDelta::from_std(self.started.elapsed()).unwrap_or_default(),
+            at: Utc::now(),
+        };
+        if let Some(tape) = &self.tape {
+            tape.append(Entry::Clock {
+                seq: tape.next_seq(),
+                key: self.key.clone(),
+                at: reading.at,
+                elapsed_ms: reading.elapsed.num_milliseconds(),
+            });
+        }
+        reading
+    }
+
+    /// How long the wait has run, on this clock.
+    fn elapsed(&self) -> Duration {
+        match self.replaying() {
+            Some(_) => Duration::from_millis(
+                self.virtual_ms
+                    .load(std::sync::atomic::Ordering::SeqCst)
+                    .max(0) as u64,
+            ),
+            None => self.started.elapsed(),
+        }
+    }
+
+    async fn sleep(&self, pause: Duration) {
+        match self.replaying() {
+            Some(_) => {
+                self.virtual_ms.fetch_add(
+                    pause.as_millis() as i64,
+                    std::sync::atomic::Ordering::SeqCst,
+                );
+            }
+            None => tokio::time::sleep(pause).await,
+        }
+    }
+}
+
 /// Polls until every asked-for service has been stable for its soak at the same poll, or reaches
 /// a final failure, or a watched service fails, or the timeout passes (the unsettled ones are then
 /// `settling` with their last reason: never a pass), or polls keep failing past the budget
@@ -380,7 +478,13 @@ pub async fn wait_stable(
     cancelled: &(dyn Fn() -> bool + Sync),
     mut progress: impl FnMut(&BTreeMap<String, ServiceWait>, Duration),
 ) -> WaitReport {
-    let started = Instant::now();
+    let clock = WaitClock::new(
+        format!(
+            "ecs wait {cluster} {}",
+            targets.keys().cloned().collect::<Vec<_>>().join(",")
+        ),
+        options.tape.clone(),
+    );
     let timing = Timing {
         soak: options.soak,
         placement_grace: options.placement_grace,
@@ -393,7 +497,7 @@ pub async fn wait_stable(
         .collect();
     let mut interval = options.first_poll_ms;
     let (mut polls, mut failed_polls) = (0, 0);
-    let mut failing_since: Option<Instant> = None;
+    let mut failing_since: Option<Duration> = None;
     let mut error: Option<String>;
     let mut lasting_failure = false;
     let mut standalone: Option<Vec<TaskView>> = None;
@@ -402,7 +506,7 @@ pub async fn wait_stable(
     let mut deployments: BTreeMap<String, Vec<String>> = BTreeMap::new();
     loop {
         polls += 1;
-        let poll_started = Instant::now();
+        let poll_started = clock.elapsed();
         // Final failures are not asked about again; stable ones are, until the wait ends.
         let asking: Vec<String> = names
             .iter()
@@ -457,18 +561,7 @@ pub async fn wait_stable(
                         .into_iter()
                         .filter(|t| !known.contains(&t.arn)),
                 );
-                let now = Reading {
-                    elapsed: chrono::TimeDelta::from_std(started.elapsed()).unwrap_or_default(),
-                    at: Utc::now(),
-                };
-                if let Some(tape) = &options.tape {
-                    tape.append(crate::infra::tape::Entry::Clock {
-                        seq: tape.next_seq(),
-                        key: format!("ecs wait {cluster} {}", names.join(",")),
-                        at: now.at,
-                        elapsed_ms: now.elapsed.num_milliseconds(),
-                    });
-                }
+                let now = clock.now();
                 for service in &services {
                     let Some(target) = targets.get(&service.name) else {
                         continue;
@@ -490,7 +583,7 @@ pub async fn wait_stable(
                         );
                         r.watched = targets[&short].watched;
                         r.timeline.update_sent_at = targets[&short].update_sent_at;
-                        r.timeline.failed_at = Some(Utc::now());
+                        r.timeline.failed_at = Some(now.at);
                         tracker.result = Some(r);
                     }
                 }
@@ -501,13 +594,14 @@ pub async fn wait_stable(
                 failed_polls += 1;
                 // The failure clock starts when the first failing poll was sent.
                 let since = *failing_since.get_or_insert(poll_started);
+                let failing_for = clock.elapsed().saturating_sub(since);
                 error = Some(why.to_string());
-                if since.elapsed() >= options.poll_failure_budget {
+                if failing_for >= options.poll_failure_budget {
                     error = Some(format!(
                         "ECS at {} kept {} for {:.1} s ({} poll(s) in a row); last error: {why}",
                         options.endpoint,
                         why.kind.said(),
-                        since.elapsed().as_secs_f64(),
+                        failing_for.as_secs_f64(),
                         failed_polls
                     ));
                     lasting_failure = true;
@@ -518,7 +612,7 @@ pub async fn wait_stable(
             .iter()
             .filter_map(|(n, t)| t.result.clone().map(|r| (n.clone(), r)))
             .collect();
-        progress(&results, started.elapsed());
+        progress(&results, clock.elapsed());
         let watched_failed = results
             .values()
             .any(|r| r.watched && r.outcome.is_final_failure());
@@ -530,15 +624,17 @@ pub async fn wait_stable(
         if asked_done
             || watched_failed
             || lasting_failure
-            || started.elapsed() >= options.timeout
+            || clock.elapsed() >= options.timeout
             || cancelled()
         {
             break;
         }
-        tokio::time::sleep(
-            Duration::from_millis(interval).min(options.timeout.saturating_sub(started.elapsed())),
-        )
-        .await;
+        clock
+            .sleep(
+                Duration::from_millis(interval)
+                    .min(options.timeout.saturating_sub(clock.elapsed())),
+            )
+            .await;
         interval = stability::next_interval(interval, options.max_poll_ms);
     }
     let mut services: BTreeMap<String, ServiceWait> = BTreeMap::new();
@@ -581,7 +677,7 @@ pub async fn wait_stable(
         late_failures,
         polls,
         failed_polls,
-        elapsed_ms: started.elapsed().as_millis() as u64,
+        elapsed_ms: clock.elapsed().as_millis() as u64,
         error,
         standalone_tasks: standalone,
     }

@@ -45,6 +45,7 @@ pub async fn write_probe(
     group: &str,
     stream: &str,
     message: &str,
+    at_ms: i64,
 ) -> Result<(), AwsError> {
     logs.create_log_stream()
         .log_group_name(group)
@@ -53,7 +54,7 @@ pub async fn write_probe(
         .await
         .map_err(|e| AwsError::from_sdk(format!("CreateLogStream {group}/{stream}"), &e))?;
     let event = aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
-        .timestamp(chrono::Utc::now().timestamp_millis())
+        .timestamp(at_ms)
         .message(message)
         .build()
         .map_err(|e| AwsError::new("PutLogEvents", AwsErrorKind::Other, e.to_string()))?;

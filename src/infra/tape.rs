@@ -38,6 +38,12 @@ pub struct Header {
     /// The run's instant (`M4HOST_RUN_STAMP` form): a replay runs as the same execution.
     pub run_stamp: String,
     pub script: String,
+    /// The script's path and the environment file's, as the run was given them (what a replay
+    /// runs by default).
+    #[serde(default)]
+    pub script_path: String,
+    #[serde(default)]
+    pub env_file: Option<String>,
     /// The runbook's files as loaded (path -> SHA-256), for provenance.
     pub sources: BTreeMap<String, String>,
     /// The `--set` arguments (secrets are never given as arguments: `arg()` values are plain).
@@ -259,7 +265,7 @@ enum Mode {
         pending: Mutex<Vec<Entry>>,
     },
     Replaying {
-        header: Header,
+        header: Box<Header>,
         /// By key: the recorded answers in order, and how many were given.
         answers: Mutex<HashMap<String, (Vec<Entry>, usize)>>,
         keys: Vec<String>,
@@ -382,7 +388,7 @@ impl Tape {
         }
         Ok(Tape {
             mode: Mode::Replaying {
-                header,
+                header: Box::new(header),
                 answers: Mutex::new(answers),
                 keys,
             },
@@ -476,6 +482,23 @@ impl Tape {
                 nearest: nearest(key, keys),
             }),
         }
+    }
+
+    /// The next recorded answer to `key` not given yet (replay); none once they are all given.
+    pub fn fresh_answer(&self, key: &str) -> Option<Entry> {
+        let Mode::Replaying { answers, .. } = &self.mode else {
+            return None;
+        };
+        let mut answers = answers.locked();
+        let (list, given) = answers.get_mut(key)?;
+        let entry = list.get(*given).cloned()?;
+        *given += 1;
+        Some(entry)
+    }
+
+    /// Counts an answer a replay had to make up past the recording.
+    pub fn count_extrapolated(&self) {
+        self.extrapolated.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Ends the recording (after `write_pending`): the partial tape linked to its final name,
@@ -617,6 +640,8 @@ mod tests {
             execution_id: "m4_20261207T120000Z".into(),
             run_stamp: "20261207T120000Z".into(),
             script: "m4/main.rhai".into(),
+            script_path: "scripts/m4/main.rhai".into(),
+            env_file: None,
             sources: BTreeMap::new(),
             args: BTreeMap::new(),
         };

@@ -107,3 +107,116 @@ fn an_advance_leaves_every_answer_on_its_tape_and_no_secret() {
         lines.len()
     );
 }
+
+/// The tenant's environment file with every endpoint dead: a replay that sent anything would
+/// fail to reach it.
+fn dead_env(t: &Tenant) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(t.path("local.toml")).unwrap();
+    let dead: String = text
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("endpoint_url") {
+                "endpoint_url = \"http://127.0.0.1:9\"".to_owned()
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_ne!(dead, text, "local.toml names an endpoint");
+    let path = t.path("dead.toml");
+    std::fs::write(&path, dead).unwrap();
+    path
+}
+
+fn replay(tape: &str, env: &std::path::Path, more: &[&str]) -> crate::harness::Outcome {
+    crate::harness::Run::new()
+        .args(["replay", tape, "--output", "json", "--env"])
+        .arg(env)
+        .args(more)
+        .run()
+}
+
+/// Replay (issue #25): the same runbook on its tape, offline (every endpoint dead), reproduces
+/// the verdict, every phase and every blocker, with its evidence in a scratch mirror marked
+/// `replay`, never in S3.
+#[test]
+fn a_run_replays_offline_to_the_same_verdict_phases_and_blockers() {
+    let t = Tenant::new();
+    let out = t.run(&[]);
+    out.status(0);
+    let tape = out.json()["tape"]["path"].as_str().unwrap().to_owned();
+    let keys_before = t.bucket_keys();
+    let scratch = tempfile::tempdir().unwrap();
+    let again = replay(
+        &tape,
+        &dead_env(&t),
+        &["--evidence-dir", scratch.path().to_str().unwrap()],
+    );
+    again.status(0);
+    let (was, is) = (out.json(), again.json());
+    assert_eq!(is["verdict"], was["verdict"], "{}", again.stderr);
+    assert_eq!(is["execution_id"], was["execution_id"]);
+    assert_eq!(is["blockers"], was["blockers"]);
+    let statuses = |j: &Value| -> Vec<(String, String)> {
+        j["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["phase"].as_str().unwrap().to_owned(),
+                    p["status"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(statuses(&is), statuses(&was));
+    assert_eq!(is["replay"]["extrapolated"], 0, "{}", is["replay"]);
+    assert_eq!(
+        t.bucket_keys(),
+        keys_before,
+        "a replay writes nothing durable"
+    );
+    let f = std::fs::read_to_string(
+        is["artifacts"]["m4_f_daemon_start_snapshot"]["local"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        f.contains("\"replay\": true"),
+        "the scratch evidence says it is a replay"
+    );
+}
+
+/// A crash-loop HOLD replays to the same blockers, reason for reason: the stops, their times and
+/// the daemon's last log line come from the tape, the waits judge on the recorded clock.
+#[test]
+fn a_crash_loop_hold_replays_to_the_same_blockers() {
+    let t = Tenant::new();
+    t.fault_with(
+        "ig",
+        "crash_loop",
+        None,
+        serde_json::json!({}),
+        serde_json::json!({"last_words": ["panic: lost partition lease for fp.bus.control.v1"]}),
+    );
+    let out = t.run_with(&["soak_ms=1500"], &[]);
+    crate::harness::assert_hold(&out, "M4F-B3", "M4.F");
+    let tape = out.json()["tape"]["path"].as_str().unwrap().to_owned();
+    let scratch = tempfile::tempdir().unwrap();
+    let again = replay(
+        &tape,
+        &dead_env(&t),
+        &["--evidence-dir", scratch.path().to_str().unwrap()],
+    );
+    again.status(3);
+    assert_eq!(
+        again.json()["blockers"],
+        out.json()["blockers"],
+        "{}",
+        again.stderr
+    );
+    assert_eq!(again.json()["verdict"], "HOLD_M4");
+}

@@ -153,15 +153,18 @@ fn run_stamp(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynami
     Ok(host.clock().stamp.clone().into())
 }
 
-fn now_utc(_: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
-    Ok(chrono::Utc::now()
+// A script's clock is part of what it asks the world (a log filter's start, a window): on the
+// tape, and from it in a replay (issue #25).
+fn now_utc(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
+    Ok(host
+        .stamped_now("script now")
         .format("%Y-%m-%dT%H:%M:%SZ")
         .to_string()
         .into())
 }
 
-fn now_ms(_: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
-    Ok(chrono::Utc::now().timestamp_millis().into())
+fn now_ms(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
+    Ok(host.stamped_now("script now").timestamp_millis().into())
 }
 
 fn setting(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {

@@ -227,7 +227,7 @@ fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
             )),
         })
         .collect::<Outcome<_>>()?;
-    let started = chrono::Utc::now();
+    let started = host.stamped_now(&format!("ecs wait started {cluster}"));
     // The bring-up window: every service this execution started in the cluster is watched by
     // every later wait, so a daemon that dies after it passed is still seen (late failure).
     let mut wanted: Vec<(String, bool)> = services.iter().map(|n| (n.clone(), false)).collect();

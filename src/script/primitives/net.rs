@@ -99,15 +99,15 @@ fn kafka_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
     let conn = kafka_connection(host, &o)?;
     let topics = o.strings("topics")?;
     host.calls().add("kafka");
-    let report = crate::host::json::record(&crate::infra::kafka::probe(&conn, &topics));
-    record_probe(
-        host,
-        format!(
-            "kafka probe {} {} {topics:?}",
-            conn.bootstrap, conn.security_protocol
-        ),
-        &report,
+    let key = format!(
+        "kafka probe {} {} {topics:?}",
+        conn.bootstrap, conn.security_protocol
     );
+    if let Some(answer) = replayed_probe(host, &key) {
+        return Ok(from_json(&answer));
+    }
+    let report = crate::host::json::record(&crate::infra::kafka::probe(&conn, &topics));
+    record_probe(host, key, &report);
     Ok(from_json(&report))
 }
 
@@ -120,10 +120,27 @@ fn record_probe(host: &Host, key: String, answer: &serde_json::Value) {
     });
 }
 
+/// In a replay, the probe's recorded report (in recorded order, then the last again); one the
+/// tape does not hold is an error outcome naming the nearest recorded, never a pass.
+fn replayed_probe(host: &Host, key: &str) -> Option<serde_json::Value> {
+    let tape = host.tape().filter(|t| t.replaying())?;
+    Some(match tape.answer(key) {
+        Ok(crate::infra::tape::Entry::Probe { answer, .. }) => answer,
+        Ok(_) => serde_json::json!({"outcome": ProbeOutcome::Error,
+            "reason": format!("the tape holds no probe report for {key}")}),
+        Err(missing) => serde_json::json!({"outcome": ProbeOutcome::Error,
+            "reason": missing.to_string()}),
+    })
+}
+
 fn kafka_groups(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let o = Options::new(args.map(0), "kafka_groups", KAFKA_OPTIONS)?;
     let conn = kafka_connection(host, &o)?;
     host.calls().add("kafka");
+    let key = format!("kafka groups {} {}", conn.bootstrap, conn.security_protocol);
+    if let Some(answer) = replayed_probe(host, &key) {
+        return Ok(from_json(&answer));
+    }
     let value = match crate::infra::kafka::groups(&conn) {
         Ok(groups) => {
             let mut by_topic: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -152,11 +169,7 @@ fn kafka_groups(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<
             serde_json::json!({"outcome": ProbeOutcome::Error, "reason": why, "groups": {}, "consumers_by_topic": {}})
         }
     };
-    record_probe(
-        host,
-        format!("kafka groups {} {}", conn.bootstrap, conn.security_protocol),
-        &value,
-    );
+    record_probe(host, key, &value);
     Ok(from_json(&value))
 }
 
@@ -230,15 +243,15 @@ fn db_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dyna
         )?,
     };
     host.calls().add("postgres");
-    let report = crate::host::json::record(&host.call(crate::infra::db::probe(&target))?);
-    record_probe(
-        host,
-        format!(
-            "postgres probe {}:{}/{} as {} ({:?})",
-            target.host, target.port, target.dbname, target.user, target.sslmode
-        ),
-        &report,
+    let key = format!(
+        "postgres probe {}:{}/{} as {} ({:?})",
+        target.host, target.port, target.dbname, target.user, target.sslmode
     );
+    if let Some(answer) = replayed_probe(host, &key) {
+        return Ok(from_json(&answer));
+    }
+    let report = crate::host::json::record(&host.call(crate::infra::db::probe(&target))?);
+    record_probe(host, key, &report);
     Ok(from_json(&report))
 }
 

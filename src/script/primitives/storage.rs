@@ -22,7 +22,7 @@ fn s3_probe_item(
             "would write and remove a probe object under s3://{bucket}/{prefix}"
         ));
     }
-    let name = format!("{}-{}", host.clock().execution_id, host.next_probe_id());
+    let name = host.probe_name(&format!("s3://{bucket}/{prefix}"));
     Ok(async move {
         let probe = crate::infra::s3::probe_prefix(&aws.s3, &bucket, &prefix, &name, write).await;
         crate::host::json::record(&probe)
@@ -218,16 +218,15 @@ fn log_write_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outco
         ));
     }
     let aws = host.aws()?;
-    let stream = format!(
-        "m4host-probe-{}-{}",
-        host.clock().execution_id,
-        host.next_probe_id()
-    );
+    let stream = format!("m4host-probe-{}", host.probe_name(&group));
+    // The event's time is part of the request: on the tape, and from it in a replay.
+    let at = host.stamped_now(&format!("logs write probe {group}"));
     let value = match host.call(crate::infra::logs::write_probe(
         &aws.logs,
         &group,
         &stream,
         "m4host write probe",
+        at.timestamp_millis(),
     ))? {
         Ok(()) => {
             serde_json::json!({"outcome": ProbeOutcome::Pass, "written": true, "stream": stream,
