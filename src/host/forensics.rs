@@ -8,6 +8,7 @@ use crate::host::{Fail, Host, Outcome};
 use crate::infra::ecs::{ServiceWait, WaitReport};
 use crate::rules::ecs_model::{TaskStatus, TaskView};
 use crate::rules::stability::LogTail;
+use crate::rules::stability::ServiceOutcome;
 use crate::rules::task_definition::task_log_streams;
 
 /// The newest lines that fit in `bytes`, oldest first.
@@ -26,14 +27,25 @@ fn bounded(lines: Vec<String>, bytes: usize) -> Vec<String> {
 }
 
 impl Host {
-    /// Fills `log_tail` of every stop in `report` and appends the last line to its service's
-    /// reason. Reads nothing when no stop was counted.
+    /// Fills `log_tail` of every stop in `report`, and of the live task of a service judged
+    /// UNHEALTHY, and appends the last line to its service's reason. Reads nothing when no task
+    /// was counted against a daemon.
     pub fn read_stop_logs(&self, report: &mut WaitReport) {
+        // A live task the judgement counted: UNHEALTHY, still running (ECS replaces it later).
+        let unhealthy = |w: &ServiceWait| {
+            (w.outcome == ServiceOutcome::Unhealthy)
+                .then(|| {
+                    w.primary_task_definition
+                        .clone()
+                        .zip(w.task_arns.first().cloned())
+                })
+                .flatten()
+        };
         let mut waits: Vec<&mut ServiceWait> = report
             .services
             .values_mut()
             .chain(report.late_failures.iter_mut())
-            .filter(|w| !w.stops.is_empty())
+            .filter(|w| !w.stops.is_empty() || unhealthy(w).is_some())
             .collect();
         if waits.is_empty() {
             return;
@@ -44,6 +56,7 @@ impl Host {
                 w.stops
                     .iter()
                     .map(|s| (s.task_definition.clone(), s.task_arn.clone()))
+                    .chain(unhealthy(w))
             })
             .collect();
         let Ok(mut tails) = self.log_tails(&tasks) else {
@@ -54,13 +67,18 @@ impl Host {
             for stop in wait.stops.iter_mut() {
                 stop.log_tail = tails.pop();
             }
+            if unhealthy(wait).is_some() {
+                wait.log_tail = tails.pop();
+            }
         }
         for wait in waits {
-            let last = wait.stops.iter().rev().find_map(|s| {
-                s.log_tail
-                    .as_ref()
-                    .and_then(|t| t.last_line().map(str::to_owned))
-            });
+            let last = wait
+                .stops
+                .iter()
+                .filter_map(|s| s.log_tail.as_ref())
+                .chain(wait.log_tail.as_ref())
+                .filter_map(|t| t.last_line().map(str::to_owned))
+                .next_back();
             if let Some(line) = last {
                 wait.reason = format!("{}; its last log line: \"{line}\"", wait.reason);
             }

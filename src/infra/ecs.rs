@@ -707,6 +707,7 @@ impl ServiceWait {
             soak_bound: String::new(),
             stable_for_ms: 0,
             stops: vec![],
+            log_tail: None,
             events_since_update: vec![],
             placement_problem: None,
             timeline: BringUpTimeline::default(),

@@ -357,6 +357,26 @@ impl HealthDeclaration {
     }
 }
 
+/// What the rules' tests share: the ingress daemon's declared health check as a task
+/// definition states it (interval 30 s, timeout 5 s, 3 retries, start period 60 s), or none.
+#[cfg(test)]
+pub(crate) fn ig_health(declared: bool) -> HealthDeclaration {
+    if !declared {
+        return HealthDeclaration::default();
+    }
+    HealthDeclaration {
+        checks: vec![(
+            "ig".into(),
+            HealthCheckView {
+                interval_s: 30,
+                timeout_s: 5,
+                retries: 3,
+                start_period_s: 60,
+            },
+        )],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

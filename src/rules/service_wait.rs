@@ -71,6 +71,9 @@ pub struct ServiceWait {
     pub soak_bound: String,
     pub stable_for_ms: u64,
     pub stops: Vec<Stop>,
+    /// The last log lines of the live task judged UNHEALTHY (a stopped task's are in its stop),
+    /// read once the wait ended (issue #26).
+    pub log_tail: Option<crate::rules::stability::LogTail>,
     /// The service's events since the update, newest first (at most 20).
     pub events_since_update: Vec<EventView>,
     pub placement_problem: Option<String>,
@@ -276,6 +279,7 @@ pub fn judge_poll(
         soak_bound,
         stable_for_ms: stable_for.as_millis() as u64,
         stops,
+        log_tail: None,
         events_since_update: events,
         placement_problem,
         timeline,

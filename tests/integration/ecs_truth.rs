@@ -76,6 +76,9 @@ fn hold_container_unhealthy_from_the_start() {
         reason.contains("unhealthy") && reason.contains("health check"),
         "{reason}"
     );
+    // Why, from the task's own stream (issue #26): the live UNHEALTHY task's, or the stopped
+    // one's when ECS replaced it first.
+    assert!(reason.contains("its last log line: \""), "{reason}");
     assert!(
         started.elapsed() < Duration::from_secs(45),
         "{:?}",

@@ -37,7 +37,7 @@ fn kafka_groups_show_members_and_their_topics() {
     own.scale(1);
     own.wait_until("running", |s| s.running_count() == 1);
     // The stand-in joins asynchronously; wait for it on the broker before asking through m4host.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while !crate::harness::kafka_probe()["groups"]
         .as_array()
         .unwrap()
@@ -50,17 +50,24 @@ fn kafka_groups_show_members_and_their_topics() {
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    std::thread::sleep(std::time::Duration::from_millis(500)); // let the join settle to Stable
     let script = format!(
         r#"let g = kafka_groups({KAFKA});
 let x = g.groups["{group}"];
 print(`members=${{x.members.len()}} topics=${{x.committed_topics}} state=${{x.state}}`);
 print(`consumers=${{g.consumers_by_topic["m4host.test.lane.v1"]}}`);"#
     );
-    env.run(&script)
-        .run()
-        .status(0)
-        .stdout_has("members=1 topics=[\"m4host.test.lane.v1\"] state=Stable")
+    // A join settles to Stable after the group's rebalance: wait for that state, as m4host sees
+    // it, instead of sleeping and hoping.
+    let want = "members=1 topics=[\"m4host.test.lane.v1\"] state=Stable";
+    let out = loop {
+        let out = env.run(&script).run();
+        if out.stdout.contains(want) || std::time::Instant::now() >= deadline {
+            break out;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    out.status(0)
+        .stdout_has(want)
         .stdout_has(&format!("\"{group}\""));
     own.scale(0);
 }

@@ -1,7 +1,6 @@
 //! The soak, the placement grace and the timeline over a clock the test turns by hand.
 
 use super::*;
-use crate::rules::ecs_model::{HealthCheckView, HealthDeclaration};
 
 const T0: &str = "2026-12-01T10:00:00Z";
 
@@ -46,21 +45,7 @@ fn target(health: bool) -> WaitTarget {
             expected_task_definition: None,
             stop_threshold: 1,
             since: utc(T0),
-            health: if health {
-                HealthDeclaration {
-                    checks: vec![(
-                        "ig".into(),
-                        HealthCheckView {
-                            interval_s: 30,
-                            timeout_s: 5,
-                            retries: 3,
-                            start_period_s: 60,
-                        },
-                    )],
-                }
-            } else {
-                HealthDeclaration::default()
-            },
+            health: crate::rules::ecs_model::ig_health(health),
         },
         watched: false,
         update_sent_at: Some(utc(T0)),

@@ -178,21 +178,7 @@ fn policy(health: bool) -> StabilityPolicy {
         expected_task_definition: Some(TD.into()),
         stop_threshold: 1,
         since: at(SINCE).unwrap(),
-        health: if health {
-            HealthDeclaration {
-                checks: vec![(
-                    "ig".into(),
-                    HealthCheckView {
-                        interval_s: 30,
-                        timeout_s: 5,
-                        retries: 3,
-                        start_period_s: 60,
-                    },
-                )],
-            }
-        } else {
-            HealthDeclaration::default()
-        },
+        health: crate::rules::ecs_model::ig_health(health),
     }
 }
 

@@ -315,14 +315,16 @@ secret = false
     }
 
     /// Every local evidence file written under this environment's root.
+    /// The evidence files of the local mirror (the run's tape beside them is not evidence).
     pub fn local_evidence(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();
         fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
             if let Ok(entries) = std::fs::read_dir(dir) {
                 for e in entries.flatten() {
+                    let name = e.file_name().to_string_lossy().to_string();
                     if e.path().is_dir() {
                         walk(&e.path(), out)
-                    } else {
+                    } else if !(name.starts_with("world.tape") || name.starts_with(".world.tape")) {
                         out.push(e.path())
                     }
                 }
