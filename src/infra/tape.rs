@@ -26,6 +26,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 pub const TAPE_FILE: &str = "world.tape.jsonl";
+/// The largest tape a replay reads (a dev_min M4 run's is about 1.4 MB).
+pub const MAX_TAPE_BYTES: u64 = 512 * 1024 * 1024;
 /// The tape format this m4host writes and reads.
 pub const TAPE_VERSION: u32 = 1;
 
@@ -348,10 +350,28 @@ impl Tape {
         ))
     }
 
-    /// A tape read back for replay: its header and answers.
+    /// A tape read back for replay: its header and answers. Only a regular file of bounded size
+    /// is read (a FIFO would block, a folder or device mislead), as UTF-8 JSON lines.
     pub fn open(path: &Path) -> Result<Tape, String> {
-        let text = std::fs::read_to_string(path)
+        let meta = std::fs::metadata(path)
             .map_err(|e| format!("{}: cannot be read: {e}", path.display()))?;
+        if !meta.is_file() {
+            return Err(format!(
+                "{}: not a regular file (a tape is the world.tape.jsonl a run left)",
+                path.display()
+            ));
+        }
+        if meta.len() > MAX_TAPE_BYTES {
+            return Err(format!(
+                "{}: {} bytes, more than the {MAX_TAPE_BYTES} a tape may have",
+                path.display(),
+                meta.len()
+            ));
+        }
+        let bytes =
+            std::fs::read(path).map_err(|e| format!("{}: cannot be read: {e}", path.display()))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| format!("{}: not UTF-8 text, so not a tape", path.display()))?;
         let mut lines = text.lines();
         let header: Header = lines
             .next()

@@ -84,6 +84,43 @@ fn cases() -> Vec<Case> {
     c.says = vec!["import cycle: main.rhai -> b.rhai -> main.rhai"];
     cases.push(c);
 
+    // `m4host replay TAPE`: a tape that is missing, a folder, not a tape, or not UTF-8 is one
+    // clear error before anything runs (a FIFO is refused by the same regular-file check).
+    for (what, file, content, says) in [
+        ("a replay of a missing tape", "none", None, "cannot be read"),
+        (
+            "a replay of a folder",
+            "scripts",
+            None,
+            "not a regular file",
+        ),
+        (
+            "a replay of a file that is not a tape",
+            "t.jsonl",
+            Some("{\"x\": 1}\n"),
+            "not a tape header",
+        ),
+        (
+            "a replay of bytes that are not text",
+            "b.jsonl",
+            Some("\u{0}\u{ff}"),
+            "tape",
+        ),
+    ] {
+        let mut c = case(what);
+        if let Some(text) = content {
+            c.files = vec![(file, text.to_owned())];
+        }
+        c.args = match file {
+            "none" => vec!["replay", "{dir}/none.jsonl", "--env", "{env}"],
+            "scripts" => vec!["replay", "{dir}/scripts", "--env", "{env}"],
+            "t.jsonl" => vec!["replay", "{dir}/t.jsonl", "--env", "{env}"],
+            _ => vec!["replay", "{dir}/b.jsonl", "--env", "{env}"],
+        };
+        c.says = vec![says];
+        cases.push(c);
+    }
+
     let mut c = case("a poll interval below the floor");
     c.env_tail = "\n[ecs]\nmax_poll_ms = 10\n";
     c.says = vec!["ecs.max_poll_ms", "out of range", "from 50"];
