@@ -280,13 +280,20 @@ pub fn finish(
             artifacts.len()
         ));
         for (name, record) in &artifacts {
-            let uri = if record.uri.is_empty() {
-                "(plan: local only)"
-            } else {
-                &record.uri
+            let uri = match (record.uri.is_empty(), host.replaying()) {
+                (false, _) => record.uri.as_str(),
+                (true, true) => "(replay: scratch only)",
+                (true, false) => "(plan: local only)",
             };
             out.push_str(&format!("           {name}: {uri}\n"));
         }
+    }
+    if let Some(t) = &tape {
+        out.push_str(&format!(
+            "tape       {} (sha256 {}; `m4host replay` runs it again offline)\n",
+            t["path"].as_str().unwrap_or_default(),
+            t["sha256"].as_str().unwrap_or_default()
+        ));
     }
     let would = host.would_do.locked();
     for w in would.iter() {
