@@ -35,6 +35,7 @@ pub fn run(args: ReportArgs) -> Result<i32> {
         BTreeMap::new(),
         args.evidence_dir,
     )?;
+    host.without_tape();
     let evidence = host.read_execution(&execution)?;
     let lanes = timeline::lanes(evidence.documents().map(|(_, d)| d));
     crate::out::text(&render(&evidence));

@@ -42,6 +42,12 @@ impl Host {
             .as_ref()
     }
 
+    /// No tape for this host: an operator's read (`m4host report`) is not a run, and leaves no
+    /// execution folder behind.
+    pub fn without_tape(&self) {
+        let _ = self.tape.set(None);
+    }
+
     /// Makes this run a replay of `tape`: every answer of the world comes from it, nothing is
     /// sent, and evidence stays in the local (scratch) mirror. Before the first call to the world.
     pub fn replay_from(&self, tape: Arc<Tape>) {

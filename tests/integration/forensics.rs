@@ -92,7 +92,21 @@ fn a_crashing_daemon_says_why_and_its_secret_is_redacted() {
         );
     }
     // The report shows the lines under the failed lane, still redacted.
+    // An operator's read leaves no tape and no execution folder of its own in the mirror.
+    let root = std::path::Path::new(out.json()["tape"]["path"].as_str().unwrap())
+        .ancestors()
+        .nth(2)
+        .unwrap()
+        .to_path_buf();
+    let folders = || std::fs::read_dir(&root).unwrap().count();
+    let before = folders();
     let report = crate::harness::report(&t, out.json()["execution_id"].as_str().unwrap(), &[]);
+    assert_eq!(
+        folders(),
+        before,
+        "m4host report made a folder in {}",
+        root.display()
+    );
     report.nowhere(&secret);
     report
         .stdout_has(&format!(
