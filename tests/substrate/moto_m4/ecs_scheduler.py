@@ -12,7 +12,8 @@ each start phase a third of `start_delay`, each stop phase a third of `stop_dela
 executionStoppedAt are set when the stop begins, stoppedAt when the task reaches STOPPED.
 
 Faults per service (POST /m4host-substrate/fault, mode + options):
-  crash_loop         the essential container exits `crash_after` s after RUNNING; options
+  crash_loop         the essential container exits `crash_after` s after RUNNING (not counted in
+                     failedTasks: the task did reach RUNNING, see _count_failure); options
                      exit_code (default 1; 0 or null too), container_reason (e.g.
                      "OutOfMemoryError: Container killed due to memory usage" with exit_code 137),
                      last_words (the lines the daemon prints before it dies, see awslogs.py)
@@ -22,8 +23,9 @@ Faults per service (POST /m4host-substrate/fault, mode + options):
   unhealthy_after    the check passes for `healthy_for` s after RUNNING, then fails
   unplaceable        no task can be placed; the service logs placement events instead (option event)
   stuck_pending      tasks stay PENDING
-  rollback           the next deployment's tasks crash; after `rollback_after` failed tasks the
-                     circuit breaker marks it FAILED and rolls back to the previous task definition
+  rollback           the next deployment's tasks fail to start (as fail_to_start); after
+                     `rollback_after` of them (its failedTasks) the circuit breaker marks it FAILED
+                     and rolls back to the previous task definition
   failed_deployment  the same, with the circuit breaker's rollback off: FAILED, no new deployment
 """
 import threading
@@ -179,10 +181,44 @@ def _planned_stop(service, task, at, deployment):
 
 
 def _crashes(fault, task):
+    return fault.get("mode") == "crash_loop"
+
+
+def _fails_to_start(fault, task):
+    """The circuit breaker's own case: tasks of the faulted deployment never reach RUNNING (its
+    Stage 1, "Amazon ECS deployment circuit breaker", Developer Guide), so failedTasks counts them."""
     mode = fault.get("mode")
-    if mode == "crash_loop":
+    if mode == "fail_to_start":
         return True
     return mode in ("rollback", "failed_deployment") and getattr(task, "m4_deployment", None) == fault.get("deployment")
+
+
+# Deployments that have had a task successfully running: their failedTasks is back at zero and no
+# longer counted. Kept here, not in the deployment dict, which DescribeServices returns as it is.
+SUCCEEDED = set()
+
+
+def _deployment_of(service, task):
+    return next((d for d in service.deployments if d["id"] == getattr(task, "m4_deployment", None)), None)
+
+
+def _count_failure(service, task):
+    """failedTasks is "the number of consecutively failed tasks in the deployment. A task is
+    considered a failure if the service scheduler can't launch the task, the task doesn't
+    transition to a RUNNING state, or if it fails any of its defined health checks and is stopped.
+    Once a service deployment has one or more successfully running tasks, the failed task count
+    resets to zero and stops being evaluated." (ECS API reference, Deployment). A task that ran and
+    then exited is not one of those."""
+    deployment = _deployment_of(service, task)
+    if deployment is not None and deployment["id"] not in SUCCEEDED:
+        deployment["failedTasks"] = deployment.get("failedTasks", 0) + 1
+
+
+def _count_success(service, task):
+    deployment = _deployment_of(service, task)
+    if deployment is not None and deployment["id"] not in SUCCEEDED:
+        SUCCEEDED.add(deployment["id"])
+        deployment["failedTasks"] = 0
 
 
 def _advance_stopping(service, task, fault, at_now):
@@ -265,7 +301,7 @@ def reconcile(backend, service):
                     if mode == "stuck_pending":
                         t.status = "PENDING" if elapsed >= start_delay / 3 else "PROVISIONING"
                         continue
-                    if mode == "fail_to_start" and elapsed >= start_delay:
+                    if _fails_to_start(fault, t) and elapsed >= start_delay:
                         reason = _option(fault, "stopped_reason", PULL_FAILED)
                         _begin_stop(service, t, t.created_at + timedelta(seconds=start_delay), exit_code=None,
                                     stop_code="TaskFailedToStart", reason=reason,
@@ -275,7 +311,7 @@ def reconcile(backend, service):
                             # task error codes", ResourceInitializationError): DescribeTasks lists
                             # `containers: []`, and no log stream was ever written.
                             t.containers = []
-                        primary["failedTasks"] = primary.get("failedTasks", 0) + 1
+                        _count_failure(service, t)
                         changed = True
                     elif elapsed >= start_delay:
                         due = t.created_at + timedelta(seconds=start_delay)
@@ -283,6 +319,8 @@ def reconcile(backend, service):
                         t.started_at = t.pull_started_at = t.pull_stopped_at = due
                         for c in t.containers:
                             c.last_status = "RUNNING"
+                        if not _health_checks(backend, t):
+                            _count_success(service, t)  # running is success when no check is declared
                         changed = True
                         for listener in LISTENERS:
                             listener("running", service, t)
@@ -291,6 +329,8 @@ def reconcile(backend, service):
                             "PENDING" if elapsed >= start_delay / 3 else "PROVISIONING")
                 elif t.status == "RUNNING":
                     unhealthy_at = _check_health(backend, service, t, fault, at_now)
+                    if t.health_status == "HEALTHY":
+                        _count_success(service, t)  # running and passing its declared checks
                     crash_at = t.started_at + timedelta(seconds=_timing(fault, "crash_after")) if _crashes(fault, t) else None
                     if unhealthy_at and (crash_at is None or unhealthy_at <= crash_at):
                         # "if the task reports as unhealthy then the task will be stopped and the
@@ -298,13 +338,12 @@ def reconcile(backend, service):
                         _event(service, f"(task {t.task_arn.split('/')[-1]}) failed container health checks.", unhealthy_at)
                         _begin_stop(service, t, unhealthy_at, exit_code=143, stop_code="ServiceSchedulerInitiated",
                                     reason=HEALTH_STOP)
-                        primary["failedTasks"] = primary.get("failedTasks", 0) + 1
+                        _count_failure(service, t)
                         changed = True
                     elif crash_at and crash_at <= at_now:
                         exit_code = _option(fault, "exit_code", 1)
                         _begin_stop(service, t, crash_at, exit_code=exit_code, stop_code="EssentialContainerExited",
                                     reason=EXITED, container_reason=_option(fault, "container_reason"))
-                        primary["failedTasks"] = primary.get("failedTasks", 0) + 1
                         changed = True
             if mode in ("rollback", "failed_deployment") and primary["id"] == fault.get("deployment") \
                     and primary.get("failedTasks", 0) >= _timing(fault, "rollback_after") \
