@@ -249,14 +249,19 @@ pub fn finish(
     out.push_str(&format!("execution  {}\n", host.clock.execution_id));
     if let Some(replayed) = host.replayed() {
         let past = replayed["extrapolated"].as_u64().unwrap_or(0);
-        out.push_str(&format!(
-            "replay     offline, from the tape{}\n",
-            if past > 0 {
-                format!("; {past} answer(s) past the recording: the world was assumed unchanged")
-            } else {
-                String::new()
-            }
-        ));
+        let missed = replayed["not_on_tape"].as_u64().unwrap_or(0);
+        let mut said = String::from("offline, from the tape");
+        if past > 0 {
+            said.push_str(&format!(
+                "; {past} answer(s) past the recording: the world was assumed unchanged"
+            ));
+        }
+        if missed > 0 {
+            said.push_str(&format!(
+                "; {missed} question(s) not on the tape (NOT_ON_TAPE): the recorded run never asked them"
+            ));
+        }
+        out.push_str(&format!("replay     {said}\n"));
     }
     if let Some(id) = &run_id {
         out.push_str(&format!("run        {id}\n"));

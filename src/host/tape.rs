@@ -63,7 +63,8 @@ impl Host {
     }
 
     /// What a replay says of itself in the summary: the tape it ran on and how many answers it
-    /// had to give past the recording ("the world was assumed unchanged").
+    /// had to give past the recording ("the world was assumed unchanged"), and how many questions
+    /// it asked that the tape does not hold.
     pub fn replayed(&self) -> Option<serde_json::Value> {
         let tape = self
             .tape
@@ -74,6 +75,7 @@ impl Host {
         Some(serde_json::json!({
             "execution_id": header.execution_id,
             "extrapolated": tape.extrapolated(),
+            "not_on_tape": tape.miss_count(),
         }))
     }
 

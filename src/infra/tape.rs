@@ -280,6 +280,8 @@ pub struct Tape {
     seq: AtomicU64,
     /// Answers given again past the recording (a replay that needed more polls than were made).
     extrapolated: AtomicU64,
+    /// Every question a replay asked that the tape does not hold, in the order asked.
+    misses: Mutex<Vec<NotOnTape>>,
 }
 
 impl std::fmt::Debug for Tape {
@@ -343,6 +345,7 @@ impl Tape {
                 },
                 seq: AtomicU64::new(0),
                 extrapolated: AtomicU64::new(0),
+                misses: Mutex::new(Vec::new()),
             });
         }
         Err(std::io::Error::other(
@@ -414,6 +417,7 @@ impl Tape {
             },
             seq: AtomicU64::new(0),
             extrapolated: AtomicU64::new(0),
+            misses: Mutex::new(Vec::new()),
         })
     }
 
@@ -497,11 +501,29 @@ impl Tape {
                 *given += 1;
                 Ok(list[i].clone())
             }
-            _ => Err(NotOnTape {
-                asked: key.to_owned(),
-                nearest: nearest(key, keys),
-            }),
+            _ => {
+                let missing = NotOnTape {
+                    asked: key.to_owned(),
+                    nearest: nearest(key, keys),
+                };
+                self.misses.locked().push(missing.clone());
+                Err(missing)
+            }
         }
+    }
+
+    /// How many questions the replay asked that the tape does not hold, so far.
+    pub fn miss_count(&self) -> usize {
+        self.misses.locked().len()
+    }
+
+    /// The questions not on the tape from the `from`-th on.
+    pub fn misses_from(&self, from: usize) -> Vec<NotOnTape> {
+        self.misses
+            .locked()
+            .get(from..)
+            .unwrap_or_default()
+            .to_vec()
     }
 
     /// The next recorded answer to `key` not given yet (replay); none once they are all given.

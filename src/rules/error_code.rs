@@ -47,6 +47,7 @@ error_codes! {
     NoEntry => "NO_ENTRY": "the runbook declared no entry, so it has no run scope",
     NoEnv => "NO_ENV": "the primitive needs an environment file and none was given",
     NotASecret => "NOT_A_SECRET": "an option that must be a Secret was given plaintext",
+    NotOnTape => "NOT_ON_TAPE": "a replay asked the world something its tape does not hold (another call, other parameters)",
     NotSerialisable => "NOT_SERIALISABLE": "a value holds a Secret or a type JSON cannot carry",
     NotSingleton => "NOT_SINGLETON": "a desired count breaks the singleton law",
     NotStartedHere => "NOT_STARTED_HERE": "a task this execution did not start",

@@ -356,7 +356,10 @@ fn failed_deployment_rolls_back_to_previous_task_definition() {
                 && t.started_at().is_none()
         })
         .collect();
-    assert!(!failed.is_empty(), "v2 tasks failed to start before the rollback");
+    assert!(
+        !failed.is_empty(),
+        "v2 tasks failed to start before the rollback"
+    );
 }
 
 #[test]

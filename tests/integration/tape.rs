@@ -220,3 +220,105 @@ fn a_crash_loop_hold_replays_to_the_same_blockers() {
     );
     assert_eq!(again.json()["verdict"], "HOLD_M4");
 }
+
+/// A changed runbook asks the tape what the recorded run never asked (issue #25): the call raises
+/// a catchable NOT_ON_TAPE naming what it asked and the nearest recorded question, while what the
+/// two runs share is still answered from the tape; nothing is sent anywhere.
+#[test]
+fn a_question_the_tape_does_not_hold_is_a_catchable_not_on_tape() {
+    let t = Tenant::new();
+    let out = t.run(&[]);
+    out.status(0);
+    let tape = out.json()["tape"]["path"].as_str().unwrap().to_owned();
+    let cluster = t.prefix();
+    let script = t.path("asks_more.rhai");
+    std::fs::write(
+        &script,
+        format!(
+            r#"let recorded = ecs_describe_services("{cluster}", ["{ig}"]);
+print(`recorded: ${{recorded.outcome}} ${{recorded.services.keys().len()}}`);
+try {{
+    ecs_describe_services("{cluster}", ["{ig}-never-asked"]);
+    print("answered: a miss passed as an answer");
+}} catch (e) {{
+    print(`caught: ${{e.code}}`);
+    print(`message: ${{e.message}}`);
+}}
+try {{
+    kafka_groups(#{{ bootstrap: "127.0.0.1:1", security_protocol: "PLAINTEXT" }});
+    print("probe: a miss passed as an answer");
+}} catch (e) {{
+    print(`probe: ${{e.code}}`);
+}}"#,
+            ig = t.service("ig"),
+        ),
+    )
+    .unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let again = crate::harness::Run::new()
+        .args(["replay", &tape])
+        .arg(&script)
+        .args(["--env"])
+        .arg(dead_env(&t))
+        .args(["--evidence-dir", scratch.path().to_str().unwrap()])
+        .run();
+    let said = format!("{}\n{}", again.stdout, again.stderr);
+    assert!(said.contains("caught: NOT_ON_TAPE"), "{said}");
+    assert!(said.contains("probe: NOT_ON_TAPE"), "{said}");
+    assert!(said.contains("recorded: pass 1"), "{said}");
+    let message = said
+        .lines()
+        .find(|l| l.starts_with("message: "))
+        .unwrap_or_default();
+    assert!(
+        message.contains("not on the tape: ")
+            && message.contains("-never-asked")
+            && message.contains("nearest recorded: "),
+        "{message}"
+    );
+}
+
+/// A runbook change tested against history (issue #25): the crash-loop HOLD replayed with a
+/// crash threshold of 2 shows the verdict the change would have given, and says how far past
+/// the recording the world had to be assumed unchanged.
+#[test]
+fn a_changed_rule_replays_against_a_recorded_hold() {
+    let t = Tenant::new();
+    t.fault("ig", "crash_loop", None);
+    let out = t.run_with(&["soak_ms=1500"], &[]);
+    crate::harness::assert_hold(&out, "M4F-B3", "M4.F");
+    let tape = out.json()["tape"]["path"].as_str().unwrap().to_owned();
+    let scratch = tempfile::tempdir().unwrap();
+    let again = replay(
+        &tape,
+        &dead_env(&t),
+        &[
+            "--evidence-dir",
+            scratch.path().to_str().unwrap(),
+            "--set",
+            "crash_threshold=2",
+        ],
+    );
+    // The recorded world after the first crash is all the tape knows: with the threshold at 2 the
+    // crash is no longer a hold of its own, the daemon is seen not stable to the wait's end, and
+    // the replay says it assumed the last recorded answers held.
+    again.status(3);
+    let is = again.json();
+    assert_eq!(is["verdict"], "HOLD_M4", "{is}");
+    let first = &is["blockers"][0];
+    assert_eq!(
+        (first["code"].as_str(), first["phase"].as_str()),
+        (Some("M4F-B2"), Some("M4.F")),
+        "{is}"
+    );
+    assert!(
+        first["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}: not stable", t.service("ig"))),
+        "{first}"
+    );
+    assert_ne!(is["blockers"], out.json()["blockers"]);
+    assert!(is["replay"]["extrapolated"].as_u64().unwrap() > 0, "{is}");
+    assert_eq!(is["replay"]["not_on_tape"], 0, "{is}");
+}

@@ -265,8 +265,9 @@ impl Primitive {
     }
 
     /// Every code it raises: its row's, RESULT_SHAPE where it states a result shape (which
-    /// registration checks) and OUTSIDE_PHASE where it changes the world (which registration
-    /// guards).
+    /// registration checks), OUTSIDE_PHASE where it changes the world (which registration
+    /// guards) and NOT_ON_TAPE (a replay's question the tape does not hold, which registration
+    /// raises for every primitive).
     pub fn raised_codes(&self) -> Vec<ErrorCode> {
         let mut codes = self.raises.to_vec();
         if self.shape.keys().is_some() {
@@ -275,6 +276,7 @@ impl Primitive {
         if self.changes_world {
             codes.push(ErrorCode::OutsidePhase);
         }
+        codes.push(ErrorCode::NotOnTape);
         codes
     }
 
@@ -330,6 +332,32 @@ pub(crate) fn strings(items: impl IntoIterator<Item = String>) -> Dynamic {
         .map(Dynamic::from)
         .collect::<rhai::Array>()
         .into()
+}
+
+/// In a replay, a call that asked the world something its tape does not hold raises NOT_ON_TAPE
+/// (whatever the primitive made of the missing answer), naming what it asked and the nearest
+/// recorded question: a changed runbook's divergence is an answer it can catch, never a verdict
+/// drawn from a world nobody saw.
+fn off_the_tape(
+    host: &Host,
+    misses_before: Option<usize>,
+    result: Outcome<Dynamic>,
+) -> Outcome<Dynamic> {
+    let Some(before) = misses_before else {
+        return result;
+    };
+    let Some(first) = host
+        .tape()
+        .and_then(|t| t.misses_from(before).into_iter().next())
+    else {
+        return result;
+    };
+    Err(Fail::error(
+        ErrorCode::NotOnTape,
+        first.to_string(),
+        "the recorded run never asked this: replay the script and arguments it recorded, or change \
+         only what its answers cover",
+    ))
 }
 
 /// The result, unless it breaks the row's shape: that is a host defect, and the script gets a
@@ -389,12 +417,16 @@ pub fn register(engine: &mut rhai::Engine, host: &Arc<Host>) {
             } else {
                 Ok(())
             };
-            guard
+            let misses_before = host
+                .tape()
+                .filter(|t| t.replaying())
+                .map(|t| t.miss_count());
+            let result = guard
                 .and_then(|()| call(&host, &ctx, &mut Args::new(args)))
-                .and_then(|result| kept_shape(name, shape, result))
-                .map_err(|fail| {
-                    crate::script::rhai_error::to_rhai_error(&host, fail, name, ctx.call_position())
-                })
+                .and_then(|result| kept_shape(name, shape, result));
+            off_the_tape(&host, misses_before, result).map_err(|fail| {
+                crate::script::rhai_error::to_rhai_error(&host, fail, name, ctx.call_position())
+            })
         };
         rhai::FuncRegistration::new(primitive.name)
             .in_global_namespace()
