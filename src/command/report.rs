@@ -162,6 +162,41 @@ fn render(evidence: &ExecutionEvidence) -> String {
             how.join(", ")
         ));
     }
+    out.push_str(&tapes(evidence));
     out.push('\n');
+    out
+}
+
+/// The tapes beside the local evidence, each with its SHA-256 (what `m4host replay` takes), or
+/// why there is none here.
+fn tapes(evidence: &ExecutionEvidence) -> String {
+    if evidence.tapes.is_empty() {
+        return "\ntape       none on this machine (a tape stays beside the local evidence of the machine that ran)\n"
+            .to_owned();
+    }
+    let mut out =
+        String::from("\ntape (the world's answers, replayable offline: m4host replay TAPE)\n");
+    for t in &evidence.tapes {
+        let mut notes = Vec::new();
+        if t.partial {
+            notes.push("partial: the run never ended, whole phases up to its stop".to_owned());
+        }
+        match &t.execution_id {
+            Some(id) if *id == evidence.execution_id => {}
+            Some(id) => notes.push(format!("its header names {id}, not this execution")),
+            None => notes.push("no tape header: not a tape m4host can replay".to_owned()),
+        }
+        out.push_str(&format!(
+            "  {}  sha256 {}  {} bytes{}\n",
+            t.path.display(),
+            t.sha256,
+            t.bytes,
+            if notes.is_empty() {
+                String::new()
+            } else {
+                format!("  ({})", notes.join("; "))
+            }
+        ));
+    }
     out
 }

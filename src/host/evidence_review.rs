@@ -88,6 +88,9 @@ pub struct ExecutionEvidence {
     pub location: String,
     /// In the order they were captured.
     pub artifacts: Vec<Artifact>,
+    /// The tapes the run left beside its local evidence on this machine (none elsewhere: a tape
+    /// is never published).
+    pub tapes: Vec<crate::infra::tape::TapeFile>,
 }
 
 impl ExecutionEvidence {
@@ -277,11 +280,16 @@ impl Host {
         }
         check_chains(&mut artifacts);
         artifacts.sort_by(|a, b| (a.captured_at(), &a.name).cmp(&(b.captured_at(), &b.name)));
+        let tapes = mirror
+            .as_deref()
+            .map(crate::infra::tape::tapes_in)
+            .unwrap_or_default();
         Ok(ExecutionEvidence {
             execution_id: id,
             environment: config.evidence.environment.clone(),
             location,
             artifacts,
+            tapes,
         })
     }
 }

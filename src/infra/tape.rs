@@ -559,6 +559,71 @@ impl Tape {
     }
 }
 
+/// A tape file found beside an execution's local evidence, as `m4host report` lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TapeFile {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub bytes: u64,
+    /// Still under its recording name: the run never ended (killed), a usable prefix.
+    pub partial: bool,
+    /// The execution its header names (none when the first line is not a tape header).
+    pub execution_id: Option<String>,
+}
+
+/// The tapes in an execution's local evidence folder (final and partial), each hashed as it is
+/// on disk, read in bounded chunks; in name order. A folder that cannot be read has none.
+pub fn tapes_in(dir: &Path) -> Vec<TapeFile> {
+    use sha2::Digest;
+    use std::io::{BufRead, Read};
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<TapeFile> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let partial = name.starts_with(".world.tape.") && name.ends_with(".jsonl.partial");
+            let tape = name.starts_with("world.tape.") && name.ends_with(".jsonl");
+            if !(partial || tape) {
+                return None;
+            }
+            let path = e.path();
+            let file = std::fs::File::open(&path).ok()?;
+            let mut reader = std::io::BufReader::new(file.take(MAX_TAPE_BYTES));
+            let mut first = String::new();
+            let _ = (&mut reader).take(1024 * 1024).read_line(&mut first);
+            let execution_id = serde_json::from_str::<Header>(first.trim_end())
+                .ok()
+                .map(|h| h.execution_id);
+            let mut hasher = sha2::Sha256::new();
+            hasher.update(first.as_bytes());
+            let mut bytes = first.len() as u64;
+            let mut chunk = vec![0u8; 64 * 1024];
+            loop {
+                match reader.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        hasher.update(&chunk[..n]);
+                        bytes += n as u64;
+                    }
+                    Err(_) => return None,
+                }
+            }
+            Some(TapeFile {
+                path,
+                sha256: hex::encode(hasher.finalize()),
+                bytes,
+                partial,
+                execution_id,
+            })
+        })
+        .collect();
+    found.sort_by(|a, b| a.path.cmp(&b.path));
+    found
+}
+
 /// While recording, the tape is `.world.tape.jsonl.partial`: like every temp file of the
 /// evidence folder, a name starting with a dot is never a final one.
 fn partial_of(path: &Path) -> PathBuf {
@@ -709,8 +774,41 @@ mod tests {
         assert_eq!(ms(replay.answer("poll").unwrap()), 2);
         assert_eq!(ms(replay.answer("poll").unwrap()), 2);
         assert_eq!(replay.extrapolated(), 1);
+        assert_eq!(replay.miss_count(), 0);
         let missing = replay.answer("pol").unwrap_err();
         assert_eq!(missing.nearest.as_deref(), Some("poll"));
         assert!(missing.to_string().starts_with("not on the tape: pol"));
+        assert_eq!(replay.misses_from(0), vec![missing]);
+        assert!(replay.misses_from(1).is_empty() && replay.misses_from(7).is_empty());
+
+        // What `m4host report` lists: both finished tapes and a partial one (a killed run), each
+        // hashed as it is on disk; the evidence and a file that is not a tape are not tapes.
+        let partial = Tape::record(dir.path(), &header).unwrap();
+        partial.append(clock("poll", 3));
+        partial.write_pending(|l| l.to_owned(), None);
+        std::fs::write(dir.path().join("world.tape.9.jsonl"), "not a tape\n").unwrap();
+        std::fs::write(dir.path().join("m4_a_snapshot.json"), "{}").unwrap();
+        let listed = tapes_in(dir.path());
+        let names: Vec<String> = listed
+            .iter()
+            .map(|t| t.path.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ".world.tape.3.jsonl.partial",
+                "world.tape.2.jsonl",
+                "world.tape.9.jsonl",
+                TAPE_FILE
+            ]
+        );
+        let first = listed.iter().find(|t| t.path == path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        use sha2::Digest;
+        assert_eq!(first.sha256, hex::encode(sha2::Sha256::digest(&bytes)));
+        assert_eq!(first.bytes, bytes.len() as u64);
+        assert_eq!(first.execution_id.as_deref(), Some("m4_20261207T120000Z"));
+        assert!(!first.partial && listed[0].partial);
+        assert_eq!(listed[2].execution_id, None, "not a tape header");
     }
 }

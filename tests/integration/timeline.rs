@@ -119,6 +119,13 @@ fn report_verifies_an_advance_draws_its_timeline_and_names_changed_evidence() {
         "every artifact verifies:\n{}",
         out.stdout
     );
+    // The run's tape is listed with the SHA-256 its summary stated (issue #25).
+    let tape = &summary["tape"];
+    out.stdout_has(&format!(
+        "  {}  sha256 {}  ",
+        tape["path"].as_str().unwrap(),
+        tape["sha256"].as_str().unwrap()
+    ));
     // Every service of the plan's map is on the timeline, in order of its steps.
     let rows = timeline_rows(&out.stdout);
     assert_eq!(rows.len(), 13, "13 daemons:\n{}", out.stdout);
