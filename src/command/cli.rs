@@ -136,7 +136,7 @@ pub struct RunArgs {
     pub report: Vec<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct EnvArgs {
     /// The environment file (TOML). Default: $M4HOST_ENV, else ./m4host.toml if present.
     #[arg(long = "env", value_name = "FILE")]
@@ -153,8 +153,13 @@ pub struct ReplArgs {
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
     /// Start the session in plan mode.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "replay")]
     pub plan: bool,
+    /// Open the session on a recorded run's world: every answer comes from this tape (nothing
+    /// is sent anywhere; a question it does not hold raises NOT_ON_TAPE), the script defaults
+    /// to the one recorded, evidence goes to a scratch folder.
+    #[arg(long, value_name = "TAPE")]
+    pub replay: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -219,6 +219,33 @@ fn a_crash_loop_hold_replays_to_the_same_blockers() {
         again.stderr
     );
     assert_eq!(again.json()["verdict"], "HOLD_M4");
+
+    // The same world in the REPL (`repl --replay TAPE`): the recorded runbook steps phase by
+    // phase, holds where the run held; a typed question the tape does not hold is
+    // NOT_ON_TAPE; nothing reaches S3.
+    let keys_before = t.bucket_keys();
+    let input = format!(
+        ":step\n:step\n:step\n:step\n:step\n:phases\n:continue\n:blockers\n\
+         try {{ ecs_describe_services(\"{cluster}\", [\"ghost\"]) }} catch (e) {{ print(`typed: ${{e.code}}`) }}\n:quit\n",
+        cluster = t.prefix()
+    );
+    let session = crate::harness::Run::new()
+        .args(["repl", "--replay", &tape, "--env"])
+        .arg(dead_env(&t))
+        .stdin(&input)
+        .run();
+    session
+        .stdout_has("replaying m4_")
+        .stdout_has("M4.E   PASS")
+        .stdout_has("M4.F   next")
+        .stdout_has("M4F-B3")
+        .stdout_has("panic: lost partition lease for fp.bus.control.v1")
+        .stdout_has("typed: NOT_ON_TAPE");
+    assert_eq!(
+        t.bucket_keys(),
+        keys_before,
+        "a replayed session writes nothing durable"
+    );
 }
 
 /// A changed runbook asks the tape what the recorded run never asked (issue #25): the call raises

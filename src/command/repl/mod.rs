@@ -471,15 +471,39 @@ fn show(text: &str) {
     }
 }
 
-pub fn run(args: ReplArgs) -> Result<i32> {
-    let config = crate::command::run::load_env(&args.env)?;
-    let sets = crate::command::run::parse_sets(&args.set)?;
+pub fn run(mut args: ReplArgs) -> Result<i32> {
     let mode = Mode {
         plan: args.plan,
         repl: true,
         json: false,
     };
-    let host = Arc::new(Host::new(config, mode, sets, None)?);
+    let host = match args.replay.take() {
+        Some(tape) => {
+            let replay = crate::command::replay::Replay::prepare(
+                &tape,
+                args.script.take(),
+                args.env.clone(),
+                &args.set,
+                None,
+            )?;
+            args.script = Some(replay.script);
+            let host = Host::new(replay.config, mode, replay.sets, Some(replay.evidence_dir))?;
+            host.replay_from(replay.tape);
+            Arc::new(host)
+        }
+        None => {
+            let config = crate::command::run::load_env(&args.env)?;
+            let sets = crate::command::run::parse_sets(&args.set)?;
+            Arc::new(Host::new(config, mode, sets, None)?)
+        }
+    };
+    if let Some(replayed) = host.replayed() {
+        crate::out::line(&format!(
+            "replaying {} offline from its tape: every answer is the recorded world's, nothing is \
+             sent anywhere, a question the tape does not hold raises NOT_ON_TAPE",
+            replayed["execution_id"].as_str().unwrap_or("-")
+        ));
+    }
     let gate = Arc::new(PhaseGate::default());
     host.attach_gate(Arc::clone(&gate));
     let root = args
