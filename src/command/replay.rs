@@ -63,6 +63,25 @@ impl Replay {
                 .or_else(|| header.env_file.as_ref().map(PathBuf::from)),
         };
         let config = load_env(&env)?;
+        // The replay runs as the recorded execution: the environment's execution prefix must
+        // make the same id (another would ask the tape for other names, tokens and keys).
+        let prefix = config
+            .as_ref()
+            .map_or("m4", |c| c.execution_prefix.as_str());
+        let recorded = crate::rules::execution_id::ExecutionId::parse(&header.execution_id)
+            .map(|id| id.prefix)
+            .unwrap_or_default();
+        if prefix != recorded {
+            return Err(Error::usage(
+                format!(
+                    "the tape recorded {}, but this environment's execution prefix is `{prefix}`",
+                    header.execution_id
+                ),
+                format!(
+                    "give the environment file the run used (its [run] execution_prefix is `{recorded}`)"
+                ),
+            ));
+        }
         let mut sets = header.args.clone();
         sets.extend(parse_sets(set)?);
         // The same execution as the one recorded: names, probe objects and idempotency tokens are

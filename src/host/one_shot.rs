@@ -180,7 +180,7 @@ impl Host {
             overrides: one_shot::overrides(&td, &key, &run_id, &ask.environment),
         };
         let aws = self.aws()?;
-        let started_at = Utc::now();
+        let started_at = self.stamped_now(&format!("task started {cluster} {}", td.family));
         // Sent once begun, like an update: Ctrl-C does not abandon a RunTask in flight.
         let task = self
             .block_on(ecs_tasks::run_task(&aws.ecs, &request))
@@ -228,6 +228,7 @@ impl Host {
             max_poll_ms: ecs.max_poll_ms,
             visibility_grace: Duration::from_millis(ecs.one_shot_visibility_grace_ms),
             poll_failure_budget: Duration::from_millis(ecs.poll_failure_budget_ms),
+            tape: self.tape().cloned(),
         })
     }
 
@@ -242,7 +243,7 @@ impl Host {
     ) -> (StopRecord, Option<TaskView>) {
         let reason =
             one_shot::stop_reason(&format!("m4host {}: {reason}", self.clock.execution_id));
-        let requested_at = Utc::now();
+        let requested_at = self.stamped_now(&format!("task stop requested {arn}"));
         let mut record = StopRecord {
             cause: cause.to_owned(),
             reason: reason.clone(),

@@ -5,13 +5,14 @@
 //! run-scope law (`task_definition`).
 
 use crate::infra::aws::{AwsError, AwsErrorKind};
+use crate::infra::wait_clock::WaitClock;
 use crate::rules::ecs_model::{
     deployment_ids, not_started_by_a_service, ContainerStateView, DeploymentStatus, DeploymentView,
     EventView, HealthCheckView, HealthStatus, RolloutState, ServiceStatus, ServiceView,
     TaskSetView, TaskStatus, TaskView,
 };
 use crate::rules::outcome::ProbeOutcome;
-use crate::rules::service_wait::{judge_poll, Reading, Timing, Tracker};
+use crate::rules::service_wait::{judge_poll, Timing, Tracker};
 pub use crate::rules::service_wait::{BringUpTimeline, ServiceWait, WaitTarget};
 use crate::rules::stability::{self, Health, ServiceOutcome};
 pub use crate::rules::task_definition::{run_scope_problem, ContainerView, TaskDefinitionView};
@@ -20,7 +21,7 @@ use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn time(t: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
     t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
@@ -366,104 +367,6 @@ pub struct WaitOptions {
     pub until_up: bool,
     /// Where the clock readings the judgement used are recorded (issue #25).
     pub tape: Option<std::sync::Arc<crate::infra::tape::Tape>>,
-}
-
-/// The clock a wait judges by (issue #25): the real one, each reading recorded on the tape;
-/// or, replaying, the recorded readings in order and virtual time that moves only by the waits'
-/// own sleeps once they run out — so a replay takes no wall time and judges the soak, the grace
-/// and the timeout as the recorded run did.
-struct WaitClock {
-    started: Instant,
-    key: String,
-    tape: Option<std::sync::Arc<crate::infra::tape::Tape>>,
-    /// Replay: virtual time since the wait began, and the last reading given.
-    virtual_ms: std::sync::atomic::AtomicI64,
-    last: std::sync::Mutex<Option<Reading>>,
-}
-
-impl WaitClock {
-    fn new(key: String, tape: Option<std::sync::Arc<crate::infra::tape::Tape>>) -> WaitClock {
-        WaitClock {
-            started: Instant::now(),
-            key,
-            tape,
-            virtual_ms: std::sync::atomic::AtomicI64::new(0),
-            last: std::sync::Mutex::new(None),
-        }
-    }
-
-    fn replaying(&self) -> Option<&crate::infra::tape::Tape> {
-        self.tape.as_deref().filter(|t| t.replaying())
-    }
-
-    fn now(&self) -> Reading {
-        use crate::infra::tape::Entry;
-        use crate::sync::Locked;
-        use std::sync::atomic::Ordering;
-        if let Some(tape) = self.replaying() {
-            let reading = match tape.fresh_answer(&self.key) {
-                Some(Entry::Clock { at, elapsed_ms, .. }) => {
-                    self.virtual_ms.fetch_max(elapsed_ms, Ordering::SeqCst);
-                    Reading {
-                        elapsed: chrono::TimeDelta::milliseconds(elapsed_ms),
-                        at,
-                    }
-                }
-                _ => {
-                    // Past the recording: the world is assumed unchanged, time moves on.
-                    tape.count_extrapolated();
-                    let virtual_ms = self.virtual_ms.load(Ordering::SeqCst);
-                    let last = *self.last.locked();
-                    let at = last.map_or_else(Utc::now, |l| {
-                        l.at + (chrono::TimeDelta::milliseconds(virtual_ms) - l.elapsed)
-                    });
-                    Reading {
-                        elapsed: chrono::TimeDelta::milliseconds(virtual_ms),
-                        at,
-                    }
-                }
-            };
-            *self.last.locked() = Some(reading);
-            return reading;
-        }
-        let reading = Reading {
-            elapsed: chrono::TimeDelta::from_std(self.started.elapsed()).unwrap_or_default(),
-            at: Utc::now(),
-        };
-        if let Some(tape) = &self.tape {
-            tape.append(Entry::Clock {
-                seq: tape.next_seq(),
-                key: self.key.clone(),
-                at: reading.at,
-                elapsed_ms: reading.elapsed.num_milliseconds(),
-            });
-        }
-        reading
-    }
-
-    /// How long the wait has run, on this clock.
-    fn elapsed(&self) -> Duration {
-        match self.replaying() {
-            Some(_) => Duration::from_millis(
-                self.virtual_ms
-                    .load(std::sync::atomic::Ordering::SeqCst)
-                    .max(0) as u64,
-            ),
-            None => self.started.elapsed(),
-        }
-    }
-
-    async fn sleep(&self, pause: Duration) {
-        match self.replaying() {
-            Some(_) => {
-                self.virtual_ms.fetch_add(
-                    pause.as_millis() as i64,
-                    std::sync::atomic::Ordering::SeqCst,
-                );
-            }
-            None => tokio::time::sleep(pause).await,
-        }
-    }
 }
 
 /// Polls until every asked-for service has been stable for its soak at the same poll, or reaches

@@ -4,6 +4,7 @@
 
 use crate::infra::aws::{AwsError, AwsErrorKind};
 use crate::infra::ecs::{err, task_view};
+use crate::infra::wait_clock::WaitClock;
 use crate::rules::ecs_model::{TaskStatus, TaskView};
 use crate::rules::stability::next_interval;
 use aws_sdk_ecs::types::{
@@ -12,7 +13,7 @@ use aws_sdk_ecs::types::{
 };
 use aws_sdk_ecs::Client;
 use serde::Serialize;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What RunTask is asked.
 #[derive(Debug, Clone)]
@@ -162,6 +163,8 @@ pub struct StopWaitOptions {
     pub visibility_grace: Duration,
     /// How long polls may keep failing before the wait ends with an error.
     pub poll_failure_budget: Duration,
+    /// Where the clock readings the wait judged by are recorded, or replayed from (issue #25).
+    pub tape: Option<std::sync::Arc<crate::infra::tape::Tape>>,
 }
 
 /// How a wait for a task to stop ended.
@@ -188,6 +191,8 @@ pub struct StopWait {
 
 /// Polls DescribeTasks with backoff until the task is STOPPED, the timeout passes, `cancelled`
 /// says so (checked every 25 ms, also while sleeping), or polls fail for longer than the budget.
+/// Every decision reads the wait's clock (recorded on the tape; in a replay, the recorded
+/// readings and virtual time), so a replayed job overruns its budget exactly where it did.
 pub async fn wait_stopped(
     ecs: &Client,
     cluster: &str,
@@ -195,7 +200,10 @@ pub async fn wait_stopped(
     options: &StopWaitOptions,
     cancelled: &(dyn Fn() -> bool + Sync),
 ) -> StopWait {
-    let started = Instant::now();
+    let clock = WaitClock::new(
+        format!("ecs task wait {cluster} {arn}"),
+        options.tape.clone(),
+    );
     let mut wait = StopWait {
         end: StopWaitEnd::TimedOut,
         task: None,
@@ -205,11 +213,14 @@ pub async fn wait_stopped(
         error: None,
     };
     let mut interval = options.first_poll_ms;
-    let mut failing_since: Option<Instant> = None;
+    let mut failing_since: Option<Duration> = None;
+    let secs = |d: Duration| d.as_secs_f64();
     loop {
         wait.polls += 1;
-        let asked = Instant::now();
-        match describe_task(ecs, cluster, arn).await {
+        let asked = clock.elapsed();
+        let answer = describe_task(ecs, cluster, arn).await;
+        let now = reading_span(&clock);
+        match answer {
             Ok(Some(task)) => {
                 failing_since = None;
                 wait.error = None;
@@ -220,12 +231,12 @@ pub async fn wait_stopped(
                     break;
                 }
             }
-            Ok(None) if started.elapsed() < options.visibility_grace => {}
+            Ok(None) if now < options.visibility_grace => {}
             Ok(None) => {
                 wait.end = StopWaitEnd::Error;
                 wait.error = Some(format!(
                     "ECS still reports {arn} MISSING {:.1} s after it was started",
-                    started.elapsed().as_secs_f64()
+                    secs(now)
                 ));
                 break;
             }
@@ -233,12 +244,13 @@ pub async fn wait_stopped(
                 wait.failed_polls += 1;
                 let since = *failing_since.get_or_insert(asked);
                 wait.error = Some(why.to_string());
-                if since.elapsed() >= options.poll_failure_budget {
+                let failing = now.saturating_sub(since);
+                if failing >= options.poll_failure_budget {
                     wait.end = StopWaitEnd::Error;
                     wait.error = Some(format!(
                         "ECS kept {} for {:.1} s ({} poll(s) in a row); last error: {why}",
                         why.kind.said(),
-                        since.elapsed().as_secs_f64(),
+                        secs(failing),
                         wait.failed_polls
                     ));
                     break;
@@ -249,15 +261,18 @@ pub async fn wait_stopped(
             wait.end = StopWaitEnd::Interrupted;
             break;
         }
-        if started.elapsed() >= options.timeout {
+        if now >= options.timeout {
             wait.end = StopWaitEnd::TimedOut;
             break;
         }
-        let pause =
-            Duration::from_millis(interval).min(options.timeout.saturating_sub(started.elapsed()));
-        let slept = Instant::now();
-        while slept.elapsed() < pause && !cancelled() {
-            tokio::time::sleep(Duration::from_millis(25).min(pause)).await;
+        let pause = Duration::from_millis(interval).min(options.timeout.saturating_sub(now));
+        if clock.replaying().is_some() {
+            clock.sleep(pause).await;
+        } else {
+            let slept = std::time::Instant::now();
+            while slept.elapsed() < pause && !cancelled() {
+                tokio::time::sleep(Duration::from_millis(25).min(pause)).await;
+            }
         }
         if cancelled() {
             wait.end = StopWaitEnd::Interrupted;
@@ -265,6 +280,11 @@ pub async fn wait_stopped(
         }
         interval = next_interval(interval, options.max_poll_ms);
     }
-    wait.elapsed_ms = started.elapsed().as_millis();
+    wait.elapsed_ms = clock.elapsed().as_millis();
     wait
+}
+
+/// The wait's span at this poll, as its clock reads it (recorded, or replayed).
+fn reading_span(clock: &WaitClock) -> Duration {
+    clock.now().elapsed.to_std().unwrap_or_default()
 }

@@ -13,3 +13,4 @@ pub mod logs;
 pub mod s3;
 pub mod tape;
 pub mod tape_http;
+pub mod wait_clock;

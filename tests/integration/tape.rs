@@ -110,8 +110,13 @@ fn an_advance_leaves_every_answer_on_its_tape_and_no_secret() {
 
 /// The tenant's environment file with every endpoint dead: a replay that sent anything would
 /// fail to reach it.
-fn dead_env(t: &Tenant) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(t.path("local.toml")).unwrap();
+pub(crate) fn dead_env(t: &Tenant) -> std::path::PathBuf {
+    dead_env_of(t, "local.toml")
+}
+
+/// `dead_env` of another of the tenant's environment files (M5's, say).
+pub(crate) fn dead_env_of(t: &Tenant, file: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(t.path(file)).unwrap();
     let dead: String = text
         .lines()
         .map(|l| {
@@ -124,12 +129,12 @@ fn dead_env(t: &Tenant) -> std::path::PathBuf {
         .collect::<Vec<_>>()
         .join("\n");
     assert_ne!(dead, text, "local.toml names an endpoint");
-    let path = t.path("dead.toml");
+    let path = t.path(&format!("dead-{file}"));
     std::fs::write(&path, dead).unwrap();
     path
 }
 
-fn replay(tape: &str, env: &std::path::Path, more: &[&str]) -> crate::harness::Outcome {
+pub(crate) fn replay(tape: &str, env: &std::path::Path, more: &[&str]) -> crate::harness::Outcome {
     crate::harness::Run::new()
         .args(["replay", tape, "--output", "json", "--env"])
         .arg(env)
@@ -302,6 +307,14 @@ try {{
             && message.contains("-never-asked")
             && message.contains("nearest recorded: "),
         "{message}"
+    );
+    // Another milestone's environment would replay as another execution: refused before any work.
+    let other = replay(&tape, &dead_env_of(&t, "local-m5.toml"), &[]);
+    other.status(2);
+    assert!(
+        other.stderr.contains("but this environment's execution prefix is `m5`"),
+        "{}",
+        other.stderr
     );
 }
 
