@@ -106,6 +106,29 @@ impl Host {
         at
     }
 
+    /// A span the run measured of the world (a probe's latency): recorded as measured, or in a
+    /// replay the recorded one (else the replay's own, which is what it measured).
+    pub fn measured_ms(&self, key: &str, measured: u64) -> u64 {
+        if let Some(tape) = self
+            .tape
+            .get()
+            .and_then(Option::as_ref)
+            .filter(|t| t.replaying())
+        {
+            return match tape.fresh_answer(key) {
+                Some(Entry::Clock { elapsed_ms, .. }) => elapsed_ms.max(0) as u64,
+                _ => measured,
+            };
+        }
+        self.record(|seq| Entry::Clock {
+            seq,
+            key: key.to_owned(),
+            at: chrono::Utc::now(),
+            elapsed_ms: measured as i64,
+        });
+        measured
+    }
+
     /// Records one answer of the world that does not come through the AWS client (a probe's
     /// report, a clock reading).
     pub fn record(&self, entry: impl FnOnce(u64) -> Entry) {

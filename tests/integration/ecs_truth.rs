@@ -85,6 +85,9 @@ fn hold_container_unhealthy_from_the_start() {
         started.elapsed()
     );
     assert_eq!(t.desired_counts()[1..], [0, 0, 0], "no later pack started");
+    // Replayed offline (issue #25): the same blockers and snapshots, the UNHEALTHY reads and the
+    // daemon's log tail from the tape.
+    crate::tape::assert_replays_identically(&out, &crate::tape::dead_env(&t), 3);
 }
 
 #[test]
@@ -269,6 +272,8 @@ fn hold_task_that_cannot_be_placed_after_the_grace_not_the_timeout() {
                 .contains("Capacity is unavailable")),
         "{row}"
     );
+    // Replayed offline (issue #25): the placement grace judged on the recorded clock.
+    crate::tape::assert_replays_identically(&out, &crate::tape::dead_env(&t), 3);
 }
 
 #[test]

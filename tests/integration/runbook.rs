@@ -233,8 +233,10 @@ fn hold_missing_role() {
             .await
             .unwrap();
     });
-    assert_hold(&t.run(&[]), "M4C-B1", "M4.C");
+    let out = t.run(&[]);
+    assert_hold(&out, "M4C-B1", "M4.C");
     assert_eq!(t.desired_counts(), vec![0, 0, 0, 0]);
+    crate::tape::assert_replays_identically(&out, &crate::tape::dead_env(&t), 3);
 }
 
 #[test]
@@ -288,6 +290,7 @@ fn hold_db_unreachable() {
     let out = t.run(&[]);
     assert_hold(&out, "M4D-B1", "M4.D");
     assert!(out.stdout.contains("database"), "{}", out.stdout);
+    crate::tape::assert_replays_identically(&out, &crate::tape::dead_env(&t), 3);
 }
 
 #[test]

@@ -142,6 +142,78 @@ pub(crate) fn replay(tape: &str, env: &std::path::Path, more: &[&str]) -> crate:
         .run()
 }
 
+/// Where two JSON documents differ, as paths (`a.b[3].c: left != right`), ignoring what differs
+/// between a run and its replay by design: when a document was captured, the hashes over
+/// documents that say so (the chain, `*_sha256`), where the local copy is (`*_local`), the
+/// replay's own mark, and the durable URIs a replay never writes (`*_uri`, empty in a replay).
+fn differences(path: &str, was: &Value, is: &Value, out: &mut Vec<String>) {
+    const BY_DESIGN: [&str; 3] = ["captured_at_utc", "evidence_chain", "replay"];
+    let by_design = |k: &str, replayed: &Value| {
+        BY_DESIGN.contains(&k)
+            || k.ends_with("_sha256")
+            || k.ends_with("_local")
+            || (k.ends_with("_uri") && replayed == "")
+    };
+    match (was, is) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for k in keys
+                .into_iter()
+                .filter(|k| !by_design(k, b.get(*k).unwrap_or(&Value::Null)))
+            {
+                let (x, y) = (
+                    a.get(k).unwrap_or(&Value::Null),
+                    b.get(k).unwrap_or(&Value::Null),
+                );
+                differences(&format!("{path}.{k}"), x, y, out);
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                differences(&format!("{path}[{i}]"), x, y, out);
+            }
+        }
+        _ if was != is => out.push(format!("{path}: {was} != {is}")),
+        _ => {}
+    }
+}
+
+/// A recorded run replayed offline (every endpoint in `env` dead) gives the same verdict, the
+/// same blockers reason for reason, and every snapshot the same content bar its capture time.
+pub(crate) fn assert_replays_identically(
+    out: &crate::harness::Outcome,
+    env: &std::path::Path,
+    status: i32,
+) {
+    let tape = out.json()["tape"]["path"].as_str().unwrap().to_owned();
+    let scratch = tempfile::tempdir().unwrap();
+    let again = replay(
+        &tape,
+        env,
+        &["--evidence-dir", scratch.path().to_str().unwrap()],
+    );
+    again.status(status);
+    let (was, is) = (out.json(), again.json());
+    assert_eq!(is["verdict"], was["verdict"], "{}", again.stderr);
+    assert_eq!(is["blockers"], was["blockers"]);
+    assert_eq!(is["replay"]["not_on_tape"], 0, "{}", is["replay"]);
+    let mut differ = Vec::new();
+    for (name, artifact) in was["artifacts"].as_object().unwrap() {
+        let read = |a: &Value| -> Value {
+            let path = a["local"].as_str().unwrap_or_else(|| panic!("{name}: {a}"));
+            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+        };
+        let replayed = &is["artifacts"][name];
+        assert!(replayed.is_object(), "{name} was not written by the replay");
+        differences(name, &read(artifact), &read(replayed), &mut differ);
+    }
+    assert!(
+        differ.is_empty(),
+        "snapshots differ:\n{}",
+        differ.join("\n")
+    );
+}
+
 /// Replay (issue #25): the same runbook on its tape, offline (every endpoint dead), reproduces
 /// the verdict, every phase and every blocker, with its evidence in a scratch mirror marked
 /// `replay`, never in S3.
@@ -193,6 +265,7 @@ fn a_run_replays_offline_to_the_same_verdict_phases_and_blockers() {
         f.contains("\"replay\": true"),
         "the scratch evidence says it is a replay"
     );
+    assert_replays_identically(&out, &dead_env(&t), 0);
 }
 
 /// A crash-loop HOLD replays to the same blockers, reason for reason: the stops, their times and
@@ -210,20 +283,7 @@ fn a_crash_loop_hold_replays_to_the_same_blockers() {
     let out = t.run_with(&["soak_ms=1500"], &[]);
     crate::harness::assert_hold(&out, "M4F-B3", "M4.F");
     let tape = out.json()["tape"]["path"].as_str().unwrap().to_owned();
-    let scratch = tempfile::tempdir().unwrap();
-    let again = replay(
-        &tape,
-        &dead_env(&t),
-        &["--evidence-dir", scratch.path().to_str().unwrap()],
-    );
-    again.status(3);
-    assert_eq!(
-        again.json()["blockers"],
-        out.json()["blockers"],
-        "{}",
-        again.stderr
-    );
-    assert_eq!(again.json()["verdict"], "HOLD_M4");
+    assert_replays_identically(&out, &dead_env(&t), 3);
 
     // The same world in the REPL (`repl --replay TAPE`): the recorded runbook steps phase by
     // phase, holds where the run held; a typed question the tape does not hold is
@@ -312,7 +372,9 @@ try {{
     let other = replay(&tape, &dead_env_of(&t, "local-m5.toml"), &[]);
     other.status(2);
     assert!(
-        other.stderr.contains("but this environment's execution prefix is `m5`"),
+        other
+            .stderr
+            .contains("but this environment's execution prefix is `m5`"),
         "{}",
         other.stderr
     );
@@ -324,9 +386,25 @@ try {{
 #[test]
 fn a_changed_rule_replays_against_a_recorded_hold() {
     let t = Tenant::new();
-    t.fault("ig", "crash_loop", None);
+    // Crashes 9 s apart: the recorded wait ends (threshold 1) on the poll that sees the first,
+    // long before a second could happen, so the tape holds a world of exactly one stop.
+    t.fault_with(
+        "ig",
+        "crash_loop",
+        None,
+        serde_json::json!({"crash_after": 3.0, "restart_delay": 5.0}),
+        serde_json::json!({}),
+    );
     let out = t.run_with(&["soak_ms=1500"], &[]);
     crate::harness::assert_hold(&out, "M4F-B3", "M4.F");
+    assert!(
+        out.json()["blockers"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains(" 1 unplanned stop(s)"),
+        "{}",
+        out.stdout
+    );
     let tape = out.json()["tape"]["path"].as_str().unwrap().to_owned();
     let scratch = tempfile::tempdir().unwrap();
     let again = replay(

@@ -24,7 +24,12 @@ fn s3_probe_item(
     }
     let name = host.probe_name(&format!("s3://{bucket}/{prefix}"));
     Ok(async move {
-        let probe = crate::infra::s3::probe_prefix(&aws.s3, &bucket, &prefix, &name, write).await;
+        let mut probe =
+            crate::infra::s3::probe_prefix(&aws.s3, &bucket, &prefix, &name, write).await;
+        probe.latency_ms = host.measured_ms(
+            &format!("s3 probe latency {bucket}/{prefix}"),
+            probe.latency_ms,
+        );
         crate::host::json::record(&probe)
     })
 }
