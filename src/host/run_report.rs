@@ -170,10 +170,14 @@ pub fn finish(
     // Every durable write is proven before the run says what it decided.
     host.settle_checks(crate::host::settle::Settle::All);
     let tape = host.finish_tape().map(|path| {
-        let sha256 = std::fs::read(&path)
-            .map(|bytes| crate::infra::evidence::sha256_hex(&bytes))
-            .unwrap_or_default();
-        serde_json::json!({"path": path.display().to_string(), "sha256": sha256})
+        let bytes = std::fs::read(&path).unwrap_or_default();
+        serde_json::json!({
+            "path": path.display().to_string(),
+            "sha256": crate::infra::evidence::sha256_hex(&bytes),
+            "bytes": bytes.len(),
+            // What recording cost the run: writing, redacting, learning secrets for the tape.
+            "recording_ms": host.tape_spent().as_millis() as u64,
+        })
     });
     let ledger = host.ledger();
     let mut status = exit_status(&ledger, fault.is_some());

@@ -144,6 +144,7 @@ impl Host {
         let Some(tape) = self.tape.get().and_then(Option::as_ref) else {
             return;
         };
+        let started = std::time::Instant::now();
         let withhold = if tape.pending_may_hold_secrets() {
             self.learn_for_tape().err()
         } else {
@@ -155,6 +156,12 @@ impl Host {
                 .map(|why| format!("the secrets it could hold could not be learnt ({why})"))
                 .as_deref(),
         );
+        tape.add_spent(started.elapsed());
+    }
+
+    /// Time the run's tape has cost it so far (none without a tape).
+    pub fn tape_spent(&self) -> std::time::Duration {
+        self.tape().map(|t| t.spent()).unwrap_or_default()
     }
 
     fn learn_for_tape(&self) -> Result<(), String> {

@@ -282,6 +282,9 @@ pub struct Tape {
     extrapolated: AtomicU64,
     /// Every question a replay asked that the tape does not hold, in the order asked.
     misses: Mutex<Vec<NotOnTape>>,
+    /// Time the recording spent on the run's path (writing, redacting, learning secrets for
+    /// it), in microseconds: what the tape costs a run.
+    spent_us: AtomicU64,
 }
 
 impl std::fmt::Debug for Tape {
@@ -346,6 +349,7 @@ impl Tape {
                 seq: AtomicU64::new(0),
                 extrapolated: AtomicU64::new(0),
                 misses: Mutex::new(Vec::new()),
+                spent_us: AtomicU64::new(0),
             });
         }
         Err(std::io::Error::other(
@@ -418,6 +422,7 @@ impl Tape {
             seq: AtomicU64::new(0),
             extrapolated: AtomicU64::new(0),
             misses: Mutex::new(Vec::new()),
+            spent_us: AtomicU64::new(0),
         })
     }
 
@@ -443,6 +448,17 @@ impl Tape {
     }
 
     /// Appends one entry (recording), held until the host writes it.
+    /// Counts time the recording spent on the run's path.
+    pub fn add_spent(&self, spent: std::time::Duration) {
+        self.spent_us
+            .fetch_add(spent.as_micros() as u64, Ordering::SeqCst);
+    }
+
+    /// Time the recording has spent on the run's path so far.
+    pub fn spent(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(self.spent_us.load(Ordering::SeqCst))
+    }
+
     pub fn append(&self, entry: Entry) {
         if let Mode::Recording { pending, .. } = &self.mode {
             pending.locked().push(entry);

@@ -93,6 +93,7 @@ impl HttpConnector for Recording {
                 .await
                 .map_err(|e| ConnectorError::io(e.into()))?
                 .into_bytes();
+            let copying = Instant::now();
             let headers: BTreeMap<String, String> = response
                 .headers()
                 .iter()
@@ -115,6 +116,7 @@ impl HttpConnector for Recording {
                 body_hex,
                 ms: started.elapsed().as_millis() as u64,
             });
+            tape.add_spent(copying.elapsed());
             *response.body_mut() = SdkBody::from(bytes);
             Ok(response)
         })

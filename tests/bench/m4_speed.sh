@@ -33,6 +33,10 @@ calls = out["api_calls"]
 print(f"verdict {out['verdict']}  wall {wall:.2f} s  moto cpu {moto:.2f} s  ratio {wall / moto if moto else float('inf'):.2f}x")
 print(f"api calls {sum(calls.values())}: " + " ".join(f"{k}={v}" for k, v in sorted(calls.items())))
 print(f"m4host peak memory {int(open(f'{d}/maxrss').read().split()[-1]) / 1024:.1f} MiB")
+tape = out.get("tape") or {}
+if tape:
+    spent = tape["recording_ms"] / 1000
+    print(f"tape {tape['bytes'] / 1e6:.2f} MB, recording {spent:.3f} s = {100 * spent / wall:.1f}% of wall")
 PY
 # Leave nothing running: the tenant's stand-in consumers would load moto in the next measurement.
 python3 - "$tenant" <<'PY'
