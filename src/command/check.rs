@@ -95,6 +95,47 @@ fn known_arities(engine: &rhai::Engine) -> Arities {
     out
 }
 
+/// Edits (insert, delete, substitute one character) between two names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substituted = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substituted.min(row[j] + 1).min(previous + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// The name an author most likely meant: the nearest of `offered` within a third of the name's
+/// length (at least one edit), those taking `given` arguments first; with its arity, as
+/// ` (did you mean `rb::publish`/2?)`, or nothing when none is near.
+fn did_you_mean(name: &str, given: usize, offered: &[&Arities], alias: Option<&str>) -> String {
+    let reach = (name.chars().count() / 3).max(1);
+    let nearest = offered
+        .iter()
+        .flat_map(|a| a.iter())
+        .map(|(n, counts)| (edit_distance(name, n), !counts.contains(&given), n, counts))
+        .filter(|(d, ..)| *d <= reach && *d > 0)
+        .min();
+    match nearest {
+        Some((_, wrong_arity, n, counts)) => {
+            let arity = if wrong_arity {
+                listed(counts)
+            } else {
+                given.to_string()
+            };
+            let full = alias.map_or_else(|| n.clone(), |a| format!("{a}::{n}"));
+            format!(" (did you mean `{full}`/{arity}?)")
+        }
+        None => String::new(),
+    }
+}
+
 /// Problems found in one file (empty when it is clean).
 fn check_file(
     engine: &rhai::Engine,
@@ -167,8 +208,9 @@ fn check_file(
                     if let Some(Some(offered)) = modules.get(&alias) {
                         match offered.get(name) {
                             None => problems.push(format!(
-                                "{}: call to unknown function `{alias}::{name}` (the module imported as `{alias}` defines no `{name}`)",
-                                at(file, *pos)
+                                "{}: call to unknown function `{alias}::{name}`/{given} (the module imported as `{alias}` defines no `{name}`){}",
+                                at(file, *pos),
+                                did_you_mean(name, given, &[offered], Some(&alias))
                             )),
                             Some(counts) if !counts.contains(&given) => problems.push(format!(
                                 "{}: `{alias}::{name}` takes {} argument(s), given {given}",
@@ -184,8 +226,9 @@ fn check_file(
                 let defined_counts = defined.get(name);
                 if known_counts.is_none() && defined_counts.is_none() {
                     problems.push(format!(
-                        "{}: call to unknown function `{name}`",
-                        at(file, *pos)
+                        "{}: call to unknown function `{name}`/{given}{}",
+                        at(file, *pos),
+                        did_you_mean(name, given, &[known, &defined], None)
                     ));
                 } else {
                     let all: BTreeSet<usize> = known_counts
@@ -262,4 +305,46 @@ fn at(file: &Path, pos: rhai::Position) -> String {
         pos.line().unwrap_or(1),
         pos.position().unwrap_or(1)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offered(names: &[(&str, usize)]) -> Arities {
+        let mut out = Arities::new();
+        for (n, c) in names {
+            out.entry((*n).to_owned()).or_default().insert(*c);
+        }
+        out
+    }
+
+    #[test]
+    fn a_near_name_is_suggested_with_its_arity_a_far_one_is_not() {
+        assert_eq!(edit_distance("publsh", "publish"), 1);
+        assert_eq!(edit_distance("", "ab"), 2);
+        assert_eq!(edit_distance("resolve_handel", "resolve_handle"), 2);
+        let rb = offered(&[("publish", 4), ("expect", 3), ("run_steps", 2)]);
+        assert_eq!(
+            did_you_mean("publsh", 4, &[&rb], Some("rb")),
+            " (did you mean `rb::publish`/4?)"
+        );
+        // The arity it takes, when the call gives another.
+        assert_eq!(
+            did_you_mean("publsh", 2, &[&rb], Some("rb")),
+            " (did you mean `rb::publish`/4?)"
+        );
+        // Near miss: nothing within a third of the name is offered.
+        assert_eq!(did_you_mean("deploy", 1, &[&rb], Some("rb")), "");
+        // The same arity wins between two equally near names.
+        let two = offered(&[("hold", 2), ("held", 0)]);
+        assert_eq!(
+            did_you_mean("hald", 0, &[&two], None),
+            " (did you mean `held`/0?)"
+        );
+        assert_eq!(
+            did_you_mean("hald", 2, &[&two], None),
+            " (did you mean `hold`/2?)"
+        );
+    }
 }

@@ -154,7 +154,9 @@ fn check_reports_syntax_unknown_function_and_escaping_import() {
     // Findings exit 1 (2 is for usage errors), one `file:line:col: message` line each.
     out.status(1)
         .stderr_has("syntax error")
-        .stderr_has("b.rhai:1:1: call to unknown function `resolve_handel`")
+        .stderr_has(
+            "b.rhai:1:1: call to unknown function `resolve_handel`/1 (did you mean `resolve_handle`/1?)",
+        )
         .stderr_has("no absolute paths, no `..`");
     let a = env.path("bad/a.rhai").display().to_string();
     assert!(
@@ -168,27 +170,36 @@ fn check_reports_syntax_unknown_function_and_escaping_import() {
 
 /// What would be "Function not found" at run time is a finding of `check` (issue #31): a
 /// primitive or a script function given the wrong number of arguments, a misspelled module
-/// function, a module function given the wrong number; the right calls beside them are clean.
+/// function, a module function given the wrong number — in the script, in its closures and in
+/// the modules it imports; each unknown name with the nearest known one; the right calls beside
+/// them are clean.
 #[test]
 fn check_catches_wrong_arity_and_misspelled_module_functions() {
     let env = Env::files_only();
     env.write(
         "m/lib.rhai",
-        "fn publish(a, b) { a + b }\nfn helper() { 1 }",
+        "fn publish(a, b) { a + b }\nfn helper() { 1 }\nfn inner() { resolve_handel(\"x\") }",
     );
     env.write(
         "m/main.rhai",
         "import \"lib\" as rb;\nfn own(x) { x }\nhold(\"M9A-B1\");\necs_tasks(\"c\");\nrb::publsh(1, 2);\nrb::publish(1);\nown(1, 2);\n\
-         rb::publish(1, 2);\nrb::helper();\nown(1);\nhold(\"M9A-B1\", \"why\");\nlet t = ecs_tasks(\"c\", \"RUNNING\");\nprint(parse_int(\"1\"));\n",
+         rb::publish(1, 2);\nrb::helper();\nown(1);\nhold(\"M9A-B1\", \"why\");\nlet t = ecs_tasks(\"c\", \"RUNNING\");\nprint(parse_int(\"1\"));\n\
+         let f = |x| rb::publsh(x, 2);\nlet g = || hold(\"M9A-B1\");\n",
     );
     let out = Run::new().arg("check").arg(env.path("m/main.rhai")).run();
     out.status(1)
         .stderr_has(":3:1: `hold` takes 2 argument(s), given 1")
         .stderr_has(":4:1: `ecs_tasks` takes 2 argument(s), given 1")
-        .stderr_has(":5:5: call to unknown function `rb::publsh`")
+        .stderr_has(":5:5: call to unknown function `rb::publsh`/2 (the module imported as `rb` defines no `publsh`) (did you mean `rb::publish`/2?)")
         .stderr_has(":6:5: `rb::publish` takes 2 argument(s), given 1")
         .stderr_has(":7:1: `own` takes 1 argument(s), given 2")
-        .stderr_has("5 problem(s)");
+        // Inside closures, and inside the imported module, alike.
+        .stderr_has(":14:17: call to unknown function `rb::publsh`/2")
+        .stderr_has(":15:12: `hold` takes 2 argument(s), given 1")
+        .stderr_has(
+            "lib.rhai:3:14: call to unknown function `resolve_handel`/1 (did you mean `resolve_handle`/1?)",
+        )
+        .stderr_has("8 problem(s)");
 }
 
 #[test]
