@@ -35,7 +35,9 @@ pub enum Command {
     Report(ReportArgs),
     /// Run a runbook again, offline, against the tape a past run left (world.tape.jsonl): every
     /// answer of the world comes from the tape, nothing is sent, evidence goes to a scratch mirror
-    /// marked "replay": true. Exit statuses as `run`.
+    /// marked "replay": true. The script, the environment file and the --set arguments default
+    /// to the recorded ones; a question the tape does not hold raises NOT_ON_TAPE; polls past the
+    /// recording get its last answer (counted as extrapolated). Exit statuses as `run`.
     Replay(ReplayArgs),
     /// Print the least-privilege IAM policy (JSON) for running a runbook: the AWS actions of every
     /// primitive it and its imports can call, scoped to what the environment's handles resolve to.
