@@ -231,26 +231,11 @@ fn m5_holds_with_the_right_code_and_takes_no_later_action() {
     assert_m5_hold(&out, "M5E-B2", "M5.E");
     // Replayed offline from its tape (issue #25), the job overruns its budget where it did: the
     // one-shot wait judges by the recorded clock, the stop comes from the tape.
-    let scratch = tempfile::tempdir().unwrap();
-    let again = crate::tape::replay(
-        out.json()["tape"]["path"].as_str().unwrap(),
+    crate::tape::assert_replays_identically(
+        &out,
         &crate::tape::dead_env_of(&t, "local-m5.toml"),
-        &["--evidence-dir", scratch.path().to_str().unwrap()],
+        3,
     );
-    again.status(3);
-    assert_eq!(
-        again.json()["verdict"],
-        out.json()["verdict"],
-        "{}",
-        again.stderr
-    );
-    assert_eq!(
-        again.json()["blockers"],
-        out.json()["blockers"],
-        "{}",
-        again.stdout
-    );
-    assert_eq!(again.json()["replay"]["not_on_tape"], 0, "{}", again.json());
     let e: serde_json::Value = serde_json::from_slice(
         &std::fs::read(
             out.json()["artifacts"]["m5_e_oracle_sort_snapshot"]["local"]
