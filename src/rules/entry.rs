@@ -44,6 +44,10 @@ pub struct EntryStatus {
     /// SHA-256 of the two artifacts' bytes as read (recorded by the entry's snapshot).
     pub verdict_sha256: Option<String>,
     pub handoff_sha256: Option<String>,
+    /// The two documents as read and hashed (the one read an author needs: the pack's fields
+    /// are these, not a second read); none when unreadable, not an object, or not non-secret.
+    pub verdict_document: Option<Value>,
+    pub handoff_document: Option<Value>,
 }
 
 impl EntryStatus {
@@ -140,12 +144,16 @@ pub fn judge(
                 ));
             }
         }
-        for found in document_findings(doc, known_secrets, Names::Judged) {
+        let findings = document_findings(doc, known_secrets, Names::Judged);
+        for found in &findings {
             status.problems.push(format!(
                 "{} verdict snapshot is not non-secret: {}",
                 entry.from,
                 found.describe()
             ));
+        }
+        if findings.is_empty() {
+            status.verdict_document = Some(doc.clone());
         }
     }
     if let Some(doc) = &handoff_doc {
@@ -162,12 +170,16 @@ pub fn judge(
             }
         }
         status.required_env_key = text_field(doc, &entry.env_key_field);
-        for found in document_findings(doc, known_secrets, Names::Judged) {
+        let findings = document_findings(doc, known_secrets, Names::Judged);
+        for found in &findings {
             status.problems.push(format!(
                 "{} is not non-secret: {}",
                 entry.handoff_name,
                 found.describe()
             ));
+        }
+        if findings.is_empty() {
+            status.handoff_document = Some(doc.clone());
         }
     }
     if let (Some(v), Some(h)) = (&verdict_doc, &handoff_doc) {
@@ -321,9 +333,14 @@ mod tests {
         let problem = s.problems.join("\n");
         assert!(problem.contains("$.notes") && problem.contains("SSM_DB_PASSWORD_PATH"));
         assert!(!problem.contains("Zq9-plaintext"), "{problem}");
-        // The near miss: the same pack without the plaintext is sound.
+        // The documents a runbook reads its fields from never carry it: the pack is withheld.
+        assert_eq!(s.handoff_document, None);
+        assert_eq!(s.verdict_document.as_ref(), Some(&v));
+        // The near miss: the same pack without the plaintext is sound, and handed over as read.
         h["notes"] = json!("operator token rotated");
-        assert!(judge(&m4(), Ok(v), Ok(h), "v", "h", None, &known).sound());
+        let s = judge(&m4(), Ok(v), Ok(h.clone()), "v", "h", None, &known);
+        assert!(s.sound());
+        assert_eq!(s.handoff_document, Some(h));
     }
 
     /// The next milestone's entry, declared as M5 enters from M4: M4's verdict snapshot and

@@ -2,6 +2,7 @@
 //! run and execution ids, the clock, settings, `--set` arguments and plan mode.
 
 use super::{map_of, strings, Args, Failure, Primitive, Shape, Ty};
+use crate::host::json::from_json;
 use crate::host::{Fail, Host, Outcome};
 use crate::rules::error_code::ErrorCode;
 use crate::rules::permissions::*;
@@ -100,6 +101,7 @@ fn declare_entry(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome
 
 fn entry_preconditions(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
     let opt = |v: &Option<String>| v.clone().map_or(Dynamic::UNIT, Dynamic::from);
+    let doc = |v: &Option<serde_json::Value>| v.as_ref().map_or(Dynamic::UNIT, from_json);
     let s = match host.entry_status() {
         Ok(s) => s,
         // Not declared: nothing holds, and the report says why instead of raising.
@@ -115,6 +117,8 @@ fn entry_preconditions(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outc
                 ("handoff_uri", Dynamic::UNIT),
                 ("verdict_sha256", Dynamic::UNIT),
                 ("handoff_sha256", Dynamic::UNIT),
+                ("handoff", Dynamic::UNIT),
+                ("verdict_snapshot", Dynamic::UNIT),
                 ("blocker", Dynamic::UNIT),
             ]))
         }
@@ -132,6 +136,8 @@ fn entry_preconditions(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outc
         ("handoff_uri", s.handoff_uri.clone().into()),
         ("verdict_sha256", opt(&s.verdict_sha256)),
         ("handoff_sha256", opt(&s.handoff_sha256)),
+        ("handoff", doc(&s.handoff_document)),
+        ("verdict_snapshot", doc(&s.verdict_document)),
         ("blocker", opt(&blocker)),
     ]))
 }
@@ -267,7 +273,9 @@ pub const PRIMITIVES: &[Primitive] = &[
         doc: "The entry precondition as judged against the declaration: #{sound, declared, \
               problems, verdict, previous_execution_id, required_platform_run_id_env_key, \
               verdict_uri, handoff_uri, verdict_sha256, handoff_sha256 (of the bytes read), \
-              blocker}; sound false with the reason when the runbook \
+              handoff, verdict_snapshot (the two documents as read and hashed: the one read of \
+              the previous milestone's fields an author needs; () when unreadable or not \
+              non-secret), blocker}; sound false with the reason when the runbook \
               declared none.",
         example: "let e = entry_preconditions();\nprint(`${e.declared} ${e.sound}`);",
         example_exit: 0,
