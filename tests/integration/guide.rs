@@ -27,6 +27,32 @@ fn snippets() -> Vec<String> {
     out
 }
 
+/// Every "```rhai excerpt PATH" block of the guide is, line for line, a part of PATH: an excerpt
+/// of a worked example cannot drift from it.
+#[test]
+fn every_excerpt_of_the_authors_guide_is_in_its_file() {
+    let mut found = 0;
+    let mut lines = GUIDE.lines();
+    while let Some(line) = lines.next() {
+        let Some(path) = line.trim_end().strip_prefix("```rhai excerpt ") else {
+            continue;
+        };
+        let excerpt: Vec<&str> = lines
+            .by_ref()
+            .take_while(|l| l.trim_end() != "```")
+            .collect();
+        let file = std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR")))
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert!(
+            file.contains(&excerpt.join("\n")),
+            "the guide's excerpt of {path} is not in it:\n{}",
+            excerpt.join("\n")
+        );
+        found += 1;
+    }
+    assert!(found >= 1, "no excerpt found");
+}
+
 #[test]
 fn every_snippet_of_the_authors_guide_runs_as_it_says() {
     let blocks = snippets();

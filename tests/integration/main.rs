@@ -23,6 +23,7 @@ mod kafka_sasl;
 mod least_privilege;
 mod m3;
 mod m5;
+mod m6_example;
 mod permissions;
 mod probes;
 mod repl;

@@ -284,13 +284,14 @@ def tenant_copy(source_dir, tenant, out_dir, extra=()):
         (env["platform_run_id"], f"platform_{tenant}"),
         ("../../runs/dev_substrate/m4", "runs"),
         ("../../runs/dev_substrate/m5", "runs-m5"),
+        ("../../runs/dev_substrate/m6", "runs-m6"),
         # The database and its login role are the tenant's own too (a shared role's password
         # would be reset by every tenant's seeding).
         (env["db"]["user"], f"{env['db']['user']}_{tenant.replace('-', '_')}"),
         (env["db"]["name"], f"{env['db']['name']}_{tenant.replace('-', '_')}"),
         *extra,
     ]
-    for rel in ["environment.toml", "handles.registry.toml", "local.toml", "local-m5.toml",
+    for rel in ["environment.toml", "handles.registry.toml", "local.toml", "local-m5.toml", "local-m6.toml",
                 "m3/m3_f_verdict_snapshot.json", "m3/m4_handoff_pack.json"]:
         with open(os.path.join(source_dir, rel)) as f:
             text = f.read()

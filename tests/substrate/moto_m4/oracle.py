@@ -1,6 +1,7 @@
-"""Oracle stand-ins: what the three one-shot oracle tasks of M5 do when their essential container
-exits, as the platform's oracle jobs are specified to (seed writes the run's oracle seed, sort
-reads it and writes the sorted set, checker reads that and writes its report), each under
+"""Oracle stand-ins: what the one-shot oracle tasks of M5 and the reporter after them do when their
+essential container exits, as the platform's jobs are specified to (seed writes the run's oracle
+seed, sort reads it and writes the sorted set, checker reads that and writes its report, reporter
+reads the report and writes the run's summary), each under
 `oracle/<REQUIRED_PLATFORM_RUN_ID>/<stage>/` in the bucket its task definition names
 (ORACLE_OUTPUT_BUCKET). Like the real jobs they fail fast (exit 1) without their run scope or
 without their input; a task told to write no output (one-shot option output: false) exits as told
@@ -13,7 +14,10 @@ from moto.s3.models import s3_backends
 from . import ecs_tasks
 
 STAGES = {"seed": (None, "manifest.json"), "sort": ("seed/manifest.json", "manifest.json"),
-          "checker": ("sort/manifest.json", "report.json")}
+          "checker": ("sort/manifest.json", "report.json"),
+          # The platform's reporter (P11), run once after M5: reads the checker's report and
+          # writes the run's summary beside it.
+          "reporter": ("checker/report.json", "summary.json")}
 
 
 def _on_exit(task, env, exit_code, output):
