@@ -8,20 +8,136 @@ use crate::script::primitives::{self, Primitive};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// The width the reference is wrapped to: the terminal's ($COLUMNS), within 60..=120, else 100.
+fn width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .map_or(100, |c| c.clamp(60, 120))
+}
+
+/// `text` wrapped to `width`, every line indented by `indent` spaces (words never split).
+fn wrap(text: &str, indent: usize, width: usize) -> String {
+    let pad = " ".repeat(indent);
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && indent + line.len() + 1 + word.len() > width {
+            out.push_str(&format!("{pad}{line}\n"));
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        out.push_str(&format!("{pad}{line}\n"));
+    }
+    out
+}
+
+/// `label` padded to `label_width` after `indent` spaces, then `text` wrapped beside it, its
+/// later lines under its first word.
+fn hanging(label: &str, text: &str, indent: usize, label_width: usize, width: usize) -> String {
+    let body = wrap(text, indent + label_width, width);
+    let first = body.trim_start();
+    format!(
+        "{}{label:<label_width$}{first}",
+        " ".repeat(indent),
+        label_width = label_width
+    )
+}
+
+/// "default X", or "required" as is.
+fn default_text(default: &str) -> String {
+    if default.starts_with("required") {
+        default.to_owned()
+    } else {
+        format!("default {default}")
+    }
+}
+
+/// The codes a row raises, each with what it means.
+fn raised(p: &Primitive) -> Vec<(&'static str, &'static str)> {
+    p.raised_codes()
+        .into_iter()
+        .map(|c| (c.as_str(), c.meaning()))
+        .collect()
+}
+
+/// The result: its keys where the row states a shape, else what the doc says it returns.
+fn result_text(p: &Primitive) -> String {
+    match p.shape {
+        primitives::Shape::Value => format!("{} (described above)", p.returns),
+        primitives::Shape::Outcome(keys) => format!(
+            "#{{{}}}: the same keys in pass, fail and error (absent facts are ())",
+            keys.join(", ")
+        ),
+        primitives::Shape::PerItem(keys) => format!(
+            "one map per item, each #{{{}}}: the same keys in pass, fail and error",
+            keys.join(", ")
+        ),
+    }
+}
+
+/// A reference page: what it does, parameters, options (type, default, meaning), result,
+/// raises, failure, AWS actions, and an example with what it prints, wrapped to the terminal.
 fn text_entry(p: &Primitive) -> String {
+    let w = width();
+    let mut out = format!("{}\n", p.signature());
+    let mut section = |title: &str, body: String| {
+        out.push_str(&format!("  {title}\n{body}"));
+    };
+    section("what it does", wrap(&p.what_it_does(), 4, w));
+    let params: String = p
+        .params
+        .iter()
+        .map(|(n, t)| format!("    {n}: {}\n", t.rhai_name()))
+        .collect();
+    section(
+        "parameters",
+        if params.is_empty() {
+            "    none\n".into()
+        } else {
+            params
+        },
+    );
+    if !p.options.is_empty() {
+        let options: String = p
+            .options
+            .iter()
+            .map(|o| {
+                format!(
+                    "{}{}",
+                    wrap(
+                        &format!("{} ({}; {})", o.name, o.ty, default_text(o.default)),
+                        4,
+                        w
+                    ),
+                    wrap(o.meaning, 8, w)
+                )
+            })
+            .collect();
+        section("options", options);
+    }
+    section("result", wrap(&result_text(p), 4, w));
+    let raises: String = raised(p)
+        .into_iter()
+        .map(|(c, m)| hanging(c, m, 4, 21, w))
+        .collect();
+    section("raises", raises);
+    section("failure", wrap(p.failure.describe(), 4, w));
+    section("aws", wrap(&aws_line(p), 4, w));
     let example: String = p.example.lines().map(|l| format!("    {l}\n")).collect();
+    section("example", example);
     let prints: String = p
         .example_prints
         .iter()
         .map(|l| format!("    {l}\n"))
         .collect();
-    format!(
-        "{}\n  {}\n  failure: {}\n  aws: {}\n  example:\n{example}  prints:\n{prints}",
-        p.signature(),
-        p.full_doc(),
-        p.failure.describe(),
-        aws_line(p)
-    )
+    section("prints", prints);
+    out
 }
 
 /// The AWS actions a row may send, each with what it is authorized on; "none" for a primitive
@@ -38,15 +154,42 @@ fn aws_line(p: &Primitive) -> String {
 }
 
 fn markdown_entry(p: &Primitive) -> String {
-    format!(
-        "### `{}`\n\n{}\n\nFailure: {}.\n\nAWS: {}.\n\n```rhai\n{}\n```\n\nprints:\n\n```text\n{}\n```\n",
-        p.signature(),
-        p.full_doc(),
+    let mut out = format!("### `{}`\n\n{}\n\n", p.signature(), p.what_it_does());
+    if !p.params.is_empty() {
+        out.push_str("**Parameters**\n\n");
+        for (n, t) in p.params {
+            out.push_str(&format!("- `{n}`: {}\n", t.rhai_name()));
+        }
+        out.push('\n');
+    }
+    if !p.options.is_empty() {
+        out.push_str("**Options**\n\n| option | type | default | meaning |\n|---|---|---|---|\n");
+        for o in p.options {
+            out.push_str(&format!(
+                "| `{}` | {} | {} | {} |\n",
+                o.name,
+                o.ty,
+                default_text(o.default),
+                o.meaning
+            ));
+        }
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "**Result**: {}.\n\n**Raises**\n\n",
+        result_text(p)
+    ));
+    for (c, m) in raised(p) {
+        out.push_str(&format!("- `{c}`: {m}\n"));
+    }
+    out.push_str(&format!(
+        "\n**Failure**: {}.\n\n**AWS**: {}.\n\n```rhai\n{}\n```\n\nprints:\n\n```text\n{}\n```\n",
         p.failure.describe(),
         aws_line(p),
         p.example,
         p.example_prints.join("\n")
-    )
+    ));
+    out
 }
 
 fn json_entry(p: &Primitive) -> serde_json::Value {
@@ -54,12 +197,15 @@ fn json_entry(p: &Primitive) -> serde_json::Value {
         "name": p.name,
         "signature": p.signature(),
         "doc": p.full_doc(),
+        "what_it_does": p.what_it_does(),
+        "parameters": p.params.iter().map(|(n, t)| serde_json::json!({"name": n, "type": t.rhai_name()})).collect::<Vec<_>>(),
+        "options": p.options.iter().map(|o| serde_json::json!({"name": o.name, "type": o.ty, "default": o.default, "meaning": o.meaning})).collect::<Vec<_>>(),
         "failure": p.failure.describe(),
         "result_keys": p.shape.keys(),
         "per_item": matches!(p.shape, primitives::Shape::PerItem(_)),
         "example": p.example,
         "example_prints": p.example_prints,
-        "raises": p.raises.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+        "raises": raised(p).into_iter().map(|(c, m)| serde_json::json!({"code": c, "meaning": m})).collect::<Vec<_>>(),
         "aws_actions": p.aws.iter().map(|a| a.action).collect::<Vec<_>>(),
     })
 }

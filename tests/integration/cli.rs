@@ -232,6 +232,76 @@ fn doc_lists_every_primitive_and_one_by_name() {
         .one_usage_error("no primitive named `resolve`");
 }
 
+/// `m4host doc NAME` reads like a reference page (issue #31): sections, each option with its
+/// type, default and meaning, each code it raises with what it means, wrapped to the terminal;
+/// the same parts as fields in --json and as sections in --markdown.
+#[test]
+fn doc_of_one_primitive_is_a_reference_page_wrapped_to_the_terminal() {
+    let out = Run::new()
+        .env("COLUMNS", "80")
+        .args(["doc", "ecs_wait_stable"])
+        .run();
+    out.status(0);
+    let mut at = 0;
+    for section in [
+        "  what it does\n",
+        "  parameters\n",
+        "  options\n",
+        "  result\n",
+        "  raises\n",
+        "  failure\n",
+        "  aws\n",
+        "  example\n",
+        "  prints\n",
+    ] {
+        let found = out.stdout[at..]
+            .find(section)
+            .unwrap_or_else(|| panic!("no {section:?} after byte {at}:\n{}", out.stdout));
+        at += found + section.len();
+    }
+    out.stdout_has("    soak_ms (Int (ms); default [ecs] soak_ms)\n")
+        .stdout_has("    BAD_OPTION           an option is unknown");
+    let example = out.stdout.split("  example\n").nth(1).unwrap_or_default();
+    let prose = &out.stdout[..out.stdout.len() - example.len()];
+    for line in prose.lines() {
+        assert!(
+            line.chars().count() <= 80,
+            "wider than the terminal: {line:?}"
+        );
+    }
+    let json: serde_json::Value = serde_json::from_str(
+        Run::new()
+            .args(["doc", "ecs_wait_stable", "--json"])
+            .run()
+            .status(0)
+            .stdout
+            .trim(),
+    )
+    .unwrap();
+    let row = &json[0];
+    let options: Vec<&str> = row["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        options.contains(&"soak_ms") && options.contains(&"gate"),
+        "{row}"
+    );
+    assert!(row["raises"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["code"] == "BAD_OPTION" && r["meaning"].as_str().is_some()));
+    Run::new()
+        .args(["doc", "ecs_wait_stable", "--markdown"])
+        .run()
+        .status(0)
+        .stdout_has("**Options**\n\n| option | type | default | meaning |")
+        .stdout_has("| `soak_ms` | Int (ms) | default [ecs] soak_ms |");
+}
+
 #[test]
 fn doc_writes_editor_definitions() {
     let dir = tempfile::tempdir().unwrap();

@@ -3,7 +3,7 @@
 //! a catchable error when a host guard refuses it.
 
 use super::options::Options;
-use super::{Args, Failure, Primitive, Shape, Ty};
+use super::{opt, Args, Failure, OptionDoc, Primitive, Shape, Ty};
 use crate::host::json::from_json;
 use crate::host::{Fail, Host, Outcome};
 use crate::infra::ecs::{self, WaitOptions, WaitTarget};
@@ -89,9 +89,24 @@ fn changed_services(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome
     )))
 }
 
+const UPDATE_OPTIONS: &[OptionDoc] = &[
+    opt(
+        "desired_count",
+        "Int",
+        "required",
+        "1 (the singleton law), or 0 only with restore",
+    ),
+    opt(
+        "restore",
+        "Bool",
+        "false",
+        "return the service to the count this execution recorded before it changed it (a rollback)",
+    ),
+];
+
 /// The request `#{desired_count, restore}` of ecs_update_service(s).
 fn update_request(options: rhai::Map, primitive: &'static str) -> Outcome<Request> {
-    let o = Options::new(options, primitive, &["desired_count", "restore"])?;
+    let o = Options::new(options, primitive, UPDATE_OPTIONS)?;
     let desired_count = o.int("desired_count")?.ok_or_else(|| {
         Fail::error(
             ErrorCode::BadOption,
@@ -163,23 +178,21 @@ fn update_services(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outco
     Ok(outcome(verdict, reason, vec![("services", list.into())]))
 }
 
+const WAIT_STABLE_OPTIONS: &[OptionDoc] = &[
+    opt("timeout_ms", "Int (ms)", "[ecs] stabilize_timeout_ms", "the longest the wait runs; services not settled by then are reported settling"),
+    opt("soak_ms", "Int (ms)", "[ecs] soak_ms", "how long each service must hold stable; lengthened to a declared health check's startPeriod + interval x retries"),
+    opt("crash_threshold", "Int", "[ecs] crash_threshold", "unplanned stops since the update at which a service is crash_loop"),
+    opt("placement_grace_ms", "Int (ms)", "[ecs] placement_grace_ms", "how long placement events (or failedTasks) with no task may last before placement_failed"),
+    opt("expected_task_definitions", "Map (service -> ARN)", "the ones ecs_update_service saw", "the task definition each service must run"),
+    opt("desired_counts", "Map (service -> 0 | 1)", "1 each", "the count each service must settle at (0 for a rollback)"),
+    opt("gate", "String", "\"stable\"", "\"up\" ends the wait once each service is up (stable but for the soak): a wave gate"),
+    opt("soak_since_up", "Bool", "false", "count each soak from when an earlier wait saw the service up"),
+];
+
 fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let cluster = args.str(0);
     let services = names(args.array(1), "service names")?;
-    let o = Options::new(
-        args.map(2),
-        "ecs_wait_stable",
-        &[
-            "timeout_ms",
-            "soak_ms",
-            "crash_threshold",
-            "placement_grace_ms",
-            "expected_task_definitions",
-            "desired_counts",
-            "gate",
-            "soak_since_up",
-        ],
-    )?;
+    let o = Options::new(args.map(2), "ecs_wait_stable", WAIT_STABLE_OPTIONS)?;
     // `gate: "up"` ends the wait once each service is up (stable but for the soak): the next
     // wave may start then (issue #23). `soak_since_up: true` counts each soak from the time an
     // earlier wait saw the service up.
@@ -464,6 +477,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         example_prints: &["pass"],
         raises: &[ErrorCode::BadArgument, ErrorCode::NoEnv, ErrorCode::Interrupted],
+        options: &[],
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
@@ -486,6 +500,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         example_prints: &["NOT_SINGLETON"],
         raises: &[ErrorCode::NotSingleton, ErrorCode::Held, ErrorCode::NoEntry, ErrorCode::RunScopeMismatch, ErrorCode::RunScopeMissing, ErrorCode::UpdateFailed, ErrorCode::BadOption, ErrorCode::NoEnv, ErrorCode::Interrupted],
+        options: UPDATE_OPTIONS,
         failure: Failure::Catchable,
         together: false,
         changes_world: true,
@@ -510,6 +525,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         example_prints: &["OUTSIDE_PHASE"],
         raises: &[ErrorCode::NotSingleton, ErrorCode::Held, ErrorCode::NoEntry, ErrorCode::UpdateFailed, ErrorCode::BadOption, ErrorCode::BadArgument, ErrorCode::NoEnv, ErrorCode::Interrupted],
+        options: UPDATE_OPTIONS,
         failure: Failure::Catchable,
         together: false,
         changes_world: true,
@@ -532,6 +548,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         example_prints: &["0"],
         raises: &[],
+        options: &[],
         failure: Failure::Never,
         together: false,
         changes_world: false,
@@ -560,9 +577,7 @@ pub const PRIMITIVES: &[Primitive] = &[
               back in late_failures. Polls that keep failing past [ecs] poll_failure_budget_ms \
               end the wait with outcome error. standalone_tasks: the running tasks no service \
               started, as the last successful poll listed them (ecs_standalone_tasks without \
-              another round trip; () when no poll succeeded). Options: timeout_ms, soak_ms, crash_threshold, \
-              placement_grace_ms (defaults from [ecs]), desired_counts (name -> 0 | 1, for a \
-              rollback). services: name -> #{outcome, stable, reason, watched, \
+              another round trip; () when no poll succeeded). services: name -> #{outcome, stable, reason, watched, \
               counts, primary_task_definition, rollout_state, failed_tasks, \
               deployment_controller, task_arns, task_states, health, health_checks, soak_ms, \
               soak_bound, stops, events_since_update, placement_problem, timeline: \
@@ -573,6 +588,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         example_prints: &["fail"],
         raises: &[ErrorCode::BadOption, ErrorCode::BadArgument, ErrorCode::NoEnv],
+        options: WAIT_STABLE_OPTIONS,
         failure: Failure::Catchable,
         together: false,
         changes_world: false,
@@ -595,6 +611,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         example_prints: &["pass"],
         raises: &[ErrorCode::BadArgument, ErrorCode::NoEnv, ErrorCode::Interrupted],
+        options: &[],
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
@@ -614,6 +631,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         example_prints: &["pass"],
         raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
+        options: &[],
         failure: Failure::Catchable,
         together: true,
         changes_world: false,

@@ -2,7 +2,7 @@
 //! a phase's snapshot, and reading this or another execution's artifacts back.
 
 use super::options::Options;
-use super::{Args, Failure, Primitive, Shape, Ty};
+use super::{opt, Args, Failure, OptionDoc, Primitive, Shape, Ty};
 use crate::host::json::from_json;
 use crate::host::publish::{EmitOptions, Scope};
 use crate::host::{Fail, Host, Outcome};
@@ -11,13 +11,17 @@ use crate::rules::gate::{self};
 use crate::rules::permissions::*;
 use rhai::{Dynamic, NativeCallContext};
 
+const EMIT_OPTIONS: &[OptionDoc] = &[
+    opt("scope", "String", "\"control\"", "\"control\" (this execution's folder) or \"run\" (the platform run's, with path)"),
+    opt("path", "String", "none", "under scope \"run\": e.g. \"operate/daemons_ready\" -> evidence/runs/<platform_run_id>/operate/daemons_ready.json"),
+    opt("execution", "String", "this execution", "another execution's control folder (a rollback's snapshot)"),
+    opt("write_code", "String", "<PHASE>-B3", "the blocker code of a failed write"),
+    opt("secret_code", "String", "<PHASE>-B3", "the blocker code of a secret refused in the payload"),
+];
+
 fn emit_options(host: &Host, options: rhai::Map) -> Outcome<EmitOptions> {
     let _ = host;
-    let o = Options::new(
-        options,
-        "emit_snapshot",
-        &["scope", "path", "execution", "write_code", "secret_code"],
-    )?;
+    let o = Options::new(options, "emit_snapshot", EMIT_OPTIONS)?;
     let mut out = EmitOptions {
         write_code: o.text("write_code")?,
         secret_code: o.text("secret_code")?,
@@ -156,6 +160,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         example_prints: &["true"],
         raises: &[ErrorCode::BadArtifactName, ErrorCode::BadArtifactPath, ErrorCode::BadPayload, ErrorCode::BadOption, ErrorCode::NoEntry, ErrorCode::NoEnv],
+        options: &[],
         failure: Failure::Gate,
         together: false,
         changes_world: false,
@@ -167,14 +172,13 @@ pub const PRIMITIVES: &[Primitive] = &[
         params: &[("name", Ty::Str), ("payload", Ty::Map), ("options", Ty::Map)],
         returns: "Map",
         shape: Shape::Value,
-        doc: "emit_snapshot with options: scope \"control\" (default) or \"run\" with path (e.g. \
-              \"operate/daemons_ready\" -> evidence/runs/<platform_run_id>/operate/daemons_ready.json), \
-              execution (another execution's control folder, for a rollback's snapshot), write_code and secret_code (blocker codes of a failed write or a secret refusal; \
-              default <PHASE>-B3).",
+        doc: "emit_snapshot with options: where the snapshot goes and the blocker codes of a \
+              failed write or a secret refusal.",
         example: concat!(m4_entry_example!(), "let r = emit_snapshot(\"example_run_scoped\", #{ ok: true }, #{ scope: \"run\", path: \"operate/example\", write_code: \"M4H-B2\" });\nprint(r.uri.ends_with(\"/operate/example.json\"));"),
         example_exit: 0,
         example_prints: &["true"],
         raises: &[ErrorCode::BadArtifactName, ErrorCode::BadArtifactPath, ErrorCode::BadPayload, ErrorCode::BadOption, ErrorCode::NoEntry, ErrorCode::NoEnv],
+        options: EMIT_OPTIONS,
         failure: Failure::Gate,
         together: false,
         changes_world: false,
@@ -195,6 +199,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         example_prints: &["M9.A 3 true 0"],
         raises: &[ErrorCode::BadArtifactName, ErrorCode::BadArtifactPath, ErrorCode::BadPayload, ErrorCode::BadOption, ErrorCode::NoEntry, ErrorCode::NoEnv],
+        options: EMIT_OPTIONS,
         failure: Failure::Gate,
         together: false,
         changes_world: false,
@@ -214,6 +219,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         example_prints: &["1"],
         raises: &[ErrorCode::SnapshotMissing, ErrorCode::SnapshotChanged, ErrorCode::SnapshotUnreadable],
+        options: &[],
         failure: Failure::Catchable,
         together: false,
         changes_world: false,
@@ -233,6 +239,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         example_prints: &["2  SNAPSHOT_MISSING: `never_written` was not published by this execution"],
         raises: &[],
+        options: &[],
         failure: Failure::Never,
         together: false,
         changes_world: false,
@@ -252,6 +259,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         example_prints: &["true"],
         raises: &[ErrorCode::BadArtifactName, ErrorCode::SnapshotUnreadable, ErrorCode::NoEnv],
+        options: &[],
         failure: Failure::Catchable,
         together: false,
         changes_world: false,
@@ -270,6 +278,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         example_prints: &["SNAPSHOT_UNREADABLE"],
         raises: &[ErrorCode::BadArtifactName, ErrorCode::SnapshotUnreadable, ErrorCode::NoEnv],
+        options: &[],
         failure: Failure::Catchable,
         together: false,
         changes_world: false,
@@ -286,6 +295,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         example_prints: &["0"],
         raises: &[],
+        options: &[],
         failure: Failure::Never,
         together: false,
         changes_world: false,

@@ -36,9 +36,16 @@ fn role(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic>
     Ok(from_json(&host.call(role_value(&aws.iam, &name, None))?))
 }
 
+const ROLES_OPTIONS: &[super::OptionDoc] = &[super::opt(
+    "cluster_arn",
+    "String",
+    "none",
+    "the cluster the roles' tasks run in, against which a trust's aws:SourceArn condition is evaluated; without it such a condition is not proven",
+)];
+
 fn roles(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let names: Vec<String> = args.array(0).into_iter().map(|n| n.to_string()).collect();
-    let o = super::options::Options::new(args.map(1), "iam_roles", &["cluster_arn"])?;
+    let o = super::options::Options::new(args.map(1), "iam_roles", ROLES_OPTIONS)?;
     let cluster_arn = o.text("cluster_arn")?;
     let aws = host.aws()?;
     let cluster_arn = cluster_arn.as_deref();
@@ -208,6 +215,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         example_prints: &["pass: arn:aws:sts::123456789012:user/moto via keys in the environment (AWS_ACCESS_KEY_ID)"],
         raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
+        options: &[],
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
@@ -228,6 +236,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         example_prints: &["pass: trust policy lets ecs-tasks.amazonaws.com assume the role"],
         raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
+        options: &[],
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
@@ -246,6 +255,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         example_prints: &["fail"],
         raises: &[ErrorCode::BadArgument, ErrorCode::NoEnv, ErrorCode::Interrupted],
+        options: &[],
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
@@ -258,13 +268,12 @@ pub const PRIMITIVES: &[Primitive] = &[
         returns: "Map",
         shape: Shape::PerItem(&["outcome", "reason", "exists", "name", "arn", "trust_allows_ecs_tasks", "trusted_services"]),
         doc: "iam_role for many roles at once (at most 8 in flight): name or ARN -> its \
-              iam_role result; one role failing does not hide the others. options: \
-              #{cluster_arn} (the cluster the roles' tasks run in, against which a trust's \
-              aws:SourceArn condition is evaluated; without it such a condition is not proven).",
+              iam_role result; one role failing does not hide the others.",
         example: "let r = iam_roles([\"fraud-platform-dev-min-daemon-task\", \"no-such-role\"], #{ cluster_arn: \"arn:aws:ecs:eu-west-2:123456789012:cluster/fraud-platform-dev-min\" });\nprint(r.values().map(|x| x.outcome));",
         example_exit: 0,
         example_prints: &["[\"pass\", \"fail\"]"],
         raises: &[ErrorCode::BadArgument, ErrorCode::BadOption, ErrorCode::NoEnv, ErrorCode::Interrupted],
+        options: ROLES_OPTIONS,
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
@@ -282,6 +291,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         example_prints: &["[\"fail\"]"],
         raises: &[ErrorCode::BadArgument, ErrorCode::NoEnv, ErrorCode::Interrupted],
+        options: &[],
         failure: Failure::Catchable,
         together: true,
         changes_world: false,

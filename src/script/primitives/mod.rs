@@ -218,6 +218,9 @@ pub struct Primitive {
     /// The catchable error codes it raises (besides RESULT_SHAPE, which registration raises for
     /// any row with a result shape); `m4host doc` lists them.
     pub raises: &'static [crate::rules::error_code::ErrorCode],
+    /// The keys its options map takes, each stated once: the options reader refuses any other,
+    /// `m4host doc` lists them with type, default and meaning.
+    pub options: &'static [OptionDoc],
     pub failure: Failure,
     /// May run beside others in `all_at_once`: it changes nothing a later call reads (a read, or
     /// a probe that removes what it wrote), takes no closure, and never blocks (no gate).
@@ -233,6 +236,32 @@ pub struct Primitive {
     pub call: Call,
 }
 
+/// One key of a primitive's options map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptionDoc {
+    pub name: &'static str,
+    /// As a script writes it: "Int (ms)", "String", "Array of String", "Secret", …
+    pub ty: &'static str,
+    /// What holds when it is not given ("required" when it must be).
+    pub default: &'static str,
+    pub meaning: &'static str,
+}
+
+/// An option row, as the tables write them.
+pub(crate) const fn opt(
+    name: &'static str,
+    ty: &'static str,
+    default: &'static str,
+    meaning: &'static str,
+) -> OptionDoc {
+    OptionDoc {
+        name,
+        ty,
+        default,
+        meaning,
+    }
+}
+
 impl Primitive {
     pub fn signature(&self) -> String {
         let params: Vec<String> = self
@@ -243,12 +272,9 @@ impl Primitive {
         format!("{}({}) -> {}", self.name, params.join(", "), self.returns)
     }
 
-    /// The doc, followed by the result shape where the row states one.
-    pub fn full_doc(&self) -> String {
-        let mut doc = match self.shape.describe() {
-            Some(shape) => format!("{} {shape}", self.doc),
-            None => self.doc.to_owned(),
-        };
+    /// What it does: the doc, and where it may run (all_at_once, only in a phase).
+    pub fn what_it_does(&self) -> String {
+        let mut doc = self.doc.to_owned();
         if self.together {
             doc.push_str(" Runs in all_at_once.");
         }
@@ -257,6 +283,30 @@ impl Primitive {
                 " Changes the world: only inside a running phase (a runbook step), never from a \
                  typed REPL line.",
             );
+        }
+        doc
+    }
+
+    /// Everything in one paragraph (an editor's hover): what it does, its options, the result
+    /// shape where the row states one, and the codes it raises.
+    pub fn full_doc(&self) -> String {
+        let mut doc = self.what_it_does();
+        if !self.options.is_empty() {
+            let options: Vec<String> = self
+                .options
+                .iter()
+                .map(|o| {
+                    format!(
+                        "{} ({}, default {}): {}",
+                        o.name, o.ty, o.default, o.meaning
+                    )
+                })
+                .collect();
+            doc.push_str(&format!(" Options: {}.", options.join("; ")));
+        }
+        if let Some(shape) = self.shape.describe() {
+            doc.push(' ');
+            doc.push_str(&shape);
         }
         match self.raises_text() {
             Some(raises) => format!("{doc} Raises: {raises}."),
@@ -491,6 +541,29 @@ mod tests {
     }
 
     /// What all_at_once may run beside others cannot stop a phase or call back into the script.
+    #[test]
+    fn every_options_map_states_its_keys_once() {
+        for p in super::all() {
+            let takes_options = p.params.iter().any(|(n, _)| *n == "options");
+            assert_eq!(
+                takes_options,
+                !p.options.is_empty(),
+                "{}: an options parameter and its option rows go together",
+                p.name
+            );
+            let mut seen = std::collections::BTreeSet::new();
+            for o in p.options {
+                assert!(seen.insert(o.name), "{}: option {} twice", p.name, o.name);
+                assert!(
+                    !o.ty.is_empty() && !o.default.is_empty() && !o.meaning.is_empty(),
+                    "{}: option {} is not described",
+                    p.name,
+                    o.name
+                );
+            }
+        }
+    }
+
     #[test]
     fn together_rows_never_gate_and_take_no_closure() {
         for p in super::all().filter(|p| p.together) {

@@ -2,7 +2,7 @@
 //! secret handle); a plain string where a password belongs is refused so it cannot leak by habit.
 
 use super::options::Options;
-use super::{Args, Failure, Primitive, Shape, Ty};
+use super::{opt, Args, Failure, OptionDoc, Primitive, Shape, Ty};
 use crate::config::{DbSslMode, KafkaSecurityProtocol};
 use crate::host::json::from_json;
 use crate::host::{Fail, Host, Outcome};
@@ -12,13 +12,84 @@ use rhai::{Dynamic, NativeCallContext};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-const KAFKA_OPTIONS: &[&str] = &[
-    "bootstrap",
-    "security_protocol",
-    "sasl_username",
-    "sasl_password",
-    "topics",
-    "timeout_ms",
+const KAFKA_OPTIONS: &[OptionDoc] = &[
+    opt(
+        "bootstrap",
+        "String (host:port,…)",
+        "required",
+        "the brokers to ask",
+    ),
+    opt(
+        "security_protocol",
+        "String",
+        "[kafka] security_protocol",
+        "SASL_SSL or PLAINTEXT",
+    ),
+    opt(
+        "sasl_username",
+        "Secret",
+        "none",
+        "SASL PLAIN user (a Secret, never plaintext)",
+    ),
+    opt(
+        "sasl_password",
+        "Secret",
+        "none",
+        "SASL PLAIN password (a Secret, never plaintext)",
+    ),
+    opt(
+        "topics",
+        "Array of String",
+        "required by kafka_probe",
+        "the topics that must exist",
+    ),
+    opt(
+        "timeout_ms",
+        "Int (ms)",
+        "[budgets] call_timeout_ms",
+        "how long the broker may take",
+    ),
+];
+
+const DB_OPTIONS: &[OptionDoc] = &[
+    opt(
+        "endpoint",
+        "String (host:port)",
+        "none",
+        "where the database listens (or host and port)",
+    ),
+    opt(
+        "host",
+        "String",
+        "none",
+        "the host, when endpoint is not given",
+    ),
+    opt(
+        "port",
+        "Int",
+        "5432",
+        "the port, when endpoint is not given",
+    ),
+    opt("dbname", "String", "required", "the database"),
+    opt("user", "String", "required", "the login role"),
+    opt(
+        "password",
+        "Secret",
+        "required",
+        "its password (a Secret, never plaintext)",
+    ),
+    opt(
+        "sslmode",
+        "String",
+        "[db] sslmode",
+        "disable, require, or verify-full (with [db] ca_file)",
+    ),
+    opt(
+        "timeout_ms",
+        "Int (ms)",
+        "[budgets] call_timeout_ms",
+        "how long login and select 1 may take",
+    ),
 ];
 
 fn kafka_connection(host: &Host, o: &Options) -> Outcome<crate::infra::kafka::Connection> {
@@ -174,20 +245,7 @@ fn kafka_groups(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<
 }
 
 fn db_probe(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
-    let o = Options::new(
-        args.map(0),
-        "db_probe",
-        &[
-            "endpoint",
-            "host",
-            "port",
-            "dbname",
-            "user",
-            "password",
-            "sslmode",
-            "timeout_ms",
-        ],
-    )?;
+    let o = Options::new(args.map(0), "db_probe", DB_OPTIONS)?;
     let (mut host_name, mut port) = (o.text("host")?, 5432u16);
     if let Some(endpoint) = o.text("endpoint")? {
         let (h, p) = host_port(&endpoint, Some(5432), "endpoint")?;
@@ -288,14 +346,13 @@ pub const PRIMITIVES: &[Primitive] = &[
         params: &[("options", Ty::Map)],
         returns: "Map",
         shape: Shape::Outcome(&["outcome", "reason", "bootstrap", "security_protocol", "brokers", "cluster_id", "topics_present", "topics_missing", "latency_ms"]),
-        doc: "Kafka metadata reachability. Options: bootstrap, topics (required), \
-              security_protocol (SASL_SSL | PLAINTEXT; default from [kafka]), sasl_username \
-              and sasl_password (Secrets; SASL PLAIN), timeout_ms. An unreachable broker or a \
-              missing topic is fail.",
+        doc: "Kafka metadata reachability: the brokers answer and every topic asked for exists. \
+              An unreachable broker or a missing topic is fail.",
         example: "let p = kafka_probe(#{ bootstrap: \"127.0.0.1:9092\", security_protocol: \"PLAINTEXT\", topics: [\"fp.bus.control.v1\"] });\nprint(p.outcome);",
         example_exit: 0,
         example_prints: &["pass"],
         raises: &[ErrorCode::BadOption, ErrorCode::NotASecret, ErrorCode::Interrupted],
+        options: KAFKA_OPTIONS,
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
@@ -316,6 +373,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         example_prints: &["pass"],
         raises: &[ErrorCode::BadOption, ErrorCode::NotASecret, ErrorCode::Interrupted],
+        options: KAFKA_OPTIONS,
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
@@ -327,14 +385,12 @@ pub const PRIMITIVES: &[Primitive] = &[
         params: &[("options", Ty::Map)],
         returns: "Map",
         shape: Shape::Outcome(&["outcome", "reason", "host", "port", "dbname", "user", "sslmode", "tls", "server_version", "latency_ms"]),
-        doc: "PostgreSQL login and `select 1`. Options: endpoint (host:port) or host and port, \
-              dbname, user, password (a Secret), sslmode (disable | require | verify-full \
-              with [db] ca_file; default from [db]), timeout_ms. A wrong password or an \
-              unreachable host is fail.",
+        doc: "PostgreSQL login and `select 1`. A wrong password or an unreachable host is fail.",
         example: "let pw = ssm_secret(\"/fraud-platform/dev_min/db/password\");\nlet d = db_probe(#{ endpoint: \"127.0.0.1:5432\", dbname: \"fraud_platform\", user: \"fraud_app\", password: pw, sslmode: \"disable\" });\nprint(d.outcome);",
         example_exit: 0,
         example_prints: &["pass"],
         raises: &[ErrorCode::BadOption, ErrorCode::NotASecret, ErrorCode::Interrupted],
+        options: DB_OPTIONS,
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
@@ -358,6 +414,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         example_prints: &["1"],
         raises: &[ErrorCode::BadArgument],
+        options: &[],
         failure: Failure::Catchable,
         together: false,
         changes_world: false,

@@ -19,14 +19,15 @@ impl Options {
     pub(super) fn new(
         map: rhai::Map,
         primitive: &'static str,
-        allowed: &[&str],
+        allowed: &[super::OptionDoc],
     ) -> Outcome<Options> {
         for k in map.keys() {
-            if !allowed.contains(&k.as_str()) {
+            if !allowed.iter().any(|o| o.name == k.as_str()) {
+                let names: Vec<&str> = allowed.iter().map(|o| o.name).collect();
                 return Err(Fail::error(
                     ErrorCode::BadOption,
                     format!("unknown {primitive} option `{k}`"),
-                    format!("options are {}", allowed.join(", ")),
+                    format!("options are {}", names.join(", ")),
                 ));
             }
         }

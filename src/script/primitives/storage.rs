@@ -107,13 +107,18 @@ fn listed(o: &crate::infra::s3::ObjectView) -> crate::rules::one_shot::Listed {
     }
 }
 
+const JOB_OUTPUTS_OPTIONS: &[super::OptionDoc] = &[
+    super::opt("started_at", "String (RFC 3339) or ()", "none", "when the task started (ecs_wait_task_stopped's task.started_at); () for a task that never started"),
+    super::opt("consumes", "Array of String", "[]", "keys in the same bucket the job reads: its outputs must not be older"),
+];
+
 fn job_outputs(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let (bucket, prefix) = (args.str(0), args.str(1));
     let expected: Vec<String> = super::ecs::names(args.array(2), "outputs")?
         .into_iter()
         .map(|o| format!("{prefix}{o}"))
         .collect();
-    let o = super::options::Options::new(args.map(3), "job_outputs", &["started_at", "consumes"])?;
+    let o = super::options::Options::new(args.map(3), "job_outputs", JOB_OUTPUTS_OPTIONS)?;
     // `started_at: ()` is a task that never started: no time to judge outputs against.
     let started_at = match o.get("started_at") {
         Some(v) if v.is_unit() => None,
@@ -306,6 +311,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         example_prints: &["pass"],
         raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
+        options: &[],
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
@@ -323,6 +329,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         example_prints: &["[\"pass\", \"fail\"]"],
         raises: &[ErrorCode::BadArgument, ErrorCode::NoEnv, ErrorCode::Interrupted],
+        options: &[],
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
@@ -337,14 +344,14 @@ pub const PRIMITIVES: &[Primitive] = &[
         doc: "Whether a one-shot job's outputs (names under prefix) are its own: each present, \
               not empty, written after the task started (S3 LastModified against ECS's \
               startedAt, within clock_allowance_ms) and not older than any input it consumes. \
-              options: #{started_at (the task's, as ecs_wait_task_stopped reports it in \
-              task.started_at), consumes (keys in the same bucket)}. outputs: [#{key, size, \
+              outputs: [#{key, size, \
               last_modified, problem}]; listed: every key under the prefix. fail names each \
               output not proven; error when S3 could not be listed.",
         example: "let r = job_outputs(resolve_handle(\"S3_EVIDENCE_BUCKET\"), \"no/such/job/\", [\"report.json\"], #{ started_at: \"2026-12-07T10:00:05Z\" });\nprint(`${r.outcome} ${r.outputs[0].problem}`);",
         example_exit: 0,
         example_prints: &["fail was not written"],
         raises: &[ErrorCode::BadArgument, ErrorCode::BadOption, ErrorCode::NoEnv, ErrorCode::Interrupted],
+        options: JOB_OUTPUTS_OPTIONS,
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
@@ -364,6 +371,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         example_prints: &["true"],
         raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
+        options: &[],
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
@@ -380,6 +388,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         example_prints: &["13"],
         raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
+        options: &[],
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
@@ -397,6 +406,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         example_prints: &["pass"],
         raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
+        options: &[],
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
@@ -416,6 +426,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         example_prints: &["0"],
         raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
+        options: &[],
         failure: Failure::Catchable,
         together: true,
         changes_world: false,
@@ -433,6 +444,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         example_prints: &["[\"pass\", \"fail\"]"],
         raises: &[ErrorCode::NoEnv, ErrorCode::Interrupted],
+        options: &[],
         failure: Failure::Catchable,
         together: true,
         changes_world: false,

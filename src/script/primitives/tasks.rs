@@ -3,7 +3,7 @@
 
 use super::ecs::{outcome, to_map};
 use super::options::Options;
-use super::{Args, Failure, Primitive, Shape, Ty};
+use super::{opt, Args, Failure, OptionDoc, Primitive, Shape, Ty};
 use crate::host::one_shot::{RunAsk, Started, StopRecord};
 use crate::host::{Fail, Host, Outcome};
 use crate::infra::ecs_tasks::StopWaitEnd;
@@ -14,18 +14,23 @@ use crate::rules::permissions::*;
 use rhai::{Dynamic, NativeCallContext};
 use std::time::Duration;
 
+const RUN_TASK_OPTIONS: &[OptionDoc] = &[
+    opt("subnets", "Array of String", "required (awsvpc)", "the subnets the task's ENI goes in"),
+    opt("security_groups", "Array of String", "required (awsvpc)", "its security groups"),
+    opt("assign_public_ip", "Bool", "false", "whether the ENI gets a public address"),
+    opt("launch_type", "String", "\"FARGATE\"", "FARGATE or EC2"),
+    opt("environment", "Map (name -> String)", "none", "more variables for every essential container; no secret-named one, not the run-scope key (BAD_OPTION)"),
+];
+
+const WAIT_TASK_OPTIONS: &[OptionDoc] = &[opt(
+    "timeout_ms",
+    "Int (ms)",
+    "required",
+    "the job's budget: past it the host stops the task",
+)];
+
 fn run_ask(options: rhai::Map) -> Outcome<RunAsk> {
-    let o = Options::new(
-        options,
-        "ecs_run_task",
-        &[
-            "launch_type",
-            "subnets",
-            "security_groups",
-            "assign_public_ip",
-            "environment",
-        ],
-    )?;
+    let o = Options::new(options, "ecs_run_task", RUN_TASK_OPTIONS)?;
     let environment = o
         .map("environment", "name -> value")?
         .into_iter()
@@ -87,7 +92,7 @@ fn stop_map(stop: Option<&StopRecord>) -> Dynamic {
 
 fn wait_task_stopped(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let (cluster, arn) = (args.str(0), args.str(1));
-    let o = Options::new(args.map(2), "ecs_wait_task_stopped", &["timeout_ms"])?;
+    let o = Options::new(args.map(2), "ecs_wait_task_stopped", WAIT_TASK_OPTIONS)?;
     let timeout = o
         .int("timeout_ms")?
         .map(|v| v.max(0) as u64)
@@ -196,9 +201,7 @@ pub const PRIMITIVES: &[Primitive] = &[
               definition carries <run-scope key>=<platform_run_id> (RUN_SCOPE_MISMATCH, \
               RUN_SCOPE_MISSING), refused while this execution's earlier task of the family has \
               not been seen STOPPED (ALREADY_RUNNING); the host injects the run scope into every \
-              essential container's environment. Options: subnets, security_groups, \
-              assign_public_ip (awsvpc), launch_type (FARGATE), environment (name -> value; no \
-              secret-named variable, not the run-scope key: BAD_OPTION). RUN_TASK_FAILED when ECS \
+              essential container's environment. RUN_TASK_FAILED when ECS \
               starts nothing (failures[]). Under --plan records \"would run\" and starts nothing. \
               Returns #{cluster, performed, task_arn, family, task_definition, started_at, \
               last_status, stop | would_do}.",
@@ -209,6 +212,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         example_prints: &["true"],
         raises: &[ErrorCode::Held, ErrorCode::NoEntry, ErrorCode::RunScopeMismatch, ErrorCode::RunScopeMissing, ErrorCode::AlreadyRunning, ErrorCode::BadOption, ErrorCode::RunTaskFailed, ErrorCode::NoEnv],
+        options: RUN_TASK_OPTIONS,
         failure: Failure::Catchable,
         together: false,
         changes_world: true,
@@ -234,6 +238,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         example_prints: &["true"],
         raises: &[ErrorCode::NotStartedHere, ErrorCode::BadArgument, ErrorCode::BadOption, ErrorCode::NoEnv],
+        options: WAIT_TASK_OPTIONS,
         failure: Failure::Catchable,
         together: false,
         changes_world: false,
@@ -253,6 +258,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         example_exit: 0,
         example_prints: &["OUTSIDE_PHASE", "NOT_STARTED_HERE"],
         raises: &[ErrorCode::NotStartedHere, ErrorCode::NoEnv],
+        options: &[],
         failure: Failure::Catchable,
         together: false,
         changes_world: true,
