@@ -72,6 +72,20 @@ pub enum ServiceOutcome {
 }
 
 impl ServiceOutcome {
+    /// The outcome as evidence writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceOutcome::Stable => "stable",
+            ServiceOutcome::Settling => "settling",
+            ServiceOutcome::CrashLoop => "crash_loop",
+            ServiceOutcome::Unhealthy => "unhealthy",
+            ServiceOutcome::PlacementFailed => "placement_failed",
+            ServiceOutcome::RolledBack => "rolled_back",
+            ServiceOutcome::Failed => "failed",
+            ServiceOutcome::Unsupported => "unsupported",
+        }
+    }
+
     /// A bad outcome no later poll can undo.
     pub fn is_final_failure(self) -> bool {
         !matches!(self, ServiceOutcome::Stable | ServiceOutcome::Settling)

@@ -9,3 +9,4 @@ pub mod engine;
 pub mod primitives;
 pub mod resolver;
 pub mod rhai_error;
+pub mod wait_view;

@@ -21,6 +21,7 @@ mod infra;
 mod judge_the_thing;
 mod kafka_sasl;
 mod least_privilege;
+mod live_view;
 mod m3;
 mod m5;
 mod m6_example;

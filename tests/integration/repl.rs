@@ -128,9 +128,9 @@ fn ctrl_c_stops_a_running_wait_and_the_session_goes_on() {
     tmux.wait_prompt_after("waiting before M4.A");
     tmux.keys(":continue");
     tmux.wait_for("M4.E   PASS");
-    // M4.F's wave-1 wait shows its progress line on the terminal: it is now waiting on the task
+    // M4.F's wave-1 wait shows its service live on the terminal: it is now waiting on the task
     // stuck in PENDING (the state the Ctrl-C is about, waited for rather than slept into).
-    tmux.wait_for("waiting: 0/1 stable");
+    tmux.wait_for(" PENDING  (");
     let started = Instant::now();
     std::process::Command::new("tmux")
         .args(["send-keys", "-t", &tmux.session, "C-c"])

@@ -14,7 +14,6 @@ use crate::rules::stability::StabilityPolicy;
 use crate::rules::update_guard::{Refusal, Request};
 use rhai::{Dynamic, NativeCallContext};
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 pub(super) fn names(array: rhai::Array, what: &str) -> Outcome<Vec<String>> {
@@ -187,6 +186,7 @@ const WAIT_STABLE_OPTIONS: &[OptionDoc] = &[
     opt("desired_counts", "Map (service -> 0 | 1)", "1 each", "the count each service must settle at (0 for a rollback)"),
     opt("gate", "String", "\"stable\"", "\"up\" ends the wait once each service is up (stable but for the soak): a wave gate"),
     opt("soak_since_up", "Bool", "false", "count each soak from when an earlier wait saw the service up"),
+    opt("label", "String", "none", "what the live view shows beside each service (a bring-up's wave)"),
 ];
 
 fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
@@ -299,29 +299,24 @@ fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
         tape: host.tape().cloned(),
     };
     let aws = host.aws()?;
-    let tty = std::io::stderr().is_terminal();
-    let asked = services.len();
     let interrupted = || host.is_interrupted();
+    // A replay draws nothing: it takes no wall time to watch.
+    let mode = if host.replaying() {
+        crate::script::wait_view::ViewMode::Off
+    } else {
+        crate::script::wait_view::ViewMode::detect(host.mode().json)
+    };
+    let label = o.text("label")?.unwrap_or_default();
+    let mut view = crate::script::wait_view::WaitView::new(mode, &label, &services, until_up);
     let report = host.block_on(ecs::wait_stable(
         &aws.ecs,
         &cluster,
         &targets,
         &wait,
         &interrupted,
-        |results, elapsed| {
-            if tty {
-                let stable = results.values().filter(|r| r.stable && !r.watched).count();
-                crate::out::err_text(&format!(
-                    "\r  waiting: {stable}/{asked} stable ({:.1} s)   ",
-                    elapsed.as_secs_f64()
-                ));
-                let _ = std::io::stderr().flush();
-            }
-        },
+        |results, elapsed| view.update(results, elapsed),
     ));
-    if tty {
-        crate::out::err_line("");
-    }
+    view.finish();
     let mut report = report;
     host.read_stop_logs(&mut report);
     if until_up {

@@ -41,6 +41,15 @@ impl Tmux {
             .unwrap();
     }
 
+    /// Everything the pane printed, its scrollback included.
+    pub(crate) fn history(&self) -> String {
+        let out = std::process::Command::new("tmux")
+            .args(["capture-pane", "-p", "-S", "-", "-t", &self.session])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     pub(crate) fn screen(&self) -> String {
         let out = std::process::Command::new("tmux")
             .args(["capture-pane", "-p", "-t", &self.session])
@@ -72,7 +81,12 @@ impl Tmux {
     }
 
     pub(crate) fn wait_for(&self, text: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        self.wait_for_within(text, Duration::from_secs(20))
+    }
+
+    /// `wait_for`, bounded by `limit` (a whole run on a loaded machine).
+    pub(crate) fn wait_for_within(&self, text: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
         loop {
             let screen = self.screen();
             if screen.contains(text) {
