@@ -265,8 +265,9 @@ fn committed_topics(
 }
 
 /// Lists every group with its members (classic ListGroups + DescribeGroups) and the topics it
-/// has committed offsets on.
-pub fn groups(conn: &Connection) -> Result<Vec<Group>, String> {
+/// has committed offsets on: among `only` when given (a full broker's other topics are not
+/// asked about), else among every topic.
+pub fn groups(conn: &Connection, only: Option<&[String]>) -> Result<Vec<Group>, String> {
     let consumer = client(conn)?;
     let list = consumer.fetch_group_list(None, conn.timeout).map_err(|e| {
         explain(
@@ -283,6 +284,7 @@ pub fn groups(conn: &Connection) -> Result<Vec<Group>, String> {
         .topics()
         .iter()
         .filter(|t| !t.name().starts_with("__"))
+        .filter(|t| only.is_none_or(|only| only.iter().any(|o| o == t.name())))
     {
         for p in t.partitions() {
             partitions.add_partition(t.name(), p.id());

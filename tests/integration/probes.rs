@@ -69,6 +69,20 @@ print(`consumers=${{g.consumers_by_topic["m4host.test.lane.v1"]}}`);"#
     out.status(0)
         .stdout_has(want)
         .stdout_has(&format!("\"{group}\""));
+    // Offsets asked on the named topics only: the same group on its lane topic, and nothing of
+    // it when the topics asked are others.
+    let only = |topics: &str| {
+        env.run(&format!(
+            r#"let o = {KAFKA}; o.topics = {topics};
+let x = kafka_groups(o).groups["{group}"];
+print(`only=${{x.committed_topics}}`);"#
+        ))
+        .run()
+    };
+    only("[\"m4host.test.lane.v1\"]")
+        .status(0)
+        .stdout_has("only=[\"m4host.test.lane.v1\"]");
+    only("[\"some.other.topic\"]").status(0).stdout_has("only=[]");
     own.scale(0);
 }
 

@@ -40,8 +40,9 @@ const KAFKA_OPTIONS: &[OptionDoc] = &[
     opt(
         "topics",
         "Array of String",
-        "required by kafka_probe",
-        "the topics that must exist",
+        "required by kafka_probe; every topic for kafka_groups",
+        "kafka_probe: the topics that must exist; kafka_groups: the topics whose committed \
+         offsets are read (a group consuming only others is listed without them)",
     ),
     opt(
         "timeout_ms",
@@ -208,11 +209,15 @@ fn kafka_groups(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<
     let o = Options::new(args.map(0), "kafka_groups", KAFKA_OPTIONS)?;
     let conn = kafka_connection(host, &o)?;
     host.calls().add("kafka");
-    let key = format!("kafka groups {} {}", conn.bootstrap, conn.security_protocol);
+    let only = o.get("topics").map(|_| o.strings("topics")).transpose()?;
+    let mut key = format!("kafka groups {} {}", conn.bootstrap, conn.security_protocol);
+    if let Some(topics) = &only {
+        key.push_str(&format!(" {topics:?}"));
+    }
     if let Some(answer) = replayed_probe(host, &key) {
         return Ok(from_json(&answer));
     }
-    let value = match crate::infra::kafka::groups(&conn) {
+    let value = match crate::infra::kafka::groups(&conn, only.as_deref()) {
         Ok(groups) => {
             let mut by_topic: BTreeMap<String, Vec<String>> = BTreeMap::new();
             // Live consumers only: a group without members keeps its offsets but consumes nothing.
