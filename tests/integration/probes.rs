@@ -82,7 +82,9 @@ print(`only=${{x.committed_topics}}`);"#
     only("[\"m4host.test.lane.v1\"]")
         .status(0)
         .stdout_has("only=[\"m4host.test.lane.v1\"]");
-    only("[\"some.other.topic\"]").status(0).stdout_has("only=[]");
+    only("[\"some.other.topic\"]")
+        .status(0)
+        .stdout_has("only=[]");
     own.scale(0);
 }
 
