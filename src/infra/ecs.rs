@@ -588,7 +588,11 @@ pub async fn wait_stable(
 
 impl ServiceWait {
     /// The result for a service ECS never described.
-    fn without_service(name: &str, outcome: ServiceOutcome, reason: String) -> ServiceWait {
+    pub(crate) fn without_service(
+        name: &str,
+        outcome: ServiceOutcome,
+        reason: String,
+    ) -> ServiceWait {
         ServiceWait {
             service: name.to_owned(),
             outcome,

@@ -200,32 +200,10 @@ mod tests {
     use crate::rules::stability::{Health, ServiceOutcome};
 
     fn wait(outcome: ServiceOutcome, states: &[(&str, usize)]) -> ServiceWait {
-        ServiceWait {
-            service: "ig".into(),
-            outcome,
-            stable: false,
-            reason: "running 0/1".into(),
-            watched: false,
-            desired_count: 1,
-            running_count: 0,
-            pending_count: 0,
-            primary_task_definition: None,
-            rollout_state: None,
-            failed_tasks: 0,
-            deployment_controller: None,
-            task_arns: vec![],
-            task_states: states.iter().map(|(s, n)| (s.to_string(), *n)).collect(),
-            health: Health::NotDeclared,
-            health_checks: Default::default(),
-            soak_ms: 30_000,
-            soak_bound: "option".into(),
-            stable_for_ms: 0,
-            stops: vec![],
-            log_tail: None,
-            events_since_update: vec![],
-            placement_problem: None,
-            timeline: Default::default(),
-        }
+        let mut r = ServiceWait::without_service("ig", outcome, "running 0/1".into());
+        r.task_states = states.iter().map(|(s, n)| (s.to_string(), *n)).collect();
+        r.soak_ms = 30_000;
+        r
     }
 
     #[test]
