@@ -186,7 +186,7 @@ pub fn run_with(
         if before_any_phase
             && matches!(
                 code.as_deref(),
-                Some("ARG_MISSING") | Some("BAD_ARTIFACT_NAME")
+                Some("ARG_MISSING") | Some("ARG_INVALID") | Some("BAD_ARTIFACT_NAME")
             )
         {
             return Err(Error::usage(

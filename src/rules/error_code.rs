@@ -26,6 +26,7 @@ macro_rules! error_codes {
 
 error_codes! {
     AlreadyRunning => "ALREADY_RUNNING": "this execution's earlier one-shot task of the family has not been seen STOPPED",
+    ArgInvalid => "ARG_INVALID": "a --set KEY=VALUE is not of the kind the runbook reads (an integer, say)",
     ArgMissing => "ARG_MISSING": "no --set KEY=VALUE for the argument asked",
     BadArgument => "BAD_ARGUMENT": "an argument is of the wrong kind or out of range",
     BadArtifactName => "BAD_ARTIFACT_NAME": "an artifact name or execution id does not follow the grammar",

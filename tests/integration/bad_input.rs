@@ -84,6 +84,30 @@ fn cases() -> Vec<Case> {
     c.says = vec!["import cycle: main.rhai -> b.rhai -> main.rhai"];
     cases.push(c);
 
+    // A runbook's whole-number argument that is not one: a usage error before any phase, the
+    // key named, the value never quoted (it could be anything an operator pasted).
+    let mut c = case("an --set value that is not a whole number (arg_int)");
+    c.files = vec![(
+        "scripts/main.rhai",
+        "let soak = arg_int(\"soak_ms\", 30000);\nrun_phase(\"X.A\", || {});\n".into(),
+    )];
+    c.args = vec![
+        "run",
+        "{dir}/scripts/main.rhai",
+        "--env",
+        "{env}",
+        "--set",
+        "soak_ms=pl41n-s3cr3t-literal",
+    ];
+    c.says = vec!["ARG_INVALID", "--set soak_ms=", "not a whole number"];
+    cases.push(c);
+
+    // The same in the REPL and its replay flags: a tape that does not exist is a usage error.
+    let mut c = case("repl --replay of a missing tape");
+    c.args = vec!["repl", "--replay", "{dir}/none.jsonl", "--env", "{env}"];
+    c.says = vec!["cannot be read"];
+    cases.push(c);
+
     // `m4host replay TAPE`: a tape that is missing, a folder, not a tape, or not UTF-8 is one
     // clear error before anything runs (a FIFO is refused by the same regular-file check).
     for (what, file, content, says) in [

@@ -212,6 +212,24 @@ fn arg(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> 
         })
 }
 
+fn arg_int(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
+    let key = args.str(0);
+    let Some(value) = host.args().get(&key) else {
+        return Ok(args.any(1));
+    };
+    value
+        .trim()
+        .parse::<rhai::INT>()
+        .map(Dynamic::from)
+        .map_err(|_| {
+            Fail::error(
+                ErrorCode::ArgInvalid,
+                format!("--set {key}=… is not a whole number"),
+                format!("pass --set {key}=N (digits only, e.g. 30000)"),
+            )
+        })
+}
+
 fn all_args(host: &Host, _: &NativeCallContext, _: &mut Args) -> Outcome<Dynamic> {
     Ok(map_of(host.args().clone()))
 }
@@ -431,6 +449,25 @@ pub const PRIMITIVES: &[Primitive] = &[
         changes_world: false,
         aws: &[],
         call: arg,
+    },
+    Primitive {
+        name: "arg_int",
+        params: &[("key", Ty::Str), ("otherwise", Ty::Int)],
+        returns: "int",
+        shape: Shape::Value,
+        doc: "The whole number given with --set KEY=N, else `otherwise`; raises ARG_INVALID \
+              when the value given is not one (before the first phase, a usage error: exit 2, \
+              the value never quoted).",
+        example: "print(arg_int(\"soak_ms\", 30000));",
+        example_exit: 0,
+        example_prints: &["30000"],
+        raises: &[ErrorCode::ArgInvalid],
+        options: &[],
+        failure: Failure::Catchable,
+        together: false,
+        changes_world: false,
+        aws: &[],
+        call: arg_int,
     },
     Primitive {
         name: "args",
