@@ -245,7 +245,10 @@ fn m5_holds_with_the_right_code_and_takes_no_later_action() {
         .unwrap(),
     )
     .unwrap();
-    assert_eq!(e["budget_ms"], 1500, "the operator's --set is the budget: {e}");
+    assert_eq!(
+        e["budget_ms"], 1500,
+        "the operator's --set is the budget: {e}"
+    );
     assert_eq!(e["timed_out"], true, "{e}");
     assert_eq!(e["stop_code"], "UserInitiated");
     let stop = &e["one_shot_tasks"][0]["stop"];
