@@ -66,6 +66,33 @@ fn run_case(c: &Case) -> Outcome {
     out
 }
 
+/// A usage error found before any work leaves no execution behind: no folder, no tape.
+#[test]
+fn a_usage_error_before_any_phase_leaves_no_execution_folder() {
+    let env = Env::files_only();
+    env.write("m4host.toml", &env.env_toml("http://127.0.0.1:9"));
+    env.write(
+        "scripts/main.rhai",
+        "let soak = arg_int(\"soak_ms\", 30000);\nrun_phase(\"X.A\", || {});\n",
+    );
+    let out = Run::new()
+        .args([
+            "run",
+            "scripts/main.rhai",
+            "--env",
+            "m4host.toml",
+            "--set",
+            "soak_ms=x",
+        ])
+        .cwd(env.dir.path())
+        .run();
+    out.status(2);
+    let left: Vec<_> = std::fs::read_dir(env.path("runs"))
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "a usage error left {left:?}");
+}
+
 fn cases() -> Vec<Case> {
     let mut cases = Vec::new();
 

@@ -467,10 +467,12 @@ pub fn register(engine: &mut rhai::Engine, host: &Arc<Host>) {
             } else {
                 Ok(())
             };
+            // Asked only of a replay: `tape()` would start a recording, and a call that never
+            // reaches the world (an argument, a setting) must not leave an execution folder.
             let misses_before = host
-                .tape()
-                .filter(|t| t.replaying())
-                .map(|t| t.miss_count());
+                .replaying()
+                .then(|| host.tape().map(|t| t.miss_count()))
+                .flatten();
             let result = guard
                 .and_then(|()| call(&host, &ctx, &mut Args::new(args)))
                 .and_then(|result| kept_shape(name, shape, result));
