@@ -54,23 +54,24 @@ impl Host {
         let _ = self.tape.set(Some(tape));
     }
 
-    /// Whether this run replays a tape.
-    pub fn replaying(&self) -> bool {
+    /// The tape this run replays, if it replays one (never starts a recording).
+    fn replay_tape(&self) -> Option<&Arc<Tape>> {
         self.tape
             .get()
             .and_then(Option::as_ref)
-            .is_some_and(|t| t.replaying())
+            .filter(|t| t.replaying())
+    }
+
+    /// Whether this run replays a tape.
+    pub fn replaying(&self) -> bool {
+        self.replay_tape().is_some()
     }
 
     /// What a replay says of itself in the summary: the tape it ran on and how many answers it
     /// had to give past the recording ("the world was assumed unchanged"), and how many questions
     /// it asked that the tape does not hold.
     pub fn replayed(&self) -> Option<serde_json::Value> {
-        let tape = self
-            .tape
-            .get()
-            .and_then(Option::as_ref)
-            .filter(|t| t.replaying())?;
+        let tape = self.replay_tape()?;
         let header = tape.header()?;
         Some(serde_json::json!({
             "execution_id": header.execution_id,
@@ -86,12 +87,7 @@ impl Host {
 
     /// A recorded clock reading (replay), else now (recorded while recording).
     pub fn stamped_now(&self, key: &str) -> chrono::DateTime<chrono::Utc> {
-        if let Some(tape) = self
-            .tape
-            .get()
-            .and_then(Option::as_ref)
-            .filter(|t| t.replaying())
-        {
+        if let Some(tape) = self.replay_tape() {
             if let Some(Entry::Clock { at, .. }) = tape.fresh_answer(key) {
                 return at;
             }
@@ -109,12 +105,7 @@ impl Host {
     /// A span the run measured of the world (a probe's latency): recorded as measured, or in a
     /// replay the recorded one (else the replay's own, which is what it measured).
     pub fn measured_ms(&self, key: &str, measured: u64) -> u64 {
-        if let Some(tape) = self
-            .tape
-            .get()
-            .and_then(Option::as_ref)
-            .filter(|t| t.replaying())
-        {
+        if let Some(tape) = self.replay_tape() {
             return match tape.fresh_answer(key) {
                 Some(Entry::Clock { elapsed_ms, .. }) => elapsed_ms.max(0) as u64,
                 _ => measured,

@@ -73,15 +73,7 @@ fn the_m6_example_advances_after_m5_and_holds_when_the_reporter_writes_nothing()
             "{name}: {json}"
         );
     }
-    let d: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(
-            json["artifacts"]["m6_d_reporter_snapshot"]["local"]
-                .as_str()
-                .unwrap(),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let d = t.artifact(&out, "m6_d_reporter_snapshot");
     let run_id = json["platform_run_id"].as_str().unwrap();
     assert_eq!(
         d["outputs_found"],
@@ -89,15 +81,7 @@ fn the_m6_example_advances_after_m5_and_holds_when_the_reporter_writes_nothing()
         "{d}"
     );
     // M4's daemons, named by the M5 handoff pack as read and hashed, were checked still steady.
-    let a: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(
-            json["artifacts"]["m6_a_entry_snapshot"]["local"]
-                .as_str()
-                .unwrap(),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let a = t.artifact(&out, "m6_a_entry_snapshot");
     assert_eq!(a["m4_daemons"].as_array().unwrap().len(), 13, "{a}");
     assert_eq!(a["m5_execution_id"], m5.as_str());
 }
