@@ -302,23 +302,23 @@ impl Host {
         } else if self.replaying() {
             // Nothing durable from a replay: the local scratch mirror is its evidence.
         } else {
-            // Earlier phases' read-back checks are settled while this phase's PUT goes out (the
-            // write happens either way): a failed one holds the run at the latest one phase after
-            // its write, at a point the script's shape fixes, not the network's timing.
+            // The PUT and the GET that proves its bytes run while the runbook goes on: no phase
+            // waits for a write. Each is settled at a point the script's shape fixes
+            // (`settle::Settle`): a read of it, anything that changes the world, a verdict, a REPL
+            // line's answer, the run's report. A failed one is this phase's write-code blocker
+            // then, and a held run changes nothing after it.
             let aws = self.aws()?;
-            let put = evidence::put_once(&aws.s3, &bucket, &key, &bytes);
-            if let Err(why) = self.settle_checks_with(Settle::OtherPhases, put) {
-                return Err(
-                    self.raise_block(&write_code, &format!("durable write of `{name}`: {why}"))
-                );
-            }
-            // Durable now; its bytes are proven by a GET that runs while the runbook goes on.
-            let (s3, bucket, key, sent) =
-                (aws.s3.clone(), bucket.clone(), key.clone(), sha256.clone());
-            check =
-                Some(self.runtime().spawn(async move {
-                    evidence::verify_read_back(&s3, &bucket, &key, &sent).await
-                }));
+            let (s3, bucket, key, sent, body) = (
+                aws.s3.clone(),
+                bucket.clone(),
+                key.clone(),
+                sha256.clone(),
+                bytes.clone(),
+            );
+            check = Some(self.runtime().spawn(async move {
+                evidence::put_once(&s3, &bucket, &key, &body).await?;
+                evidence::verify_read_back(&s3, &bucket, &key, &sent).await
+            }));
         }
         let record = ArtifactRecord {
             local: local.display().to_string(),
@@ -372,26 +372,54 @@ impl Host {
         parse_verified(name, &record, &bytes)
     }
 
-    /// Artifacts this execution published, each fetched afresh from durable storage (the local
+    /// Artifacts this execution published, each read afresh from durable storage (the local
     /// mirror in plan mode), all at once, each checked against the hash recorded at write time:
-    /// name -> the document, or the failure that stands instead of it. Every pending read-back
-    /// check is settled meanwhile, so what reads the answer also reads their blockers.
+    /// name -> the document, or the failure that stands instead of it. Every pending write is
+    /// settled meanwhile, so what reads the answer also reads their blockers; an artifact whose
+    /// write was still pending is read by its own read-back check (a GET after its PUT), the
+    /// others by a GET now.
     pub fn read_durable_snapshots(&self, names: &[String]) -> Vec<(String, Outcome<Value>)> {
-        let records: Vec<(String, Option<ArtifactRecord>)> = names
-            .iter()
-            .map(|n| (n.clone(), self.published(n).ok()))
-            .collect();
-        let fetches = records.iter().map(|(name, record)| async move {
-            let Some(record) = record else {
-                return (name.clone(), Err(missing(name)));
-            };
-            let bytes = self.fetch_published(record).await;
-            (
-                name.clone(),
-                bytes.and_then(|b| parse_verified(name, record, &b)),
-            )
+        let pending = self.pending_check_names();
+        let fetches = names.iter().map(|name| {
+            let pending = &pending;
+            async move {
+                if pending.contains(name) {
+                    return (name.clone(), None);
+                }
+                let outcome = match self.published(name) {
+                    Err(fail) => Err(fail),
+                    Ok(record) => self
+                        .fetch_published(&record)
+                        .await
+                        .and_then(|b| parse_verified(name, &record, &b)),
+                };
+                (name.clone(), Some(outcome))
+            }
         });
-        self.settle_checks_with(Settle::All, futures::future::join_all(fetches))
+        let fetched = self.settle_checks_with(Settle::All, futures::future::join_all(fetches));
+        fetched
+            .into_iter()
+            .map(|(name, outcome)| {
+                let outcome = outcome.unwrap_or_else(|| self.checked_bytes(&name));
+                (name, outcome)
+            })
+            .collect()
+    }
+
+    /// A settled artifact's document as its read-back check found it.
+    fn checked_bytes(&self, name: &str) -> Outcome<Value> {
+        let record = self.published(name)?;
+        if let Some(why) = &record.check_failed {
+            return Err(Fail::error(
+                ErrorCode::SnapshotUnreadable,
+                format!("`{name}` failed its read-back check: {why}"),
+                "check the evidence bucket",
+            ));
+        }
+        match &record.verified {
+            Some(bytes) => parse_verified(name, &record, bytes),
+            None => Err(missing(name)),
+        }
     }
 
     fn published(&self, name: &str) -> Outcome<ArtifactRecord> {

@@ -1,24 +1,24 @@
-//! Read-back checks of durable writes, settled at points fixed by the script's shape (issue #13):
-//! a durable write returns once S3 acknowledged the PUT, and the GET that proves its bytes runs
-//! meanwhile (`PendingCheck`) until a settle point asks for it. A failed check is the publishing
-//! phase's write-code blocker. Its own module so that what changes the world (`update`,
+//! Durable writes and their read-back checks, settled at points fixed by the script's shape
+//! (issues #13, #23): a durable write returns once its bytes are hashed and mirrored locally; the
+//! PUT and the GET that proves its bytes run meanwhile (`PendingCheck`) until a settle point asks
+//! for them, so a phase's write costs the next phase no round trip. A failed PUT or check is the
+//! publishing phase's write-code blocker. Its own module so that what changes the world (`update`,
 //! `one_shot`) settles without reaching into publication.
 
 use crate::host::Host;
 use crate::sync::Locked;
 
-/// Which pending read-back checks a settle waits for. A durable write returns once S3 has
-/// acknowledged the PUT; the GET that proves its bytes runs meanwhile and is settled before the
-/// next phase publishes (`OtherPhases`), before the artifact is read (`Named`), before anything
-/// changes the world, a verdict is decided, a REPL line's answer is shown, or the run reports
-/// (`All`). So a failed check always holds the run, at a point fixed by the script's shape.
+/// Which pending writes a settle waits for. A durable write returns at once; its PUT and the GET
+/// that proves its bytes run meanwhile and are settled before the artifact is read (`Named`),
+/// before anything changes the world, a verdict is decided, a REPL line's answer is shown, or the
+/// run reports (`All`). So a failed write always holds the run before it changes anything, at a
+/// point fixed by the script's shape, while read-only phases never wait for one.
 pub enum Settle<'a> {
     All,
     Named(&'a str),
-    OtherPhases,
 }
 
-/// A durable write's read-back check, running while the runbook goes on (`settle::Settle`).
+/// A durable write (PUT, then its read-back check), running while the runbook goes on (`settle::Settle`).
 pub(super) struct PendingCheck {
     pub(super) name: String,
     /// The phase that published it: a failed check is that phase's blocker.
@@ -38,6 +38,16 @@ impl PendingChecks {
 }
 
 impl Host {
+    /// The artifacts whose write is not settled yet.
+    pub(super) fn pending_check_names(&self) -> Vec<String> {
+        self.pending_checks
+            .0
+            .locked()
+            .iter()
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
     /// Waits for the pending read-back checks `which` selects and records what they found: the
     /// verified bytes, or the publishing phase's write-code blocker.
     pub fn settle_checks(&self, which: Settle) {
@@ -51,7 +61,6 @@ impl Host {
         which: Settle,
         future: F,
     ) -> F::Output {
-        let current = self.ledger().current_phase().map(str::to_owned);
         let mut taken = {
             let mut pending = self.pending_checks.0.locked();
             let (chosen, kept) = std::mem::take(&mut *pending)
@@ -59,7 +68,6 @@ impl Host {
                 .partition::<Vec<_>, _>(|c| match &which {
                     Settle::All => true,
                     Settle::Named(name) => c.name == *name,
-                    Settle::OtherPhases => current.is_none() || c.phase != current,
                 });
             *pending = kept;
             chosen

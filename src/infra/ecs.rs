@@ -532,9 +532,14 @@ pub async fn wait_stable(
         {
             break;
         }
+        // Backoff, but no later than the first soak's end: a soaked service is judged stable by
+        // the next poll, not up to a whole interval after (issue #23).
+        let now = chrono::TimeDelta::from_std(clock.elapsed()).unwrap_or_default();
+        let soak_ends = trackers.values().filter_map(|t| t.soak_ends_in(now)).min();
         clock
             .sleep(
                 Duration::from_millis(interval)
+                    .min(soak_ends.unwrap_or(Duration::MAX))
                     .min(options.timeout.saturating_sub(clock.elapsed())),
             )
             .await;

@@ -220,6 +220,9 @@ pub async fn wait_stopped(
         let asked = clock.elapsed();
         let answer = describe_task(ecs, cluster, arn).await;
         let now = reading_span(&clock);
+        // The wait's span is its last reading's, recorded on the tape: a replay reports the same
+        // figure (the clock read again after the poll would differ by the last microseconds).
+        wait.elapsed_ms = now.as_millis();
         match answer {
             Ok(Some(task)) => {
                 failing_since = None;
@@ -280,7 +283,6 @@ pub async fn wait_stopped(
         }
         interval = next_interval(interval, options.max_poll_ms);
     }
-    wait.elapsed_ms = clock.elapsed().as_millis();
     wait
 }
 

@@ -296,7 +296,16 @@ impl Ledger {
             reason: reason.to_owned(),
         };
         if !self.blockers.contains(&blocker) {
-            self.blockers.push(blocker.clone());
+            // In the order of the phases that hold them, not of when each was found: a durable
+            // write settled later (issue #23) still comes before the findings of the read-only
+            // phases that ran meanwhile, so the first blocker is the runbook's first cause.
+            let mine = self.phase_rank(&blocker.phase);
+            let at = self
+                .blockers
+                .iter()
+                .rposition(|b| self.phase_rank(&b.phase) <= mine)
+                .map_or(0, |i| i + 1);
+            self.blockers.insert(at, blocker.clone());
         }
         self.gate_used = true;
         // A blocker after an advance verdict (e.g. the verdict snapshot's own write failed) turns
@@ -307,6 +316,16 @@ impl Ledger {
             v.blocker_codes.push(blocker.code.clone());
         }
         blocker
+    }
+
+    /// Where `phase` stands in the run: ended phases in the order they ran, then the running
+    /// one, then anything else (a blocker outside every phase).
+    fn phase_rank(&self, phase: &str) -> usize {
+        match self.phases.iter().position(|p| p.phase == phase) {
+            Some(i) => i,
+            None if self.current_phase.as_deref() == Some(phase) => self.phases.len(),
+            None => usize::MAX,
+        }
     }
 
     pub fn blockers_of_phase(&self, phase: &str) -> Vec<String> {
@@ -381,6 +400,25 @@ mod tests {
         );
         assert!(!v.advance);
         assert_eq!(v.blocker_codes, vec!["M4D-B1"]);
+    }
+
+    /// A write settled late records its phase's blocker before the findings of the phases that
+    /// ran meanwhile; the near miss: blockers of phases in order stay in the order found.
+    #[test]
+    fn blockers_stand_in_the_order_of_their_phases_not_of_their_finding() {
+        let mut ledger = Ledger::default();
+        for id in ["M4.A", "M4.B"] {
+            ledger.begin(id).unwrap();
+            ledger.end(id, None, 0);
+        }
+        ledger.begin("M4.C").unwrap();
+        ledger.record_in(Some("M4.C".into()), "M4C-B1", "c found");
+        ledger.record_in(Some("M4.A".into()), "M4A-B3", "a's write failed");
+        ledger.record_in(Some("M4.C".into()), "M4C-B2", "c again");
+        ledger.record_in(Some("M4.B".into()), "M4B-B3", "b's write failed");
+        let order: Vec<&str> = ledger.blockers().iter().map(|b| b.code.as_str()).collect();
+        assert_eq!(order, ["M4A-B3", "M4B-B3", "M4C-B1", "M4C-B2"]);
+        assert_eq!(ledger.phases()[0].status, PhaseStatus::Hold);
     }
 
     #[test]

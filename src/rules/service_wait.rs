@@ -121,7 +121,18 @@ pub struct Tracker {
     stable_since: Option<Reading>,
     placement_seen: Option<Reading>,
     healthy_seen: Option<DateTime<Utc>>,
+    /// When its soak ends (waiter's clock), while it is stable and soaking.
+    soak_due: Option<TimeDelta>,
     pub result: Option<ServiceWait>,
+}
+
+impl Tracker {
+    /// How long after `elapsed` (the waiter's clock) its soak ends, while it soaks: the poll that
+    /// can judge it stable need not wait a whole backoff interval past that.
+    pub fn soak_ends_in(&self, elapsed: TimeDelta) -> Option<Duration> {
+        self.soak_due
+            .map(|due| (due - elapsed).to_std().unwrap_or(Duration::ZERO))
+    }
 }
 
 /// Turns one poll's classification into the service's result, keeping the soak and placement
@@ -216,6 +227,9 @@ pub fn judge_poll(
     }
     let stable_for = now.since(since);
     let soaked = outcome == ServiceOutcome::Stable && (target.watched || stable_for >= soak);
+    tracker.soak_due = (outcome == ServiceOutcome::Stable && !soaked).then(|| {
+        now.elapsed + TimeDelta::from_std(soak.saturating_sub(stable_for)).unwrap_or_default()
+    });
     if outcome == ServiceOutcome::Stable && !soaked {
         outcome = ServiceOutcome::Settling;
         reason = format!(

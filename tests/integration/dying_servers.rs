@@ -1,7 +1,8 @@
 //! Servers beyond AWS that die in the middle of a run (issue 12): a private tansu stopped while
 //! M4.G reads consumer groups, and a private PostgreSQL stopped just before M4.D probes it. The
-//! run is held at a known point by the fault proxy's `pause` rule (the S3 PUT of the snapshot of
-//! the phase before), the server is stopped by its PID, and the run is let go: it must HOLD with
+//! run is held at a known point by the fault proxy's `pause` rule (a call the phase before waits
+//! for: M4.C's IAM reads, M4.F's log scan — not a snapshot's PUT, which no phase waits for), the
+//! server is stopped by its PID, and the run is let go: it must HOLD with
 //! that phase's code and a reason that names the server, inside the probe's budget, and act no
 //! further. No sleep decides the order; the pause does.
 
@@ -12,12 +13,13 @@ use crate::harness::{
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-/// Runs M4 through a proxy that holds the PUT of `snapshot`; when the run stands there, `stop`
-/// runs, and the run is let go. Returns what the run showed and how long it took after the stop.
-fn stop_at(t: &Tenant, snapshot: &str, stop: impl FnOnce()) -> (Outcome, Duration) {
+/// Runs M4 through a proxy that holds the calls `pause` selects (a fault-proxy rule's `service`
+/// and `operation`); when the run stands there, `stop` runs, and the run is let go. Returns what
+/// the run showed and how long it took after the stop.
+fn stop_at(t: &Tenant, pause: (&str, &str), stop: impl FnOnce()) -> (Outcome, Duration) {
     let proxy = FaultProxy::start();
     through(t, &proxy);
-    proxy.rules(json!([{"service": "s3", "kind": "pause", "path_contains": snapshot}]));
+    proxy.rules(json!([{"service": pause.0, "operation": pause.1, "kind": "pause"}]));
     let child = spawn_run_with(t, &["soak_ms=300", "stabilization_interval_ms=200"]);
     proxy.wait_paused(Duration::from_secs(120));
     stop();
@@ -42,7 +44,7 @@ fn kafka_that_dies_before_m4g_reads_consumer_groups_holds_m4g_within_the_budget(
     let mut kafka = PrivateKafka::start();
     let address = kafka.address.clone();
     let t = Tenant::with_replacements(&[("127.0.0.1:9092", &address)]);
-    let (out, after) = stop_at(&t, "m4_f_daemon_start_snapshot", || kafka.stop());
+    let (out, after) = stop_at(&t, ("logs", "FilterLogEvents"), || kafka.stop());
     assert_hold(&out, "M4G-B1", "M4.G");
     let reasons = blocker_reasons(&out, "M4G-B1");
     assert!(
@@ -64,7 +66,7 @@ fn postgres_that_dies_before_m4d_probes_it_holds_m4d_within_the_budget() {
     let mut db = PrivatePostgres::start();
     let port = db.port.to_string();
     let t = Tenant::with_replacements(&[("port = 5432", &format!("port = {port}"))]);
-    let (out, after) = stop_at(&t, "m4_c_iam_binding_snapshot", || db.stop());
+    let (out, after) = stop_at(&t, ("iam", "GetRole"), || db.stop());
     assert_hold(&out, "M4D-B1", "M4.D");
     let reasons = blocker_reasons(&out, "M4D-B1");
     assert!(

@@ -121,12 +121,14 @@ fn s3_read_back_with_other_bytes_holds_with_the_write_code() {
     );
 }
 
-/// A read-back check runs while the next phase works (issue 13) and is settled before that phase
-/// publishes: a failed check of M4.B's snapshot holds M4.B (its record says so, with the write
-/// code), M4.C, which was under way, still ran and published, and nothing after it ran. The
-/// point is fixed by the runbook's shape, not by when the GET happened to answer.
+/// A durable write (PUT, then its read-back check) runs while the runbook goes on (issues 13, 23)
+/// and is settled before anything changes the world: a failed check of M4.B's snapshot holds M4.B
+/// (its record says so, with the write code); the read-only phases under way meanwhile (M4.C–E)
+/// ran and published; M4.F's guarded update settles it first and so is refused (the run holds),
+/// no service is started, and nothing after M4.F runs. The point is fixed by the runbook's
+/// shape (the first change of the world), not by when the GET happened to answer.
 #[test]
-fn a_failed_read_back_check_holds_its_phase_and_at_most_the_next_one_ran() {
+fn a_failed_read_back_check_holds_its_phase_before_anything_changes() {
     let t = Tenant::new();
     let proxy = FaultProxy::start();
     through(&t, &proxy);
@@ -162,13 +164,36 @@ fn a_failed_read_back_check_holds_its_phase_and_at_most_the_next_one_ran() {
             .unwrap_or_else(|| panic!("{id} has no record: {}", out.stdout))
     };
     assert_eq!(status("M4.B"), ("HOLD".to_owned(), json!(["M4B-B3"])));
-    assert_eq!(status("M4.C").0, "PASS", "{}", out.stdout);
+    for (id, artifact) in [
+        ("M4.C", "m4_c_iam_binding_snapshot"),
+        ("M4.D", "m4_d_dependency_snapshot"),
+        ("M4.E", "m4_e_launch_contract_snapshot"),
+    ] {
+        assert_eq!(status(id).0, "PASS", "{id}: {}", out.stdout);
+        assert!(
+            json["artifacts"][artifact].is_object(),
+            "{}",
+            json["artifacts"]
+        );
+    }
+    // M4.F's first change settled the write first: refused, because the run holds.
+    assert_eq!(status("M4.F"), ("HOLD".to_owned(), json!(["M4F-B1"])));
+    let refusal = json["blockers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["code"] == "M4F-B1")
+        .unwrap()["reason"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(refusal.contains("already holds a blocker"), "{refusal}");
     assert!(
-        json["artifacts"]["m4_c_iam_binding_snapshot"].is_object(),
-        "{}",
-        json["artifacts"]
+        t.desired_counts().iter().all(|&n| n == 0),
+        "no service was started: {:?}",
+        t.desired_counts()
     );
-    for id in ["M4.D", "M4.E", "M4.F", "M4.G", "M4.H"] {
+    for id in ["M4.G", "M4.H"] {
         assert_eq!(status(id).0, "SKIP", "{id}: {}", out.stdout);
     }
     // The verdict read every snapshot afresh: M4.B's bytes are the ones that do not match.

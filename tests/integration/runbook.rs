@@ -201,7 +201,22 @@ fn hold_evidence_bucket_missing() {
         &format!("\"{}-nowhere\"", t.prefix()),
     );
     let out = t.run(&[]);
-    assert_hold(&out, "M4A-B3", "M4.A");
+    // A durable write is settled before anything changes the world, not before the next
+    // read-only phase: M4.B and M4.C ran meanwhile (M4.C's IAM check finds the bucket it names
+    // unwritable too), but M4.A's failed write is the first blocker and nothing was started.
+    out.status(3);
+    assert_eq!(out.json()["verdict"], "HOLD_M4", "{}", out.stdout);
+    assert_eq!(
+        first_blocker(&out),
+        ("M4A-B3".to_owned(), "M4.A".to_owned()),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        t.desired_counts().iter().all(|&n| n == 0),
+        "nothing was started: {:?}",
+        t.desired_counts()
+    );
     assert!(
         out.json()["blockers"]
             .as_array()

@@ -266,3 +266,39 @@ fn a_reading_before_an_earlier_one_is_no_span() {
     assert_eq!(at(1.0).since(at(2.0)), Duration::ZERO);
     assert_eq!(at(2.5).since(at(1.0)), Duration::from_millis(1500));
 }
+
+/// The waiter may poll when the soak ends rather than a whole backoff interval after it: while a
+/// service soaks, the tracker says when; a service not soaking (settling, soaked) says nothing.
+#[test]
+fn a_soaking_service_says_when_its_soak_ends() {
+    use ServiceOutcome::{Settling, Stable};
+    let judge = |tracker: &mut Tracker, secs: f64, outcome| {
+        let r = judge_poll(
+            &service(),
+            &[],
+            &target(false),
+            judged(outcome, None),
+            tracker,
+            &SOAK_30S,
+            at(secs),
+        );
+        tracker.result = Some(r);
+    };
+    let mut tracker = Tracker::default();
+    judge(&mut tracker, 0.0, Settling);
+    assert_eq!(tracker.soak_ends_in(at(0.0).elapsed), None);
+    judge(&mut tracker, 5.0, Stable);
+    assert_eq!(
+        tracker.soak_ends_in(at(12.0).elapsed),
+        Some(Duration::from_secs(23))
+    );
+    // Asked past the end: now, never a negative pause.
+    assert_eq!(tracker.soak_ends_in(at(40.0).elapsed), Some(Duration::ZERO));
+    // Soaked: stable, nothing left to wait for.
+    judge(&mut tracker, 35.0, Stable);
+    assert!(tracker.result.as_ref().unwrap().stable);
+    assert_eq!(tracker.soak_ends_in(at(35.0).elapsed), None);
+    // A stop starts the soak again, and its end is no longer due.
+    judge(&mut tracker, 36.0, Settling);
+    assert_eq!(tracker.soak_ends_in(at(36.0).elapsed), None);
+}
