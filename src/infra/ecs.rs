@@ -132,6 +132,7 @@ pub(crate) fn task_view(t: &aws_sdk_ecs::types::Task) -> TaskView {
         containers,
         created_at: time(t.created_at()),
         started_at: time(t.started_at()),
+        pull_stopped_at: time(t.pull_stopped_at()),
         stopping_at: time(t.stopping_at()),
         execution_stopped_at: time(t.execution_stopped_at()),
         stopped_at: time(t.stopped_at()),
@@ -426,6 +427,7 @@ pub async fn wait_stable(
             tasks(ecs, cluster, aws_sdk_ecs::types::DesiredStatus::Stopped),
             tasks(ecs, cluster, aws_sdk_ecs::types::DesiredStatus::Running),
         );
+        let mut starting_soon = false;
         let poll = match (described, stopped, running) {
             (Ok(d), Ok(s), Ok(r)) if s.failures.is_empty() && r.failures.is_empty() => {
                 Ok((d, s, r))
@@ -464,6 +466,12 @@ pub async fn wait_stable(
                         .into_iter()
                         .filter(|t| !known.contains(&t.arn)),
                 );
+                starting_soon = all.iter().any(|t| {
+                    t.starting_soon()
+                        && t.service()
+                            .and_then(|s| targets.get(s))
+                            .is_some_and(|target| !target.watched)
+                });
                 let now = clock.now();
                 for service in &services {
                     let Some(target) = targets.get(&service.name) else {
@@ -532,13 +540,19 @@ pub async fn wait_stable(
         {
             break;
         }
-        // Backoff, but no later than the first soak's end: a soaked service is judged stable by
-        // the next poll, not up to a whole interval after (issue #23).
+        // Backoff, but no later than the first soak's end (a soaked service is judged stable by
+        // the next poll, not up to a whole interval after), and closer while a task is about to
+        // run (issue #23).
         let now = chrono::TimeDelta::from_std(clock.elapsed()).unwrap_or_default();
         let soak_ends = trackers.values().filter_map(|t| t.soak_ends_in(now)).min();
+        let ceiling = if starting_soon {
+            stability::starting_soon_interval(options.max_poll_ms)
+        } else {
+            interval
+        };
         clock
             .sleep(
-                Duration::from_millis(interval)
+                Duration::from_millis(interval.min(ceiling))
                     .min(soak_ends.unwrap_or(Duration::MAX))
                     .min(options.timeout.saturating_sub(clock.elapsed())),
             )

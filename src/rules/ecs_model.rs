@@ -189,6 +189,8 @@ pub struct TaskView {
     pub containers: Vec<ContainerStateView>,
     pub created_at: Option<DateTime<Utc>>,
     pub started_at: Option<DateTime<Utc>>,
+    /// When its container images were pulled ("pullStoppedAt", Task in the ECS API reference).
+    pub pull_stopped_at: Option<DateTime<Utc>>,
     pub stopping_at: Option<DateTime<Utc>>,
     pub execution_stopped_at: Option<DateTime<Utc>>,
     pub stopped_at: Option<DateTime<Utc>>,
@@ -242,6 +244,19 @@ impl TaskView {
         self.group
             .as_deref()
             .and_then(|g| g.strip_prefix("service:"))
+    }
+
+    /// Its images are pulled and it is not RUNNING yet: the agent starts its containers next
+    /// ("pullStoppedAt: the time when the container image pull completed", Task, ECS API
+    /// reference; the pull is the PENDING state's work in the task lifecycle), so it is about to
+    /// run or to fail — the moment a wait looks closely rather than at its backoff ceiling.
+    pub fn starting_soon(&self) -> bool {
+        self.desired_status == TaskStatus::Running
+            && self.pull_stopped_at.is_some()
+            && matches!(
+                self.last_status,
+                TaskStatus::Provisioning | TaskStatus::Pending | TaskStatus::Activating
+            )
     }
 
     /// Every state but STOPPED (and DELETED) still runs or holds the task (task lifecycle).

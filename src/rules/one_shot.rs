@@ -385,6 +385,7 @@ mod tests {
             }],
             created_at: None,
             started_at: None,
+            pull_stopped_at: None,
             stopping_at: None,
             execution_stopped_at: None,
             stopped_at: None,

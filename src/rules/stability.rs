@@ -683,5 +683,12 @@ pub fn next_interval(previous_ms: u64, cap_ms: u64) -> u64 {
     (previous_ms + previous_ms / 2).clamp(50, cap_ms)
 }
 
+/// The ceiling while a task of the wait is `starting_soon` (its images pulled, not yet
+/// RUNNING): a fifth of the usual ceiling (1 s of the default 5 s), so the next wave starts
+/// within about a second of the last task running rather than up to a whole ceiling after.
+pub fn starting_soon_interval(cap_ms: u64) -> u64 {
+    (cap_ms / 5).max(50)
+}
+
 #[cfg(test)]
 mod tests;

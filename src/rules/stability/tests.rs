@@ -120,6 +120,7 @@ fn task(v: Value) -> TaskView {
         containers,
         created_at: time(&v, "createdAt"),
         started_at: time(&v, "startedAt"),
+        pull_stopped_at: time(&v, "pullStoppedAt"),
         stopping_at: time(&v, "stoppingAt"),
         execution_stopped_at: time(&v, "executionStoppedAt"),
         stopped_at: time(&v, "stoppedAt"),
@@ -887,4 +888,31 @@ fn a_task_that_failed_to_start_counts_without_containers_or_a_start() {
         "{}",
         c.reason
     );
+}
+
+/// A wait looks closely once a task's images are pulled and it is not yet running (shaped like a
+/// DescribeTasks answer between the pull and RUNNING); the near misses look at the ceiling.
+#[test]
+fn a_task_is_starting_soon_once_its_images_are_pulled_and_only_until_it_runs() {
+    let starting = |status: &str, desired: &str, pulled: Option<&str>| {
+        let mut v = json!({"taskArn": "arn:aws:ecs:eu-west-2:123456789012:task/c/t1",
+            "group": "service:ig", "taskDefinitionArn": TD, "lastStatus": status,
+            "desiredStatus": desired, "createdAt": "2026-12-01T10:00:01Z",
+            "pullStartedAt": "2026-12-01T10:00:11Z",
+            "containers": [{"name": "ig", "lastStatus": "PENDING"}]});
+        if let Some(at) = pulled {
+            v["pullStoppedAt"] = json!(at);
+        }
+        task(v).starting_soon()
+    };
+    let pulled = Some("2026-12-01T10:00:21Z");
+    assert!(starting("PENDING", "RUNNING", pulled));
+    assert!(starting("ACTIVATING", "RUNNING", pulled));
+    // Still pulling: the start is not near yet.
+    assert!(!starting("PENDING", "RUNNING", None));
+    // Running already, or asked to stop: nothing to look closely for.
+    assert!(!starting("RUNNING", "RUNNING", pulled));
+    assert!(!starting("PENDING", "STOPPED", pulled));
+    assert_eq!(starting_soon_interval(5_000), 1_000);
+    assert_eq!(starting_soon_interval(100), 50);
 }

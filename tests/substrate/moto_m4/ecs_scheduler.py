@@ -184,6 +184,18 @@ def _crashes(fault, task):
     return fault.get("mode") == "crash_loop"
 
 
+def _pulled(task, start_delay, fails):
+    """The image pull's timestamps as far as the task got: the pull is the PENDING state's work
+    (task lifecycle: the agent pulls, then starts the containers) and ends as ACTIVATING begins;
+    `pullStartedAt` / `pullStoppedAt` are "the time when the container image pull began /
+    completed" (Task, ECS API reference). A task whose pull fails never records a completed
+    pull."""
+    if task.status in ("PENDING", "ACTIVATING", "RUNNING") and getattr(task, "pull_started_at", None) is None:
+        task.pull_started_at = task.created_at + timedelta(seconds=start_delay / 3)
+    if not fails and task.status in ("ACTIVATING", "RUNNING") and getattr(task, "pull_stopped_at", None) is None:
+        task.pull_stopped_at = task.created_at + timedelta(seconds=2 * start_delay / 3)
+
+
 def _fails_to_start(fault, task):
     """The circuit breaker's own case: tasks of the faulted deployment never reach RUNNING (its
     Stage 1, "Amazon ECS deployment circuit breaker", Developer Guide), so failedTasks counts them."""
@@ -316,7 +328,8 @@ def reconcile(backend, service):
                     elif elapsed >= start_delay:
                         due = t.created_at + timedelta(seconds=start_delay)
                         t.status = "RUNNING"
-                        t.started_at = t.pull_started_at = t.pull_stopped_at = due
+                        t.started_at = due
+                        _pulled(t, start_delay, fails=False)
                         for c in t.containers:
                             c.last_status = "RUNNING"
                         if not _health_checks(backend, t):
@@ -327,6 +340,7 @@ def reconcile(backend, service):
                     else:
                         t.status = "ACTIVATING" if elapsed >= 2 * start_delay / 3 else (
                             "PENDING" if elapsed >= start_delay / 3 else "PROVISIONING")
+                        _pulled(t, start_delay, fails=_fails_to_start(fault, t))
                 elif t.status == "RUNNING":
                     unhealthy_at = _check_health(backend, service, t, fault, at_now)
                     if t.health_status == "HEALTHY":

@@ -109,6 +109,7 @@ def reconcile(backend, cluster_name):
                 if elapsed < start_delay:
                     task.status = "ACTIVATING" if elapsed >= 2 * start_delay / 3 else (
                         "PENDING" if elapsed >= start_delay / 3 else "PROVISIONING")
+                    ecs_scheduler._pulled(task, start_delay, fails=mode == "fail_to_start")
                     continue
                 due = task.created_at + timedelta(seconds=start_delay)
                 if mode == "fail_to_start":
@@ -118,7 +119,8 @@ def reconcile(backend, cluster_name):
                         c.reason = reason.split(":")[0]
                     continue
                 task.status = "RUNNING"
-                task.started_at = task.pull_started_at = task.pull_stopped_at = due
+                task.started_at = due
+                ecs_scheduler._pulled(task, start_delay, fails=False)
                 for c in task.containers:
                     c.last_status = "RUNNING"
             if task.status == "RUNNING" and mode != "never_ends":
