@@ -320,6 +320,9 @@ pub(super) struct ServiceRecords {
     updates: std::sync::Mutex<BTreeMap<String, UpdateRecord>>,
     changes: std::sync::Mutex<Vec<ServiceChange>>,
     task_definitions: std::sync::Mutex<BTreeMap<String, ecs::TaskDefinitionView>>,
+    /// Per cluster, the tasks the last wait listed: the next wait describes them while its first
+    /// poll lists (a hint of what to ask, never an answer).
+    listed_tasks: std::sync::Mutex<BTreeMap<String, ecs::ListedTasks>>,
 }
 
 /// One service update this execution made.
@@ -335,6 +338,23 @@ pub struct UpdateRecord {
 }
 
 impl Host {
+    /// The tasks the last wait of `cluster` listed (none before the first).
+    pub fn listed_tasks(&self, cluster: &str) -> ecs::ListedTasks {
+        self.services
+            .listed_tasks
+            .locked()
+            .get(cluster)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn remember_listed_tasks(&self, cluster: &str, listed: ecs::ListedTasks) {
+        self.services
+            .listed_tasks
+            .locked()
+            .insert(cluster.to_owned(), listed);
+    }
+
     /// Every task definition this run has described so far.
     pub fn described_task_definitions(&self) -> Vec<ecs::TaskDefinitionView> {
         self.services

@@ -269,12 +269,64 @@ pub struct TaskListing {
 }
 
 /// Every task of the cluster with the given desired status: ListTasks page by page (ECS returns at
-/// most 100 ARNs and a nextToken), then DescribeTasks 100 ARNs per call (its limit), concurrently.
+/// most 100 per page), then DescribeTasks, 100 ARNs per call, all concurrent.
 pub async fn tasks(
     ecs: &Client,
     cluster: &str,
     desired: aws_sdk_ecs::types::DesiredStatus,
 ) -> Result<TaskListing, AwsError> {
+    tasks_known(ecs, cluster, desired, &[]).await
+}
+
+/// As `tasks`, with the ARNs the last listing held described while ListTasks runs: a poll whose
+/// listing holds no new task costs one round trip, not two. Only ARNs the listing holds are
+/// kept, in the listing's order; new ones are described after it.
+pub async fn tasks_known(
+    ecs: &Client,
+    cluster: &str,
+    desired: aws_sdk_ecs::types::DesiredStatus,
+    known: &[String],
+) -> Result<TaskListing, AwsError> {
+    let (listed, described) = futures::join!(
+        list_task_arns(ecs, cluster, desired),
+        describe_task_arns(ecs, cluster, known)
+    );
+    let arns = listed?;
+    let mut found = described?;
+    let new: Vec<String> = arns
+        .iter()
+        .filter(|arn| {
+            !found.tasks.iter().any(|t| &t.arn == *arn)
+                && !found.failures.iter().any(|(a, _)| a == *arn)
+        })
+        .cloned()
+        .collect();
+    if !new.is_empty() {
+        let more = describe_task_arns(ecs, cluster, &new).await?;
+        found.tasks.extend(more.tasks);
+        found.failures.extend(more.failures);
+    }
+    let place = |arn: &str| arns.iter().position(|a| a == arn);
+    let mut tasks: Vec<TaskView> = found
+        .tasks
+        .into_iter()
+        .filter(|t| place(&t.arn).is_some())
+        .collect();
+    tasks.sort_by_key(|t| place(&t.arn));
+    let failures = found
+        .failures
+        .into_iter()
+        .filter(|(arn, _)| place(arn).is_some())
+        .map(|(arn, why)| format!("{arn} ({why})"))
+        .collect();
+    Ok(TaskListing { tasks, failures })
+}
+
+async fn list_task_arns(
+    ecs: &Client,
+    cluster: &str,
+    desired: aws_sdk_ecs::types::DesiredStatus,
+) -> Result<Vec<String>, AwsError> {
     let mut arns = Vec::new();
     let mut token = None;
     loop {
@@ -292,25 +344,39 @@ pub async fn tasks(
             break;
         }
     }
+    Ok(arns)
+}
+
+/// Tasks described, and DescribeTasks `failures[]` as (ARN, reason).
+#[derive(Default)]
+struct Described {
+    tasks: Vec<TaskView>,
+    failures: Vec<(String, String)>,
+}
+
+async fn describe_task_arns(
+    ecs: &Client,
+    cluster: &str,
+    arns: &[String],
+) -> Result<Described, AwsError> {
     let calls = arns.chunks(100).map(|batch| {
         ecs.describe_tasks()
             .cluster(cluster)
             .set_tasks(Some(batch.to_vec()))
             .send()
     });
-    let mut listing = TaskListing::default();
+    let mut found = Described::default();
     for result in join_all(calls).await {
         let out = result.map_err(|e| err("DescribeTasks", &e))?;
-        listing.tasks.extend(out.tasks().iter().map(task_view));
-        listing.failures.extend(out.failures().iter().map(|f| {
-            format!(
-                "{} ({})",
-                f.arn().unwrap_or("-"),
-                f.reason().unwrap_or("no reason")
+        found.tasks.extend(out.tasks().iter().map(task_view));
+        found.failures.extend(out.failures().iter().map(|f| {
+            (
+                f.arn().unwrap_or("-").to_owned(),
+                f.reason().unwrap_or("no reason").to_owned(),
             )
         }));
     }
-    Ok(listing)
+    Ok(found)
 }
 
 pub async fn update_desired_count(
@@ -350,9 +416,22 @@ pub struct WaitReport {
     /// Tasks of the cluster with desired status RUNNING that no service started (possible
     /// once-off consumers), as the wait's last successful poll listed them; () when none did.
     pub standalone_tasks: Option<Vec<TaskView>>,
+    /// The tasks the last successful poll listed (for the next wait of the cluster).
+    #[serde(skip)]
+    pub listed: ListedTasks,
+}
+
+/// The task ARNs a poll listed, by desired status: what the next poll describes while it lists.
+#[derive(Debug, Clone, Default)]
+pub struct ListedTasks {
+    pub stopped: Vec<String>,
+    pub running: Vec<String>,
 }
 
 pub struct WaitOptions {
+    /// The tasks an earlier wait of the cluster listed last: its first poll describes them while
+    /// it lists, as every later poll does with its own previous listing.
+    pub listed: ListedTasks,
     pub timeout: Duration,
     pub soak: Duration,
     pub first_poll_ms: u64,
@@ -408,6 +487,8 @@ pub async fn wait_stable(
     // The deployments of every service described so far (a service no longer asked about keeps
     // its last ones): what proves a running task was started by a service.
     let mut deployments: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // The tasks the last poll listed: described while this poll lists.
+    let mut known = options.listed.clone();
     loop {
         polls += 1;
         let poll_started = clock.elapsed();
@@ -424,8 +505,18 @@ pub async fn wait_stable(
             .collect();
         let (described, stopped, running) = futures::join!(
             describe_services(ecs, cluster, &asking),
-            tasks(ecs, cluster, aws_sdk_ecs::types::DesiredStatus::Stopped),
-            tasks(ecs, cluster, aws_sdk_ecs::types::DesiredStatus::Running),
+            tasks_known(
+                ecs,
+                cluster,
+                aws_sdk_ecs::types::DesiredStatus::Stopped,
+                &known.stopped
+            ),
+            tasks_known(
+                ecs,
+                cluster,
+                aws_sdk_ecs::types::DesiredStatus::Running,
+                &known.running
+            ),
         );
         let mut starting_soon = false;
         let poll = match (described, stopped, running) {
@@ -448,6 +539,11 @@ pub async fn wait_stable(
         };
         match poll {
             Ok(((services, missing), stopped, running)) => {
+                let arns = |l: &TaskListing| l.tasks.iter().map(|t| t.arn.clone()).collect();
+                known = ListedTasks {
+                    stopped: arns(&stopped),
+                    running: arns(&running),
+                };
                 failing_since = None;
                 error = None;
                 deployments.extend(deployment_ids(&services));
@@ -602,6 +698,7 @@ pub async fn wait_stable(
         elapsed_ms: clock.elapsed().as_millis() as u64,
         error,
         standalone_tasks: standalone,
+        listed: known,
     }
 }
 

@@ -102,7 +102,8 @@ impl WaitView {
                 let line = multi.add(indicatif::ProgressBar::new_spinner());
                 line.set_style(style.clone());
                 line.set_prefix(format!("{name:<44} {label:<8}"));
-                line.set_message("sent");
+                // The same shape as every later state: the operator reads one column of times.
+                line.set_message("sent  (0.0 s)");
                 lines.insert(name.clone(), line);
             }
         }

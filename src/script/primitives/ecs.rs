@@ -287,6 +287,7 @@ fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
         );
     }
     let wait = WaitOptions {
+        listed: host.listed_tasks(&cluster),
         timeout: Duration::from_millis(timeout),
         soak: Duration::from_millis(soak),
         first_poll_ms: defaults.first_poll_ms,
@@ -318,6 +319,7 @@ fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
     ));
     view.finish();
     let mut report = report;
+    host.remember_listed_tasks(&cluster, std::mem::take(&mut report.listed));
     host.read_stop_logs(&mut report);
     if until_up {
         for (name, r) in &report.services {
@@ -569,8 +571,11 @@ pub const PRIMITIVES: &[Primitive] = &[
               (FAILED deployment without rollback, service not ACTIVE), unsupported \
               (CODE_DEPLOY or EXTERNAL controller). Every service this execution started \
               earlier in the cluster is watched too: one that fails ends the wait and comes \
-              back in late_failures. Polls that keep failing past [ecs] poll_failure_budget_ms \
-              end the wait with outcome error. standalone_tasks: the running tasks no service \
+              back in late_failures. Polls back off from [ecs] first_poll_ms to max_poll_ms, \
+              a fifth of it while a task is about to run (its images pulled, not RUNNING \
+              yet), never past the end of a soak; each poll describes the tasks the last one \
+              listed while it lists (one round trip unless new tasks appear). Polls that keep \
+              failing past [ecs] poll_failure_budget_ms end the wait with outcome error. standalone_tasks: the running tasks no service \
               started, as the last successful poll listed them (ecs_standalone_tasks without \
               another round trip; () when no poll succeeded). services: name -> #{outcome, stable, reason, watched, \
               counts, primary_task_definition, rollout_state, failed_tasks, \
