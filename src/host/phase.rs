@@ -81,6 +81,11 @@ impl Host {
         result: Result<Dynamic, Box<EvalAltResult>>,
         started: Instant,
     ) -> Outcome<PhaseEnd> {
+        if self.gate.get().is_some() {
+            // Stepping, the operator reads a phase's line as its writes proved it: a failed write
+            // is its blocker now, and the step runner sees the hold before the next phase.
+            self.settle_checks(crate::host::settle::Settle::All);
+        }
         let mut ledger = self.ledger();
         let fault = match result {
             Ok(_) => None,

@@ -329,3 +329,30 @@ fn breakpoint_inside_a_phase_shows_locals_watches_and_steps_over_in_and_out() {
         line + 2
     ));
 }
+
+/// Stepping, a phase's durable writes are proven when it ends (issue #23: writes run off the
+/// critical path): a corrupt read-back of M4.A's snapshot is M4.A's blocker on its own phase line,
+/// and the run holds before M4.B takes any action. The near
+/// miss, an honest store, is `step_through_m4_to_advance_keeping_the_laws`.
+#[test]
+fn a_stepped_phase_shows_its_failed_write_before_the_next_one() {
+    use crate::harness::{through, FaultProxy};
+    let t = Tenant::new();
+    let proxy = FaultProxy::start();
+    through(&t, &proxy);
+    proxy.rules(
+        serde_json::json!([{"service": "s3", "operation": "GET object", "kind": "corrupt",
+                                    "path_contains": "m4_a_handle_closure_snapshot"}]),
+    );
+    let out = repl(&t, ":step\n:phases\n:blockers\n:step\n:phases\n:quit\n");
+    out.stdout_has("M4.A   HOLD")
+        .stdout_has("M4A-B3")
+        .stdout_has("M4.B   SKIP");
+    assert!(
+        !t.bucket_keys()
+            .iter()
+            .any(|k| k.ends_with("m4_b_service_map_snapshot.json")),
+        "M4.B took no action: {:?}",
+        t.bucket_keys()
+    );
+}
