@@ -279,32 +279,31 @@ pub async fn tasks(
 }
 
 /// As `tasks`, with the ARNs the last listing held described while ListTasks runs: a poll whose
-/// listing holds no new task costs one round trip, not two. Only ARNs the listing holds are
-/// kept, in the listing's order; new ones are described after it.
+/// listing holds no new task costs one round trip, not two. When the listing holds a new task,
+/// the whole listing is described after it, so the next poll asks exactly what this one listed —
+/// a question the tape holds, which a replay past the recording can ask again (issue #25). Only
+/// ARNs the listing holds are kept, in the listing's order.
 pub async fn tasks_known(
     ecs: &Client,
     cluster: &str,
     desired: aws_sdk_ecs::types::DesiredStatus,
     known: &[String],
 ) -> Result<TaskListing, AwsError> {
+    // Asked in sorted order: the same set is the same question, whatever order ECS lists in.
+    let mut known = known.to_vec();
+    known.sort();
+    known.dedup();
     let (listed, described) = futures::join!(
         list_task_arns(ecs, cluster, desired),
-        describe_task_arns(ecs, cluster, known)
+        describe_task_arns(ecs, cluster, &known)
     );
     let arns = listed?;
     let mut found = described?;
-    let new: Vec<String> = arns
-        .iter()
-        .filter(|arn| {
-            !found.tasks.iter().any(|t| &t.arn == *arn)
-                && !found.failures.iter().any(|(a, _)| a == *arn)
-        })
-        .cloned()
-        .collect();
-    if !new.is_empty() {
-        let more = describe_task_arns(ecs, cluster, &new).await?;
-        found.tasks.extend(more.tasks);
-        found.failures.extend(more.failures);
+    if !arns.iter().all(|arn| known.binary_search(arn).is_ok()) {
+        let mut all = arns.clone();
+        all.sort();
+        all.dedup();
+        found = describe_task_arns(ecs, cluster, &all).await?;
     }
     let place = |arn: &str| arns.iter().position(|a| a == arn);
     let mut tasks: Vec<TaskView> = found
@@ -649,7 +648,7 @@ pub async fn wait_stable(
         clock
             .sleep(
                 Duration::from_millis(interval.min(ceiling))
-                    .min(soak_ends.unwrap_or(Duration::MAX))
+                    .min(soak_ends.map_or(Duration::MAX, |d| d.max(Duration::from_millis(1))))
                     .min(options.timeout.saturating_sub(clock.elapsed())),
             )
             .await;

@@ -92,8 +92,11 @@ impl WaitClock {
     pub async fn sleep(&self, pause: Duration) {
         match self.replaying() {
             Some(_) => {
+                // Whole milliseconds, rounded up: a pause shorter than one (a soak's end a few
+                // microseconds away) still moves virtual time, or a wait would poll forever.
+                let ms = pause.as_nanos().div_ceil(1_000_000);
                 self.virtual_ms.fetch_add(
-                    pause.as_millis() as i64,
+                    i64::try_from(ms).unwrap_or(i64::MAX),
                     std::sync::atomic::Ordering::SeqCst,
                 );
             }

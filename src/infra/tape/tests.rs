@@ -163,3 +163,38 @@ fn answers_come_in_recorded_order_then_the_last_again_counted() {
     assert!(!first.partial && listed[0].partial);
     assert_eq!(listed[2].execution_id, None, "not a tape header");
 }
+
+/// Past the recording a replayed wait moves only by its own sleeps: a pause shorter than a
+/// millisecond (a soak ending a few microseconds away) still moves virtual time, rounded up, or
+/// the wait would poll forever at 100% CPU (found by the changed-rule replay test).
+#[test]
+fn a_replayed_wait_moves_on_even_by_a_pause_shorter_than_a_millisecond() {
+    let dir = tempfile::tempdir().unwrap();
+    let header = Header {
+        tape: TAPE_VERSION,
+        m4host_version: "0".into(),
+        execution_id: "m4_20261207T120000Z".into(),
+        run_stamp: "20261207T120000Z".into(),
+        script: "m4/main.rhai".into(),
+        script_path: "scripts/m4/main.rhai".into(),
+        env_file: None,
+        sources: BTreeMap::new(),
+        args: BTreeMap::new(),
+    };
+    let tape = Tape::record(dir.path(), &header).unwrap();
+    tape.append(clock("wait", 40));
+    tape.write_pending(|l| l.to_owned(), None);
+    let replay = std::sync::Arc::new(Tape::open(&tape.finish().unwrap()).unwrap());
+    let clock = crate::infra::wait_clock::WaitClock::new("wait".into(), Some(replay));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    assert_eq!(clock.now().elapsed.num_milliseconds(), 40);
+    runtime.block_on(clock.sleep(std::time::Duration::from_micros(300)));
+    assert_eq!(clock.elapsed(), std::time::Duration::from_millis(41));
+    // Past the recording: the reading is the virtual time, which moved.
+    assert_eq!(clock.now().elapsed.num_milliseconds(), 41);
+    runtime.block_on(clock.sleep(std::time::Duration::from_millis(250)));
+    assert_eq!(clock.now().elapsed.num_milliseconds(), 291);
+}
