@@ -275,50 +275,68 @@ pub async fn tasks(
     cluster: &str,
     desired: aws_sdk_ecs::types::DesiredStatus,
 ) -> Result<TaskListing, AwsError> {
-    tasks_known(ecs, cluster, desired, &[]).await
+    let arns = list_task_arns(ecs, cluster, desired).await?;
+    let found = describe_task_arns(ecs, cluster, &arns).await?;
+    Ok(listing_of(&arns, &found))
 }
 
-/// As `tasks`, with the ARNs the last listing held described while ListTasks runs: a poll whose
-/// listing holds no new task costs one round trip, not two. When the listing holds a new task,
-/// the whole listing is described after it, so the next poll asks exactly what this one listed —
-/// a question the tape holds, which a replay past the recording can ask again (issue #25). Only
-/// ARNs the listing holds are kept, in the listing's order.
-pub async fn tasks_known(
+/// One poll's tasks of the cluster, stopped and running, with the ARNs the last poll asked about
+/// described while ListTasks runs: a poll whose listings hold no new task costs one round trip,
+/// not two. When they hold a new task, both listings are described together after them, so the
+/// next poll asks exactly what this one listed. One DescribeTasks question per leg, sorted: a
+/// question is never asked twice at once, so a replay hands its recorded answers back in the
+/// order they came, and a replay past the recording asks a question the tape holds (issue #25).
+/// Returns (stopped, running, what the next poll describes while it lists).
+pub async fn poll_tasks(
     ecs: &Client,
     cluster: &str,
-    desired: aws_sdk_ecs::types::DesiredStatus,
     known: &[String],
-) -> Result<TaskListing, AwsError> {
-    // Asked in sorted order: the same set is the same question, whatever order ECS lists in.
-    let mut known = known.to_vec();
-    known.sort();
-    known.dedup();
-    let (listed, described) = futures::join!(
-        list_task_arns(ecs, cluster, desired),
-        describe_task_arns(ecs, cluster, &known)
+) -> Result<(TaskListing, TaskListing, Vec<String>), AwsError> {
+    use aws_sdk_ecs::types::DesiredStatus;
+    let mut asked = known.to_vec();
+    asked.sort();
+    asked.dedup();
+    let (stopped, running, described) = futures::join!(
+        list_task_arns(ecs, cluster, DesiredStatus::Stopped),
+        list_task_arns(ecs, cluster, DesiredStatus::Running),
+        describe_task_arns(ecs, cluster, &asked)
     );
-    let arns = listed?;
+    let (stopped, running) = (stopped?, running?);
     let mut found = described?;
-    if !arns.iter().all(|arn| known.binary_search(arn).is_ok()) {
-        let mut all = arns.clone();
-        all.sort();
-        all.dedup();
-        found = describe_task_arns(ecs, cluster, &all).await?;
+    if !stopped
+        .iter()
+        .chain(&running)
+        .all(|arn| asked.binary_search(arn).is_ok())
+    {
+        asked = stopped.iter().chain(&running).cloned().collect();
+        asked.sort();
+        asked.dedup();
+        found = describe_task_arns(ecs, cluster, &asked).await?;
     }
+    Ok((
+        listing_of(&stopped, &found),
+        listing_of(&running, &found),
+        asked,
+    ))
+}
+
+/// The tasks of `arns` as `found` describes them, in the listing's order.
+fn listing_of(arns: &[String], found: &Described) -> TaskListing {
     let place = |arn: &str| arns.iter().position(|a| a == arn);
     let mut tasks: Vec<TaskView> = found
         .tasks
-        .into_iter()
+        .iter()
         .filter(|t| place(&t.arn).is_some())
+        .cloned()
         .collect();
     tasks.sort_by_key(|t| place(&t.arn));
     let failures = found
         .failures
-        .into_iter()
+        .iter()
         .filter(|(arn, _)| place(arn).is_some())
         .map(|(arn, why)| format!("{arn} ({why})"))
         .collect();
-    Ok(TaskListing { tasks, failures })
+    TaskListing { tasks, failures }
 }
 
 async fn list_task_arns(
@@ -420,12 +438,9 @@ pub struct WaitReport {
     pub listed: ListedTasks,
 }
 
-/// The task ARNs a poll listed, by desired status: what the next poll describes while it lists.
+/// The task ARNs a poll asked about: what the next poll describes while it lists.
 #[derive(Debug, Clone, Default)]
-pub struct ListedTasks {
-    pub stopped: Vec<String>,
-    pub running: Vec<String>,
-}
+pub struct ListedTasks(pub Vec<String>);
 
 pub struct WaitOptions {
     /// The tasks an earlier wait of the cluster listed last: its first poll describes them while
@@ -502,27 +517,18 @@ pub async fn wait_stable(
             })
             .cloned()
             .collect();
-        let (described, stopped, running) = futures::join!(
+        let (described, listed) = futures::join!(
             describe_services(ecs, cluster, &asking),
-            tasks_known(
-                ecs,
-                cluster,
-                aws_sdk_ecs::types::DesiredStatus::Stopped,
-                &known.stopped
-            ),
-            tasks_known(
-                ecs,
-                cluster,
-                aws_sdk_ecs::types::DesiredStatus::Running,
-                &known.running
-            ),
+            poll_tasks(ecs, cluster, &known.0),
         );
         let mut starting_soon = false;
-        let poll = match (described, stopped, running) {
-            (Ok(d), Ok(s), Ok(r)) if s.failures.is_empty() && r.failures.is_empty() => {
+        let poll = match (described, listed) {
+            (Ok(d), Ok((s, r, asked))) if s.failures.is_empty() && r.failures.is_empty() => {
+                // What the next poll describes while it lists: on the tape as asked.
+                known = ListedTasks(asked);
                 Ok((d, s, r))
             }
-            (Ok(_), Ok(s), Ok(r)) => Err(AwsError::new(
+            (Ok(_), Ok((s, r, _))) => Err(AwsError::new(
                 "DescribeTasks",
                 AwsErrorKind::Other,
                 format!(
@@ -530,7 +536,7 @@ pub async fn wait_stable(
                     [s.failures, r.failures].concat().join(", ")
                 ),
             )),
-            (a, b, c) => Err([a.err(), b.err(), c.err()]
+            (a, b) => Err([a.err(), b.err()]
                 .into_iter()
                 .flatten()
                 .next()
@@ -538,11 +544,6 @@ pub async fn wait_stable(
         };
         match poll {
             Ok(((services, missing), stopped, running)) => {
-                let arns = |l: &TaskListing| l.tasks.iter().map(|t| t.arn.clone()).collect();
-                known = ListedTasks {
-                    stopped: arns(&stopped),
-                    running: arns(&running),
-                };
                 failing_since = None;
                 error = None;
                 deployments.extend(deployment_ids(&services));
