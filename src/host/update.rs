@@ -320,9 +320,9 @@ pub(super) struct ServiceRecords {
     updates: std::sync::Mutex<BTreeMap<String, UpdateRecord>>,
     changes: std::sync::Mutex<Vec<ServiceChange>>,
     task_definitions: std::sync::Mutex<BTreeMap<String, ecs::TaskDefinitionView>>,
-    /// Per cluster, the tasks the last wait listed: the next wait describes them while its first
-    /// poll lists (a hint of what to ask, never an answer).
-    listed_tasks: std::sync::Mutex<BTreeMap<String, ecs::ListedTasks>>,
+    /// Per cluster, the tasks the last wait asked about: the next wait describes them while its
+    /// first poll lists (a hint of what to ask, never an answer).
+    asked_tasks: std::sync::Mutex<BTreeMap<String, ecs::AskedTasks>>,
 }
 
 /// One service update this execution made.
@@ -338,21 +338,21 @@ pub struct UpdateRecord {
 }
 
 impl Host {
-    /// The tasks the last wait of `cluster` listed (none before the first).
-    pub fn listed_tasks(&self, cluster: &str) -> ecs::ListedTasks {
+    /// The tasks the last wait of `cluster` asked about (none before the first).
+    pub fn asked_tasks(&self, cluster: &str) -> ecs::AskedTasks {
         self.services
-            .listed_tasks
+            .asked_tasks
             .locked()
             .get(cluster)
             .cloned()
             .unwrap_or_default()
     }
 
-    pub fn remember_listed_tasks(&self, cluster: &str, listed: ecs::ListedTasks) {
+    pub fn remember_asked_tasks(&self, cluster: &str, asked: ecs::AskedTasks) {
         self.services
-            .listed_tasks
+            .asked_tasks
             .locked()
-            .insert(cluster.to_owned(), listed);
+            .insert(cluster.to_owned(), asked);
     }
 
     /// Every task definition this run has described so far.

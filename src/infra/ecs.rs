@@ -433,19 +433,19 @@ pub struct WaitReport {
     /// Tasks of the cluster with desired status RUNNING that no service started (possible
     /// once-off consumers), as the wait's last successful poll listed them; () when none did.
     pub standalone_tasks: Option<Vec<TaskView>>,
-    /// The tasks the last successful poll listed (for the next wait of the cluster).
+    /// The tasks the last successful poll asked about (for the next wait of the cluster).
     #[serde(skip)]
-    pub listed: ListedTasks,
+    pub asked: AskedTasks,
 }
 
 /// The task ARNs a poll asked about: what the next poll describes while it lists.
 #[derive(Debug, Clone, Default)]
-pub struct ListedTasks(pub Vec<String>);
+pub struct AskedTasks(pub Vec<String>);
 
 pub struct WaitOptions {
-    /// The tasks an earlier wait of the cluster listed last: its first poll describes them while
-    /// it lists, as every later poll does with its own previous listing.
-    pub listed: ListedTasks,
+    /// The tasks an earlier wait of the cluster asked about last: its first poll describes them
+    /// while it lists, as every later poll does with what the one before asked.
+    pub asked: AskedTasks,
     pub timeout: Duration,
     pub soak: Duration,
     pub first_poll_ms: u64,
@@ -501,8 +501,8 @@ pub async fn wait_stable(
     // The deployments of every service described so far (a service no longer asked about keeps
     // its last ones): what proves a running task was started by a service.
     let mut deployments: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    // The tasks the last poll listed: described while this poll lists.
-    let mut known = options.listed.clone();
+    // What the last poll asked about: described while this poll lists.
+    let mut known = options.asked.clone();
     loop {
         polls += 1;
         let poll_started = clock.elapsed();
@@ -525,7 +525,7 @@ pub async fn wait_stable(
         let poll = match (described, listed) {
             (Ok(d), Ok((s, r, asked))) if s.failures.is_empty() && r.failures.is_empty() => {
                 // What the next poll describes while it lists: on the tape as asked.
-                known = ListedTasks(asked);
+                known = AskedTasks(asked);
                 Ok((d, s, r))
             }
             (Ok(_), Ok((s, r, _))) => Err(AwsError::new(
@@ -698,7 +698,7 @@ pub async fn wait_stable(
         elapsed_ms: clock.elapsed().as_millis() as u64,
         error,
         standalone_tasks: standalone,
-        listed: known,
+        asked: known,
     }
 }
 
@@ -735,5 +735,42 @@ impl ServiceWait {
             placement_problem: None,
             timeline: BringUpTimeline::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn described(arns: &[&str], failed: &[&str]) -> Described {
+        Described {
+            tasks: arns
+                .iter()
+                .map(|a| task_view(&aws_sdk_ecs::types::Task::builder().task_arn(*a).build()))
+                .collect(),
+            failures: failed
+                .iter()
+                .map(|a| ((*a).to_owned(), "MISSING".to_owned()))
+                .collect(),
+        }
+    }
+
+    /// A poll's answer keeps only what its listing holds, in the listing's order: a task the
+    /// last poll asked about that has left the listing (stopped, moved to the other listing) is
+    /// dropped from the answer; the near miss, every described task still listed, keeps all.
+    #[test]
+    fn a_listing_keeps_what_it_lists_in_its_order() {
+        let found = described(&["t1", "t2", "t3"], &["t9"]);
+        let running = ["t3".to_owned(), "t1".to_owned()];
+        let l = listing_of(&running, &found);
+        let arns: Vec<&str> = l.tasks.iter().map(|t| t.arn.as_str()).collect();
+        assert_eq!(arns, ["t3", "t1"]);
+        assert!(l.failures.is_empty());
+        let stopped = ["t2".to_owned(), "t9".to_owned()];
+        let l = listing_of(&stopped, &found);
+        assert_eq!(l.tasks.len(), 1);
+        assert_eq!(l.failures, ["t9 (MISSING)"]);
+        let all = ["t1".to_owned(), "t2".to_owned(), "t3".to_owned()];
+        assert_eq!(listing_of(&all, &found).tasks.len(), 3);
     }
 }

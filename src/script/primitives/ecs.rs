@@ -287,7 +287,7 @@ fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
         );
     }
     let wait = WaitOptions {
-        listed: host.listed_tasks(&cluster),
+        asked: host.asked_tasks(&cluster),
         timeout: Duration::from_millis(timeout),
         soak: Duration::from_millis(soak),
         first_poll_ms: defaults.first_poll_ms,
@@ -319,7 +319,7 @@ fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
     ));
     view.finish();
     let mut report = report;
-    host.remember_listed_tasks(&cluster, std::mem::take(&mut report.listed));
+    host.remember_asked_tasks(&cluster, std::mem::take(&mut report.asked));
     host.read_stop_logs(&mut report);
     if until_up {
         for (name, r) in &report.services {
@@ -574,7 +574,7 @@ pub const PRIMITIVES: &[Primitive] = &[
               back in late_failures. Polls back off from [ecs] first_poll_ms to max_poll_ms, \
               a fifth of it while a task is about to run (its images pulled, not RUNNING \
               yet), never past the end of a soak; each poll describes the tasks the last one \
-              listed while it lists (one round trip unless new tasks appear). Polls that keep \
+              asked about while it lists (one round trip unless new tasks appear). Polls that keep \
               failing past [ecs] poll_failure_budget_ms end the wait with outcome error. standalone_tasks: the running tasks no service \
               started, as the last successful poll listed them (ecs_standalone_tasks without \
               another round trip; () when no poll succeeded). services: name -> #{outcome, stable, reason, watched, \
