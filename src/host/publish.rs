@@ -358,18 +358,13 @@ impl Host {
     pub fn read_snapshot(&self, name: &str) -> Outcome<Value> {
         self.settle_checks(Settle::Named(name));
         let record = self.published(name)?;
-        if let Some(why) = &record.check_failed {
-            return Err(Fail::error(
-                ErrorCode::SnapshotUnreadable,
-                format!("`{name}` failed its read-back check: {why}"),
-                "check the evidence bucket",
-            ));
+        match checked_document(name, &record)? {
+            Some(document) => Ok(document),
+            None => {
+                let bytes = self.block_on(self.fetch_published(&record))?;
+                parse_verified(name, &record, &bytes)
+            }
         }
-        let bytes = match &record.verified {
-            Some(verified) => verified.as_ref().clone(),
-            None => self.block_on(self.fetch_published(&record))?,
-        };
-        parse_verified(name, &record, &bytes)
     }
 
     /// Artifacts this execution published, each read afresh from durable storage (the local
@@ -400,26 +395,13 @@ impl Host {
         fetched
             .into_iter()
             .map(|(name, outcome)| {
-                let outcome = outcome.unwrap_or_else(|| self.checked_bytes(&name));
+                let outcome = outcome.unwrap_or_else(|| {
+                    let record = self.published(&name)?;
+                    checked_document(&name, &record)?.ok_or_else(|| missing(&name))
+                });
                 (name, outcome)
             })
             .collect()
-    }
-
-    /// A settled artifact's document as its read-back check found it.
-    fn checked_bytes(&self, name: &str) -> Outcome<Value> {
-        let record = self.published(name)?;
-        if let Some(why) = &record.check_failed {
-            return Err(Fail::error(
-                ErrorCode::SnapshotUnreadable,
-                format!("`{name}` failed its read-back check: {why}"),
-                "check the evidence bucket",
-            ));
-        }
-        match &record.verified {
-            Some(bytes) => parse_verified(name, &record, bytes),
-            None => Err(missing(name)),
-        }
     }
 
     fn published(&self, name: &str) -> Outcome<ArtifactRecord> {
@@ -453,6 +435,23 @@ impl Host {
                 )
             })
     }
+}
+
+/// A settled artifact's document as its read-back check found it: the failure the check
+/// recorded, or its verified bytes parsed, or None when no check ran (plan mode, a replay).
+fn checked_document(name: &str, record: &ArtifactRecord) -> Outcome<Option<Value>> {
+    if let Some(why) = &record.check_failed {
+        return Err(Fail::error(
+            ErrorCode::SnapshotUnreadable,
+            format!("`{name}` failed its read-back check: {why}"),
+            "check the evidence bucket",
+        ));
+    }
+    record
+        .verified
+        .as_ref()
+        .map(|bytes| parse_verified(name, record, bytes))
+        .transpose()
 }
 
 fn missing(name: &str) -> Fail {

@@ -90,10 +90,8 @@ fn clock(key: &str, ms: i64) -> Entry {
     }
 }
 
-#[test]
-fn answers_come_in_recorded_order_then_the_last_again_counted() {
-    let dir = tempfile::tempdir().unwrap();
-    let header = Header {
+fn header() -> Header {
+    Header {
         tape: TAPE_VERSION,
         m4host_version: "0".into(),
         execution_id: "m4_20261207T120000Z".into(),
@@ -103,7 +101,13 @@ fn answers_come_in_recorded_order_then_the_last_again_counted() {
         env_file: None,
         sources: BTreeMap::new(),
         args: BTreeMap::new(),
-    };
+    }
+}
+
+#[test]
+fn answers_come_in_recorded_order_then_the_last_again_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let header = header();
     let tape = Tape::record(dir.path(), &header).unwrap();
     for ms in [1, 2] {
         tape.append(clock("poll", ms));
@@ -170,17 +174,7 @@ fn answers_come_in_recorded_order_then_the_last_again_counted() {
 #[test]
 fn a_replayed_wait_moves_on_even_by_a_pause_shorter_than_a_millisecond() {
     let dir = tempfile::tempdir().unwrap();
-    let header = Header {
-        tape: TAPE_VERSION,
-        m4host_version: "0".into(),
-        execution_id: "m4_20261207T120000Z".into(),
-        run_stamp: "20261207T120000Z".into(),
-        script: "m4/main.rhai".into(),
-        script_path: "scripts/m4/main.rhai".into(),
-        env_file: None,
-        sources: BTreeMap::new(),
-        args: BTreeMap::new(),
-    };
+    let header = header();
     let tape = Tape::record(dir.path(), &header).unwrap();
     tape.append(clock("wait", 40));
     tape.write_pending(|l| l.to_owned(), None);
