@@ -41,6 +41,16 @@ impl Tmux {
             .unwrap();
     }
 
+    /// Types `lines` in one write, each ended by Enter, as an operator typing ahead does: the
+    /// REPL reads the next lines into its buffer with the first one's Enter.
+    pub(crate) fn type_ahead(&self, lines: &[&str]) {
+        let keys: String = lines.iter().map(|line| format!("{line}\r")).collect();
+        std::process::Command::new("tmux")
+            .args(["send-keys", "-t", &self.session, "-l", &keys])
+            .status()
+            .unwrap();
+    }
+
     /// Everything the pane printed, its scrollback included.
     pub(crate) fn history(&self) -> String {
         let out = std::process::Command::new("tmux")
