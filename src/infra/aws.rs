@@ -520,11 +520,11 @@ where
 }
 
 /// How many AWS calls this process keeps in flight at once, across every primitive: enough to
-/// turn a wave, a task-definition list, a role's simulations or a phase's log groups (13 in M4)
-/// into one round trip, well inside the burst the services allow (ECS: a token bucket of 50 for
-/// cluster reads, "Request throttling for the Amazon ECS API"), with the SDK's standard retries
-/// (backoff on ThrottlingException) behind it.
-pub const AWS_CONCURRENCY: usize = 16;
+/// turn a wave, a task-definition list, a phase's log groups (13 in M4) or every role's
+/// simulations beside the roles' own reads (28 in M4.C) into one round trip, inside the burst
+/// the services allow (ECS: a token bucket of 50 for cluster reads, "Request throttling for the
+/// Amazon ECS API"), with the SDK's standard retries (backoff on ThrottlingException) behind it.
+pub const AWS_CONCURRENCY: usize = 32;
 
 /// The permits `bounded` hands out: one semaphore for the process, so pools nested in one
 /// another's results (a role's simulations beside other roles') share one bound.

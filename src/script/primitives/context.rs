@@ -303,7 +303,7 @@ pub const PRIMITIVES: &[Primitive] = &[
         raises: &[ErrorCode::NoEnv],
         options: &[],
         failure: Failure::Catchable,
-        together: false,
+        together: true,
         changes_world: false,
         aws: &[],
         call: entry_preconditions,
