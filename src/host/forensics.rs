@@ -5,7 +5,7 @@
 //! quotes the last line; a task without awslogs or without a stream says so and fails nothing.
 
 use crate::host::{Fail, Host, Outcome};
-use crate::infra::ecs::{ServiceWait, WaitReport};
+use crate::infra::ecs_wait::{ServiceWait, WaitReport};
 use crate::rules::ecs_model::{TaskStatus, TaskView};
 use crate::rules::stability::LogTail;
 use crate::rules::stability::ServiceOutcome;

@@ -8,6 +8,7 @@
 use crate::host::{Fail, Host, Outcome};
 use crate::infra::aws::bounded;
 use crate::infra::ecs;
+use crate::infra::ecs_wait::{AskedTasks, GuardRead};
 use crate::rules::ecs_model::ServiceView;
 use crate::rules::error_code::ErrorCode;
 use crate::rules::update_guard::{self, Refusal, Request};
@@ -158,12 +159,19 @@ impl Host {
         let run_id = self.platform_run_id()?;
         let key = self.entry_status()?.required_env_key.clone();
         let aws = self.aws()?;
-        // Earlier writes are proven while the services are read, before anything changes: a
-        // failed read-back check holds the run, and a held run starts nothing.
-        let described = self.settle_checks_with(
-            crate::host::settle::Settle::All,
-            self.interruptible(ecs::describe_services(&aws.ecs, cluster, names)),
-        );
+        // The services as the wait before read them in its last leg (a bring-up's next wave,
+        // issue #23), when that read is as fresh as one now; else read now. Earlier writes are
+        // proven meanwhile, before anything changes: a failed read-back check holds the run, and
+        // a held run starts nothing.
+        let ridden = self.ridden_guard_read(cluster, names);
+        let read = async {
+            match ridden {
+                Some(read) => Ok(read.only(names)),
+                None => ecs::describe_services(&aws.ecs, cluster, names).await,
+            }
+        };
+        let described =
+            self.settle_checks_with(crate::host::settle::Settle::All, self.interruptible(read));
         if let Some(refused) = refusal(self.ledger().held()) {
             return Err(refused);
         }
@@ -322,7 +330,10 @@ pub(super) struct ServiceRecords {
     task_definitions: std::sync::Mutex<BTreeMap<String, ecs::TaskDefinitionView>>,
     /// Per cluster, the tasks the last wait asked about: the next wait describes them while its
     /// first poll lists (a hint of what to ask, never an answer).
-    asked_tasks: std::sync::Mutex<BTreeMap<String, ecs::AskedTasks>>,
+    asked_tasks: std::sync::Mutex<BTreeMap<String, AskedTasks>>,
+    /// Per cluster, the services the last wait read for the update after it (its `next`), as
+    /// its last poll's last leg read them: taken by the next guarded update of the cluster.
+    guard_reads: std::sync::Mutex<BTreeMap<String, GuardRead>>,
 }
 
 /// One service update this execution made.
@@ -339,7 +350,7 @@ pub struct UpdateRecord {
 
 impl Host {
     /// The tasks the last wait of `cluster` asked about (none before the first).
-    pub fn asked_tasks(&self, cluster: &str) -> ecs::AskedTasks {
+    pub fn asked_tasks(&self, cluster: &str) -> AskedTasks {
         self.services
             .asked_tasks
             .locked()
@@ -348,11 +359,34 @@ impl Host {
             .unwrap_or_default()
     }
 
-    pub fn remember_asked_tasks(&self, cluster: &str, asked: ecs::AskedTasks) {
+    pub fn remember_asked_tasks(&self, cluster: &str, asked: AskedTasks) {
         self.services
             .asked_tasks
             .locked()
             .insert(cluster.to_owned(), asked);
+    }
+
+    /// Keeps what the wait that just ended read for the next update of `cluster` (or forgets an
+    /// older one when it read nothing).
+    pub fn remember_guard_read(&self, cluster: &str, read: Option<GuardRead>) {
+        let mut reads = self.services.guard_reads.locked();
+        match read {
+            Some(read) => reads.insert(cluster.to_owned(), read),
+            None => reads.remove(cluster),
+        };
+    }
+
+    /// The guard's read of `names`, when the wait that just ended made it and it is as fresh as
+    /// a read now would be (`update_guard::ridden_read_is_fresh`, decided on the run's clock, so
+    /// a replay decides the same); taken either way, so it serves one update at most.
+    fn ridden_guard_read(&self, cluster: &str, names: &[String]) -> Option<GuardRead> {
+        let read = self.services.guard_reads.locked().remove(cluster)?;
+        if !read.covers(names) {
+            return None;
+        }
+        let decided_at = self.stamped_now(&format!("guard read decided {cluster}"));
+        update_guard::ridden_read_is_fresh(read.sent_at, read.answered_at, decided_at)
+            .then_some(read)
     }
 
     /// Every task definition this run has described so far.

@@ -1,27 +1,20 @@
 //! ECS: a thin typed layer over the SDK (services in batches of 10 described concurrently, task
-//! definitions, tasks, updates) and the stability waiter that polls it with backoff. The decisions
+//! definitions, tasks, updates); the stability wait that polls it is `ecs_wait`. The decisions
 //! are pure functions in `rules`: what one answer says (`stability`: stable, crash loop, rolled
 //! back), what one poll means over time (`service_wait`: soak, placement grace, timeline) and the
 //! run-scope law (`task_definition`).
 
 use crate::infra::aws::{AwsError, AwsErrorKind};
-use crate::infra::wait_clock::WaitClock;
 use crate::rules::ecs_model::{
-    deployment_ids, not_started_by_a_service, ContainerStateView, DeploymentStatus, DeploymentView,
-    EventView, HealthCheckView, HealthStatus, RolloutState, ServiceStatus, ServiceView,
-    TaskSetView, TaskStatus, TaskView,
+    ContainerStateView, DeploymentStatus, DeploymentView, EventView, HealthCheckView, HealthStatus,
+    RolloutState, ServiceStatus, ServiceView, TaskSetView, TaskStatus, TaskView,
 };
-use crate::rules::outcome::ProbeOutcome;
-use crate::rules::service_wait::{judge_poll, Timing, Tracker};
-pub use crate::rules::service_wait::{BringUpTimeline, ServiceWait, WaitTarget};
-use crate::rules::stability::{self, Health, ServiceOutcome};
 pub use crate::rules::task_definition::{run_scope_problem, ContainerView, TaskDefinitionView};
 use aws_sdk_ecs::Client;
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 fn time(t: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
     t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
@@ -139,6 +132,9 @@ pub(crate) fn task_view(t: &aws_sdk_ecs::types::Task) -> TaskView {
     }
 }
 
+/// How many services one DescribeServices call may name (the API's limit).
+pub const DESCRIBE_SERVICES_BATCH: usize = 10;
+
 /// Describes services, 10 names per call (the API's limit), all calls concurrent.
 /// Returns the services found and the names ECS reported missing.
 pub async fn describe_services(
@@ -146,7 +142,7 @@ pub async fn describe_services(
     cluster: &str,
     names: &[String],
 ) -> Result<(Vec<ServiceView>, Vec<String>), AwsError> {
-    let calls = names.chunks(10).map(|batch| {
+    let calls = names.chunks(DESCRIBE_SERVICES_BATCH).map(|batch| {
         ecs.describe_services()
             .cluster(cluster)
             .set_services(Some(batch.to_vec()))
@@ -280,48 +276,8 @@ pub async fn tasks(
     Ok(listing_of(&arns, &found))
 }
 
-/// One poll's tasks of the cluster, stopped and running, with the ARNs the last poll asked about
-/// described while ListTasks runs: a poll whose listings hold no new task costs one round trip,
-/// not two. When they hold a new task, both listings are described together after them, so the
-/// next poll asks exactly what this one listed. One DescribeTasks question per leg, sorted: a
-/// question is never asked twice at once, so a replay hands its recorded answers back in the
-/// order they came, and a replay past the recording asks a question the tape holds (issue #25).
-/// Returns (stopped, running, what the next poll describes while it lists).
-pub async fn poll_tasks(
-    ecs: &Client,
-    cluster: &str,
-    known: &[String],
-) -> Result<(TaskListing, TaskListing, Vec<String>), AwsError> {
-    use aws_sdk_ecs::types::DesiredStatus;
-    let mut asked = known.to_vec();
-    asked.sort();
-    asked.dedup();
-    let (stopped, running, described) = futures::join!(
-        list_task_arns(ecs, cluster, DesiredStatus::Stopped),
-        list_task_arns(ecs, cluster, DesiredStatus::Running),
-        describe_task_arns(ecs, cluster, &asked)
-    );
-    let (stopped, running) = (stopped?, running?);
-    let mut found = described?;
-    if !stopped
-        .iter()
-        .chain(&running)
-        .all(|arn| asked.binary_search(arn).is_ok())
-    {
-        asked = stopped.iter().chain(&running).cloned().collect();
-        asked.sort();
-        asked.dedup();
-        found = describe_task_arns(ecs, cluster, &asked).await?;
-    }
-    Ok((
-        listing_of(&stopped, &found),
-        listing_of(&running, &found),
-        asked,
-    ))
-}
-
 /// The tasks of `arns` as `found` describes them, in the listing's order.
-fn listing_of(arns: &[String], found: &Described) -> TaskListing {
+pub(crate) fn listing_of(arns: &[String], found: &Described) -> TaskListing {
     let place = |arn: &str| arns.iter().position(|a| a == arn);
     let mut tasks: Vec<TaskView> = found
         .tasks
@@ -339,7 +295,7 @@ fn listing_of(arns: &[String], found: &Described) -> TaskListing {
     TaskListing { tasks, failures }
 }
 
-async fn list_task_arns(
+pub(crate) async fn list_task_arns(
     ecs: &Client,
     cluster: &str,
     desired: aws_sdk_ecs::types::DesiredStatus,
@@ -366,12 +322,12 @@ async fn list_task_arns(
 
 /// Tasks described, and DescribeTasks `failures[]` as (ARN, reason).
 #[derive(Default)]
-struct Described {
-    tasks: Vec<TaskView>,
-    failures: Vec<(String, String)>,
+pub(crate) struct Described {
+    pub(crate) tasks: Vec<TaskView>,
+    pub(crate) failures: Vec<(String, String)>,
 }
 
-async fn describe_task_arns(
+pub(crate) async fn describe_task_arns(
     ecs: &Client,
     cluster: &str,
     arns: &[String],
@@ -417,325 +373,6 @@ pub async fn update_desired_count(
             "the answer holds no service",
         )
     })
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct WaitReport {
-    pub all_stable: bool,
-    pub outcome: ProbeOutcome,
-    pub services: BTreeMap<String, ServiceWait>,
-    /// Earlier-started services of this execution that failed during this wait.
-    pub late_failures: Vec<ServiceWait>,
-    pub polls: u32,
-    pub failed_polls: u32,
-    pub elapsed_ms: u64,
-    pub error: Option<String>,
-    /// Tasks of the cluster with desired status RUNNING that no service started (possible
-    /// once-off consumers), as the wait's last successful poll listed them; () when none did.
-    pub standalone_tasks: Option<Vec<TaskView>>,
-    /// The tasks the last successful poll asked about (for the next wait of the cluster).
-    #[serde(skip)]
-    pub asked: AskedTasks,
-}
-
-/// The task ARNs a poll asked about: what the next poll describes while it lists.
-#[derive(Debug, Clone, Default)]
-pub struct AskedTasks(pub Vec<String>);
-
-pub struct WaitOptions {
-    /// The tasks an earlier wait of the cluster asked about last: its first poll describes them
-    /// while it lists, as every later poll does with what the one before asked.
-    pub asked: AskedTasks,
-    pub timeout: Duration,
-    pub soak: Duration,
-    pub first_poll_ms: u64,
-    pub max_poll_ms: u64,
-    /// How long a placement failure may persist before the service is judged unplaceable.
-    pub placement_grace: Duration,
-    /// How long polls may fail one after another before the wait ends with an error.
-    pub poll_failure_budget: Duration,
-    /// Where ECS is asked, for the operator's reason when it stops answering.
-    pub endpoint: String,
-    /// End once each service is up (stable but for any soak, declared health checks HEALTHY):
-    /// the bring-up's wave gate (issue #23). The full judgement comes in a later wait.
-    pub until_up: bool,
-    /// Where the clock readings the judgement used are recorded (issue #25).
-    pub tape: Option<std::sync::Arc<crate::infra::tape::Tape>>,
-}
-
-/// Polls until every asked-for service has been stable for its soak at the same poll, or reaches
-/// a final failure, or a watched service fails, or the timeout passes (the unsettled ones are then
-/// `settling` with their last reason: never a pass), or polls keep failing past the budget
-/// (outcome `error`), or `cancelled()` says so.
-pub async fn wait_stable(
-    ecs: &Client,
-    cluster: &str,
-    targets: &BTreeMap<String, WaitTarget>,
-    options: &WaitOptions,
-    cancelled: &(dyn Fn() -> bool + Sync),
-    mut progress: impl FnMut(&BTreeMap<String, ServiceWait>, Duration),
-) -> WaitReport {
-    let clock = WaitClock::new(
-        format!(
-            "ecs wait {cluster} {}",
-            targets.keys().cloned().collect::<Vec<_>>().join(",")
-        ),
-        options.tape.clone(),
-    );
-    let timing = Timing {
-        soak: options.soak,
-        placement_grace: options.placement_grace,
-        until_up: options.until_up,
-    };
-    let names: Vec<String> = targets.keys().cloned().collect();
-    let mut trackers: BTreeMap<String, Tracker> = names
-        .iter()
-        .map(|n| (n.clone(), Tracker::default()))
-        .collect();
-    let mut interval = options.first_poll_ms;
-    let (mut polls, mut failed_polls) = (0, 0);
-    let mut failing_since: Option<Duration> = None;
-    let mut error: Option<String>;
-    let mut lasting_failure = false;
-    let mut standalone: Option<Vec<TaskView>> = None;
-    // The deployments of every service described so far (a service no longer asked about keeps
-    // its last ones): what proves a running task was started by a service.
-    let mut deployments: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    // What the last poll asked about: described while this poll lists.
-    let mut known = options.asked.clone();
-    loop {
-        polls += 1;
-        let poll_started = clock.elapsed();
-        // Final failures are not asked about again; stable ones are, until the wait ends.
-        let asking: Vec<String> = names
-            .iter()
-            .filter(|n| {
-                !trackers[*n]
-                    .result
-                    .as_ref()
-                    .is_some_and(|r| r.outcome.is_final_failure())
-            })
-            .cloned()
-            .collect();
-        let (described, listed) = futures::join!(
-            describe_services(ecs, cluster, &asking),
-            poll_tasks(ecs, cluster, &known.0),
-        );
-        let mut starting_soon = false;
-        let poll = match (described, listed) {
-            (Ok(d), Ok((s, r, asked))) if s.failures.is_empty() && r.failures.is_empty() => {
-                // What the next poll describes while it lists: on the tape as asked.
-                known = AskedTasks(asked);
-                Ok((d, s, r))
-            }
-            (Ok(_), Ok((s, r, _))) => Err(AwsError::new(
-                "DescribeTasks",
-                AwsErrorKind::Other,
-                format!(
-                    "could not describe {}",
-                    [s.failures, r.failures].concat().join(", ")
-                ),
-            )),
-            (a, b) => Err([a.err(), b.err()]
-                .into_iter()
-                .flatten()
-                .next()
-                .unwrap_or_else(|| AwsError::new("poll", AwsErrorKind::Other, "failed"))),
-        };
-        match poll {
-            Ok(((services, missing), stopped, running)) => {
-                failing_since = None;
-                error = None;
-                deployments.extend(deployment_ids(&services));
-                standalone = Some(
-                    not_started_by_a_service(&running.tasks, &deployments)
-                        .into_iter()
-                        .cloned()
-                        .collect(),
-                );
-                let mut all = running.tasks;
-                let known: std::collections::BTreeSet<String> =
-                    all.iter().map(|t| t.arn.clone()).collect();
-                all.extend(
-                    stopped
-                        .tasks
-                        .into_iter()
-                        .filter(|t| !known.contains(&t.arn)),
-                );
-                starting_soon = all.iter().any(|t| {
-                    t.starting_soon()
-                        && t.service()
-                            .and_then(|s| targets.get(s))
-                            .is_some_and(|target| !target.watched)
-                });
-                let now = clock.now();
-                for service in &services {
-                    let Some(target) = targets.get(&service.name) else {
-                        continue;
-                    };
-                    let Some(tracker) = trackers.get_mut(&service.name) else {
-                        continue; // a tracker per target, made with it
-                    };
-                    let judged = stability::classify(service, &all, &target.policy);
-                    let result = judge_poll(service, &all, target, judged, tracker, &timing, now);
-                    tracker.result = Some(result);
-                }
-                for name in missing {
-                    let short = name.split(' ').next().unwrap_or(&name).to_owned();
-                    if let Some(tracker) = trackers.get_mut(&short) {
-                        let mut r = ServiceWait::without_service(
-                            &short,
-                            ServiceOutcome::Failed,
-                            format!("service not found: {name}"),
-                        );
-                        r.watched = targets[&short].watched;
-                        r.timeline.update_sent_at = targets[&short].update_sent_at;
-                        r.timeline.failed_at = Some(now.at);
-                        tracker.result = Some(r);
-                    }
-                }
-            }
-            Err(why) => {
-                // A failed poll is never a pass; polls failing for longer than the budget end the
-                // wait instead of spending the whole timeout (a dead or throttling endpoint).
-                failed_polls += 1;
-                // The failure clock starts when the first failing poll was sent.
-                let since = *failing_since.get_or_insert(poll_started);
-                let failing_for = clock.elapsed().saturating_sub(since);
-                error = Some(why.to_string());
-                if failing_for >= options.poll_failure_budget {
-                    error = Some(format!(
-                        "ECS at {} kept {} for {:.1} s ({} poll(s) in a row); last error: {why}",
-                        options.endpoint,
-                        why.kind.said(),
-                        failing_for.as_secs_f64(),
-                        failed_polls
-                    ));
-                    lasting_failure = true;
-                }
-            }
-        }
-        let results: BTreeMap<String, ServiceWait> = trackers
-            .iter()
-            .filter_map(|(n, t)| t.result.clone().map(|r| (n.clone(), r)))
-            .collect();
-        progress(&results, clock.elapsed());
-        let watched_failed = results
-            .values()
-            .any(|r| r.watched && r.outcome.is_final_failure());
-        let asked_done = names.iter().filter(|n| !targets[*n].watched).all(|n| {
-            results
-                .get(n)
-                .is_some_and(|r| r.stable || r.outcome.is_final_failure())
-        });
-        if asked_done
-            || watched_failed
-            || lasting_failure
-            || clock.elapsed() >= options.timeout
-            || cancelled()
-        {
-            break;
-        }
-        // Backoff, but no later than the first soak's end (a soaked service is judged stable by
-        // the next poll, not up to a whole interval after), and closer while a task is about to
-        // run (issue #23).
-        let now = chrono::TimeDelta::from_std(clock.elapsed()).unwrap_or_default();
-        let soak_ends = trackers.values().filter_map(|t| t.soak_ends_in(now)).min();
-        let ceiling = if starting_soon {
-            stability::starting_soon_interval(options.max_poll_ms)
-        } else {
-            interval
-        };
-        clock
-            .sleep(
-                Duration::from_millis(interval.min(ceiling))
-                    .min(soak_ends.map_or(Duration::MAX, |d| d.max(Duration::from_millis(1))))
-                    .min(options.timeout.saturating_sub(clock.elapsed())),
-            )
-            .await;
-        interval = stability::next_interval(interval, options.max_poll_ms);
-    }
-    let mut services: BTreeMap<String, ServiceWait> = BTreeMap::new();
-    let mut late_failures = Vec::new();
-    for name in &names {
-        let mut r = trackers
-            .get_mut(name)
-            .and_then(|t| t.result.take())
-            .unwrap_or_else(|| {
-                ServiceWait::without_service(
-                    name,
-                    ServiceOutcome::Settling,
-                    error.clone().unwrap_or_else(|| "never described".into()),
-                )
-            });
-        r.watched = targets[name].watched;
-        if r.watched {
-            if r.outcome.is_final_failure() {
-                late_failures.push(r);
-            }
-            continue;
-        }
-        services.insert(name.clone(), r);
-    }
-    let all_stable =
-        services.values().all(|r| r.stable) && late_failures.is_empty() && error.is_none();
-    let outcome = if all_stable {
-        ProbeOutcome::Pass
-    } else if lasting_failure
-        || (error.is_some() && services.values().all(|r| !r.outcome.is_final_failure()))
-    {
-        ProbeOutcome::Error
-    } else {
-        ProbeOutcome::Fail
-    };
-    WaitReport {
-        all_stable,
-        outcome,
-        services,
-        late_failures,
-        polls,
-        failed_polls,
-        elapsed_ms: clock.elapsed().as_millis() as u64,
-        error,
-        standalone_tasks: standalone,
-        asked: known,
-    }
-}
-
-impl ServiceWait {
-    /// The result for a service ECS never described.
-    pub(crate) fn without_service(
-        name: &str,
-        outcome: ServiceOutcome,
-        reason: String,
-    ) -> ServiceWait {
-        ServiceWait {
-            service: name.to_owned(),
-            outcome,
-            stable: false,
-            reason,
-            watched: false,
-            desired_count: 0,
-            running_count: 0,
-            pending_count: 0,
-            primary_task_definition: None,
-            rollout_state: None,
-            failed_tasks: 0,
-            deployment_controller: None,
-            task_arns: vec![],
-            task_states: BTreeMap::new(),
-            health: Health::NotDeclared,
-            health_checks: BTreeMap::new(),
-            soak_ms: 0,
-            soak_bound: String::new(),
-            stable_for_ms: 0,
-            stops: vec![],
-            log_tail: None,
-            events_since_update: vec![],
-            placement_problem: None,
-            timeline: BringUpTimeline::default(),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ pub mod aws;
 pub mod db;
 pub mod ecs;
 pub mod ecs_tasks;
+pub mod ecs_wait;
 pub mod evidence;
 pub mod iam;
 pub mod kafka;

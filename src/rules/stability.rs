@@ -690,5 +690,17 @@ pub fn starting_soon_interval(cap_ms: u64) -> u64 {
     (cap_ms / 5).max(50)
 }
 
+/// Whether a poll's DescribeServices answer leaves room for the wait to end at this poll: every
+/// service `waited` for is described, runs as many tasks as it wants and has none pending. A
+/// guess, and a cheap one: when right, the next wave's read rides on the poll's last leg instead
+/// of costing the update a round trip of its own; when wrong, it costs one DescribeServices.
+pub fn may_end_at_this_poll(views: &[ServiceView], waited: &[&str]) -> bool {
+    waited.iter().all(|name| {
+        views
+            .iter()
+            .any(|v| v.name == *name && v.running_count == v.desired_count && v.pending_count == 0)
+    })
+}
+
 #[cfg(test)]
 mod tests;

@@ -139,9 +139,47 @@ pub fn run_scope_refusal(
     })
 }
 
+/// Whether the services as the last leg of a wait's last poll read them (`sent_at` ..
+/// `answered_at`) may stand for the guard's own DescribeServices, decided at `decided_at`
+/// (issue #23). They may when the update is decided no later after that answer came than the
+/// answer took to come: the same leg judged the wave before up and read the services next, so
+/// the update acts on one picture of the cluster taken after the wave was up, and a read of its
+/// own would be as old when its UpdateService lands (there is no conditional UpdateService: any
+/// read is a round trip old by then). Anything longer in between (a breakpoint, stopped tasks'
+/// logs read, a slow script) and the guard reads again. Clock readings out of order never pass.
+pub fn ridden_read_is_fresh(
+    sent_at: chrono::DateTime<chrono::Utc>,
+    answered_at: chrono::DateTime<chrono::Utc>,
+    decided_at: chrono::DateTime<chrono::Utc>,
+) -> bool {
+    let took = answered_at - sent_at;
+    let age = decided_at - answered_at;
+    took >= chrono::TimeDelta::zero() && age >= chrono::TimeDelta::zero() && age <= took
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The ridden read stands only within its own round trip of the decision. Twins: decided two
+    /// round trips after (a breakpoint, a slow script), decided before the answer came or an
+    /// answer before its question (readings out of order); near misses: decided at once, and
+    /// exactly one round trip after.
+    #[test]
+    fn a_ridden_read_stands_only_as_fresh_as_a_read_of_its_own() {
+        let t = |ms: i64| {
+            chrono::DateTime::parse_from_rfc3339("2026-12-07T10:00:00Z")
+                .unwrap()
+                .with_timezone(&chrono::Utc)
+                + chrono::TimeDelta::milliseconds(ms)
+        };
+        assert!(ridden_read_is_fresh(t(0), t(60), t(62)));
+        assert!(ridden_read_is_fresh(t(0), t(60), t(120)));
+        assert!(!ridden_read_is_fresh(t(0), t(60), t(121)));
+        assert!(!ridden_read_is_fresh(t(0), t(60), t(30_060)));
+        assert!(!ridden_read_is_fresh(t(0), t(60), t(59)));
+        assert!(!ridden_read_is_fresh(t(60), t(0), t(61)));
+    }
 
     const KEY: &str = "REQUIRED_PLATFORM_RUN_ID";
 

@@ -916,3 +916,29 @@ fn a_task_is_starting_soon_once_its_images_are_pulled_and_only_until_it_runs() {
     assert_eq!(starting_soon_interval(5_000), 1_000);
     assert_eq!(starting_soon_interval(100), 50);
 }
+
+/// A poll may end the wait only when every service waited for runs what it wants with nothing
+/// pending (DescribeServices counts, as in the API reference's Service data type). The twins: a
+/// task still PENDING (pendingCount 1), none running yet, a service ECS did not describe; the
+/// near miss: a service not waited for (an earlier wave, watched) still pending does not matter.
+#[test]
+fn a_poll_may_end_the_wait_only_when_every_waited_service_runs_what_it_wants() {
+    let svc = |name: &str, running: i64, pending: i64| {
+        service(
+            json!({"serviceName": name, "status": "ACTIVE", "desiredCount": 1,
+                       "runningCount": running, "pendingCount": pending}),
+        )
+    };
+    let views = [svc("a", 1, 0), svc("b", 1, 0), svc("watched", 0, 1)];
+    assert!(may_end_at_this_poll(&views, &["a", "b"]));
+    assert!(!may_end_at_this_poll(
+        &[svc("a", 1, 0), svc("b", 1, 1)],
+        &["a", "b"]
+    ));
+    assert!(!may_end_at_this_poll(
+        &[svc("a", 1, 0), svc("b", 0, 1)],
+        &["a", "b"]
+    ));
+    assert!(!may_end_at_this_poll(&[svc("a", 0, 0)], &["a"]));
+    assert!(!may_end_at_this_poll(&[svc("a", 1, 0)], &["a", "b"]));
+}

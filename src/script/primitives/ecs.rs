@@ -6,7 +6,8 @@ use super::options::Options;
 use super::{opt, Args, Failure, OptionDoc, Primitive, Shape, Ty};
 use crate::host::json::from_json;
 use crate::host::{Fail, Host, Outcome};
-use crate::infra::ecs::{self, WaitOptions, WaitTarget};
+use crate::infra::ecs;
+use crate::infra::ecs_wait::{self, WaitOptions, WaitTarget};
 use crate::rules::error_code::ErrorCode;
 use crate::rules::outcome::ProbeOutcome;
 use crate::rules::permissions::*;
@@ -187,6 +188,7 @@ const WAIT_STABLE_OPTIONS: &[OptionDoc] = &[
     opt("gate", "String", "\"stable\"", "\"up\" ends the wait once each service is up (stable but for the soak): a wave gate"),
     opt("soak_since_up", "Bool", "false", "count each soak from when an earlier wait saw the service up"),
     opt("label", "String", "none", "what the live view shows beside each service (a bring-up's wave)"),
+    opt("next", "Array of String", "[]", "services the caller updates as soon as this wait ends (a bring-up's next wave): read by the poll that ends it, so that update's guard need not read them again while the read is as fresh"),
 ];
 
 fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
@@ -298,6 +300,7 @@ fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
             .unwrap_or_else(|| format!("ecs.{}.amazonaws.com", config.region)),
         until_up,
         tape: host.tape().cloned(),
+        next: o.strings("next")?,
     };
     let aws = host.aws()?;
     let interrupted = || host.is_interrupted();
@@ -309,7 +312,7 @@ fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
     };
     let label = o.text("label")?.unwrap_or_default();
     let mut view = crate::script::wait_view::WaitView::new(mode, &label, &services, until_up);
-    let report = host.block_on(ecs::wait_stable(
+    let report = host.block_on(ecs_wait::wait_stable(
         &aws.ecs,
         &cluster,
         &targets,
@@ -320,6 +323,7 @@ fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
     view.finish();
     let mut report = report;
     host.remember_asked_tasks(&cluster, std::mem::take(&mut report.asked));
+    host.remember_guard_read(&cluster, report.guard_read.take());
     host.read_stop_logs(&mut report);
     if until_up {
         for (name, r) in &report.services {
