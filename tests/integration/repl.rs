@@ -68,24 +68,13 @@ fn plan_mode_switches_only_before_the_first_phase() {
     );
 }
 
-/// The REPL of `t` on a terminal of its own (tmux), started in `dir` (where its history is kept),
-/// with `args` after `--env`.
-fn repl_in_tmux(t: &Tenant, dir: &std::path::Path, args: &str) -> Tmux {
-    let command = format!(
-        "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true {} repl --env {} {args}",
-        env!("CARGO_BIN_EXE_m4host"),
-        t.path("local.toml").display()
-    );
-    Tmux::start(dir, &command)
-}
-
 /// A real terminal: tmux runs the REPL; keys are typed, the screen is read.
 #[test]
 fn interactive_session_redacts_secrets_on_screen_and_in_history() {
     let t = Tenant::new();
     let plaintext = db_password(&t);
     let dir = tempfile::tempdir().unwrap();
-    let tmux = repl_in_tmux(&t, dir.path(), "");
+    let tmux = Tmux::repl(&t, dir.path(), "");
     tmux.wait_for("m4>");
     tmux.keys(&format!(
         "let s = ssm_secret(\"/fraud-platform/{}/db/password\");",
@@ -124,7 +113,7 @@ fn interactive_session_redacts_secrets_on_screen_and_in_history() {
 fn lines_typed_ahead_are_all_read() {
     let t = Tenant::new();
     let dir = tempfile::tempdir().unwrap();
-    let tmux = repl_in_tmux(&t, dir.path(), "");
+    let tmux = Tmux::repl(&t, dir.path(), "");
     tmux.wait_for("m4>");
     tmux.type_ahead(&["let x = 40 + 2;", "x * 1000 + 7", "x + 1"]);
     let screen = tmux.wait_for("m4> x + 1\n43");
@@ -139,7 +128,7 @@ fn ctrl_c_stops_a_running_wait_and_the_session_goes_on() {
         &serde_json::json!({"cluster": t.prefix(), "service": format!("{}-ig", t.prefix()), "mode": "stuck_pending"}),
     );
     let dir = tempfile::tempdir().unwrap();
-    let tmux = repl_in_tmux(
+    let tmux = Tmux::repl(
         &t,
         dir.path(),
         &format!("--set timeout_ms=600000 {M4_SCRIPT}"),
@@ -181,7 +170,7 @@ fn ctrl_c_at_the_prompt_before_a_phase_and_inside_probes_leaves_the_session_usab
     through(&t, &proxy);
     proxy.rules(serde_json::json!([{"service": "iam", "kind": "pause"}]));
     let dir = tempfile::tempdir().unwrap();
-    let tmux = repl_in_tmux(&t, dir.path(), M4_SCRIPT);
+    let tmux = Tmux::repl(&t, dir.path(), M4_SCRIPT);
     tmux.wait_prompt_after("waiting before M4.A");
     let ctrl_c = || {
         std::process::Command::new("tmux")
@@ -239,7 +228,7 @@ fn ctrl_c_at_the_prompt_before_a_phase_and_inside_probes_leaves_the_session_usab
 fn tab_completes_primitives_commands_and_handle_keys() {
     let t = Tenant::new();
     let dir = tempfile::tempdir().unwrap();
-    let tmux = repl_in_tmux(&t, dir.path(), "");
+    let tmux = Tmux::repl(&t, dir.path(), "");
     tmux.wait_for("m4>");
     for (typed, completed) in [
         ("ecs_wai", "ecs_wait_stable"),

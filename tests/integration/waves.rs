@@ -119,3 +119,70 @@ fn the_stable_gate_still_advances_and_soaks_each_wave() {
         );
     }
 }
+
+/// The guard of a wave reads its services again when the update does not follow at once the poll
+/// that read them (issue #23: the next pack is read by the poll that finds this one up). Stopped
+/// at a breakpoint before wave 2 starts, a wave-2 service is pointed at a task definition without
+/// the run scope: the read wave 1's last poll made says it was sound, so a guard that used it
+/// would start a daemon outside the run scope. On :continue the guard reads afresh and refuses
+/// (M4F-B1, RUN_SCOPE_MISMATCH naming the service) and nothing of wave 2 starts. The near miss,
+/// the same run without a pause, is every run that advances (the read rides, see
+/// tests/bench/m4_latency.sh).
+#[test]
+fn a_pause_before_the_next_wave_makes_its_guard_read_again() {
+    use crate::harness::{Tmux, M4_SCRIPT};
+    let t = Tenant::new();
+    let lib = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/stdlib/bringup.rhai"))
+        .unwrap();
+    let line = 1 + lib
+        .lines()
+        .position(|l| l.contains("let rows_started = start_wave("))
+        .expect("bring_up starts each wave");
+    let dir = tempfile::tempdir().unwrap();
+    let tmux = Tmux::repl(&t, dir.path(), M4_SCRIPT);
+    tmux.wait_prompt_after("waiting before M4.A");
+    tmux.keys(&format!(":break stdlib/bringup.rhai:{line}"));
+    tmux.keys(":watch wave");
+    tmux.keys(":continue");
+    let stop = format!("bringup.rhai:{line}");
+    let stops = |n: usize| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let seen = tmux.history().matches(&stop).count();
+            if seen >= n {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "stopped {seen} time(s) at {stop}, not {n}:\n{}",
+                tmux.history()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    stops(1); // before wave 1
+    tmux.wait_prompt_after(&stop);
+    tmux.keys(":continue");
+    stops(2); // before wave 2: wave 1 is up, its last poll read wave 2
+    tmux.wait_prompt_after(&stop);
+    assert!(tmux.history().contains("wave = 2"), "{}", tmux.history());
+    let ofp = t.service("rtdl-ofp");
+    t.replace_task_definition("rtdl-ofp", &[("SERVICE_NAME", "rtdl-ofp")]);
+    tmux.keys(":continue");
+    tmux.wait_prompt_after("runbook finished");
+    tmux.keys(":blockers");
+    tmux.wait_for("M4F-B1");
+    let history = tmux.history();
+    assert!(
+        history.lines().any(|l| l.starts_with("M4F-B1")
+            && l.contains("RUN_SCOPE_MISMATCH")
+            && l.contains(&format!("refused to start `{ofp}`"))),
+        "{history}"
+    );
+    tmux.keys(":quit");
+    assert_eq!(
+        t.desired_counts(),
+        vec![1, 0, 0, 0],
+        "wave 1 up; nothing of wave 2 started"
+    );
+}

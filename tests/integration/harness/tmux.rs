@@ -30,6 +30,17 @@ impl Tmux {
         Tmux { session }
     }
 
+    /// The REPL of `t` on a terminal of its own, started in `dir` (where its history is kept),
+    /// with `args` after `--env`.
+    pub(crate) fn repl(t: &super::Tenant, dir: &std::path::Path, args: &str) -> Tmux {
+        let command = format!(
+            "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true {} repl --env {} {args}",
+            env!("CARGO_BIN_EXE_m4host"),
+            t.path("local.toml").display()
+        );
+        Tmux::start(dir, &command)
+    }
+
     pub(crate) fn keys(&self, keys: &str) {
         std::process::Command::new("tmux")
             .args(["send-keys", "-t", &self.session, "-l", keys])
@@ -51,10 +62,10 @@ impl Tmux {
             .unwrap();
     }
 
-    /// Everything the pane printed, its scrollback included.
+    /// Everything the pane printed, its scrollback included, lines the terminal wrapped joined.
     pub(crate) fn history(&self) -> String {
         let out = std::process::Command::new("tmux")
-            .args(["capture-pane", "-p", "-S", "-", "-t", &self.session])
+            .args(["capture-pane", "-p", "-J", "-S", "-", "-t", &self.session])
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
