@@ -121,6 +121,7 @@ pub struct Host {
     artifacts: Mutex<BTreeMap<String, ArtifactRecord>>,
     /// Read-back checks of durable writes not yet settled, in the order written (`settle`).
     pending_checks: settle::PendingChecks,
+    cleanups: settle::Cleanups,
     /// Phases that ended without a blocker but published a snapshot that is not a pass (a
     /// rehearsal that could not prove its point): their line says so (`run_report`).
     unproven: Mutex<std::collections::BTreeSet<String>>,
@@ -179,6 +180,7 @@ impl Host {
             ledger: Mutex::new(Ledger::default()),
             artifacts: Mutex::new(BTreeMap::new()),
             pending_checks: Default::default(),
+            cleanups: Default::default(),
             unproven: Default::default(),
             tape: OnceLock::new(),
             script: OnceLock::new(),

@@ -31,6 +31,12 @@ pub(super) struct PendingCheck {
 #[derive(Default)]
 pub(super) struct PendingChecks(std::sync::Mutex<Vec<PendingCheck>>);
 
+/// What the run owes the world that no answer waits for (a probe object to remove): running
+/// meanwhile, finished by every `Settle::All`, so before anything changes the world and before
+/// the run reports.
+#[derive(Default)]
+pub(super) struct Cleanups(std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>);
+
 impl PendingChecks {
     pub(super) fn push(&self, check: PendingCheck) {
         self.0.locked().push(check);
@@ -38,6 +44,12 @@ impl PendingChecks {
 }
 
 impl Host {
+    /// Runs `work` meanwhile; every `Settle::All` waits for it.
+    pub fn clean_up_later(&self, work: impl std::future::Future<Output = ()> + Send + 'static) {
+        let handle = self.runtime().spawn(work);
+        self.cleanups.0.locked().push(handle);
+    }
+
     /// The artifacts whose write is not settled yet.
     pub(super) fn pending_check_names(&self) -> Vec<String> {
         self.pending_checks
@@ -72,11 +84,19 @@ impl Host {
             *pending = kept;
             chosen
         };
-        if taken.is_empty() {
+        let cleanups = match which {
+            Settle::All => std::mem::take(&mut *self.cleanups.0.locked()),
+            Settle::Named(_) => Vec::new(),
+        };
+        if taken.is_empty() && cleanups.is_empty() {
             return self.block_on(future);
         }
         let checks = futures::future::join_all(taken.iter_mut().map(|c| &mut c.check));
-        let (results, out) = self.block_on(futures::future::join(checks, future));
+        let (results, out, _) = self.block_on(futures::future::join3(
+            checks,
+            future,
+            futures::future::join_all(cleanups),
+        ));
         for (check, result) in taken.into_iter().zip(results) {
             let result =
                 result.unwrap_or_else(|e| Err(format!("the read-back check did not finish: {e}")));

@@ -20,12 +20,16 @@ pub struct PrefixProbe {
     pub reason: String,
 }
 
+/// Probes `s3://bucket/prefix`: the bucket exists, the prefix lists, and (when `write`) a probe
+/// object written there reads back the same. The probe object is handed to `remove` rather than
+/// deleted here: no answer waits for its removal (the caller removes it meanwhile).
 pub async fn probe_prefix(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     prefix: &str,
     probe_name: &str,
     write: bool,
+    remove: impl FnOnce(String),
 ) -> PrefixProbe {
     let started = Instant::now();
     let mut p = PrefixProbe {
@@ -75,8 +79,12 @@ pub async fn probe_prefix(
             .send(),
         put_probe
     );
+    // A probe object written beside a refusal is removed now; one read back, after its read.
+    let mut remove = Some(remove);
     if matches!(put, Some(Ok(_))) && (head.is_err() || list.is_err()) {
-        let _ = s3.delete_object().bucket(bucket).key(&key).send().await;
+        if let Some(remove) = remove.take() {
+            remove(key.clone());
+        }
     }
     match head {
         Ok(_) => p.bucket_exists = Some(true),
@@ -131,7 +139,9 @@ pub async fn probe_prefix(
         return finish(p, e.outcome(), format!("cannot write: {e}"));
     }
     let read = read_durable(s3, bucket, &key).await;
-    let _ = s3.delete_object().bucket(bucket).key(&key).send().await;
+    if let Some(remove) = remove.take() {
+        remove(key.clone());
+    }
     match read {
         Ok(bytes) if bytes == body.as_bytes() => {
             p.writable = Some(true);
@@ -154,6 +164,12 @@ pub async fn probe_prefix(
             finish(p, ProbeOutcome::Fail, why)
         }
     }
+}
+
+/// Removes an object the run wrote to probe (its answer is not evidence: a probe object left
+/// behind is named by its key, `_m4host_probe/`).
+pub async fn remove_probe_object(s3: aws_sdk_s3::Client, bucket: String, key: String) {
+    let _ = s3.delete_object().bucket(bucket).key(key).send().await;
 }
 
 fn with_slash(prefix: &str) -> String {

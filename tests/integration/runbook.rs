@@ -88,6 +88,15 @@ fn advance_to_m5_with_all_artifacts_durable_matching_and_secret_free() {
     .unwrap();
     assert_eq!(verdict["predicates"].as_object().unwrap().len(), 8);
     assert_eq!(t.desired_counts(), vec![1, 1, 1, 1]);
+    // M4.D's probe objects are removed while the run goes on, and gone when it ends.
+    for bucket in ["oracle", "archive", "quarantine", "evidence"] {
+        let left: Vec<String> = t
+            .keys_of(bucket)
+            .into_iter()
+            .filter(|k| k.contains("_m4host_probe"))
+            .collect();
+        assert!(left.is_empty(), "{bucket}: probe objects left: {left:?}");
+    }
 }
 
 #[test]

@@ -24,8 +24,16 @@ fn s3_probe_item(
     }
     let name = host.probe_name(&format!("s3://{bucket}/{prefix}"));
     Ok(async move {
+        // The probe object is removed meanwhile, settled before anything changes the world.
+        let remove = |key: String| {
+            host.clean_up_later(crate::infra::s3::remove_probe_object(
+                aws.s3.clone(),
+                bucket.clone(),
+                key,
+            ))
+        };
         let mut probe =
-            crate::infra::s3::probe_prefix(&aws.s3, &bucket, &prefix, &name, write).await;
+            crate::infra::s3::probe_prefix(&aws.s3, &bucket, &prefix, &name, write, remove).await;
         probe.latency_ms = host.measured_ms(
             &format!("s3 probe latency {bucket}/{prefix}"),
             probe.latency_ms,
