@@ -308,6 +308,7 @@ impl Host {
                             task_definition: r.task_definition.clone(),
                             desired_count: request.desired_count,
                             up_at: None,
+                            stable_at: None,
                         },
                     );
                     r.performed = true;
@@ -346,6 +347,9 @@ pub struct UpdateRecord {
     pub desired_count: i64,
     /// When a wait first saw it up (`gate: "up"`): a later wait may count its soak from then.
     pub up_at: Option<DateTime<Utc>>,
+    /// When a full wait last judged it stable: a later wait may count its soak (a stabilization
+    /// interval) from then.
+    pub stable_at: Option<DateTime<Utc>>,
 }
 
 impl Host {
@@ -405,6 +409,13 @@ impl Host {
     pub fn mark_up(&self, service: &str, at: DateTime<Utc>) {
         if let Some(r) = self.services.updates.locked().get_mut(service) {
             r.up_at.get_or_insert(at);
+        }
+    }
+
+    /// Remembers when a full wait last judged a service this execution updated stable.
+    pub fn mark_stable(&self, service: &str, at: DateTime<Utc>) {
+        if let Some(r) = self.services.updates.locked().get_mut(service) {
+            r.stable_at = Some(at);
         }
     }
 

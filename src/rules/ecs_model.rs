@@ -265,14 +265,17 @@ impl TaskView {
     }
 
     /// When the task began to stop, if it did: the earliest of stoppingAt, executionStoppedAt and
-    /// stoppedAt, so that a task seen while still STOPPING already counts.
+    /// stoppedAt, so that a task seen while still STOPPING already counts. A task on its way to
+    /// STOPPED that carries none of them (an answer ECS should not give) stopped no earlier than
+    /// it was created: that stands for the time, so such a stop is counted rather than missed.
     pub fn stop_began(&self) -> Option<DateTime<Utc>> {
         [self.stopping_at, self.execution_stopped_at, self.stopped_at]
             .into_iter()
             .flatten()
             .min()
             .or_else(|| {
-                (self.desired_status == TaskStatus::Stopped && self.stop_code.is_some())
+                (self.desired_status == TaskStatus::Stopped
+                    || self.last_status == TaskStatus::Stopped)
                     .then_some(self.created_at)
                     .flatten()
             })

@@ -381,3 +381,76 @@ print(`alone=${{alone.tasks.len()}}`);"#,
     let (code, _) = first_blocker(&out);
     assert_eq!(code, "");
 }
+
+/// M4.G's stabilization interval runs from when M4.F judged each daemon stable, and a daemon
+/// stopped after that judgement holds M4.G however much of the interval has passed (every stop
+/// since the update counts). The run is held in M4.F's log scan (after its judgement) by the
+/// fault proxy while the test stops ig's task with StopTask (API reference: the task goes to
+/// STOPPED with the reason given, and the service scheduler replaces it); let go, M4.F passes
+/// (its judgement stands) and M4.G holds M4G-B2 naming ig. The near miss: every run that
+/// advances, where M4.G's rows say the interval ran from M4.F's stable_at.
+#[test]
+fn a_daemon_stopped_after_m4f_judged_it_holds_m4g_whatever_the_interval() {
+    use crate::harness::{spawn_run_with, through, FaultProxy, Outcome};
+    let t = Tenant::new();
+    let proxy = FaultProxy::start();
+    through(&t, &proxy);
+    proxy.rules(json!([{"service": "logs", "operation": "FilterLogEvents", "kind": "pause"}]));
+    let child = spawn_run_with(&t, &["soak_ms=300", "stabilization_interval_ms=200"]);
+    proxy.wait_paused(Duration::from_secs(120));
+    let ig = t.service("ig");
+    let c = clients();
+    block_on(async {
+        let running = c
+            .ecs
+            .list_tasks()
+            .cluster(t.prefix())
+            .service_name(&ig)
+            .send()
+            .await
+            .unwrap();
+        assert!(!running.task_arns().is_empty(), "ig runs no task to stop");
+        for arn in running.task_arns() {
+            c.ecs
+                .stop_task()
+                .cluster(t.prefix())
+                .task(arn)
+                .reason("stopped by an operator during the stabilization interval")
+                .send()
+                .await
+                .unwrap();
+        }
+    });
+    proxy.release();
+    let out = Outcome::of(child.wait_with_output().unwrap());
+    assert_hold(&out, "M4G-B2", "M4.G");
+    let reason = first_reason(&out);
+    assert!(
+        reason.contains(&ig) && reason.contains("stopped by an operator"),
+        "{reason}"
+    );
+    let phases = out.json()["phases"].clone();
+    assert_eq!(phases[5]["phase"], "M4.F");
+    assert_eq!(phases[5]["status"], "PASS", "{phases}");
+}
+
+/// The near miss of the above: a run that advances, where each M4.G posture row says its
+/// interval ran from the time M4.F judged the daemon stable (its M4.F row's stable_at).
+#[test]
+fn m4g_counts_its_interval_from_m4f_judging_each_daemon_stable() {
+    let t = Tenant::new();
+    let out = t.run_with(&["soak_ms=300", "stabilization_interval_ms=400"], &[]);
+    out.status(0);
+    let g = t.artifact(&out, "m4_g_consumer_uniqueness_snapshot");
+    let rows = g["singleton_posture"].as_array().unwrap();
+    assert_eq!(rows.len(), 13);
+    for short in ["ig", "rtdl-ofp", "case-ls", "env-conformance"] {
+        let name = format!("{}-{short}", t.prefix());
+        let row = rows.iter().find(|r| r["service"] == name.as_str()).unwrap();
+        assert_eq!(
+            row["interval_from"],
+            f_row(&t, &out, short)["stable_at"],
+            "{row}"
+        );
+    }
+}

@@ -942,3 +942,25 @@ fn a_poll_may_end_the_wait_only_when_every_waited_service_runs_what_it_wants() {
     assert!(!may_end_at_this_poll(&[svc("a", 0, 0)], &["a"]));
     assert!(!may_end_at_this_poll(&[svc("a", 1, 0)], &["a", "b"]));
 }
+
+/// A stopped task answered without any stop time nor stop code (moto's StopTask of a service's
+/// task did so) is still a stop when it was created after the update: its creation bounds when
+/// it stopped. The near miss: the same task created before the update is not this update's stop;
+/// and a task still RUNNING is no stop at all.
+#[test]
+fn a_stop_answered_without_its_times_counts_from_when_the_task_was_created() {
+    let bare = |created: &str| {
+        task(
+            json!({"taskArn": "arn:aws:ecs:eu-west-2:123456789012:task/c/bare",
+            "group": "service:ig", "taskDefinitionArn": TD, "lastStatus": "STOPPED",
+            "desiredStatus": "STOPPED", "stoppedReason": "stopped by an operator",
+            "createdAt": created, "containers": []}),
+        )
+    };
+    let since = at(SINCE).unwrap();
+    let after = stops_since("ig", &[bare("2026-12-01T10:00:01Z")], since);
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].at, at("2026-12-01T10:00:01Z"));
+    assert!(stops_since("ig", &[bare("2026-12-01T09:59:59Z")], since).is_empty());
+    assert!(stops_since("ig", &[running_task("r", "UNKNOWN")], since).is_empty());
+}

@@ -186,18 +186,29 @@ const WAIT_STABLE_OPTIONS: &[OptionDoc] = &[
     opt("expected_task_definitions", "Map (service -> ARN)", "the ones ecs_update_service saw", "the task definition each service must run"),
     opt("desired_counts", "Map (service -> 0 | 1)", "1 each", "the count each service must settle at (0 for a rollback)"),
     opt("gate", "String", "\"stable\"", "\"up\" ends the wait once each service is up (stable but for the soak): a wave gate"),
-    opt("soak_since_up", "Bool", "false", "count each soak from when an earlier wait saw the service up"),
+    opt("soak_from", "String", "this wait's first stable look", "\"up\": count each soak from when an earlier wait saw the service up (a bring-up's soak together); \"stable\": from when an earlier full wait judged it stable (a stabilization interval after the bring-up). Stops since the update count either way"),
     opt("label", "String", "none", "what the live view shows beside each service (a bring-up's wave)"),
     opt("next", "Array of String", "[]", "services the caller updates as soon as this wait ends (a bring-up's next wave): read by the poll that ends it, so that update's guard need not read them again while the read is as fresh"),
 ];
+
+/// Where a service's soak starts counting (`soak_from`).
+#[derive(Clone, Copy)]
+enum SoakFrom {
+    /// This wait's first look that finds it stable.
+    FirstLook,
+    /// When an earlier wait saw it up (the bring-up's soak together).
+    Up,
+    /// When an earlier full wait judged it stable (a stabilization interval after it).
+    Stable,
+}
 
 fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<Dynamic> {
     let cluster = args.str(0);
     let services = names(args.array(1), "service names")?;
     let o = Options::new(args.map(2), "ecs_wait_stable", WAIT_STABLE_OPTIONS)?;
     // `gate: "up"` ends the wait once each service is up (stable but for the soak): the next
-    // wave may start then (issue #23). `soak_since_up: true` counts each soak from the time an
-    // earlier wait saw the service up.
+    // wave may start then (issue #23). `soak_from` counts each soak from the time an earlier
+    // wait saw the service up, or judged it stable.
     let until_up = match o.text("gate")?.as_deref() {
         None | Some("stable") => false,
         Some("up") => true,
@@ -209,7 +220,19 @@ fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
             ))
         }
     };
-    let soak_since_up = o.bool("soak_since_up")?.unwrap_or(false);
+    let soak_from = match o.text("soak_from")?.as_deref() {
+        None => SoakFrom::FirstLook,
+        Some("up") => SoakFrom::Up,
+        Some("stable") => SoakFrom::Stable,
+        Some(other) => {
+            return Err(Fail::error(
+                ErrorCode::BadOption,
+                format!("soak_from `{other}`"),
+                "use \"up\" (from when an earlier wait saw it up) or \"stable\" (from when an \
+                 earlier wait judged it stable), or leave it out (from this wait's first look)",
+            ))
+        }
+    };
     let config = host.config()?;
     let defaults = &config.ecs;
     let ms = |key: &str, default: u64| -> Outcome<u64> {
@@ -273,10 +296,11 @@ fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
             WaitTarget {
                 watched,
                 update_sent_at: update.as_ref().map(|u| u.at),
-                up_since: update
-                    .as_ref()
-                    .and_then(|u| u.up_at)
-                    .filter(|_| soak_since_up),
+                up_since: update.as_ref().and_then(|u| match soak_from {
+                    SoakFrom::FirstLook => None,
+                    SoakFrom::Up => u.up_at,
+                    SoakFrom::Stable => u.stable_at,
+                }),
                 policy: StabilityPolicy {
                     desired_count: desired,
                     expected_task_definition: expected_td,
@@ -325,10 +349,12 @@ fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
     host.remember_asked_tasks(&cluster, std::mem::take(&mut report.asked));
     host.remember_guard_read(&cluster, report.guard_read.take());
     host.read_stop_logs(&mut report);
-    if until_up {
-        for (name, r) in &report.services {
-            if let (true, Some(at)) = (r.stable, r.timeline.stable_at) {
+    for (name, r) in &report.services {
+        if let (true, Some(at)) = (r.stable, r.timeline.stable_at) {
+            if until_up {
                 host.mark_up(name, at);
+            } else {
+                host.mark_stable(name, at);
             }
         }
     }

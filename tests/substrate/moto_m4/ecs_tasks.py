@@ -12,7 +12,8 @@ with no stop code and no exit code. Real ECS does neither:
   codes"), then DEACTIVATING -> STOPPING -> DEPROVISIONING -> STOPPED over `stop_delay`.
 - StopTask (API reference): "a SIGTERM value is sent ... If the container handles the SIGTERM
   value gracefully and exits within 30 seconds from receiving it, no SIGKILL value is sent";
-  stopCode UserInitiated, stoppedReason the request's `reason`. A container killed by the default
+  stopCode UserInitiated, stoppedReason the request's `reason`; the same for a task a service
+  started (moto stops it at once with neither), which its service then replaces. A container killed by the default
   SIGTERM handler exits 128 + 15 = 143; a task stopped before RUNNING has no exit code.
 - Eventual consistency (API reference, RunTask: "The Amazon ECS API follows an eventual
   consistency model ... the result of an API command ... might not be immediately visible"):
@@ -85,6 +86,16 @@ def _exit(backend, task, at, exit_code, stop_code, reason):
     for c in task.containers:
         c.last_status = "STOPPED"
         c.exitCode = exit_code
+
+
+def _service_of(backend, cluster_name, task):
+    """The service whose scheduler started `task` (its group "service:NAME"), if any."""
+    if task is None or getattr(task, "m4_one_shot", False):
+        return None
+    group = getattr(task, "group", None) or ""
+    if not group.startswith("service:"):
+        return None
+    return backend.services.get(f"{cluster_name}:{group[len('service:'):]}")
 
 
 def reconcile(backend, cluster_name):
@@ -181,6 +192,16 @@ def install():
             reconcile(self, cluster.name)
             task_id = task_str.split("/")[-1]
             task = next((t for arn, t in self.tasks.get(cluster.name, {}).items() if arn.endswith(task_id)), None)
+            service = _service_of(self, cluster.name, task)
+            if task is not None and service is not None:
+                # A service's task stops as a one-shot task does (stopCode UserInitiated, the
+                # request's reason, the stop's timestamps), and its service replaces it.
+                ecs_scheduler.reconcile(self, service)
+                if task.desired_status != "STOPPED":
+                    was_running = task.status == "RUNNING"
+                    ecs_scheduler._begin_stop(service, task, now(), exit_code=143 if was_running else None,
+                                              stop_code="UserInitiated", reason=reason or "Task stopped by user")
+                return task
             if task is None or not getattr(task, "m4_one_shot", False):
                 return orig_stop(self, cluster_str, task_str, reason)
             if task.desired_status != "STOPPED":
