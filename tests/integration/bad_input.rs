@@ -280,6 +280,24 @@ fn cases() -> Vec<Case> {
     c.says = vec!["BAD_OPTION", "127.0.0.1:99999", "no valid port"];
     cases.push(c);
 
+    let mut c = case("a wait's soak counted from neither up nor stable");
+    c.files = vec![(
+        "scripts/main.rhai",
+        "try { ecs_wait_stable(\"c\", [\"s\"], #{ soak_from: \"later\" }) } catch (e) { print(e.code); print(e.message); print(e.help); }\n".into(),
+    )];
+    c.status = 0;
+    c.says = vec!["BAD_OPTION", "soak_from `later`", "\"up\"", "\"stable\""];
+    cases.push(c);
+
+    let mut c = case("a wait's next services that are not names");
+    c.files = vec![(
+        "scripts/main.rhai",
+        "try { ecs_wait_stable(\"c\", [\"s\"], #{ next: [1, 2] }) } catch (e) { print(e.code); print(e.message); }\n".into(),
+    )];
+    c.status = 0;
+    c.says = vec!["BAD_OPTION", "next"];
+    cases.push(c);
+
     let mut c = case("endless recursion");
     c.files = vec![("scripts/main.rhai", "fn f(n) { f(n + 1) }\nf(0);\n".into())];
     c.status = 1;

@@ -233,6 +233,7 @@ fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
             ))
         }
     };
+    let next = o.strings("next")?;
     let config = host.config()?;
     let defaults = &config.ecs;
     let ms = |key: &str, default: u64| -> Outcome<u64> {
@@ -324,7 +325,7 @@ fn wait_stable(host: &Host, _: &NativeCallContext, args: &mut Args) -> Outcome<D
             .unwrap_or_else(|| format!("ecs.{}.amazonaws.com", config.region)),
         until_up,
         tape: host.tape().cloned(),
-        next: o.strings("next")?,
+        next,
     };
     let aws = host.aws()?;
     let interrupted = || host.is_interrupted();
