@@ -171,8 +171,8 @@ fn a_pause_before_the_next_wave_makes_its_guard_read_again() {
     tmux.keys(":continue");
     tmux.wait_prompt_after("runbook finished");
     tmux.keys(":blockers");
-    tmux.wait_for("M4F-B1");
-    let history = tmux.history();
+    // The phase line already shows the code M4F-B1: wait for the blocker's own line.
+    let history = tmux.wait_for_line(|l| l.starts_with("M4F-B1") && l.contains("RUN_SCOPE"));
     assert!(
         history.lines().any(|l| l.starts_with("M4F-B1")
             && l.contains("RUN_SCOPE_MISMATCH")

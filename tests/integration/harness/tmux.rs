@@ -101,6 +101,24 @@ impl Tmux {
         }
     }
 
+    /// Waits until some line of the history (scrollback included) satisfies `line_is`: for
+    /// output that may scroll past the screen, or whose marker text the screen already shows
+    /// from an earlier line (a phase line names the codes its blockers then spell out).
+    pub(crate) fn wait_for_line(&self, line_is: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let history = self.history();
+            if history.lines().any(&line_is) {
+                return history;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no line of the history was the one awaited:\n{history}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     pub(crate) fn wait_for(&self, text: &str) -> String {
         self.wait_for_within(text, Duration::from_secs(20))
     }
