@@ -49,26 +49,31 @@ pub async fn probe_prefix(
         p.latency_ms = started.elapsed().as_millis() as u64;
         p
     };
-    // HeadBucket, ListObjectsV2 and the probe's conditional PUT go together (one round trip);
-    // the answers are judged in that order, so a missing bucket is reported as missing, not as
-    // unlistable or unwritable, and a probe object written beside a refusal is removed.
+    // HeadBucket, ListObjectsV2 and the probe's conditional PUT go together (one round trip),
+    // the PUT's read-back as soon as the PUT is answered; the answers are judged in that order,
+    // so a missing bucket is reported as missing, not as unlistable or unwritable. An object
+    // written is removed once read back, whatever the other answers say.
     let key = format!("{}_m4host_probe/{probe_name}.txt", with_slash(prefix));
     let body = format!("m4host probe {probe_name}");
-    let put_probe = async {
+    let put_and_read = async {
         if !write {
             return None;
         }
-        Some(
-            s3.put_object()
-                .bucket(bucket)
-                .key(&key)
-                .if_none_match("*")
-                .body(aws_sdk_s3::primitives::ByteStream::from(
-                    body.clone().into_bytes(),
-                ))
-                .send()
-                .await,
-        )
+        // Some(Err(the PUT's error)) or Some(Ok(what reading it back answered)).
+        let put = s3
+            .put_object()
+            .bucket(bucket)
+            .key(&key)
+            .if_none_match("*")
+            .body(aws_sdk_s3::primitives::ByteStream::from(
+                body.clone().into_bytes(),
+            ))
+            .send()
+            .await;
+        Some(match put {
+            Ok(_) => Ok(read_durable(s3, bucket, &key).await),
+            Err(e) => Err(e),
+        })
     };
     let (head, list, put) = futures::join!(
         s3.head_bucket().bucket(bucket).send(),
@@ -77,14 +82,10 @@ pub async fn probe_prefix(
             .prefix(prefix)
             .max_keys(1)
             .send(),
-        put_probe
+        put_and_read
     );
-    // A probe object written beside a refusal is removed now; one read back, after its read.
-    let mut remove = Some(remove);
-    if matches!(put, Some(Ok(_))) && (head.is_err() || list.is_err()) {
-        if let Some(remove) = remove.take() {
-            remove(key.clone());
-        }
+    if matches!(put, Some(Ok(_))) {
+        remove(key.clone());
     }
     match head {
         Ok(_) => p.bucket_exists = Some(true),
@@ -126,22 +127,21 @@ pub async fn probe_prefix(
         );
     }
     p.probe_key = Some(key.clone());
-    let Some(put) = put else {
-        return finish(
-            p,
-            ProbeOutcome::Error,
-            "the probe write was not sent".into(),
-        );
+    let read = match put {
+        None => {
+            return finish(
+                p,
+                ProbeOutcome::Error,
+                "the probe write was not sent".into(),
+            )
+        }
+        Some(Err(e)) => {
+            let e = AwsError::from_sdk(format!("PutObject s3://{bucket}/{key}"), &e);
+            p.writable = Some(false);
+            return finish(p, e.outcome(), format!("cannot write: {e}"));
+        }
+        Some(Ok(read)) => read,
     };
-    if let Err(e) = put {
-        let e = AwsError::from_sdk(format!("PutObject s3://{bucket}/{key}"), &e);
-        p.writable = Some(false);
-        return finish(p, e.outcome(), format!("cannot write: {e}"));
-    }
-    let read = read_durable(s3, bucket, &key).await;
-    if let Some(remove) = remove.take() {
-        remove(key.clone());
-    }
     match read {
         Ok(bytes) if bytes == body.as_bytes() => {
             p.writable = Some(true);
