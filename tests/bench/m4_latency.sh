@@ -6,45 +6,24 @@
 # CPU time, calls by service; then (added wall) / (added latency) = round trips on the critical
 # path. Needs the substrate up (tests/substrate/up.sh); stops the proxies it starts, by PID.
 set -euo pipefail
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$repo"
+source "$(dirname "$0")/lib.sh"
 delay=${DELAY_MS:-50}
-pidfile=tests/substrate/.state/moto.pid
-[[ -f $pidfile ]] || { echo "start the substrate with tests/substrate/up.sh first" >&2; exit 1; }
-moto=$(cat "$pidfile")
-export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
-cargo build --quiet --release
+bench_start
 work=$(mktemp -d)
-proxy_pid=
-cleanup() { [[ -n $proxy_pid ]] && kill "$proxy_pid" 2>/dev/null || true; }
-trap cleanup EXIT
-ticks() { awk '{print $14 + $15}' "/proc/$moto/stat"; }
 
 run_once() { # added latency (ms) -> one JSON line of figures
-  local added=$1 tenant dir port
+  local added=$1 tenant dir
   tenant="lat-$added-$(date +%s%N | tail -c 7)"
   dir="$work/$tenant"
-  python3 tests/substrate/seed.py --endpoint http://127.0.0.1:4566 --tenant "$tenant" --out "$dir" \
-    --timing '{"start_delay": 0, "crash_after": 1, "restart_delay": 0, "stop_delay": 0}' \
-    examples/dev_min/environment.toml 2>/dev/null
-  python3 tests/substrate/fault_proxy.py --upstream http://127.0.0.1:4566 --trace "$dir/trace.jsonl" \
-    >"$dir/proxy.out" 2>&1 &
-  proxy_pid=$!
-  for _ in $(seq 1 100); do grep -q '^listening' "$dir/proxy.out" 2>/dev/null && break; sleep 0.1; done
-  port=$(sed -n 's/^listening 127.0.0.1://p' "$dir/proxy.out")
-  [[ -n $port ]] || { echo "the fault proxy did not start: $(cat "$dir/proxy.out")" >&2; exit 1; }
-  if (( added > 0 )); then
-    curl -s -o /dev/null -X POST -d "[{\"service\": \"*\", \"kind\": \"latency\", \"delay_ms\": $added}]" \
-      "http://127.0.0.1:$port/fault-proxy/rules"
-  fi
-  sed -i "s#endpoint_url = \"http://127.0.0.1:4566\"#endpoint_url = \"http://127.0.0.1:$port\"#" "$dir/local.toml"
+  seed_tenant "$tenant" "$dir" '{"start_delay": 0, "crash_after": 1, "restart_delay": 0, "stop_delay": 0}'
+  start_proxy "$dir" "$added" --trace "$dir/trace.jsonl"
   local before after start end
-  before=$(ticks); start=$(date +%s%N)
+  before=$(moto_ticks); start=$(date +%s%N)
   ./target/release/m4host scripts/m4/main.rhai --env "$dir/local.toml" --output json \
     --set soak_ms=0 --set stabilization_interval_ms=0 >"$dir/out.json" 2>"$dir/err.txt" || true
-  end=$(date +%s%N); after=$(ticks)
-  curl -s "http://127.0.0.1:$port/fault-proxy/stats" >"$dir/stats.json"
-  kill "$proxy_pid"; wait "$proxy_pid" 2>/dev/null || true; proxy_pid=
+  end=$(date +%s%N); after=$(moto_ticks)
+  curl -s "http://127.0.0.1:$proxy_port/fault-proxy/stats" >"$dir/stats.json"
+  stop_proxy
   python3 - "$dir" "$added" "$before" "$after" "$(getconf CLK_TCK)" "$start" "$end" <<'PY'
 import json, sys
 d, added, before, after, hz, start, end = sys.argv[1], *map(int, sys.argv[2:])
@@ -55,14 +34,7 @@ print(json.dumps({"trace": f"{d}/trace.jsonl", "added_ms": added, "verdict": out
                   "moto_cpu_s": (after - before) / hz, "calls": stats["calls"],
                   "phases": {p["phase"]: p["elapsed_ms"] for p in out["phases"]}}))
 PY
-  # Leave nothing running: the tenant's stand-in consumers would load moto in the next run.
-  python3 - "$tenant" <<'PY'
-import sys, boto3
-ecs = boto3.client("ecs", endpoint_url="http://127.0.0.1:4566", region_name="eu-west-2")
-cluster = f"fraud-platform-{sys.argv[1]}"
-for arn in ecs.list_services(cluster=cluster)["serviceArns"]:
-    ecs.update_service(cluster=cluster, service=arn, desiredCount=0)
-PY
+  stop_tenant "$tenant"
 }
 
 base=$(run_once 0)

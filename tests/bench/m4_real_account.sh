@@ -15,35 +15,28 @@
 # tests/bench/m4_latency.sh). Target: "up" within 10% of the floor. Needs the substrate up
 # (tests/substrate/up.sh); stops the proxies it starts, by PID.
 set -euo pipefail
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$repo"
+source "$(dirname "$0")/lib.sh"
 factor=${FACTOR:-20}
 latency_ms=50
-[[ -f tests/substrate/.state/moto.pid ]] || { echo "start the substrate with tests/substrate/up.sh first" >&2; exit 1; }
-export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
-cargo build --quiet --release
+bench_start
 work=$(mktemp -d)
-proxy_pid=
-cleanup() { [[ -n $proxy_pid ]] && kill "$proxy_pid" 2>/dev/null || true; }
-trap cleanup EXIT
 
 if [[ -z ${CRITICAL_PATH_RT:-} ]]; then
   CRITICAL_PATH_RT=$(bash tests/bench/m4_latency.sh | sed -n 's/^round trips on the critical path: \([0-9.]*\).*/\1/p')
 fi
 
 run_once() { # wave gate -> one JSON line of figures
-  local gate=$1 tenant dir port
+  local gate=$1 tenant dir
   tenant="real-$gate-$(date +%s%N | tail -c 7)"
   dir="$work/$tenant"
-  python3 tests/substrate/seed.py --endpoint http://127.0.0.1:4566 --tenant "$tenant" --out "$dir" \
-    --timing "{\"start_delay\": $(python3 -c "print(45 / $factor)"), \"stop_delay\": $(python3 -c "print(30 / $factor)")}" \
-    examples/dev_min/environment.toml 2>/dev/null
+  seed_tenant "$tenant" "$dir" \
+    "{\"start_delay\": $(python3 -c "print(45 / $factor)"), \"stop_delay\": $(python3 -c "print(30 / $factor)")}"
   # Each service its own time to RUNNING, 30-60 s spread over the packs (scaled).
-  python3 - "$tenant" "$factor" "$dir/start_delays.json" <<'PY'
+  python3 - "$tenant" "$factor" "$dir/start_delays.json" "$endpoint" <<'PY'
 import json, sys, urllib.request
-tenant, factor, out = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+tenant, factor, out, endpoint = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4]
 import boto3
-ecs = boto3.client("ecs", endpoint_url="http://127.0.0.1:4566", region_name="eu-west-2")
+ecs = boto3.client("ecs", endpoint_url=endpoint, region_name="eu-west-2")
 cluster = f"fraud-platform-{tenant}"
 names = sorted(a.split("/")[-1] for a in ecs.list_services(cluster=cluster)["serviceArns"])
 delays = {}
@@ -52,18 +45,11 @@ for i, name in enumerate(names):
     delays[name] = seconds / factor
     body = json.dumps({"cluster": cluster, "service": name, "mode": None,
                        "timing": {"start_delay": seconds / factor}}).encode()
-    urllib.request.urlopen(urllib.request.Request("http://127.0.0.1:4566/m4host-substrate/fault", body,
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/m4host-substrate/fault", body,
                                                   {"Content-Type": "application/json"}))
 json.dump(delays, open(out, "w"))
 PY
-  python3 tests/substrate/fault_proxy.py --upstream http://127.0.0.1:4566 >"$dir/proxy.out" 2>&1 &
-  proxy_pid=$!
-  for _ in $(seq 1 100); do grep -q '^listening' "$dir/proxy.out" 2>/dev/null && break; sleep 0.1; done
-  port=$(sed -n 's/^listening 127.0.0.1://p' "$dir/proxy.out")
-  [[ -n $port ]] || { echo "the fault proxy did not start: $(cat "$dir/proxy.out")" >&2; exit 1; }
-  curl -s -o /dev/null -X POST -d "[{\"service\": \"*\", \"kind\": \"latency\", \"delay_ms\": $latency_ms}]" \
-    "http://127.0.0.1:$port/fault-proxy/rules"
-  sed -i "s#endpoint_url = \"http://127.0.0.1:4566\"#endpoint_url = \"http://127.0.0.1:$port\"#" "$dir/local.toml"
+  start_proxy "$dir" "$latency_ms"
   printf '\n[ecs]\nmax_poll_ms = %d\n' $((5000 / factor)) >>"$dir/local.toml"
   local start end
   start=$(date +%s%N)
@@ -71,7 +57,7 @@ PY
     --set wave_gate="$gate" --set soak_ms=$((30000 / factor)) \
     --set stabilization_interval_ms=$((30000 / factor)) >"$dir/out.json" 2>"$dir/err.txt" || true
   end=$(date +%s%N)
-  kill "$proxy_pid"; wait "$proxy_pid" 2>/dev/null || true; proxy_pid=
+  stop_proxy
   python3 - "$dir" "$gate" "$start" "$end" <<'PY'
 import json, sys
 d, gate, start, end = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
@@ -85,13 +71,7 @@ print(json.dumps({"gate": gate, "verdict": out["verdict"], "wall_s": (end - star
                   "phases": {p["phase"]: p["elapsed_ms"] / 1000 for p in out["phases"]},
                   "slowest_per_wave": [max(v) for _, v in sorted(waves.items())]}))
 PY
-  python3 - "$tenant" <<'PY'
-import sys, boto3
-ecs = boto3.client("ecs", endpoint_url="http://127.0.0.1:4566", region_name="eu-west-2")
-cluster = f"fraud-platform-{sys.argv[1]}"
-for arn in ecs.list_services(cluster=cluster)["serviceArns"]:
-    ecs.update_service(cluster=cluster, service=arn, desiredCount=0)
-PY
+  stop_tenant "$tenant"
 }
 
 stable=$(run_once stable)

@@ -4,25 +4,18 @@
 # it (utime+stime of its process from /proc, before and after). Prints wall, moto CPU, their ratio,
 # API calls by service and m4host's peak memory. Needs the substrate up (tests/substrate/up.sh).
 set -euo pipefail
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$repo"
-pidfile=tests/substrate/.state/moto.pid
-[[ -f $pidfile ]] || { echo "start the substrate with tests/substrate/up.sh first" >&2; exit 1; }
-moto=$(cat "$pidfile")
-export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
-cargo build --quiet --release
+source "$(dirname "$0")/lib.sh"
+bench_start
 tenant="bench-$(date +%s)"
 dir=$(mktemp -d)
-python3 tests/substrate/seed.py --endpoint http://127.0.0.1:4566 --tenant "$tenant" --out "$dir" \
-  --timing '{"start_delay": 0, "crash_after": 1, "restart_delay": 0}' examples/dev_min/environment.toml 2>/dev/null
-ticks() { awk '{print $14 + $15}' "/proc/$moto/stat"; }
+seed_tenant "$tenant" "$dir" '{"start_delay": 0, "crash_after": 1, "restart_delay": 0}'
 hz=$(getconf CLK_TCK)
-before=$(ticks)
+before=$(moto_ticks)
 start=$(date +%s%N)
 /usr/bin/time -f '%M' -o "$dir/maxrss" ./target/release/m4host scripts/m4/main.rhai --env "$dir/local.toml" \
   --output json --set soak_ms=0 --set stabilization_interval_ms=0 >"$dir/out.json" 2>"$dir/err.txt" || true
 end=$(date +%s%N)
-after=$(ticks)
+after=$(moto_ticks)
 python3 - "$dir" "$before" "$after" "$hz" "$start" "$end" <<'PY'
 import json, sys
 d, before, after, hz, start, end = sys.argv[1], *map(int, sys.argv[2:])
@@ -38,11 +31,4 @@ if tape:
     spent = tape["recording_ms"] / 1000
     print(f"tape {tape['bytes'] / 1e6:.2f} MB, recording {spent:.3f} s = {100 * spent / wall:.1f}% of wall")
 PY
-# Leave nothing running: the tenant's stand-in consumers would load moto in the next measurement.
-python3 - "$tenant" <<'PY'
-import sys, boto3
-ecs = boto3.client("ecs", endpoint_url="http://127.0.0.1:4566", region_name="eu-west-2")
-cluster = f"fraud-platform-{sys.argv[1]}"
-for arn in ecs.list_services(cluster=cluster)["serviceArns"]:
-    ecs.update_service(cluster=cluster, service=arn, desiredCount=0)
-PY
+stop_tenant "$tenant"
