@@ -33,9 +33,12 @@ pub(super) struct PendingChecks(std::sync::Mutex<Vec<PendingCheck>>);
 
 /// What the run owes the world that no answer waits for (a probe object to remove): running
 /// meanwhile, finished by every `Settle::All`, so before anything changes the world and before
-/// the run reports.
+/// the run reports. One that could not be done is told to the operator there, on stderr (never
+/// from the runtime's thread, which would cut into a live view or the REPL's line).
 #[derive(Default)]
-pub(super) struct Cleanups(std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>);
+pub(super) struct Cleanups(
+    std::sync::Mutex<Vec<tokio::task::JoinHandle<std::result::Result<(), String>>>>,
+);
 
 impl PendingChecks {
     pub(super) fn push(&self, check: PendingCheck) {
@@ -45,7 +48,10 @@ impl PendingChecks {
 
 impl Host {
     /// Runs `work` meanwhile; every `Settle::All` waits for it.
-    pub fn clean_up_later(&self, work: impl std::future::Future<Output = ()> + Send + 'static) {
+    pub fn clean_up_later(
+        &self,
+        work: impl std::future::Future<Output = std::result::Result<(), String>> + Send + 'static,
+    ) {
         let handle = self.runtime().spawn(work);
         self.cleanups.0.locked().push(handle);
     }
@@ -92,11 +98,18 @@ impl Host {
             return self.block_on(future);
         }
         let checks = futures::future::join_all(taken.iter_mut().map(|c| &mut c.check));
-        let (results, out, _) = self.block_on(futures::future::join3(
+        let (results, out, cleaned) = self.block_on(futures::future::join3(
             checks,
             future,
             futures::future::join_all(cleanups),
         ));
+        for not_done in cleaned.into_iter().filter_map(|c| match c {
+            Ok(Ok(())) => None,
+            Ok(Err(why)) => Some(why),
+            Err(e) => Some(format!("a clean-up did not finish: {e}")),
+        }) {
+            crate::out::err_line(&format!("m4host: {not_done}"));
+        }
         for (check, result) in taken.into_iter().zip(results) {
             let result =
                 result.unwrap_or_else(|e| Err(format!("the read-back check did not finish: {e}")));

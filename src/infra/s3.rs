@@ -166,10 +166,27 @@ pub async fn probe_prefix(
     }
 }
 
-/// Removes an object the run wrote to probe (its answer is not evidence: a probe object left
-/// behind is named by its key, `_m4host_probe/`).
-pub async fn remove_probe_object(s3: aws_sdk_s3::Client, bucket: String, key: String) {
-    let _ = s3.delete_object().bucket(bucket).key(key).send().await;
+/// Removes an object the run wrote to probe. Its answer is not evidence, so a refusal holds
+/// nothing (an evidence bucket that denies deletes is a sound one); it says which object is
+/// left and how to stop it being left.
+pub async fn remove_probe_object(
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    key: String,
+) -> Result<(), String> {
+    s3.delete_object()
+        .bucket(&bucket)
+        .key(&key)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            let e = AwsError::from_sdk("DeleteObject", &e);
+            format!(
+                "the probe object s3://{bucket}/{key} is left in place ({e}): remove it by hand, \
+                 or allow s3:DeleteObject on {bucket}/*_m4host_probe/* (`m4host policy` grants it)"
+            )
+        })
 }
 
 fn with_slash(prefix: &str) -> String {

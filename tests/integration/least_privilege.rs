@@ -175,6 +175,50 @@ fn m4_without_any_one_statement_of_its_policy_holds_with_the_denial_named() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+/// A probe object is not evidence: under M4's policy without s3:DeleteObject on the probe objects
+/// (as an evidence bucket that denies every delete would be) M4 still advances, and the operator
+/// is told, once per bucket, which object is left and how to stop it being left. The near miss:
+/// under the whole policy nothing is said (the advance test asserts no probe object is left).
+#[test]
+fn a_probe_object_that_cannot_be_removed_is_named_and_holds_nothing() {
+    let moto = EnforcedMoto::start();
+    let t = tenant(&moto);
+    let mut less = generated(&t, M4_SCRIPT, "local.toml", &[]);
+    let probes = less["Statement"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|s| s["Sid"] == "S3WriteProbeObjectsOnly")
+        .expect("the policy has a statement for the probe objects");
+    let actions = probes["Action"].as_array_mut().unwrap();
+    actions.retain(|a| a != "s3:DeleteObject");
+    assert!(!actions.is_empty(), "{probes}");
+    let keys = moto.user("m4-no-probe-delete", &less);
+    let out = as_user(t.m4(&[]), &keys);
+    out.status(0);
+    assert_eq!(out.json()["verdict"], "ADVANCE_TO_M5", "{}", out.stdout);
+    let left: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("/_m4host_probe/") && l.contains("is left in place"))
+        .collect();
+    assert_eq!(left.len(), 4, "one per bucket probed:\n{}", out.stderr);
+    assert!(
+        left.iter()
+            .all(|l| l.contains("AccessDenied") && l.contains("allow s3:DeleteObject on")),
+        "{left:?}"
+    );
+
+    let whole = tenant(&moto);
+    let keys = moto.user(
+        "m4-operator",
+        &generated(&whole, M4_SCRIPT, "local.toml", &[]),
+    );
+    let out = as_user(whole.m4(&[]), &keys);
+    out.status(0);
+    assert!(!out.stderr.contains("is left in place"), "{}", out.stderr);
+}
+
 /// M5 starts one-shot tasks: without RunTask, or without passing the task's roles, it holds
 /// before any job ran, naming the action ECS denied.
 #[test]

@@ -314,7 +314,9 @@ pub const PRIMITIVES: &[Primitive] = &[
         shape: Shape::Outcome(&["outcome", "reason", "bucket", "prefix", "bucket_exists", "readable", "writable", "probe_key", "latency_ms"]),
         doc: "Bucket exists (HeadBucket), prefix readable (ListObjectsV2) and writable (a \
               probe object under <prefix>/_m4host_probe/ written If-None-Match, read back, \
-              compared, deleted; not under --plan).",
+              compared; not under --plan). The object is deleted while the script goes on, \
+              before anything changes the world; one that cannot be deleted holds nothing \
+              (it is not evidence) and is named on stderr with the fix.",
         example: "let p = s3_probe(resolve_handle(\"S3_EVIDENCE_BUCKET\"), \"evidence/\");\nprint(p.outcome);",
         example_exit: 0,
         example_prints: &["pass"],
