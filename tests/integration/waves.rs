@@ -12,6 +12,10 @@ fn time(t: &aws_smithy_types::DateTime) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(t.to_millis().unwrap()).unwrap()
 }
 
+fn rfc3339(t: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc)
+}
+
 /// By ECS's own word: when each service's PRIMARY deployment was last updated (a desired-count
 /// change updates it: Deployment.updatedAt, ECS API reference), and when its first task started
 /// RUNNING.
@@ -85,6 +89,22 @@ fn the_up_gate_keeps_pack_order_by_ecs_timestamps_and_soaks_once() {
     for r in rows {
         assert!(r["up_at"].is_string() && r["stable_at"].is_string(), "{r}");
         assert_eq!(r["outcome"], "stable", "{r}");
+    }
+    // Each wave says, to the millisecond, when its updates left: after every service of the
+    // wave before it was seen up (the host's clock on both sides).
+    let waves = f["waves"].as_array().unwrap();
+    for wave in 1..4 {
+        let sent = waves[wave]["updates_sent_at"].as_str().unwrap();
+        assert!(sent.contains('.'), "to the millisecond: {sent}");
+        for r in rows.iter().filter(|r| r["wave"] == wave as i64) {
+            let up = r["up_at"].as_str().unwrap();
+            assert!(
+                rfc3339(sent) >= rfc3339(up),
+                "wave {} sent at {sent} before {} was up at {up}",
+                wave + 1,
+                r["service"]
+            );
+        }
     }
     // No service of wave N+1 was updated before every service of wave N was RUNNING.
     for wave in 1..4 {
