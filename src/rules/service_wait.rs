@@ -86,19 +86,35 @@ pub struct ServiceWait {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct BringUpTimeline {
     /// This host's clock when it sent the update (none when this execution did not update it).
+    #[serde(serialize_with = "fixed_width")]
     pub update_sent_at: Option<DateTime<Utc>>,
     /// ECS: createdAt of the first task since the update (it entered PENDING).
+    #[serde(serialize_with = "fixed_width")]
     pub first_pending_at: Option<DateTime<Utc>>,
     /// ECS: startedAt of the first task since the update (PENDING to RUNNING).
+    #[serde(serialize_with = "fixed_width")]
     pub first_running_at: Option<DateTime<Utc>>,
     /// This host: the first poll that saw the task HEALTHY (none without a declared check).
+    #[serde(serialize_with = "fixed_width")]
     pub first_healthy_seen_at: Option<DateTime<Utc>>,
     /// This host: the first poll of the stable stretch that satisfied the soak.
+    #[serde(serialize_with = "fixed_width")]
     pub stable_since: Option<DateTime<Utc>>,
     /// This host: the poll that found the soak complete.
+    #[serde(serialize_with = "fixed_width")]
     pub stable_at: Option<DateTime<Utc>>,
     /// This host: the poll that first saw the final failure.
+    #[serde(serialize_with = "fixed_width")]
     pub failed_at: Option<DateTime<Utc>>,
+}
+
+/// A timeline's times as fixed-width RFC 3339 (nanoseconds, `Z`): all as long as each other, so
+/// their strings sort as the times do (a script picks a wave's earliest update by sorting them).
+fn fixed_width<S: serde::Serializer>(at: &Option<DateTime<Utc>>, to: S) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => to.serialize_str(&at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)),
+        None => to.serialize_none(),
+    }
 }
 
 /// One service a wait judges.

@@ -302,3 +302,37 @@ fn a_soaking_service_says_when_its_soak_ends() {
     judge(&mut tracker, 36.0, Settling);
     assert_eq!(tracker.soak_ends_in(at(36.0).elapsed), None);
 }
+
+/// A timeline's times are written at one width whatever their fraction (a whole second, a
+/// millisecond, a nanosecond), so sorting their strings sorts the times: with chrono's own
+/// width "…:00Z" would sort after "…:00.5Z".
+#[test]
+fn timeline_times_sort_as_strings_in_time_order() {
+    let times = [
+        "2026-12-01T10:00:00Z",
+        "2026-12-01T10:00:00.5Z",
+        "2026-12-01T10:00:00.000000001Z",
+    ];
+    let written: Vec<String> = times
+        .iter()
+        .map(|t| {
+            let timeline = BringUpTimeline {
+                update_sent_at: Some(utc(t)),
+                ..Default::default()
+            };
+            serde_json::to_value(&timeline).unwrap()["update_sent_at"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(written.iter().all(|w| w.len() == 30), "{written:?}");
+    let mut sorted = written.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        [written[0].clone(), written[2].clone(), written[1].clone()]
+    );
+    let none = serde_json::to_value(BringUpTimeline::default()).unwrap();
+    assert!(none["stable_at"].is_null());
+}
