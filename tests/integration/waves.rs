@@ -93,15 +93,15 @@ fn the_up_gate_keeps_pack_order_by_ecs_timestamps_and_soaks_once() {
     // Each wave says, to the millisecond, when its updates left: after every service of the
     // wave before it was seen up (the host's clock on both sides).
     let waves = f["waves"].as_array().unwrap();
-    for wave in 1..4 {
-        let sent = waves[wave]["updates_sent_at"].as_str().unwrap();
+    for (before, next) in waves.iter().zip(&waves[1..]) {
+        let sent = next["updates_sent_at"].as_str().unwrap();
         assert!(sent.contains('.'), "to the millisecond: {sent}");
-        for r in rows.iter().filter(|r| r["wave"] == wave as i64) {
+        for r in rows.iter().filter(|r| r["wave"] == before["wave"]) {
             let up = r["up_at"].as_str().unwrap();
             assert!(
                 rfc3339(sent) >= rfc3339(up),
                 "wave {} sent at {sent} before {} was up at {up}",
-                wave + 1,
+                next["wave"],
                 r["service"]
             );
         }
