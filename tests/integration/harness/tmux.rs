@@ -79,44 +79,55 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Reads `read` (the screen or the history) every 100 ms until `seen` accepts it, bounded by
+    /// `limit`; past it the test fails with what was last read and `what` was awaited.
+    fn until(
+        &self,
+        limit: Duration,
+        read: fn(&Tmux) -> String,
+        seen: impl Fn(&str) -> bool,
+        what: &str,
+    ) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let text = read(self);
+            if seen(&text) {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "never {what}:\n{text}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Waits until `marker` is on the screen and, below it, a fresh empty prompt. After Ctrl-C
     /// rustyline drops the keys it had already read into its buffer with the interrupted line, so
     /// a key sent before the next prompt is drawn can be lost; the prompt is drawn once the
     /// terminal is back in raw mode for the next line.
     pub(crate) fn wait_prompt_after(&self, marker: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let screen = self.screen();
-            if let Some(at) = screen.rfind(marker) {
+        let prompt_below = |screen: &str| {
+            screen.rfind(marker).is_some_and(|at| {
                 let below = &screen[at + marker.len()..];
-                if below.contains('\n') && below.trim_end().ends_with("m4>") {
-                    return screen;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "screen never showed {marker:?} followed by a fresh prompt:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+                below.contains('\n') && below.trim_end().ends_with("m4>")
+            })
+        };
+        self.until(
+            Duration::from_secs(20),
+            Tmux::screen,
+            prompt_below,
+            &format!("showed {marker:?} followed by a fresh prompt"),
+        )
     }
 
     /// Waits until some line of the history (scrollback included) satisfies `line_is`: for
     /// output that may scroll past the screen, or whose marker text the screen already shows
     /// from an earlier line (a phase line names the codes its blockers then spell out).
     pub(crate) fn wait_for_line(&self, line_is: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let history = self.history();
-            if history.lines().any(&line_is) {
-                return history;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no line of the history was the one awaited:\n{history}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.until(
+            Duration::from_secs(20),
+            Tmux::history,
+            |history| history.lines().any(&line_is),
+            "had a line of the history that was the one awaited",
+        )
     }
 
     pub(crate) fn wait_for(&self, text: &str) -> String {
@@ -125,18 +136,12 @@ impl Tmux {
 
     /// `wait_for`, bounded by `limit` (a whole run on a loaded machine).
     pub(crate) fn wait_for_within(&self, text: &str, limit: Duration) -> String {
-        let deadline = Instant::now() + limit;
-        loop {
-            let screen = self.screen();
-            if screen.contains(text) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "screen never showed {text:?}:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.until(
+            limit,
+            Tmux::screen,
+            |screen| screen.contains(text),
+            &format!("showed {text:?}"),
+        )
     }
 }
 
